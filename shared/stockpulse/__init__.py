@@ -1,0 +1,1 @@
+"""stockpulse: the domain package, shipped to the Lambdas as a layer."""

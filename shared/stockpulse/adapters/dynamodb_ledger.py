@@ -1,0 +1,572 @@
+"""The ledger on DynamoDB: every stock change is one conditional transaction.
+
+Items (docs/architecture.md): the SKU's stock item, the order item (the reservation while it is
+`reserved`, with its TTL and its entry in the sharded `by_expiry` index) and the event marker
+that makes a redelivered event a no-op. They change together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
+from stockpulse.domain.session import SessionPlan, SkuConfig
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+MINUTE_MS = 60_000
+DAY_MS = 24 * 60 * MINUTE_MS
+ORDER_RETENTION_MS = 30 * DAY_MS  # terminal orders and event markers are garbage-collected by TTL
+MARKER_RETENTION_MS = 7 * DAY_MS  # longer than the stream's retention: redeliveries stay duplicates
+TRANSACTION_ATTEMPTS = 8
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_plain(v)) for k, v in values.items()}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def stock_key(session_id: str, sku_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "STOCK"}}
+
+
+def order_key(session_id: str, order_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"ORDER#{session_id}#{order_id}"}, "sk": {"S": "ORDER"}}
+
+
+def marker_key(event_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}
+
+
+def session_key(session_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
+
+
+def expiry_shard(session_id: str, order_id: str, shards: int) -> str:
+    """Spread reservations over index partitions: a hot SKU's orders must not share one."""
+    digest = hashlib.blake2s(f"{session_id}#{order_id}".encode(), digest_size=4).digest()
+    return str(int.from_bytes(digest, "big") % shards)
+
+
+def ttl_seconds(ms: int) -> int:
+    return -(-ms // 1000)
+
+
+@dataclass(frozen=True)
+class StockItem:
+    """The stock item as read: the ledger plus the thresholds and tier state stored beside it."""
+
+    session_id: str
+    sku_id: str
+    levels: StockLevels
+    version: int
+    hold_minutes: int
+    capped_platforms: frozenset[str]
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any]) -> StockItem:
+        return cls(
+            session_id=str(raw["session_id"]),
+            sku_id=str(raw["sku_id"]),
+            levels=levels_of(raw),
+            version=int(raw["version"]),
+            hold_minutes=int(raw["hold_minutes"]),
+            capped_platforms=frozenset(raw.get("headroom", {})),
+            raw=raw,
+        )
+
+
+def levels_of(raw: Mapping[str, Any]) -> StockLevels:
+    return StockLevels(
+        on_hand=int(raw["on_hand"]),
+        held=int(raw["held"]),
+        reserved=int(raw["reserved"]),
+        sold=int(raw["sold"]),
+        available=int(raw["available"]),
+        paused=bool(raw.get("paused", False)),
+        restocked=int(raw.get("restocked", 0)),
+        taken=int(raw.get("taken", 0)),
+        headroom={k: int(v) for k, v in raw.get("headroom", {}).items()},
+        used={k: int(v) for k, v in raw.get("used", {}).items()},
+    )
+
+
+def order_of(raw: Mapping[str, Any]) -> OrderRecord:
+    return OrderRecord(
+        order_id=str(raw["order_id"]),
+        sku_id=str(raw["sku_id"]),
+        platform=str(raw["platform"]),
+        quantity=int(raw["quantity"]),
+        status=OrderStatus(raw["status"]),
+        created_ms=int(raw["created_ms"]),
+        hold_until_ms=int(raw["hold_until_ms"]),
+    )
+
+
+@dataclass(frozen=True)
+class OrderWrite:
+    """The order item's part of a transaction: a new order, or a status change from `expected`."""
+
+    status: OrderStatus
+    expected: OrderStatus | None = None  # None: the order must not exist yet
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TxResult:
+    ok: bool
+    failed: frozenset[str] = frozenset()  # which parts' conditions failed: stock / order / marker
+
+    def failed_on(self, part: str) -> bool:
+        return part in self.failed
+
+
+class StockItemExists(Exception):
+    """`load_session` refused to overwrite a live session's stock."""
+
+
+class DynamoLedgerStore:
+    """Reads and conditional writes on the ledger table; decides nothing by itself."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        expiry_shards: int = 16,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._db = client
+        self.table_name = table_name
+        self.expiry_shards = expiry_shards
+        self._sleep = sleep
+        self.request_log: list[str] = []  # every request issued, for cost accounting in benchmarks
+
+    # -- reads -------------------------------------------------------------------------------
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        self.request_log.append("GetItem")
+        response = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def stock(self, session_id: str, sku_id: str) -> StockItem | None:
+        raw = self._get(stock_key(session_id, sku_id))
+        return StockItem.from_raw(raw) if raw else None
+
+    def order(self, session_id: str, order_id: str) -> OrderRecord | None:
+        raw = self._get(order_key(session_id, order_id))
+        return order_of(raw) if raw else None
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        return self._get(session_key(session_id))
+
+    def live_sessions(self, now_ms: int) -> list[str]:
+        """Sessions under way (or ended less than an hour ago, so late expiries still settle)."""
+        self.request_log.append("Query")
+        ids: list[str] = []
+        for page in self._paginate(
+            "query",
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "SESSIONS"}},
+        ):
+            for item in page["Items"]:
+                row = from_item(item)
+                if int(row["starts_ms"]) <= now_ms <= int(row["ends_ms"]) + 60 * MINUTE_MS:
+                    ids.append(str(row["session_id"]))
+        return ids
+
+    def due_reservations(self, now_ms: int, shard: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Reservations of one index shard whose hold ended at or before `now_ms`, oldest first."""
+        self.request_log.append("Query")
+        response = self._db.query(
+            TableName=self.table_name,
+            IndexName="by_expiry",
+            KeyConditionExpression="expiry_shard = :s AND hold_until_ms <= :now",
+            ExpressionAttributeValues={":s": {"S": shard}, ":now": {"N": str(now_ms)}},
+            Limit=limit,
+        )
+        return [from_item(item) for item in response.get("Items", [])]
+
+    def next_hold_end(self, after_ms: int) -> int | None:
+        """The earliest hold end after `after_ms` across all shards (the runner plans batches with it)."""
+        ends: list[int] = []
+        for shard in range(self.expiry_shards):
+            self.request_log.append("Query")
+            response = self._db.query(
+                TableName=self.table_name,
+                IndexName="by_expiry",
+                KeyConditionExpression="expiry_shard = :s AND hold_until_ms > :t",
+                ExpressionAttributeValues={":s": {"S": str(shard)}, ":t": {"N": str(after_ms)}},
+                Limit=1,
+            )
+            ends.extend(int(i["hold_until_ms"]["N"]) for i in response.get("Items", []))
+        return min(ends) if ends else None
+
+    def _paginate(self, op: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            page = getattr(self._db, op)(**kwargs)
+            yield page
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- session set-up ------------------------------------------------------------------------
+    def load_session(self, plan: SessionPlan, *, overwrite: bool = False) -> None:
+        """Write the session, its index entry and each SKU's opening stock."""
+        s = plan.session
+        self._put(
+            session_key(s.session_id),
+            {
+                "session_id": s.session_id,
+                "starts_ms": s.starts_ms,
+                "ends_ms": s.ends_ms,
+                "plan": plan.model_dump_json(),
+            },
+        )
+        self._put(
+            {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{s.session_id}"}},
+            {
+                "session_id": s.session_id,
+                "starts_ms": s.starts_ms,
+                "ends_ms": s.ends_ms,
+            },
+        )
+        for sku in plan.skus:
+            condition = None if overwrite else "attribute_not_exists(pk)"
+            try:
+                self._put(stock_key(s.session_id, sku.sku_id), opening_stock(plan, sku), condition)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                raise StockItemExists(f"{s.session_id}/{sku.sku_id} already has stock") from None
+
+    def _put(self, key: dict[str, Any], values: Mapping[str, Any], condition: str | None = None) -> None:
+        self.request_log.append("PutItem")
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": {**key, **to_item(values)}}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        self._db.put_item(**kwargs)
+
+    # -- the one write path for stock changes ----------------------------------------------------
+    def transact(
+        self,
+        *,
+        session_id: str,
+        sku_id: str,
+        move: Move | None,
+        capped: frozenset[str] = frozenset(),
+        order_id: str | None = None,
+        order: OrderWrite | None = None,
+        event_id: str | None = None,
+        at_ms: int,
+    ) -> TxResult:
+        """Apply `move` to the stock item with the order change and the event marker, atomically."""
+        parts: list[tuple[str, dict[str, Any]]] = []
+        if move is not None:
+            parts.append(("stock", self._stock_update(session_id, sku_id, move, capped)))
+        if order is not None:
+            assert order_id is not None
+            parts.append(("order", self._order_write(session_id, order_id, order, at_ms)))
+        if event_id is not None:
+            parts.append(("marker", self._marker_put(event_id, at_ms)))
+        return self._transact(parts)
+
+    def _transact(self, parts: Sequence[tuple[str, dict[str, Any]]]) -> TxResult:
+        ops = [{spec["_kind"]: {k: v for k, v in spec.items() if k != "_kind"}} for _, spec in parts]
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            self.request_log.append("TransactWriteItems")
+            try:
+                self._db.transact_write_items(TransactItems=ops)
+                return TxResult(ok=True)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
+                failed = frozenset(
+                    name
+                    for (name, _), code in zip(parts, codes, strict=False)
+                    if code == "ConditionalCheckFailed"
+                )
+                if failed:
+                    return TxResult(ok=False, failed=failed)
+                # Conflicts with a concurrent transaction on the same item (or throttling): retry.
+                self._sleep(min(0.2, 0.005 * 2**attempt) * random.random())
+        raise TransactionContention(f"gave up after {TRANSACTION_ATTEMPTS} conflicting attempts")
+
+    def _stock_update(
+        self, session_id: str, sku_id: str, move: Move, capped: frozenset[str]
+    ) -> dict[str, Any]:
+        sets: list[str] = ["version = version + :one"]
+        values: dict[str, Any] = {":one": 1}
+        names: dict[str, str] = {}
+        conditions = ["attribute_exists(pk)"]
+        for counter in ("on_hand", "held", "reserved", "sold", "available", "restocked", "taken"):
+            delta = getattr(move, counter)
+            if delta:
+                sets.append(f"{counter} = {counter} + :d_{counter}")
+                values[f":d_{counter}"] = delta
+        platform_capped = move.platform is not None and move.platform in capped
+        if move.platform is not None and move.platform_usage:
+            names["#p"] = move.platform
+            values[":usage"] = move.platform_usage
+            values[":zero"] = 0
+            sets.append("used.#p = if_not_exists(used.#p, :zero) + :usage")
+            if platform_capped:
+                values[":neg_usage"] = -move.platform_usage
+                sets.append("headroom.#p = headroom.#p + :neg_usage")
+        if move.paused is not None:
+            sets.append("paused = :paused")
+            values[":paused"] = move.paused
+        if move.take:
+            conditions += ["paused = :false", "available >= :take"]
+            values[":false"] = False
+            values[":take"] = move.take
+            if platform_capped:
+                names["#p"] = str(move.platform)
+                conditions.append("headroom.#p >= :take")
+        if move.need_available:
+            conditions.append("available >= :need_available")
+            values[":need_available"] = move.need_available
+        if move.need_held:
+            conditions.append("held >= :need_held")
+            values[":need_held"] = move.need_held
+        spec: dict[str, Any] = {
+            "_kind": "Update",
+            "TableName": self.table_name,
+            "Key": stock_key(session_id, sku_id),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if names:
+            spec["ExpressionAttributeNames"] = names
+        return spec
+
+    def _order_write(self, session_id: str, order_id: str, order: OrderWrite, at_ms: int) -> dict[str, Any]:
+        key = order_key(session_id, order_id)
+        if order.expected is None:
+            values: dict[str, Any] = {"order_id": order_id, "session_id": session_id, "status": order.status}
+            values.update(order.fields)
+            if order.status is OrderStatus.RESERVED:
+                values["expiry_shard"] = expiry_shard(session_id, order_id, self.expiry_shards)
+                values["expires_at"] = ttl_seconds(int(values["hold_until_ms"]))
+            else:
+                values["expires_at"] = ttl_seconds(at_ms + ORDER_RETENTION_MS)
+            return {
+                "_kind": "Put",
+                "TableName": self.table_name,
+                "Item": {**key, **to_item(values)},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        # Leaving `reserved` drops the index entry and turns the TTL into plain retention.
+        return {
+            "_kind": "Update",
+            "TableName": self.table_name,
+            "Key": key,
+            "UpdateExpression": "SET #s = :new, expires_at = :retain REMOVE expiry_shard",
+            "ConditionExpression": "#s = :expected",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":new": order.status,
+                    ":expected": order.expected,
+                    ":retain": ttl_seconds(at_ms + ORDER_RETENTION_MS),
+                }
+            ),
+        }
+
+    def _marker_put(self, event_id: str, at_ms: int) -> dict[str, Any]:
+        return {
+            "_kind": "Put",
+            "TableName": self.table_name,
+            "Item": {
+                **marker_key(event_id),
+                **to_item({"expires_at": ttl_seconds(at_ms + MARKER_RETENTION_MS)}),
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+    def restore_ttl_removed(
+        self, old_image: Mapping[str, Any], move: Move, capped: frozenset[str]
+    ) -> TxResult:
+        """TTL deleted a reservation the sweep missed: release its stock and keep the order as expired."""
+        order = order_of(old_image)
+        session_id = str(old_image["session_id"])
+        return self._transact(
+            [
+                ("stock", self._stock_update(session_id, order.sku_id, move, capped)),
+                (
+                    "order",
+                    self._order_write(
+                        session_id,
+                        order.order_id,
+                        OrderWrite(
+                            OrderStatus.EXPIRED,
+                            fields={k: old_image[k] for k in _ORDER_FIELDS},
+                        ),
+                        order.hold_until_ms,
+                    ),
+                ),
+            ]
+        )
+
+    # -- tier state ------------------------------------------------------------------------------
+    def save_tier(
+        self,
+        session_id: str,
+        sku_id: str,
+        *,
+        tier: str,
+        version: int,
+        memory: Mapping[str, Any],
+        pause: bool,
+        alert: Mapping[str, Any] | None,
+    ) -> bool:
+        """Store the tier evaluated at `version`; False when a newer evaluation got there first.
+
+        The condition is what makes an announcement exactly-once under concurrency: of all the
+        writers that saw a transition, one stores it (and its alert record) and the rest stop.
+        """
+        sets = "tier = :tier, tier_version = :v, alert_memory = :memory"
+        values: dict[str, Any] = {":tier": tier, ":v": version, ":memory": dict(memory)}
+        if pause:
+            sets += ", paused = :true"
+            values[":true"] = True
+        if alert is not None:
+            sets += ", pending_alert = :alert"
+            values[":alert"] = dict(alert)
+        update = {
+            "_kind": "Update",
+            "TableName": self.table_name,
+            "Key": stock_key(session_id, sku_id),
+            "UpdateExpression": "SET " + sets,
+            "ConditionExpression": "attribute_not_exists(tier_version) OR tier_version < :v",
+            "ExpressionAttributeValues": to_item(values),
+        }
+        parts: list[tuple[str, dict[str, Any]]] = [("stock", update)]
+        if alert is not None:
+            parts.append(
+                (
+                    "alert",
+                    {
+                        "_kind": "Put",
+                        "TableName": self.table_name,
+                        "Item": {
+                            "pk": {"S": f"SKU#{session_id}#{sku_id}"},
+                            "sk": {"S": f"ALERT#{int(alert['at_ms']):015d}#{alert['tier']}"},
+                            **to_item(alert),
+                        },
+                    },
+                )
+            )
+        return self._transact(parts).ok
+
+    def clear_pending_alert(self, session_id: str, sku_id: str, alert_id: str) -> None:
+        self.request_log.append("UpdateItem")
+        try:
+            self._db.update_item(
+                TableName=self.table_name,
+                Key=stock_key(session_id, sku_id),
+                UpdateExpression="REMOVE pending_alert",
+                ConditionExpression="pending_alert.alert_id = :id",
+                ExpressionAttributeValues={":id": {"S": alert_id}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]:
+        self.request_log.append("Query")
+        items: list[dict[str, Any]] = []
+        for page in self._paginate(
+            "query",
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+            ExpressionAttributeValues={":pk": {"S": f"SKU#{session_id}#{sku_id}"}, ":a": {"S": "ALERT#"}},
+        ):
+            items.extend(from_item(i) for i in page["Items"])
+        return items
+
+    def update_stock_fields(self, session_id: str, sku_id: str, values: Mapping[str, Any]) -> None:
+        """Thresholds from the evaluator; bumps `version` so the tier is evaluated against them."""
+        self.request_log.append("UpdateItem")
+        names = {f"#f{i}": k for i, k in enumerate(values)}
+        sets = [f"#f{i} = :v{i}" for i in range(len(values))] + ["version = version + :one"]
+        self._db.update_item(
+            TableName=self.table_name,
+            Key=stock_key(session_id, sku_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(
+                {**{f":v{i}": v for i, v in enumerate(values.values())}, ":one": 1}
+            ),
+        )
+
+
+_ORDER_FIELDS = ("sku_id", "platform", "quantity", "created_ms", "hold_until_ms")
+
+
+class TransactionContention(Exception):
+    """Transient: the batch record is reported failed and retried by the stream."""
+
+
+def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
+    r = sku.tier_ratios
+    return {
+        "session_id": plan.session.session_id,
+        "sku_id": sku.sku_id,
+        "on_hand": sku.on_hand,
+        "held": sku.held,
+        "reserved": 0,
+        "sold": 0,
+        "available": sku.on_hand - sku.held,
+        "restocked": 0,
+        "taken": 0,
+        "paused": False,
+        "version": 0,
+        "hold_minutes": sku.hold_minutes,
+        "headroom": dict(sku.platform_quotas),
+        "caps": dict(sku.platform_quotas),
+        "used": {p: 0 for p in sku.platform_quotas},
+        "tier": "none",
+        "tier_version": 0,
+        "alert_memory": {},
+        "forecast_eff": Decimal(sku.forecast),
+        "ratios": {"yellow": r.yellow, "orange": r.orange, "red": r.red},
+        "dynamic": sku.dynamic,
+        "auto_pause_on_red": sku.auto_pause_on_red,
+        "velocity": Decimal(0),
+        "lead_time_minutes": Decimal(str(sku.lead_time_days * 24 * 60)),
+        "session_ends_ms": plan.session.ends_ms,
+        "importance": sku.importance,
+        "name": sku.name,
+    }

@@ -1,0 +1,167 @@
+"""Dynamic thresholds and the forecasts shown to people.
+
+Pure: no clock reads, every instant or minute is a parameter. The forecast returned here is the
+plan *before restocks*; `tiers.TierInputs.effective_forecast` adds restocked / red on top.
+
+Factors (DESIGN.md "Thresholds, tiers and forecasts"); a smaller F means every line is crossed
+sooner, i.e. an earlier warning:
+- lead time >= 7 days: F x 0.85 (a week to resupply, so warn earlier);
+- no sales history: F x 0.9 (the plan is a guess); both together: F x 0.765;
+- hot start (consumption >= 40% of F within the first 30 minutes): F moves half-way up toward
+  the trend (consumption + velocity x minutes left), never below where it was;
+- slow start (after 60 minutes, consumption < 10% of F): the early-warning margins are dropped,
+  F goes back to the configured forecast, and never above it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from stockpulse.domain.tiers import TierRatios
+
+MINUTE_MS = 60_000
+DAY_MINUTES = 1440
+
+LONG_LEAD_TIME_DAYS = 7.0
+LONG_LEAD_FACTOR = Fraction(85, 100)
+NO_HISTORY_FACTOR = Fraction(9, 10)
+HOT_START_MINUTES = 30.0
+HOT_START_SHARE = Fraction(2, 5)
+SLOW_START_MINUTES = 60.0
+SLOW_START_SHARE = Fraction(1, 10)
+
+_EPS = 1e-9  # float noise guard before rounding up (0.5 * 10 - 5 must be 0, not 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkuPlan:
+    """One SKU's plan in a live session. The session is given in epoch milliseconds (the
+    SESSION item's `starts_ms` / `ends_ms`); `minutes_elapsed` / `minutes_left` convert an
+    instant the caller passes."""
+
+    forecast: int  # expected units for the session
+    starts_ms: int
+    ends_ms: int
+    lead_time_days: float = 3.0
+    has_history: bool = True
+    dynamic: bool = True
+    ratios: TierRatios = field(default_factory=TierRatios)
+
+    @property
+    def session_minutes(self) -> float:
+        return max(0.0, (self.ends_ms - self.starts_ms) / MINUTE_MS)
+
+    @property
+    def lead_time_minutes(self) -> float:
+        return self.lead_time_days * DAY_MINUTES
+
+    def minutes_elapsed(self, now_ms: int) -> float:
+        return min(self.session_minutes, max(0.0, (now_ms - self.starts_ms) / MINUTE_MS))
+
+    def minutes_left(self, now_ms: int) -> float:
+        return min(self.session_minutes, max(0.0, (self.ends_ms - now_ms) / MINUTE_MS))
+
+
+def velocity_per_minute(taken_by_minute: Sequence[int], *, half_life_minutes: float = 5.0) -> float:
+    """Exponentially weighted mean of per-minute units taken (oldest first, last = the most
+    recent complete minute). A minute `half_life_minutes` old weighs half as much as the last
+    one, so a burst two minutes ago outweighs a quiet first hour and a quiet spell decays it."""
+    if half_life_minutes <= 0:
+        raise ValueError("half_life_minutes must be > 0")
+    decay = 0.5 ** (1.0 / half_life_minutes)
+    weight, total, weights = 1.0, 0.0, 0.0
+    for taken in reversed(taken_by_minute):
+        total += weight * taken
+        weights += weight
+        weight *= decay
+        if weight < 1e-12:  # older minutes no longer count
+            break
+    return max(0.0, total / weights) if weights else 0.0
+
+
+def margin_forecast(plan: SkuPlan) -> Fraction:
+    """The configured forecast with the early-warning margins (long lead time, no history)."""
+    f = Fraction(plan.forecast)
+    if plan.lead_time_days >= LONG_LEAD_TIME_DAYS:
+        f *= LONG_LEAD_FACTOR
+    if not plan.has_history:
+        f *= NO_HISTORY_FACTOR
+    return f
+
+
+def is_hot_start(plan: SkuPlan, *, consumption: int, minutes_elapsed: float) -> bool:
+    """Consumption reached 40% of F within the first 30 minutes. The evaluator latches this
+    (passes `hot_start=True` afterwards) because minute 45 cannot tell when 40% was reached."""
+    return minutes_elapsed <= HOT_START_MINUTES and consumption >= HOT_START_SHARE * margin_forecast(plan)
+
+
+def trend_units(*, consumption: int, velocity: float, minutes_left: float) -> Fraction:
+    """Where the session ends at the current pace: consumption + velocity x minutes left."""
+    ahead = max(0.0, velocity) * max(0.0, minutes_left)
+    return Fraction(consumption + math.ceil(ahead - _EPS))
+
+
+def effective_forecast(
+    plan: SkuPlan,
+    *,
+    consumption: int,
+    minutes_elapsed: float,
+    minutes_left: float,
+    velocity: float,
+    hot_start: bool = False,
+) -> Fraction:
+    """F for the tiers (before restocks). `dynamic=False`: exactly the configured forecast.
+
+    Why the slow-start rule relaxes F *up to the forecast* and no further: moving F down toward
+    a slow trend would fire yellow/orange (and red's "stop selling", or auto-pause) on a SKU
+    that still has most of its stock, while moving F above the forecast would let a late real
+    surge eat the planned stock before any line is crossed. So a slow starter only loses the
+    early-warning margins; a later surge then restores them (consumption >= 10% again) and is
+    judged against the plan the stock was sized for. Hot sellers that outrun their stock are
+    caught anyway by stock cover (orange) and available = 0 (red) in `tiers.tier_of`.
+    """
+    if not plan.dynamic:
+        return Fraction(plan.forecast)
+    f = margin_forecast(plan)
+    if hot_start or is_hot_start(plan, consumption=consumption, minutes_elapsed=minutes_elapsed):
+        trend = trend_units(consumption=consumption, velocity=velocity, minutes_left=minutes_left)
+        # Half-way: a few minutes of smoothed velocity are noisy; never below f.
+        return (f + trend) / 2 if trend > f else f
+    if minutes_elapsed >= SLOW_START_MINUTES and consumption < SLOW_START_SHARE * f:
+        return Fraction(plan.forecast)
+    return f
+
+
+def stock_cover_minutes(available: int, velocity: float) -> float | None:
+    """Minutes the available stock lasts at the current velocity; None when nothing sells."""
+    if velocity <= 0:
+        return None
+    return max(0, available) / velocity
+
+
+def sell_out_eta_minutes(available: int, velocity: float) -> float | None:
+    """Minutes until sell-out at the current velocity (0 when sold out); None when not selling.
+    The same number as stock cover: this name is the one shown to people."""
+    return stock_cover_minutes(available, velocity)
+
+
+def restock_quantity(available: int, velocity: float, minutes_left: float) -> int:
+    """Units to add so the stock lasts to the end of the session at the current velocity."""
+    need = max(0.0, velocity) * max(0.0, minutes_left) - max(0, available)
+    return max(0, math.ceil(need - _EPS))
+
+
+def expected_band(plan: SkuPlan, minute: float, session_minutes: float) -> tuple[float, float]:
+    """Cumulative consumption the curve should stay in at `minute` of the session.
+
+    Shape: the straight plan line forecast x minute / session_minutes (clamped to the session),
+    scaled by the plan's yellow and red ratios. At the end the band is exactly
+    [yellow x forecast, red x forecast]: below it the plan was too optimistic, above it the SKU
+    crosses the stop line before the session ends.
+    """
+    share = 1.0 if session_minutes <= 0 else min(1.0, max(0.0, minute / session_minutes))
+    expected = plan.forecast * share
+    return float(plan.ratios.yellow) * expected, float(plan.ratios.red) * expected

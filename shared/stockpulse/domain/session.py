@@ -1,0 +1,139 @@
+"""A live session and its SKUs' plans (contract section 2): what a shop prepares before the show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from stockpulse.domain.events import epoch_ms, parse_instant
+from stockpulse.domain.tiers import TierRatios, exact
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Units = Annotated[int, Field(ge=0)]
+Ratio = Annotated[Decimal, Field(gt=0, le=100)]
+
+
+class TierRatioConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    yellow: Ratio = Decimal("0.8")
+    orange: Ratio = Decimal("1.0")
+    red: Ratio = Decimal("1.2")
+
+    @field_validator("yellow", "orange", "red", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> Decimal:
+        # As written: 1.1 means 11/10 (str() keeps the shortest decimal form of a JSON float).
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise ValueError("must be a number")
+        return Decimal(str(value))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierRatioConfig:
+        if not self.yellow <= self.orange <= self.red:
+            raise ValueError("tier ratios must satisfy yellow <= orange <= red")
+        return self
+
+    def exact(self) -> TierRatios:
+        return TierRatios(yellow=exact(self.yellow), orange=exact(self.orange), red=exact(self.red))
+
+
+class SkuConfig(BaseModel):
+    """One SKU's plan for the session."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    sku_id: Id
+    name: Annotated[str, StringConstraints(max_length=256)] = ""
+    on_hand: Units
+    held: Units = 0
+    forecast: Annotated[int, Field(gt=0)]
+    lead_time_days: Annotated[float, Field(ge=0)] = 3.0
+    has_history: bool = True
+    hold_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
+    tier_ratios: TierRatioConfig = TierRatioConfig()
+    dynamic: bool = True
+    auto_pause_on_red: bool = False
+    importance: Literal["core", "normal"] = "normal"
+    platform_quotas: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")], Units] = Field(
+        default_factory=dict
+    )
+    rebalance_quotas: bool = False
+
+    @field_validator("lead_time_days", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        return float(value)
+
+    @field_validator("tier_ratios", mode="before")
+    @classmethod
+    def _ratios(cls, value: object) -> object:
+        return TierRatioConfig.model_validate(value) if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _held_fits(self) -> SkuConfig:
+        if self.held > self.on_hand:
+            raise ValueError("held must not exceed on_hand")
+        return self
+
+    @property
+    def ratios(self) -> TierRatios:
+        return self.tier_ratios.exact()
+
+    @property
+    def exact_forecast(self) -> Fraction:
+        return Fraction(self.forecast)
+
+
+class SessionConfig(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    session_id: Id
+    starts_at: datetime
+    ends_at: datetime
+
+    @field_validator("starts_at", "ends_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> datetime:
+        return parse_instant(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SessionConfig:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+    @property
+    def starts_ms(self) -> int:
+        return epoch_ms(self.starts_at)
+
+    @property
+    def ends_ms(self) -> int:
+        return epoch_ms(self.ends_at)
+
+
+class SessionPlan(BaseModel):
+    """A session with its SKUs: what `session load` writes and `replay` starts from."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    session: SessionConfig
+    skus: list[SkuConfig]
+
+    @model_validator(mode="after")
+    def _unique_skus(self) -> SessionPlan:
+        seen: set[str] = set()
+        for sku in self.skus:
+            if sku.sku_id in seen:
+                raise ValueError(f"sku_id {sku.sku_id!r} appears twice")
+            seen.add(sku.sku_id)
+        return self
+
+    def sku(self, sku_id: str) -> SkuConfig | None:
+        return next((s for s in self.skus if s.sku_id == sku_id), None)

@@ -1,0 +1,114 @@
+"""Tiers: yellow (prepare restock), orange (slow the pitch), red (stop selling, call the supplier).
+
+The tier is a pure function of the current ledger and the stored thresholds. Ratios compare
+exactly: a ratio written 1.1 means 11/10, so every comparison is done on fractions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+
+class Tier(StrEnum):
+    NONE = "none"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    RED = "red"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Tier):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+_RANK = {Tier.NONE: 0, Tier.YELLOW: 1, Tier.ORANGE: 2, Tier.RED: 3}
+
+TIER_ACTIONS_EN = {
+    Tier.YELLOW: "Watch closely and prepare a restock.",
+    Tier.ORANGE: "Host: slow the pitch and pace; ops: confirm the restock.",
+    Tier.RED: "Stop selling and call the supplier now.",
+}
+TIER_ACTIONS_ZH = {
+    Tier.YELLOW: "密切关注，准备补货。",
+    Tier.ORANGE: "主播放缓节奏，运营确认补货。",
+    Tier.RED: "停止售卖，立即联系供应商。",
+}
+
+
+def exact(value: Decimal | float | int | str) -> Fraction:
+    """A ratio or forecast as written (1.1 -> 11/10), never its binary float approximation."""
+    return Fraction(Decimal(str(value)))
+
+
+@dataclass(frozen=True)
+class TierRatios:
+    yellow: Fraction = Fraction(4, 5)
+    orange: Fraction = Fraction(1)
+    red: Fraction = Fraction(6, 5)
+
+
+@dataclass(frozen=True)
+class TierInputs:
+    """What the hot path knows after a stock change: its own write's values plus stored thresholds."""
+
+    reserved: int
+    sold: int
+    available: int
+    restocked: int
+    forecast: Fraction  # the plan's (or the evaluator's dynamic) forecast, before restocks
+    ratios: TierRatios
+    stock_cover_short: bool = False  # dynamic only: cover < lead time and < rest of session
+
+    @property
+    def consumption(self) -> int:
+        return self.reserved + self.sold
+
+    @property
+    def effective_forecast(self) -> Fraction:
+        # A restock extends the plan by restocked / red, so a restocked SKU can fall back.
+        return self.forecast + Fraction(self.restocked) / self.ratios.red
+
+
+def tier_of(inputs: TierInputs) -> Tier:
+    consumption = inputs.consumption
+    f = inputs.effective_forecast
+    r = inputs.ratios
+    if consumption >= r.red * f or (inputs.available == 0 and consumption > 0):
+        return Tier.RED
+    if consumption >= r.orange * f or inputs.stock_cover_short:
+        return Tier.ORANGE
+    if consumption >= r.yellow * f:
+        return Tier.YELLOW
+    return Tier.NONE
+
+
+def stock_cover_short(
+    *, available: int, velocity_per_minute: float, lead_time_minutes: float, minutes_left: float
+) -> bool:
+    """Stock cover (available / velocity) shorter than both the lead time and the rest of the session."""
+    if velocity_per_minute <= 0:
+        return False
+    cover = available / velocity_per_minute
+    return cover < lead_time_minutes and cover < minutes_left

@@ -1,0 +1,355 @@
+"""The inventory guard: applies order events to the ledger, expires holds, evaluates tiers.
+
+Handlers build one `InventoryGuard` and call it; the runner builds the same one on its own
+backend. Decisions come from `stockpulse.domain`; the store only executes conditional writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stockpulse.adapters.dynamodb_ledger import (
+    MINUTE_MS,
+    DynamoLedgerStore,
+    OrderWrite,
+    StockItem,
+    TransactionContention,
+    order_of,
+)
+from stockpulse.domain import alert_policy, forecast, messages
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.events import OrderEvent, from_epoch_ms
+from stockpulse.domain.ledger import (
+    REFUSED_STATUS,
+    STEP_STATUS,
+    OrderRecord,
+    OrderStatus,
+    Outcome,
+    Reason,
+    Step,
+    move_refusal,
+    order_step,
+    release,
+    step_move,
+    stock_move,
+)
+from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, exact, stock_cover_short, tier_of
+from stockpulse.ports import AlertPublisher, Clock, OutcomeSink
+
+ATTEMPTS = 6  # re-decisions after a concurrent change of the same order or stock
+
+
+class SessionCatalog:
+    """Session plans, cached per container: they do not change while a session is live."""
+
+    def __init__(
+        self,
+        store: DynamoLedgerStore,
+        *,
+        max_age_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._max_age_s = max_age_s
+        self._monotonic = monotonic
+        self._plans: dict[str, tuple[float, SessionPlan | None]] = {}
+
+    def plan(self, session_id: str, *, fresh: bool = False) -> SessionPlan | None:
+        cached = self._plans.get(session_id)
+        if cached is not None and not fresh and self._monotonic() - cached[0] < self._max_age_s:
+            return cached[1]
+        raw = self._store.session(session_id)
+        plan = SessionPlan.model_validate_json(raw["plan"]) if raw else None
+        self._plans[session_id] = (self._monotonic(), plan)
+        return plan
+
+    def sku(self, session_id: str, sku_id: str) -> SkuConfig | None:
+        plan = self.plan(session_id)
+        found = plan.sku(sku_id) if plan else None
+        if found is None:  # a session loaded after this container cached its absence
+            plan = self.plan(session_id, fresh=True)
+            found = plan.sku(sku_id) if plan else None
+        return found
+
+
+@dataclass
+class InventoryGuard:
+    store: DynamoLedgerStore
+    clock: Clock
+    publisher: AlertPublisher
+    sink: OutcomeSink
+    policy: alert_policy.AlertPolicy = field(default_factory=alert_policy.AlertPolicy)
+    catalog: SessionCatalog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = SessionCatalog(self.store)
+
+    # -- events ------------------------------------------------------------------------------
+    def handle(self, event: OrderEvent) -> Outcome:
+        outcome = self._apply(event)
+        self.sink.record(event, outcome)
+        return outcome
+
+    def _apply(self, event: OrderEvent) -> Outcome:
+        sku = self.catalog.sku(event.session_id, event.sku_id)
+        if sku is None:
+            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_SKU))
+        if event.type.is_order:
+            return self._order_event(event)
+        return self._stock_event(event, sku)
+
+    def _remember(self, event: OrderEvent, outcome: Outcome, write: OrderWrite | None = None) -> Outcome:
+        """Record the event id (and the order's refusal) with no stock change."""
+        result = self.store.transact(
+            session_id=event.session_id,
+            sku_id=event.sku_id,
+            move=None,
+            order_id=event.order_id,
+            order=write,
+            event_id=event.event_id,
+            at_ms=event.occurred_ms,
+        )
+        if result.ok:
+            return outcome
+        if result.failed_on("marker"):
+            return Outcome.duplicate()
+        raise _Changed
+
+    def _stock_event(self, event: OrderEvent, sku: SkuConfig) -> Outcome:
+        move = stock_move(event)
+        for _ in range(ATTEMPTS):
+            result = self.store.transact(
+                session_id=event.session_id,
+                sku_id=sku.sku_id,
+                move=move,
+                event_id=event.event_id,
+                at_ms=event.occurred_ms,
+            )
+            if result.ok:
+                self.settle(event.session_id, sku.sku_id, event.occurred_ms)
+                return Outcome.processed(changed_stock=True)
+            if result.failed_on("marker"):
+                return Outcome.duplicate()
+            stock = self.store.stock(event.session_id, sku.sku_id)
+            reason = move_refusal(stock.levels, move) if stock else Reason.UNKNOWN_SKU
+            if reason is not None:
+                return self._remember(event, Outcome.rejected(reason))
+        raise TransactionContention(f"{event.event_id}: stock kept changing")
+
+    def _order_event(self, event: OrderEvent) -> Outcome:
+        assert event.order_id is not None
+        for _ in range(ATTEMPTS):
+            try:
+                return self._order_attempt(event, event.order_id)
+            except _Changed:
+                continue
+        raise TransactionContention(f"{event.event_id}: order {event.order_id} kept changing")
+
+    def _order_attempt(self, event: OrderEvent, order_id: str) -> Outcome:
+        session_id, at = event.session_id, event.occurred_ms
+        order = self.store.order(session_id, order_id)
+        step = order_step(event, order)
+        if step is Step.EXPIRE_FIRST:
+            assert order is not None
+            self.expire(session_id, order)
+            raise _Changed
+        if step is Step.DUPLICATE:
+            return self._remember(event, Outcome.duplicate())
+        if step is Step.UNKNOWN_ORDER:
+            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_ORDER))
+        if step is Step.NO_EFFECT:
+            return self._remember(event, Outcome.processed(changed_stock=False))
+        sku_id = order.sku_id if order else event.sku_id  # an order acts on its own SKU
+        sku = self.catalog.sku(session_id, sku_id)
+        assert sku is not None, "orders exist only for known SKUs"
+        move = step_move(step, order, event)
+        result = self.store.transact(
+            session_id=session_id,
+            sku_id=sku_id,
+            move=move,
+            capped=frozenset(sku.platform_quotas),
+            order_id=order_id,
+            order=self._order_write(step, STEP_STATUS[step], order, event, sku),
+            event_id=event.event_id,
+            at_ms=at,
+        )
+        if result.ok:
+            self.settle(session_id, sku_id, at)
+            return Outcome.processed(STEP_STATUS[step], changed_stock=True)
+        if result.failed_on("marker"):
+            return Outcome.duplicate()
+        if result.failed_on("order"):
+            raise _Changed
+        stock = self.store.stock(session_id, sku_id)
+        reason = move_refusal(stock.levels, move) if stock else Reason.UNKNOWN_SKU
+        if reason is None or step not in REFUSED_STATUS:
+            raise _Changed
+        refused = REFUSED_STATUS[step]
+        write = self._order_write(step, refused, order, event, sku)
+        if step is Step.RESERVE:
+            return self._remember(event, Outcome.rejected(reason, refused), write)
+        # A payment the stock cannot cover: the buyer must be refunded; the event itself applied.
+        return self._remember(event, Outcome.processed(refused, changed_stock=False), write)
+
+    @staticmethod
+    def _order_write(
+        step: Step, status: OrderStatus, order: OrderRecord | None, event: OrderEvent, sku: SkuConfig
+    ) -> OrderWrite:
+        if step is not Step.RESERVE:
+            assert order is not None
+            return OrderWrite(status, expected=order.status)
+        at = event.occurred_ms
+        hold_until = at + sku.hold_minutes * MINUTE_MS if status is OrderStatus.RESERVED else at
+        return OrderWrite(
+            status,
+            fields={
+                "sku_id": sku.sku_id,
+                "platform": event.platform,
+                "quantity": event.units,
+                "created_ms": at,
+                "hold_until_ms": hold_until,
+            },
+        )
+
+    # -- expiry ------------------------------------------------------------------------------
+    def expire(self, session_id: str, order: OrderRecord) -> bool:
+        """Release a reservation whose hold ended; False if another path released it first."""
+        sku = self.catalog.sku(session_id, order.sku_id)
+        capped = frozenset(sku.platform_quotas) if sku else frozenset()
+        result = self.store.transact(
+            session_id=session_id,
+            sku_id=order.sku_id,
+            move=release(order.platform, order.quantity),
+            capped=capped,
+            order_id=order.order_id,
+            order=OrderWrite(OrderStatus.EXPIRED, expected=OrderStatus.RESERVED),
+            at_ms=order.hold_until_ms,
+        )
+        if result.ok:
+            self.settle(session_id, order.sku_id, order.hold_until_ms)
+        return result.ok
+
+    def sweep(self) -> int:
+        """Release every reservation whose hold has ended by now; returns how many this call released."""
+        now = self.clock.now_ms()
+        due: list[dict[str, Any]] = []
+        for shard in range(self.store.expiry_shards):
+            due.extend(self.store.due_reservations(now, str(shard)))
+        due.sort(key=lambda item: (int(item["hold_until_ms"]), str(item["pk"])))
+        return sum(self.expire(str(item["session_id"]), order_of(item)) for item in due)
+
+    def release_ttl_removed(self, old_image: dict[str, Any]) -> bool:
+        """The TTL deleted an order item: release it if it was still reserved (the sweep missed it)."""
+        if old_image.get("status") != OrderStatus.RESERVED.value:
+            return False
+        order = order_of(old_image)
+        session_id = str(old_image["session_id"])
+        sku = self.catalog.sku(session_id, order.sku_id)
+        capped = frozenset(sku.platform_quotas) if sku else frozenset()
+        result = self.store.restore_ttl_removed(old_image, release(order.platform, order.quantity), capped)
+        if result.ok:
+            self.settle(session_id, order.sku_id, order.hold_until_ms)
+        return result.ok
+
+    # -- tiers and alerts ----------------------------------------------------------------------
+    def settle(self, session_id: str, sku_id: str, at_ms: int) -> None:
+        """Evaluate the tier after a stock change; store it, pause on red, announce an upward move."""
+        item = self.store.stock(session_id, sku_id)
+        if item is None:
+            return
+        tier = tier_now(item, at_ms)
+        current = Tier(item.raw.get("tier", "none"))
+        if tier is current:
+            return
+        memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory", {}))
+        kind, memory = alert_policy.on_tier_change(current, tier, at_ms, memory, self.policy)
+        alert = None
+        if kind is not None:
+            alert = {
+                "alert_id": f"{session_id}#{sku_id}#{item.version}#{tier.value}",
+                "kind": kind.value,
+                "tier": tier.value,
+                "previous_tier": current.value,
+                "at_ms": at_ms,
+            }
+        pause = tier is Tier.RED and current < Tier.RED and bool(item.raw.get("auto_pause_on_red"))
+        stored = self.store.save_tier(
+            session_id,
+            sku_id,
+            tier=tier.value,
+            version=item.version,
+            memory=memory.to_item(),
+            pause=pause,
+            alert=alert,
+        )
+        if stored and alert is not None:
+            self.announce(item, alert)
+
+    def announce(self, item: StockItem, alert: dict[str, Any]) -> None:
+        self.publisher.publish(notice_for(item, alert))
+        self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
+
+
+class _Changed(Exception):
+    """The order or stock changed under this attempt: read again and decide again."""
+
+
+def ratios_of(raw: dict[str, Any] | Any) -> TierRatios:
+    r = raw["ratios"]
+    return TierRatios(yellow=exact(r["yellow"]), orange=exact(r["orange"]), red=exact(r["red"]))
+
+
+def tier_now(item: StockItem, at_ms: int) -> Tier:
+    raw = item.raw
+    levels = item.levels
+    velocity = float(raw.get("velocity", 0))
+    cover_short = bool(raw.get("dynamic")) and stock_cover_short(
+        available=levels.available,
+        velocity_per_minute=velocity,
+        lead_time_minutes=float(raw.get("lead_time_minutes", 0)),
+        minutes_left=max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS),
+    )
+    return tier_of(
+        TierInputs(
+            reserved=levels.reserved,
+            sold=levels.sold,
+            available=levels.available,
+            restocked=levels.restocked,
+            forecast=exact(raw["forecast_eff"]),
+            ratios=ratios_of(raw),
+            stock_cover_short=cover_short,
+        )
+    )
+
+
+def notice_for(item: StockItem, alert: dict[str, Any]) -> AlertNotice:
+    raw, levels = item.raw, item.levels
+    velocity = float(raw.get("velocity", 0))
+    at_ms = int(alert["at_ms"])
+    minutes_left = max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS)
+    notice = AlertNotice(
+        alert_id=str(alert["alert_id"]),
+        kind=NoticeKind(alert["kind"]),
+        session_id=item.session_id,
+        sku_id=item.sku_id,
+        sku_name=str(raw.get("name") or item.sku_id),
+        importance=str(raw.get("importance", "normal")),
+        tier=Tier(alert["tier"]),
+        previous_tier=Tier(alert["previous_tier"]),
+        at=from_epoch_ms(at_ms),
+        on_hand=levels.on_hand,
+        held=levels.held,
+        reserved=levels.reserved,
+        sold=levels.sold,
+        available=levels.available,
+        velocity_per_minute=velocity,
+        sell_out_eta_minutes=forecast.sell_out_eta_minutes(levels.available, velocity),
+        restock_quantity=forecast.restock_quantity(levels.available, velocity, minutes_left),
+        platform_split=dict(levels.used),
+    )
+    text = messages.render(notice)
+    return notice.model_copy(update={"text_en": text.text_en, "text_zh": text.text_zh, "sms_zh": text.sms_zh})

@@ -1,0 +1,82 @@
+"""Builds the guard and its adapters from the Lambda environment, once per container.
+
+The runner and the tests install their own `Dependencies` (virtual clock, embedded backend) and
+then call the very same handlers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import boto3
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
+
+from stockpulse.adapters.clock import SystemClock
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+from stockpulse.adapters.sns import SnsAlertPublisher
+from stockpulse.adapters.sqs import SqsDeadLetters
+from stockpulse.domain.events import OrderEvent
+from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.guard import InventoryGuard
+
+# Throttling and timeouts are retried by the SDK with backoff before a record is reported failed.
+RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+
+
+class DeadLetters(Protocol):
+    def send(self, *, reason: str, field: str, message: str, raw: bytes, source: dict[str, str]) -> None: ...
+
+
+@dataclass
+class Dependencies:
+    guard: InventoryGuard
+    dead_letters: DeadLetters
+
+
+class MetricsOutcomes:
+    """Counts every event's outcome as a CloudWatch metric (EMF through Powertools)."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics or Metrics()
+
+    def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
+        name = outcome.result.value
+        if outcome.result is Result.REJECTED and outcome.reason is not None:
+            name = f"rejected_{outcome.reason.value}"
+        self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def aws_client(service: str, **kwargs: Any) -> Any:
+    return boto3.client(service, config=RETRY_CONFIG, **kwargs)
+
+
+def from_environment() -> Dependencies:
+    env = os.environ
+    store = DynamoLedgerStore(
+        aws_client("dynamodb"), env["LEDGER_TABLE"], expiry_shards=int(env.get("EXPIRY_SHARDS", "16"))
+    )
+    publisher = SnsAlertPublisher(aws_client("sns"), env["ALERTS_TOPIC_ARN"], env.get("SUPPLY_TOPIC_ARN"))
+    guard = InventoryGuard(store=store, clock=SystemClock(), publisher=publisher, sink=MetricsOutcomes())
+    return Dependencies(
+        guard=guard, dead_letters=SqsDeadLetters(aws_client("sqs"), env["REJECTED_EVENTS_QUEUE_URL"])
+    )
+
+
+_installed: Dependencies | None = None
+
+
+def dependencies() -> Dependencies:
+    global _installed
+    if _installed is None:
+        _installed = from_environment()
+    return _installed
+
+
+def install(deps: Dependencies | None) -> None:
+    """Use `deps` for every handler in this process (the runner and tests); None resets."""
+    global _installed
+    _installed = deps

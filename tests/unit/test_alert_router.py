@@ -1,0 +1,447 @@
+"""AlertRouterFunction end to end: a real SNS event, robots in SSM (moto), a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+from pydantic import ValidationError
+
+from stockpulse.adapters import webhooks
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.tiers import Tier
+
+APP_PATH = Path(__file__).resolve().parents[2] / "functions" / "alert_router" / "app.py"
+PARAMETER_PATH = "/stockpulse/webhooks"
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:stockpulse-AlertsTopic-Z1X2C3V4B5N6"
+
+DING_TOKEN, DING_SECRET = "ding-token-router-01", "SECding-secret-router-01"
+WECOM_KEY = "wecom-key-router-01"
+FEISHU_HOOK, FEISHU_SECRET = "feishu-hook-router-01", "feishu-secret-router-01"
+SLACK_TOKEN = "slack-token-router-01"
+CREDENTIALS = (DING_TOKEN, DING_SECRET, WECOM_KEY, FEISHU_HOOK, FEISHU_SECRET, SLACK_TOKEN)
+OK_BODY = {
+    "dingtalk": b'{"errcode":0,"errmsg":"ok"}',
+    "wecom": b'{"errcode":0,"errmsg":"ok"}',
+    "feishu": b'{"code":0,"msg":"success","data":{}}',
+    "slack": b"ok",
+}
+
+
+# --------------------------------------------------------------------- fake robot platforms
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    echo: bool = False  # answer with the request itself (path, query, body): a hostile echo
+
+
+@dataclass
+class Captured:
+    path: str
+    query: dict[str, list[str]]
+    body: bytes = field(repr=False)
+
+    @property
+    def platform(self) -> str:
+        return self.path.strip("/").split("/")[0]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class FakeRobots:
+    def __init__(self) -> None:
+        self.requests: list[Captured] = []
+        self._scripts: dict[str, list[Reply]] = {}
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                parts = urllib.parse.urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                reply = fake._next(Captured(parts.path, urllib.parse.parse_qs(parts.query), body))
+                payload = self.path.encode() + b" " + body if reply.echo else reply.body
+                self.send_response(reply.status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the request line carries tokens
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def _next(self, captured: Captured) -> Reply:
+        with self._lock:
+            self.requests.append(captured)
+            script = self._scripts.get(captured.platform)
+            if script:
+                return script.pop(0) if len(script) > 1 else script[0]
+        return Reply(200, OK_BODY[captured.platform])
+
+    def script(self, platform: str, *replies: Reply) -> None:
+        with self._lock:
+            self._scripts[platform] = list(replies)
+
+    def to(self, platform: str) -> list[Captured]:
+        return [r for r in self.requests if r.platform == platform]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def robot_parameters(self) -> dict[str, dict[str, Any]]:
+        return {
+            "shop-a/dingtalk": {
+                "platform": "dingtalk",
+                "url": f"{self.base}/dingtalk/robot/send?access_token={DING_TOKEN}",
+                "secret": DING_SECRET,
+                "tiers": ["orange", "red"],
+            },
+            "shop-a/wecom": {
+                "platform": "wecom",
+                "url": f"{self.base}/wecom/cgi-bin/webhook/send?key={WECOM_KEY}",
+                "tiers": ["red"],
+            },
+            "shop-a/feishu": {
+                "platform": "feishu",
+                "url": f"{self.base}/feishu/open-apis/bot/v2/hook/{FEISHU_HOOK}",
+                "secret": FEISHU_SECRET,
+            },
+            "ops/slack": {
+                "platform": "slack",
+                "url": f"{self.base}/slack/services/T0/B0/{SLACK_TOKEN}",
+                "secret": None,
+                "tiers": ["orange", "resolved"],
+                "lang": "en",
+            },
+        }
+
+
+# ---------------------------------------------------------------------------------- fixtures
+@dataclass
+class FakeContext:
+    function_name: str = "stockpulse-AlertRouterFunction"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:stockpulse-AlertRouterFunction"
+    )
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/stockpulse-AlertRouterFunction"
+    log_stream_name: str = "2025/11/25/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def robots() -> Iterator[FakeRobots]:
+    fake = FakeRobots()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def ssm(monkeypatch: pytest.MonkeyPatch, robots: FakeRobots) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        # Powertools keeps providers (and their boto3 clients and caches) module-wide
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        client = boto3.client("ssm", region_name="us-east-1")
+        for name, value in robots.robot_parameters().items():
+            client.put_parameter(
+                Name=f"{PARAMETER_PATH}/{name}", Value=json.dumps(value), Type="SecureString"
+            )
+        yield client
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+def load_app(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """functions/alert_router/app.py under a unique module name (every function folder has an app.py)."""
+    monkeypatch.setenv("WEBHOOK_PARAMETER_PATH", PARAMETER_PATH)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "stockpulse")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "stockpulse")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("ROBOT_MAX_ATTEMPTS", "3")
+    name = f"alert_router_app_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, APP_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> ModuleType:
+    module = load_app(monkeypatch)
+    assert module.RETRY_POLICY.max_attempts == 3  # from ROBOT_MAX_ATTEMPTS
+    # keep the attempts, shrink the waits: tests must not sleep for real
+    monkeypatch.setattr(module, "RETRY_POLICY", webhooks.RetryPolicy(max_attempts=3, base_delay_s=0.001))
+    return module
+
+
+@pytest.fixture
+def log_capture(app: ModuleType) -> Iterator[io.StringIO]:
+    """Every record reaching the stockpulse loggers, at DEBUG, with all its attributes."""
+    stream = io.StringIO()
+
+    class Everything(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            stream.write(json.dumps(record.__dict__, default=str) + " " + record.getMessage() + "\n")
+
+    handler = Everything(level=logging.DEBUG)
+    targets = [logging.getLogger("stockpulse"), logging.getLogger(webhooks.__name__)]
+    levels = [t.level for t in targets]
+    for target in targets:
+        target.addHandler(handler)
+        target.setLevel(logging.DEBUG)
+    yield stream
+    for target, level in zip(targets, levels, strict=True):
+        target.removeHandler(handler)
+        target.setLevel(level)
+
+
+def make_notice(**overrides: Any) -> AlertNotice:
+    values: dict[str, Any] = {
+        "alert_id": "demo-cakes/cake-osmanthus/orange/1764103233120",
+        "kind": NoticeKind.ALERT,
+        "session_id": "demo-cakes",
+        "sku_id": "cake-osmanthus",
+        "sku_name": "桂花糕 6枚",
+        "importance": "core",
+        "tier": Tier.ORANGE,
+        "previous_tier": Tier.YELLOW,
+        "at": datetime(2025, 11, 25, 20, 40, 33, 120000, tzinfo=UTC),
+        "on_hand": 100,
+        "held": 10,
+        "reserved": 4,
+        "sold": 56,
+        "available": 30,
+        "velocity_per_minute": 7.5,
+        "sell_out_eta_minutes": 4.0,
+        "restock_quantity": 95,
+        "platform_split": {"douyin": 38, "kuaishou": 22},
+    }
+    values.update(overrides)
+    return AlertNotice(**values)
+
+
+def sns_event(notice: AlertNotice | None = None, *, message: str | None = None) -> dict[str, Any]:
+    """The event Lambda receives from an SNS subscription (one record, as SNS always sends)."""
+    notice = notice or make_notice()
+    subscription = f"{TOPIC_ARN}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55"
+    attributes = {
+        "tier": webhooks.routing_tier(notice),
+        "importance": notice.importance,
+        "sku_id": notice.sku_id,
+        "session_id": notice.session_id,
+        "kind": notice.kind.value,
+    }
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription,
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": str(uuid.uuid4()),
+                    "TopicArn": TOPIC_ARN,
+                    "Subject": None,
+                    "Message": message if message is not None else notice.model_dump_json(),
+                    "Timestamp": "2025-11-25T20:40:33.120Z",
+                    "SignatureVersion": "1",
+                    "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7=",
+                    "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+                    "UnsubscribeUrl": (
+                        "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
+                        + subscription
+                    ),
+                    "MessageAttributes": {k: {"Type": "String", "Value": v} for k, v in attributes.items()},
+                },
+            }
+        ]
+    }
+
+
+def emf_counts(stdout: str) -> dict[tuple[str, str], float]:
+    """(metric name, platform) -> value, from the EMF lines Powertools printed."""
+    counts: dict[tuple[str, str], float] = {}
+    for line in stdout.splitlines():
+        if '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                key = (metric["Name"], str(blob.get("platform", "")))
+                value = blob[metric["Name"]]
+                counts[key] = counts.get(key, 0) + sum(value if isinstance(value, list) else [value])
+    return counts
+
+
+# ------------------------------------------------------------------------------------- tests
+def test_delivers_to_every_robot_whose_tiers_admit_the_notice(
+    app: ModuleType, robots: FakeRobots, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = app.handler(sns_event(), FakeContext())
+    assert summary["delivered"] == 3 and summary["failed"] == 0
+    assert summary["alert_ids"] == [make_notice().alert_id]
+    # orange: DingTalk (orange, red), Feishu (every tier), Slack (orange); not WeCom (red only)
+    assert sorted(r.platform for r in robots.requests) == ["dingtalk", "feishu", "slack"]
+    ding = robots.to("dingtalk")[0]
+    assert ding.query["access_token"] == [DING_TOKEN] and "sign" in ding.query
+    assert ding.json()["msgtype"] == "markdown" and "桂花糕" in ding.json()["markdown"]["text"]
+    assert robots.to("feishu")[0].json()["msg_type"] == "text"
+    assert "ORANGE" in robots.to("slack")[0].json()["blocks"][0]["text"]["text"]  # lang en
+    counts = emf_counts(capsys.readouterr().out)
+    assert counts[("RobotDelivered", "dingtalk")] == 1 and counts[("RobotDelivered", "slack")] == 1
+    assert ("RobotDeliveryFailed", "dingtalk") not in counts
+
+
+def test_500_then_200_is_retried_and_delivered_once(app: ModuleType, robots: FakeRobots) -> None:
+    robots.script("dingtalk", Reply(500, b"busy"), Reply(200, OK_BODY["dingtalk"]))
+    summary = app.handler(sns_event(), FakeContext())
+    assert summary["delivered"] == 3
+    assert [r.platform for r in robots.requests].count("dingtalk") == 2  # one retry, one delivery
+
+
+def test_permanent_failure_raises_and_the_retry_reposts_only_the_failed_robot(
+    app: ModuleType, robots: FakeRobots, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = sns_event(make_notice(tier=Tier.RED, alert_id="demo-cakes/cake-osmanthus/red/1"))
+    robots.script("wecom", Reply(500, b"down"))
+    with pytest.raises(app.RobotDeliveryError, match="wecom"):
+        app.handler(event, FakeContext())  # raised: Lambda retries the async invoke, then the DLQ
+    assert len(robots.to("wecom")) == 3  # ROBOT_MAX_ATTEMPTS
+    assert len(robots.to("dingtalk")) == 1 and len(robots.to("feishu")) == 1  # red: not Slack
+    counts = emf_counts(capsys.readouterr().out)
+    assert counts[("RobotDeliveryFailed", "wecom")] == 1 and counts[("RobotDelivered", "dingtalk")] == 1
+
+    robots.script("wecom", Reply(200, OK_BODY["wecom"]))  # the platform recovers; Lambda retries
+    summary = app.handler(event, FakeContext())
+    assert summary == summary | {"delivered": 1, "skipped": 2, "failed": 0}
+    assert len(robots.to("wecom")) == 4
+    assert len(robots.to("dingtalk")) == 1 and len(robots.to("feishu")) == 1  # not re-posted
+
+
+def test_4xx_fails_at_once_and_raises(app: ModuleType, robots: FakeRobots) -> None:
+    robots.script("slack", Reply(404, b"no_service"))
+    with pytest.raises(app.RobotDeliveryError, match="status=404"):
+        app.handler(sns_event(), FakeContext())
+    assert len(robots.to("slack")) == 1
+
+
+@pytest.mark.parametrize(
+    ("platform", "answer"),
+    [
+        ("dingtalk", b'{"errcode":310000,"errmsg":"sign not match"}'),
+        ("feishu", b'{"code":19021,"msg":"bad"}'),
+    ],
+)
+def test_200_with_error_code_raises(
+    app: ModuleType, robots: FakeRobots, platform: str, answer: bytes
+) -> None:
+    robots.script(platform, Reply(200, answer))
+    with pytest.raises(app.RobotDeliveryError, match=platform):
+        app.handler(sns_event(), FakeContext())
+    assert len(robots.to(platform)) == 1
+
+
+def test_resolution_goes_to_robots_that_ask_for_it(app: ModuleType, robots: FakeRobots) -> None:
+    notice = make_notice(
+        kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE, alert_id="res-1"
+    )
+    app.handler(sns_event(notice), FakeContext())
+    # Slack lists "resolved"; Feishu has no tiers (all); DingTalk and WeCom list alert tiers only
+    assert sorted(r.platform for r in robots.requests) == ["feishu", "slack"]
+    assert "Resolved" in robots.to("slack")[0].json()["text"]
+
+
+def test_unusable_parameter_is_reported_without_its_value(
+    app: ModuleType, ssm: Any, robots: FakeRobots, log_capture: io.StringIO
+) -> None:
+    bad = {"platform": "wecom", "url": "http://qyapi.weixin.qq.com/send?key=LEAKED-KEY-42"}  # not https
+    ssm.put_parameter(Name=f"{PARAMETER_PATH}/shop-b/wecom", Value=json.dumps(bad), Type="SecureString")
+    with pytest.raises(app.RobotDeliveryError, match="shop-b/wecom"):
+        app.handler(sns_event(), FakeContext())
+    assert len(robots.requests) == 3  # the good robots still got the alert
+    logged = log_capture.getvalue()
+    assert "unusable robot parameter" in logged and "shop-b/wecom" in logged
+    assert "LEAKED-KEY-42" not in logged
+
+
+def test_secrets_never_logged(
+    app: ModuleType,
+    robots: FakeRobots,
+    log_capture: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for platform in ("dingtalk", "feishu"):
+        robots.script(platform, Reply(502, echo=True))  # echo the signed request back
+    with pytest.raises(app.RobotDeliveryError) as caught:
+        app.handler(sns_event(), FakeContext())
+    signs = [r.query["sign"][0] for r in robots.to("dingtalk")] + [
+        r.json()["sign"] for r in robots.to("feishu")
+    ]
+    out, err = capsys.readouterr()
+    logged = log_capture.getvalue()
+    assert "robot delivery failed" in logged and '"host": "127.0.0.1:' in logged
+    assert '"platform": "dingtalk"' in logged
+    for haystack in (logged, caplog.text, out, err, str(caught.value)):
+        for secret in (*CREDENTIALS, *signs, *(urllib.parse.quote_plus(s) for s in signs)):
+            assert secret not in haystack
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_message_that_is_not_an_alert_notice_raises(app: ModuleType, robots: FakeRobots) -> None:
+    with pytest.raises(ValidationError):
+        app.handler(sns_event(message='{"tier": "orange"}'), FakeContext())
+    assert robots.requests == []
+
+
+def test_parameters_are_cached_between_invocations(app: ModuleType, ssm: Any, robots: FakeRobots) -> None:
+    app.handler(sns_event(make_notice(alert_id="a-1")), FakeContext())
+    ssm.delete_parameter(Name=f"{PARAMETER_PATH}/shop-a/feishu")
+    app.handler(sns_event(make_notice(alert_id="a-2")), FakeContext())
+    assert len(robots.to("feishu")) == 2  # max_age=300: still the cached robot list
+
+
+def test_import_does_no_aws_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("AWS client created at import")
+
+    monkeypatch.setattr(boto3, "client", refuse)
+    monkeypatch.setattr(boto3.session.Session, "client", refuse)
+    started = time.monotonic()
+    module = load_app(monkeypatch)
+    assert callable(module.handler) and time.monotonic() - started < 5

@@ -1,0 +1,523 @@
+"""IM robot adapter against a real HTTP server on 127.0.0.1 playing DingTalk, WeCom, Feishu and Slack.
+
+Signatures are recomputed here from the documented recipes, independently of the adapter's code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import logging
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from stockpulse.adapters import webhooks
+from stockpulse.adapters.webhooks import DeliveryFailed, RetryPolicy, RobotConfig
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.messages import render
+from stockpulse.domain.tiers import Tier
+
+NOW_MS = 1_764_103_233_123  # 2025-11-25T20:40:33.123Z
+DING_TOKEN, DING_SECRET = "ding-access-token-0001", "SECding-secret-0001"
+WECOM_KEY = "wecom-key-0001"
+FEISHU_HOOK, FEISHU_SECRET = "feishu-hook-0001", "feishu-secret-0001"
+SLACK_PATH = "/services/T000/B000/slack-token-0001"
+CREDENTIALS = (DING_TOKEN, DING_SECRET, WECOM_KEY, FEISHU_HOOK, FEISHU_SECRET, "slack-token-0001")
+
+OK_BODY = {
+    "dingtalk": b'{"errcode":0,"errmsg":"ok"}',
+    "wecom": b'{"errcode":0,"errmsg":"ok"}',
+    "feishu": b'{"code":0,"msg":"success","data":{}}',
+    "slack": b"ok",
+}
+
+
+# --------------------------------------------------------------------------- fake platforms
+@dataclass
+class Captured:
+    path: str
+    query: dict[str, list[str]]
+    raw_query: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    echo: bool = False  # answer with the request's own path, query and body (a hostile echo)
+
+
+class FakeRobots:
+    """One server for all four platforms, routed by the first path segment."""
+
+    def __init__(self) -> None:
+        self.requests: list[Captured] = []
+        self._scripts: dict[str, list[Reply]] = {}
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                parts = urllib.parse.urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                captured = Captured(
+                    parts.path,
+                    urllib.parse.parse_qs(parts.query),
+                    parts.query,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+                reply = fake._next(captured)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                payload = self.path.encode() + b" " + body if reply.echo else reply.body
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out first
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the request line carries tokens: keep it out of captured output
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self._thread.start()
+
+    def _next(self, captured: Captured) -> Reply:
+        platform = captured.path.strip("/").split("/")[0]
+        with self._lock:
+            self.requests.append(captured)
+            script = self._scripts.get(platform)
+            if script:
+                return script.pop(0) if len(script) > 1 else script[0]
+        return Reply(200, OK_BODY.get(platform, b"ok"))
+
+    def script(self, platform: str, *replies: Reply) -> None:
+        """Replies in order; the last one repeats."""
+        with self._lock:
+            self._scripts[platform] = list(replies)
+
+    def to(self, platform: str) -> list[Captured]:
+        return [r for r in self.requests if r.path.startswith(f"/{platform}/")]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # robots pointing at this server
+    def dingtalk(self, **kw: Any) -> RobotConfig:
+        url = f"{self.base}/dingtalk/robot/send?access_token={DING_TOKEN}"
+        return RobotConfig("dingtalk", url, kw.pop("secret", DING_SECRET), name="shop/ding", **kw)
+
+    def wecom(self, **kw: Any) -> RobotConfig:
+        url = f"{self.base}/wecom/cgi-bin/webhook/send?key={WECOM_KEY}"
+        return RobotConfig("wecom", url, None, name="shop/wecom", **kw)
+
+    def feishu(self, **kw: Any) -> RobotConfig:
+        url = f"{self.base}/feishu/open-apis/bot/v2/hook/{FEISHU_HOOK}"
+        return RobotConfig("feishu", url, kw.pop("secret", FEISHU_SECRET), name="shop/feishu", **kw)
+
+    def slack(self, **kw: Any) -> RobotConfig:
+        return RobotConfig("slack", f"{self.base}/slack{SLACK_PATH}", None, name="shop/slack", **kw)
+
+
+@pytest.fixture
+def robots() -> Iterator[FakeRobots]:
+    fake = FakeRobots()
+    yield fake
+    fake.close()
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def log_capture() -> Iterator[io.StringIO]:
+    """Every record of the stockpulse loggers at DEBUG, with all its attributes (extra keys too)."""
+    stream = io.StringIO()
+
+    class Everything(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            stream.write(json.dumps(record.__dict__, default=str) + " " + record.getMessage() + "\n")
+
+    handler = Everything(level=logging.DEBUG)
+    targets = [logging.getLogger("stockpulse"), logging.getLogger(webhooks.__name__)]
+    levels = [t.level for t in targets]
+    for target in targets:
+        target.addHandler(handler)
+        target.setLevel(logging.DEBUG)
+    yield stream
+    for target, level in zip(targets, levels, strict=True):
+        target.removeHandler(handler)
+        target.setLevel(level)
+
+
+def make_notice(**overrides: Any) -> AlertNotice:
+    values: dict[str, Any] = {
+        "alert_id": "alert-demo-cakes-cake-osmanthus-orange-1",
+        "kind": NoticeKind.ALERT,
+        "session_id": "demo-cakes",
+        "sku_id": "cake-osmanthus",
+        "sku_name": "桂花糕 Osmanthus cake <6 pcs> & tea",
+        "importance": "core",
+        "tier": Tier.ORANGE,
+        "previous_tier": Tier.YELLOW,
+        "at": datetime(2025, 11, 25, 20, 40, 33, tzinfo=UTC),
+        "on_hand": 100,
+        "held": 10,
+        "reserved": 4,
+        "sold": 56,
+        "available": 30,
+        "velocity_per_minute": 7.5,
+        "sell_out_eta_minutes": 4.0,
+        "restock_quantity": 95,
+        "platform_split": {"douyin": 38, "kuaishou": 22},
+    }
+    values.update(overrides)
+    return AlertNotice(**values)
+
+
+def send(robot: RobotConfig, notice: AlertNotice | None = None, **kw: Any) -> int:
+    kw.setdefault("post", webhooks.make_urllib_post(timeout_s=2.0))
+    kw.setdefault("clock_ms", lambda: NOW_MS)
+    kw.setdefault("sleep", Sleeps())
+    kw.setdefault("rand", lambda: 0.5)
+    return webhooks.deliver(robot, notice or make_notice(), **kw)
+
+
+# ---------------------------------------------------------------------------- formats + signing
+def test_dingtalk_markdown_signed_url(robots: FakeRobots) -> None:
+    assert send(robots.dingtalk()) == 1
+    [req] = robots.to("dingtalk")
+    # DingTalk's recipe: HMAC-SHA256(key=secret, msg=f"{ts}\n{secret}"), base64, then urlencode.
+    expected = base64.b64encode(
+        hmac.new(DING_SECRET.encode(), f"{NOW_MS}\n{DING_SECRET}".encode(), hashlib.sha256).digest()
+    ).decode()
+    assert req.query == {"access_token": [DING_TOKEN], "timestamp": [str(NOW_MS)], "sign": [expected]}
+    assert f"sign={urllib.parse.quote_plus(expected)}" in req.raw_query  # URL-encoded on the wire
+    assert req.raw_query.startswith(f"access_token={DING_TOKEN}&timestamp=")
+    assert req.headers["content-type"].startswith("application/json")
+    rendered = render(make_notice())
+    body = req.json()
+    assert body["msgtype"] == "markdown"
+    assert set(body["markdown"]) == {"title", "text"}
+    assert body["markdown"]["title"] == rendered.title_zh
+    assert rendered.title_zh in body["markdown"]["text"]
+    assert "桂花糕" in body["markdown"]["text"] and "30" in body["markdown"]["text"]
+    assert "补货" in body["markdown"]["text"]  # Chinese by default
+
+
+def test_dingtalk_without_secret_is_not_signed(robots: FakeRobots) -> None:
+    send(robots.dingtalk(secret=None))
+    [req] = robots.to("dingtalk")
+    assert req.query == {"access_token": [DING_TOKEN]}
+
+
+def test_wecom_markdown_content_key_in_url(robots: FakeRobots) -> None:
+    send(robots.wecom())
+    [req] = robots.to("wecom")
+    assert req.query == {"key": [WECOM_KEY]}
+    body = req.json()
+    assert set(body) == {"msgtype", "markdown"} and body["msgtype"] == "markdown"
+    assert set(body["markdown"]) == {"content"}
+    content = body["markdown"]["content"]
+    assert render(make_notice()).title_zh in content and "可售30件" in content
+    assert len(content.encode()) <= 4096
+
+
+def test_wecom_content_is_cut_to_4096_bytes(robots: FakeRobots) -> None:
+    send(robots.wecom(), make_notice(sku_name="超长的商品名" * 400))
+    content = robots.to("wecom")[0].json()["markdown"]["content"]
+    assert len(content.encode()) <= 4096 and content.endswith("…")
+
+
+def test_feishu_text_with_its_inverted_hmac(robots: FakeRobots) -> None:
+    send(robots.feishu())
+    [req] = robots.to("feishu")
+    body = req.json()
+    timestamp = str(NOW_MS // 1000)
+    # Feishu's recipe: the string-to-sign is the HMAC key, the message is empty.
+    expected = base64.b64encode(
+        hmac.new(f"{timestamp}\n{FEISHU_SECRET}".encode(), b"", hashlib.sha256).digest()
+    ).decode()
+    assert body["timestamp"] == timestamp and isinstance(body["timestamp"], str)
+    assert body["sign"] == expected
+    assert body["msg_type"] == "text"
+    assert set(body["content"]) == {"text"}
+    assert body["content"]["text"].startswith(render(make_notice()).title_zh)
+    assert req.query == {}
+
+
+def test_feishu_without_secret_has_no_signature(robots: FakeRobots) -> None:
+    send(robots.feishu(secret=None))
+    body = robots.to("feishu")[0].json()
+    assert "sign" not in body and "timestamp" not in body and body["msg_type"] == "text"
+
+
+def test_slack_blocks_in_english_escaped(robots: FakeRobots) -> None:
+    send(robots.slack())
+    [req] = robots.to("slack")
+    assert req.path == f"/slack{SLACK_PATH}"
+    body = req.json()
+    rendered = render(make_notice())
+    assert set(body) == {"text", "blocks"}
+    header, section, context = body["blocks"]
+    assert header == {"type": "header", "text": {"type": "plain_text", "text": rendered.title_en}}
+    assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
+    assert "Available 30" in section["text"]["text"] and "restock 95" in section["text"]["text"]
+    assert "&lt;6 pcs&gt; &amp; tea" in body["text"]  # mrkdwn control characters escaped
+    assert "<6 pcs>" not in body["text"]
+    assert "alert-demo-cakes-cake-osmanthus-orange-1" in context["elements"][0]["text"]
+
+
+def test_language_is_configurable_per_robot(robots: FakeRobots) -> None:
+    send(robots.slack(lang="zh"))
+    send(robots.dingtalk(lang="en"))
+    assert "可售30件" in robots.to("slack")[0].json()["text"]
+    ding = robots.to("dingtalk")[0].json()["markdown"]
+    assert ding["title"] == render(make_notice()).title_en and "Available 30" in ding["text"]
+
+
+def test_resolved_notice_is_rendered_as_resolution(robots: FakeRobots) -> None:
+    notice = make_notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE)
+    send(robots.wecom(), notice)
+    assert "预警解除" in robots.to("wecom")[0].json()["markdown"]["content"]
+
+
+# ----------------------------------------------------------------------------------- retries
+def test_500_then_200_is_retried_and_delivered_once(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script("dingtalk", Reply(500, b"busy"), Reply(200, OK_BODY["dingtalk"]))
+    assert send(robots.dingtalk(), sleep=sleeps) == 2
+    reqs = robots.to("dingtalk")
+    assert len(reqs) == 2
+    assert sleeps.calls == [pytest.approx(0.375)]  # step 0.5 s, half fixed + half * rand(0.5)
+    # every attempt is signed afresh (DingTalk refuses timestamps older than an hour)
+    assert all("sign" in r.query for r in reqs)
+
+
+def test_backoff_grows_exponentially_with_jitter() -> None:
+    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=3.0)
+    assert [policy.delay_s(n, lambda: 0.0) for n in (1, 2, 3, 4, 5)] == [0.25, 0.5, 1.0, 1.5, 1.5]
+    assert [policy.delay_s(n, lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_always_500_ends_in_delivery_failed(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script("wecom", Reply(503, b"unavailable"))
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robots.wecom(), sleep=sleeps, policy=RetryPolicy(max_attempts=4))
+    assert (caught.value.platform, caught.value.status, caught.value.attempts) == ("wecom", 503, 4)
+    assert len(robots.to("wecom")) == 4
+    assert sleeps.calls == pytest.approx([0.375, 0.75, 1.5])
+
+
+def test_400_is_not_retried(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script("slack", Reply(400, b"invalid_payload"))
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robots.slack(), sleep=sleeps)
+    assert caught.value.status == 400 and "invalid_payload" in caught.value.reason
+    assert len(robots.to("slack")) == 1 and sleeps.calls == []
+
+
+def test_429_is_retried(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script("slack", Reply(429, b"rate_limited", headers={"Retry-After": "1"}), Reply(200, b"ok"))
+    assert send(robots.slack(), sleep=sleeps) == 2
+
+
+@pytest.mark.parametrize(
+    ("platform", "answer"),
+    [
+        ("dingtalk", b'{"errcode":310000,"errmsg":"sign not match"}'),
+        ("wecom", b'{"errcode":93000,"errmsg":"invalid webhook url"}'),
+        ("feishu", b'{"code":19021,"msg":"sign match fail or timestamp is not within one hour"}'),
+        ("feishu", b'{"StatusCode":9499,"StatusMessage":"Bad Request"}'),
+        ("dingtalk", b"<html>gateway</html>"),
+    ],
+)
+def test_200_with_error_code_is_a_failure(
+    robots: FakeRobots, sleeps: Sleeps, platform: str, answer: bytes
+) -> None:
+    robots.script(platform, Reply(200, answer))
+    robot = getattr(robots, platform)()
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robot, sleep=sleeps)
+    assert caught.value.status == 200 and caught.value.attempts == 1
+    assert len(robots.to(platform)) == 1 and sleeps.calls == []
+
+
+def test_throttling_code_is_retried(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script(
+        "feishu", Reply(200, b'{"code":11232,"msg":"frequency limited"}'), Reply(200, OK_BODY["feishu"])
+    )
+    assert send(robots.feishu(), sleep=sleeps) == 2
+
+
+def test_timeout_is_retried(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script("wecom", Reply(200, OK_BODY["wecom"], delay_s=1.0), Reply(200, OK_BODY["wecom"]))
+    attempts = send(robots.wecom(), sleep=sleeps, post=webhooks.make_urllib_post(timeout_s=0.2))
+    assert attempts == 2 and len(sleeps.calls) == 1
+
+
+def test_connection_refused_is_retried_then_fails(sleeps: Sleeps) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    robot = RobotConfig("wecom", f"http://127.0.0.1:{port}/cgi-bin/webhook/send?key={WECOM_KEY}", None)
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robot, sleep=sleeps, policy=RetryPolicy(max_attempts=3))
+    assert caught.value.status is None and caught.value.attempts == 3 and len(sleeps.calls) == 2
+
+
+def test_redirect_is_not_followed(robots: FakeRobots) -> None:
+    robots.script("dingtalk", Reply(302, b"", headers={"Location": f"{robots.base}/slack/elsewhere"}))
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robots.dingtalk())
+    assert caught.value.status == 302
+    assert robots.to("slack") == []
+
+
+def test_no_retry_when_the_lambda_is_out_of_time(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script("dingtalk", Reply(500))
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robots.dingtalk(), sleep=sleeps, time_left_ms=lambda: 3_000)
+    assert caught.value.attempts == 1 and "no time left" in caught.value.reason and sleeps.calls == []
+
+
+# ------------------------------------------------------------------------------------ secrets
+def test_secrets_never_logged_nor_in_errors(
+    robots: FakeRobots,
+    sleeps: Sleeps,
+    log_capture: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    errors: list[str] = []
+    for platform in ("dingtalk", "wecom", "feishu", "slack"):
+        # a hostile endpoint echoing the full signed URL back in its error body
+        robots.script(platform, Reply(500, echo=True))
+        with pytest.raises(DeliveryFailed) as caught:
+            send(getattr(robots, platform)(), sleep=sleeps, policy=RetryPolicy(max_attempts=2))
+        errors += [str(caught.value), repr(caught.value), caught.value.reason]
+        errors.append(repr(getattr(robots, platform)()))
+    signs = [r.query["sign"][0] for r in robots.to("dingtalk")] + [
+        r.json()["sign"] for r in robots.to("feishu")
+    ]
+    out, err = capsys.readouterr()
+    logged = log_capture.getvalue()
+    assert "robot delivery attempt failed" in logged and "127.0.0.1" in logged  # platform + host logged
+    for haystack in (logged, caplog.text, out, err, *errors):
+        for secret in (*CREDENTIALS, *signs, urllib.parse.quote_plus(signs[0])):
+            assert secret not in haystack
+
+
+# ------------------------------------------------------------------------------------- config
+def test_parse_robot_config() -> None:
+    raw = json.dumps(
+        {
+            "platform": "dingtalk",
+            "url": "https://oapi.dingtalk.com/robot/send?access_token=t",
+            "secret": "SECx",
+        }
+        | {"tiers": ["Orange", "red"], "lang": "en"}
+    )
+    robot = webhooks.parse_robot_config("shop-a/ding", raw)
+    assert (robot.platform, robot.secret, robot.lang, robot.name) == ("dingtalk", "SECx", "en", "shop-a/ding")
+    assert robot.tiers == frozenset({"orange", "red"}) and robot.host == "oapi.dingtalk.com"
+    assert "SECx" not in repr(robot) and "access_token" not in repr(robot)
+    slack = webhooks.parse_robot_config(
+        "s", '{"platform":"slack","url":"https://hooks.slack.com/services/x"}'
+    )
+    assert slack.secret is None and slack.tiers is None and slack.effective_lang == "en"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not json SECRET-VALUE",
+        '["SECRET-VALUE"]',
+        '{"platform":"teams","url":"https://x.example/SECRET-VALUE"}',
+        '{"platform":"wecom","url":"http://qyapi.weixin.qq.com/send?key=SECRET-VALUE"}',
+        '{"platform":"wecom","url":"file:///etc/SECRET-VALUE"}',
+        '{"platform":"feishu","url":"https://open.feishu.cn/hook/x","secret":42}',
+        '{"platform":"slack","url":"https://hooks.slack.com/x","tiers":["purple"]}',
+        '{"platform":"slack","url":"https://hooks.slack.com/x","lang":"fr"}',
+    ],
+)
+def test_bad_robot_config_is_refused_without_quoting_it(value: str) -> None:
+    with pytest.raises(webhooks.RobotConfigError) as caught:
+        webhooks.parse_robot_config("shop/bad", value)
+    assert "SECRET-VALUE" not in str(caught.value) and "shop/bad" in str(caught.value)
+
+
+def test_tiers_admit_notices() -> None:
+    red_only = RobotConfig("wecom", "https://x", None, tiers=frozenset({"red"}))
+    everything = RobotConfig("wecom", "https://x", None)
+    resolutions = RobotConfig("wecom", "https://x", None, tiers=frozenset({"resolved"}))
+    orange = make_notice()
+    resolved = make_notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE)
+    assert not webhooks.admits(red_only, orange) and webhooks.admits(red_only, make_notice(tier=Tier.RED))
+    assert webhooks.admits(everything, orange) and webhooks.admits(everything, resolved)
+    assert webhooks.admits(resolutions, resolved) and not webhooks.admits(resolutions, orange)
+
+
+# -------------------------------------------------------------------------------- deliver_all
+def test_deliver_all_in_parallel_and_skips_already_delivered(robots: FakeRobots, sleeps: Sleeps) -> None:
+    robots.script("feishu", Reply(500))
+    fleet = [robots.dingtalk(), robots.wecom(tiers=frozenset({"red"})), robots.feishu(), robots.slack()]
+    delivered = webhooks.DeliveredLog()
+    kw: dict[str, Any] = {"clock_ms": lambda: NOW_MS, "sleep": sleeps, "rand": lambda: 0.5}
+    results = webhooks.deliver_all(fleet, make_notice(), delivered=delivered, **kw)
+    by_name = {r.robot.name: r for r in results}
+    assert set(by_name) == {"shop/ding", "shop/feishu", "shop/slack"}  # wecom only takes red
+    assert by_name["shop/ding"].ok and by_name["shop/slack"].ok
+    assert by_name["shop/feishu"].error is not None and by_name["shop/feishu"].error.status == 500
+    # the retry (same warm container): only the robot that failed is posted again
+    robots.script("feishu", Reply(200, OK_BODY["feishu"]))
+    before = len(robots.requests)
+    again = webhooks.deliver_all(fleet, make_notice(), delivered=delivered, **kw)
+    assert [r.robot.name for r in again if r.skipped] == ["shop/ding", "shop/slack"]
+    assert all(r.ok for r in again)
+    assert [r.path.split("/")[1] for r in robots.requests[before:]] == ["feishu"]
+
+
+def test_delivered_log_is_bounded() -> None:
+    log = webhooks.DeliveredLog(max_entries=2)
+    for key in (("a", "r"), ("b", "r"), ("c", "r")):
+        log.add(key)
+    assert ("a", "r") not in log and ("b", "r") in log and ("c", "r") in log
