@@ -1,0 +1,515 @@
+"""The big screen's read model: JSON views of a live session, built from the ledger store.
+
+Read-only. Everything comes from the items the other functions write (docs/architecture.md):
+the SESSION item (the plan), each SKU's STOCK item (ledger, tier, thresholds), its FORECAST item
+(written once a minute by the threshold evaluator: per-minute samples, velocity, hot start) and
+its ALERT items. A FORECAST item may be missing (the evaluator has not run yet): the series is
+then empty and the velocity is the one stored on the stock item (0 at the opening).
+
+Numbers shown to people are recomputed from the freshest values: the sell-out ETA and the restock
+quantity use the stock item's `available` (changed by every order) with the evaluator's velocity,
+so the big screen does not lag a minute behind the ledger. The expected band is computed per
+sample minute with `forecast.expected_band` from the plan, so the curve and its band share the
+same x values.
+
+"Now" (`as_of_ms`) is the injected clock when there is one (the local runner passes its virtual
+clock); otherwise the latest instant the evaluator wrote (the data's own clock, which is the
+virtual clock in a replay and at most a minute old in AWS); otherwise the system clock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stockpulse.adapters.clock import SystemClock
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
+from stockpulse.domain import forecast
+from stockpulse.domain.events import rfc3339
+from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, TierRatios, exact
+from stockpulse.ports import Clock
+
+MINUTE_MS = 60_000
+ALERTS_DEFAULT_LIMIT = 50
+ALERTS_MAX_LIMIT = 200
+
+TierName = Literal["none", "yellow", "orange", "red"]
+SessionStatus = Literal["upcoming", "live", "ended"]
+
+RESOLVED_ACTION_EN = "Back to a lower tier: resume the normal pace."
+RESOLVED_ACTION_ZH = "已回落到较低等级，恢复正常节奏。"
+
+
+class NotFound(LookupError):
+    """The session or the SKU does not exist (the API answers 404)."""
+
+
+# -- response models ------------------------------------------------------------------------------
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LedgerView(_View):
+    on_hand: int
+    held: int
+    reserved: int
+    sold: int
+    available: int
+
+
+class PlatformView(_View):
+    platform: str
+    used: int = Field(description="units of this platform's orders currently reserved or sold")
+    cap: int | None = Field(description="the platform's quota; null when uncapped")
+    headroom: int | None = Field(description="quota left; null when uncapped")
+
+
+class TierLines(_View):
+    """Consumption (units) at which each tier starts: ratio x effective forecast."""
+
+    yellow: float
+    orange: float
+    red: float
+
+
+class ForecastView(_View):
+    configured: int = Field(description="the plan's forecast (units for the session)")
+    effective: float = Field(description="F the tiers use now: dynamic forecast + restocked / red ratio")
+    ratios: TierLines
+    lines: TierLines
+    dynamic: bool
+    hot_start: bool
+    has_history: bool
+    lead_time_days: float
+
+
+class SeriesView(_View):
+    """One point per evaluator minute (oldest first): the consumption curve and its expected band."""
+
+    minute_ms: list[int] = Field(default_factory=list)
+    taken: list[int] = Field(
+        default_factory=list, description="cumulative units taken for orders by that minute (`taken`)"
+    )
+    consumption: list[int] = Field(default_factory=list, description="reserved + sold at that minute")
+    band_low: list[float] = Field(default_factory=list)
+    band_high: list[float] = Field(default_factory=list)
+
+
+class BandPoint(_View):
+    minute_ms: int
+    low: float
+    high: float
+
+
+class SkuView(_View):
+    sku_id: str
+    name: str
+    importance: str
+    tier: TierName
+    paused: bool
+    ledger: LedgerView
+    consumption: int = Field(description="reserved + sold")
+    velocity: float = Field(description="smoothed units per minute")
+    sell_out_eta_minutes: float | None = Field(description="at the current velocity; null when not selling")
+    restock_quantity: int = Field(description="units to add to last to the end of the session")
+    forecast: ForecastView
+    platforms: list[PlatformView]
+    series: SeriesView
+    band_end: BandPoint = Field(description="the expected band at the end of the session")
+    forecast_updated_ms: int | None = Field(description="when the evaluator last wrote; null: never")
+    action_en: str = Field(description="what to do at this tier (empty at none)")
+    action_zh: str
+
+
+class SkuSummary(_View):
+    sku_id: str
+    name: str
+    tier: TierName
+    available: int
+    paused: bool
+
+
+class SessionView(_View):
+    session_id: str
+    starts_ms: int
+    ends_ms: int
+    starts_at: str
+    ends_at: str
+    as_of_ms: int
+    as_of: str
+    status: SessionStatus
+    minutes_elapsed: float
+    minutes_left: float
+    tiers: dict[TierName, int] = Field(description="how many SKUs stand in each tier")
+    skus: list[SkuSummary]
+
+
+class SkusView(_View):
+    session_id: str
+    as_of_ms: int
+    starts_ms: int
+    ends_ms: int
+    skus: list[SkuView]
+
+
+class SkuResponse(_View):
+    session_id: str
+    as_of_ms: int
+    starts_ms: int
+    ends_ms: int
+    sku: SkuView
+
+
+class AlertView(_View):
+    alert_id: str
+    kind: str = Field(description="alert / repeat / resolved")
+    sku_id: str
+    sku_name: str
+    tier: TierName
+    previous_tier: TierName
+    at_ms: int
+    at: str
+    action_en: str
+    action_zh: str
+
+
+class AlertsView(_View):
+    session_id: str
+    limit: int
+    alerts: list[AlertView] = Field(description="newest first")
+
+
+# -- the store it reads -------------------------------------------------------------------------------
+class DashboardStore(Protocol):
+    def session(self, session_id: str) -> dict[str, Any] | None: ...
+
+    def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
+
+    def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
+
+
+def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "FORECAST"}}
+
+
+def read_forecast(store: DashboardStore, session_id: str, sku_id: str) -> dict[str, Any] | None:
+    """The evaluator's FORECAST item (one GetItem), or None when it has not been written yet."""
+    # DynamoLedgerStore has no public reader for this item (yet): its GetItem helper is the one
+    # read path (consistent read, counted in request_log), so no second boto3 client is needed.
+    get = getattr(store, "_get", None)
+    if get is None:
+        return None
+    found = get(forecast_key(session_id, sku_id))
+    return dict(found) if isinstance(found, Mapping) else None
+
+
+# -- the read model ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Session:
+    session_id: str
+    plan: SessionPlan
+    starts_ms: int
+    ends_ms: int
+
+
+class DashboardReader:
+    """Builds the views. Every call reads the table afresh (the big screen polls every few seconds)."""
+
+    def __init__(self, store: DashboardStore, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock = clock
+
+    # -- endpoints
+    def session_view(self, session_id: str) -> SessionView:
+        s = self._session(session_id)
+        rows = [(sku, self._stock(s, sku)) for sku in s.plan.skus]
+        # The forecasts only matter for "now" when no clock was given (they are the big items).
+        as_of = self._as_of(
+            s,
+            [] if self.clock else [read_forecast(self.store, session_id, sku.sku_id) for sku in s.plan.skus],
+        )
+        tiers: dict[TierName, int] = {"none": 0, "yellow": 0, "orange": 0, "red": 0}
+        summaries = []
+        for sku, item in rows:
+            tier = _tier_name(item.raw.get("tier"))
+            tiers[tier] += 1
+            summaries.append(
+                SkuSummary(
+                    sku_id=sku.sku_id,
+                    name=sku.name or sku.sku_id,
+                    tier=tier,
+                    available=item.levels.available,
+                    paused=item.levels.paused,
+                )
+            )
+        return SessionView(
+            session_id=session_id,
+            starts_ms=s.starts_ms,
+            ends_ms=s.ends_ms,
+            starts_at=rfc3339(s.starts_ms),
+            ends_at=rfc3339(s.ends_ms),
+            as_of_ms=as_of,
+            as_of=rfc3339(as_of),
+            status="upcoming" if as_of < s.starts_ms else "ended" if as_of >= s.ends_ms else "live",
+            minutes_elapsed=_minutes(as_of - s.starts_ms, s),
+            minutes_left=_minutes(s.ends_ms - as_of, s),
+            tiers=tiers,
+            skus=summaries,
+        )
+
+    def skus_view(self, session_id: str) -> SkusView:
+        s = self._session(session_id)
+        stocks = [
+            (sku, self._stock(s, sku), read_forecast(self.store, session_id, sku.sku_id))
+            for sku in s.plan.skus
+        ]
+        as_of = self._as_of(s, [f for _, _, f in stocks])
+        return SkusView(
+            session_id=session_id,
+            as_of_ms=as_of,
+            starts_ms=s.starts_ms,
+            ends_ms=s.ends_ms,
+            skus=[_sku_view(s, sku, item, fc, as_of) for sku, item, fc in stocks],
+        )
+
+    def sku_view(self, session_id: str, sku_id: str) -> SkuResponse:
+        s = self._session(session_id)
+        sku = s.plan.sku(sku_id)
+        if sku is None:
+            raise NotFound(f"sku {sku_id!r} is not in session {session_id!r}")
+        item = self._stock(s, sku)
+        fc = read_forecast(self.store, session_id, sku_id)
+        as_of = self._as_of(s, [fc])
+        return SkuResponse(
+            session_id=session_id,
+            as_of_ms=as_of,
+            starts_ms=s.starts_ms,
+            ends_ms=s.ends_ms,
+            sku=_sku_view(s, sku, item, fc, as_of),
+        )
+
+    def alerts_view(self, session_id: str, limit: int = ALERTS_DEFAULT_LIMIT) -> AlertsView:
+        if not 1 <= limit <= ALERTS_MAX_LIMIT:
+            raise ValueError(f"limit must be 1..{ALERTS_MAX_LIMIT}")
+        s = self._session(session_id)
+        alerts: list[AlertView] = []
+        for sku in s.plan.skus:
+            for raw in self.store.alerts(session_id, sku.sku_id):
+                alerts.append(_alert_view(sku, raw))
+        alerts.sort(key=lambda a: (a.at_ms, Tier(a.tier).rank, a.alert_id), reverse=True)
+        return AlertsView(session_id=session_id, limit=limit, alerts=alerts[:limit])
+
+    # -- reads
+    def _session(self, session_id: str) -> _Session:
+        raw = self.store.session(session_id)
+        if raw is None or "plan" not in raw:
+            raise NotFound(f"session {session_id!r} not found")
+        plan = SessionPlan.model_validate_json(str(raw["plan"]))
+        return _Session(
+            session_id=session_id,
+            plan=plan,
+            starts_ms=int(raw.get("starts_ms", plan.session.starts_ms)),
+            ends_ms=int(raw.get("ends_ms", plan.session.ends_ms)),
+        )
+
+    def _stock(self, s: _Session, sku: SkuConfig) -> StockItem:
+        item = self.store.stock(s.session_id, sku.sku_id)
+        if item is None:
+            raise NotFound(f"sku {sku.sku_id!r} of session {s.session_id!r} has no stock item")
+        return item
+
+    def _as_of(self, s: _Session, forecasts: Sequence[Mapping[str, Any] | None]) -> int:
+        if self.clock is not None:
+            return self.clock.now_ms()
+        written = [int(f["updated_ms"]) for f in forecasts if f is not None and "updated_ms" in f]
+        if written:
+            return max(written)
+        return SystemClock().now_ms()
+
+
+# -- building one SKU's view ----------------------------------------------------------------------------
+def _sku_view(
+    s: _Session, sku: SkuConfig, item: StockItem, fc: Mapping[str, Any] | None, as_of: int
+) -> SkuView:
+    raw, lv = item.raw, item.levels
+    fc = fc or {}
+    velocity = max(0.0, _float(fc.get("velocity", raw.get("velocity", 0))))
+    minutes_left = _minutes(s.ends_ms - as_of, s)
+    ratios = _ratios(raw, sku)
+    f_eff = TierInputs(
+        reserved=lv.reserved,
+        sold=lv.sold,
+        available=lv.available,
+        restocked=lv.restocked,
+        forecast=exact(raw.get("forecast_eff", sku.forecast)),
+        ratios=ratios,
+    ).effective_forecast
+    plan = forecast.SkuPlan(
+        forecast=sku.forecast,
+        starts_ms=s.starts_ms,
+        ends_ms=s.ends_ms,
+        lead_time_days=sku.lead_time_days,
+        has_history=sku.has_history,
+        dynamic=sku.dynamic,
+        ratios=ratios,
+    )
+    caps = {str(k): int(v) for k, v in (raw.get("caps") or sku.platform_quotas).items()}
+    platforms = sorted(set(lv.used) | set(caps))
+    eta = forecast.sell_out_eta_minutes(lv.available, velocity)
+    tier = _tier_name(raw.get("tier"))
+    end_low, end_high = forecast.expected_band(plan, plan.session_minutes, plan.session_minutes)
+    return SkuView(
+        sku_id=sku.sku_id,
+        name=str(raw.get("name") or sku.name or sku.sku_id),
+        importance=str(raw.get("importance", sku.importance)),
+        tier=tier,
+        paused=lv.paused,
+        ledger=LedgerView(
+            on_hand=lv.on_hand, held=lv.held, reserved=lv.reserved, sold=lv.sold, available=lv.available
+        ),
+        consumption=lv.reserved + lv.sold,
+        velocity=round(velocity, 3),
+        sell_out_eta_minutes=None if eta is None else round(eta, 1),
+        restock_quantity=forecast.restock_quantity(lv.available, velocity, minutes_left),
+        forecast=ForecastView(
+            configured=sku.forecast,
+            effective=round(float(f_eff), 2),
+            ratios=TierLines(yellow=float(ratios.yellow), orange=float(ratios.orange), red=float(ratios.red)),
+            lines=TierLines(
+                yellow=round(float(ratios.yellow * f_eff), 2),
+                orange=round(float(ratios.orange * f_eff), 2),
+                red=round(float(ratios.red * f_eff), 2),
+            ),
+            dynamic=bool(raw.get("dynamic", sku.dynamic)),
+            hot_start=bool(fc.get("hot_start", False)),
+            has_history=sku.has_history,
+            lead_time_days=sku.lead_time_days,
+        ),
+        platforms=[
+            PlatformView(
+                platform=p,
+                used=lv.used.get(p, 0),
+                cap=caps.get(p),
+                headroom=lv.headroom.get(p) if p in caps else None,
+            )
+            for p in platforms
+        ],
+        series=_series(plan, fc.get("samples") or []),
+        band_end=BandPoint(minute_ms=s.ends_ms, low=round(end_low, 2), high=round(end_high, 2)),
+        forecast_updated_ms=int(fc["updated_ms"]) if "updated_ms" in fc else None,
+        action_en=TIER_ACTIONS_EN.get(Tier(tier), ""),
+        action_zh=TIER_ACTIONS_ZH.get(Tier(tier), ""),
+    )
+
+
+def _series(plan: forecast.SkuPlan, samples: Sequence[Any]) -> SeriesView:
+    minute_ms: list[int] = []
+    taken: list[int] = []
+    consumption: list[int] = []
+    low: list[float] = []
+    high: list[float] = []
+    rows = sorted(
+        (
+            (int(row[0]), int(row[1]), int(row[2]))
+            for row in samples
+            if isinstance(row, Sequence) and not isinstance(row, str) and len(row) >= 3
+        ),
+        key=lambda r: r[0],
+    )
+    for at_ms, units, total in rows:
+        band_low, band_high = forecast.expected_band(
+            plan, (at_ms - plan.starts_ms) / MINUTE_MS, plan.session_minutes
+        )
+        minute_ms.append(at_ms)
+        taken.append(units)
+        consumption.append(total)
+        low.append(round(band_low, 2))
+        high.append(round(band_high, 2))
+    return SeriesView(minute_ms=minute_ms, taken=taken, consumption=consumption, band_low=low, band_high=high)
+
+
+def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
+    tier = _tier_name(raw.get("tier"))
+    kind = str(raw.get("kind", "alert"))
+    if kind == "resolved" or tier == "none":
+        action_en, action_zh = RESOLVED_ACTION_EN, RESOLVED_ACTION_ZH
+    else:
+        action_en, action_zh = TIER_ACTIONS_EN[Tier(tier)], TIER_ACTIONS_ZH[Tier(tier)]
+    at_ms = int(raw["at_ms"])
+    return AlertView(
+        alert_id=str(raw.get("alert_id", f"{sku.sku_id}#{at_ms}#{tier}")),
+        kind=kind,
+        sku_id=sku.sku_id,
+        sku_name=sku.name or sku.sku_id,
+        tier=tier,
+        previous_tier=_tier_name(raw.get("previous_tier")),
+        at_ms=at_ms,
+        at=rfc3339(at_ms),
+        action_en=action_en,
+        action_zh=action_zh,
+    )
+
+
+def _ratios(raw: Mapping[str, Any], sku: SkuConfig) -> TierRatios:
+    r = raw.get("ratios")
+    if isinstance(r, Mapping) and {"yellow", "orange", "red"} <= set(r):
+        return TierRatios(yellow=exact(r["yellow"]), orange=exact(r["orange"]), red=exact(r["red"]))
+    return sku.ratios
+
+
+def _tier_name(value: Any) -> TierName:
+    text = str(value or "none")
+    if text == "yellow":
+        return "yellow"
+    if text == "orange":
+        return "orange"
+    if text == "red":
+        return "red"
+    return "none"
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, Decimal | Fraction | int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
+
+
+def _minutes(span_ms: int, s: _Session) -> float:
+    session_minutes = max(0.0, (s.ends_ms - s.starts_ms) / MINUTE_MS)
+    return round(min(session_minutes, max(0.0, span_ms / MINUTE_MS)), 2)
+
+
+# -- one reader per container (Lambda) or per local server ---------------------------------------------
+_installed: DashboardReader | None = None
+
+
+def reader() -> DashboardReader:
+    """The reader the handler uses: the installed one, or one built from the Lambda environment."""
+    global _installed
+    if _installed is None:
+        from stockpulse.wiring import aws_client  # boto3 only here, and only in AWS
+
+        _installed = DashboardReader(
+            DynamoLedgerStore(
+                aws_client("dynamodb"),
+                os.environ["LEDGER_TABLE"],
+                expiry_shards=int(os.environ.get("EXPIRY_SHARDS", "16")),
+            )
+        )
+    return _installed
+
+
+def install(value: DashboardReader | None) -> None:
+    """Use `value` for every dashboard request in this process (the local server, tests); None resets."""
+    global _installed
+    _installed = value
