@@ -23,7 +23,7 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams, model=Kinesi
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    batch = SkuOrderedBatch(wiring.dependencies())
+    batch = SkuOrderedBatch(wiring.dependencies(), event)
     return process_partial_response(
         event=event, record_handler=batch.handle_record, processor=processor, context=context
     )

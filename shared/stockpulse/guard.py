@@ -7,9 +7,12 @@ backend. Decisions come from `stockpulse.domain`; the store only executes condit
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpulse.adapters.dynamodb_ledger import (
     MINUTE_MS,
@@ -19,7 +22,7 @@ from stockpulse.adapters.dynamodb_ledger import (
     TransactionContention,
     order_of,
 )
-from stockpulse.domain import alert_policy, forecast, messages
+from stockpulse.domain import alert_policy, forecast, hot_sku, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import OrderEvent, from_epoch_ms
 from stockpulse.domain.ledger import (
@@ -30,6 +33,7 @@ from stockpulse.domain.ledger import (
     Outcome,
     Reason,
     Step,
+    StockLevels,
     move_refusal,
     order_step,
     release,
@@ -39,6 +43,8 @@ from stockpulse.domain.ledger import (
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, exact, stock_cover_short, tier_of
 from stockpulse.ports import AlertPublisher, Clock, OutcomeSink
+
+logger = Logger(child=True)
 
 ATTEMPTS = 6  # re-decisions after a concurrent change of the same order or stock
 
@@ -246,6 +252,7 @@ class InventoryGuard:
         """The TTL deleted an order item: release it if it was still reserved (the sweep missed it)."""
         if old_image.get("status") != OrderStatus.RESERVED.value:
             return False
+        old_image = with_order_identity(old_image)
         order = order_of(old_image)
         session_id = str(old_image["session_id"])
         sku = self.catalog.sku(session_id, order.sku_id)
@@ -257,55 +264,134 @@ class InventoryGuard:
 
     # -- tiers and alerts ----------------------------------------------------------------------
     def settle(self, session_id: str, sku_id: str, at_ms: int) -> None:
-        """Evaluate the tier after a stock change; store it, pause on red, announce an upward move."""
-        item = self.store.stock(session_id, sku_id)
-        if item is None:
-            return
-        tier = tier_now(item, at_ms)
-        current = Tier(item.raw.get("tier", "none"))
-        if tier is current:
-            return
-        memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory", {}))
-        kind, memory = alert_policy.on_tier_change(current, tier, at_ms, memory, self.policy)
-        alert = None
-        if kind is not None:
-            alert = {
-                "alert_id": f"{session_id}#{sku_id}#{item.version}#{tier.value}",
-                "kind": kind.value,
-                "tier": tier.value,
-                "previous_tier": current.value,
-                "at_ms": at_ms,
-            }
-        pause = tier is Tier.RED and current < Tier.RED and bool(item.raw.get("auto_pause_on_red"))
-        stored = self.store.save_tier(
-            session_id,
-            sku_id,
-            tier=tier.value,
-            version=item.version,
-            memory=memory.to_item(),
-            pause=pause,
-            alert=alert,
-        )
-        if stored and alert is not None:
-            self.announce(item, alert)
+        """Evaluate the tier after a stock change; store it, pause on red, announce an upward move.
 
-    def announce(self, item: StockItem, alert: dict[str, Any]) -> None:
-        self.publisher.publish(notice_for(item, alert))
+        Runs after the change is committed, so a transient failure here must not fail the event:
+        its redelivery would be a `duplicate` and the event never counted as processed. The
+        scheduled evaluator re-evaluates the tier and re-publishes a pending alert within a minute.
+        """
+        try:
+            item = self.store.stock(session_id, sku_id)
+            if item is not None:
+                self._move_tier(item, [(item.version, item.levels, at_ms)])
+        except (ClientError, BotoCoreError, TransactionContention) as err:
+            logger.warning(
+                "tier not evaluated after a committed change",
+                extra={"session_id": session_id, "sku_id": sku_id, "error": repr(err)},
+            )
+
+    def _move_tier(self, item: StockItem, path: Sequence[tuple[int, StockLevels, int]]) -> None:
+        """Walk the ledger states `path` (version, levels, instant) in order, recording each change of tier.
+
+        The write is conditional on the tier's version, so of all the writers that saw a
+        transition exactly one stores it and announces it.
+        """
+        current = Tier(item.raw.get("tier", "none"))
+        memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory", {}))
+        auto_pause = bool(item.raw.get("auto_pause_on_red"))
+        for version, levels, at_ms in path:
+            tier = tier_for(item.raw, levels, at_ms)
+            if tier is current:
+                continue
+            kind, memory = alert_policy.on_tier_change(current, tier, at_ms, memory, self.policy)
+            alert = None
+            if kind is not None:
+                alert = {
+                    "alert_id": f"{item.session_id}#{item.sku_id}#{version}#{tier.value}",
+                    "kind": kind.value, "tier": tier.value, "previous_tier": current.value, "at_ms": at_ms,
+                }  # fmt: skip
+            stored = self.store.save_tier(
+                item.session_id, item.sku_id, tier=tier.value, version=version, memory=memory.to_item(),
+                pause=auto_pause and tier is Tier.RED and current < Tier.RED, alert=alert,
+            )  # fmt: skip
+            if not stored:
+                return  # a newer evaluation got there first and speaks for the current state
+            if alert is not None:
+                self.announce(item, alert, levels)
+            current = tier
+
+    def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
+        """Publish `alert` with the ledger it was decided on (default: the item's own)."""
+        self.publisher.publish(notice_for(item, levels or item.levels, alert))
         self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
+
+    # -- hot SKUs --------------------------------------------------------------------------------
+    def reserve_run(self, events: Sequence[OrderEvent]) -> list[Outcome]:
+        """A run of `order.created` for one SKU: one write when every order would be granted in turn.
+
+        Otherwise the run goes one by one; either way the outcomes are those of sequential
+        processing, and the tier is evaluated after each order.
+        """
+        first = events[0]
+        sku = self.catalog.sku(first.session_id, first.sku_id)
+        item = self.store.stock(first.session_id, first.sku_id) if sku else None
+        grant = None
+        if sku is not None and item is not None:
+            grant = hot_sku.grant_whole(
+                item.levels, events, tier=Tier(item.raw.get("tier", "none")),
+                tier_after=lambda levels, at_ms: tier_for(item.raw, levels, at_ms),
+                auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")),
+            )  # fmt: skip
+        if sku is None or item is None or grant is None or not self._write_run(sku, item, grant, events):
+            return [self.handle(event) for event in events]
+        outcomes = [Outcome.processed(OrderStatus.RESERVED, changed_stock=True) for _ in events]
+        for event, outcome in zip(events, outcomes, strict=True):
+            self.sink.record(event, outcome)
+        path = [
+            (item.version + k, levels, e.occurred_ms)
+            for k, (levels, e) in enumerate(zip(grant.steps, events, strict=True), 1)
+        ]
+        self._move_tier(item, path)
+        return outcomes
+
+    def _write_run(
+        self, sku: SkuConfig, item: StockItem, grant: hot_sku.GroupGrant, events: Sequence[OrderEvent]
+    ) -> bool:
+        orders = [
+            (
+                str(e.order_id),
+                self._order_write(Step.RESERVE, OrderStatus.RESERVED, None, e, sku),
+                e.event_id,
+                e.occurred_ms,
+            )
+            for e in events
+        ]
+        return self.store.transact_run(
+            session_id=item.session_id, sku_id=item.sku_id, version=item.version, usage=grant.usage,
+            capped=frozenset(sku.platform_quotas), orders=orders,
+        ).ok  # fmt: skip
 
 
 class _Changed(Exception):
     """The order or stock changed under this attempt: read again and decide again."""
 
 
-def ratios_of(raw: dict[str, Any] | Any) -> TierRatios:
+def with_order_identity(image: Mapping[str, Any]) -> dict[str, Any]:
+    """An order item's image with `session_id` and `order_id`, read back from its key if absent.
+
+    The store writes both attributes, but a removal record whose image lacks them (as
+    events/dynamodb_ttl_removal.json does) must not fail its batch forever: the key
+    `ORDER#{session_id}#{order_id}` holds them. With neither attribute, the session id is taken
+    to end at the first '#'.
+    """
+    full = dict(image)
+    rest = str(full.get("pk", "")).removeprefix("ORDER#")
+    if "session_id" not in full and "order_id" in full:
+        full["session_id"] = rest.removesuffix(f"#{full['order_id']}")
+    elif "session_id" in full and "order_id" not in full:
+        full["order_id"] = rest.removeprefix(f"{full['session_id']}#")
+    elif "session_id" not in full:
+        full["session_id"], _, full["order_id"] = rest.partition("#")
+    return full
+
+
+def ratios_of(raw: Mapping[str, Any]) -> TierRatios:
     r = raw["ratios"]
     return TierRatios(yellow=exact(r["yellow"]), orange=exact(r["orange"]), red=exact(r["red"]))
 
 
-def tier_now(item: StockItem, at_ms: int) -> Tier:
-    raw = item.raw
-    levels = item.levels
+def tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
+    """The tier of `levels` against the thresholds stored on the stock item `raw`."""
     velocity = float(raw.get("velocity", 0))
     cover_short = bool(raw.get("dynamic")) and stock_cover_short(
         available=levels.available,
@@ -313,21 +399,19 @@ def tier_now(item: StockItem, at_ms: int) -> Tier:
         lead_time_minutes=float(raw.get("lead_time_minutes", 0)),
         minutes_left=max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS),
     )
-    return tier_of(
-        TierInputs(
-            reserved=levels.reserved,
-            sold=levels.sold,
-            available=levels.available,
-            restocked=levels.restocked,
-            forecast=exact(raw["forecast_eff"]),
-            ratios=ratios_of(raw),
-            stock_cover_short=cover_short,
-        )
-    )
+    return tier_of(TierInputs(
+        reserved=levels.reserved, sold=levels.sold, available=levels.available,
+        restocked=levels.restocked, forecast=exact(raw["forecast_eff"]), ratios=ratios_of(raw),
+        stock_cover_short=cover_short,
+    ))  # fmt: skip
 
 
-def notice_for(item: StockItem, alert: dict[str, Any]) -> AlertNotice:
-    raw, levels = item.raw, item.levels
+def tier_now(item: StockItem, at_ms: int) -> Tier:
+    return tier_for(item.raw, item.levels, at_ms)
+
+
+def notice_for(item: StockItem, levels: StockLevels, alert: dict[str, Any]) -> AlertNotice:
+    raw = item.raw
     velocity = float(raw.get("velocity", 0))
     at_ms = int(alert["at_ms"])
     minutes_left = max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS)

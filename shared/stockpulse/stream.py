@@ -3,14 +3,19 @@
 Powertools' BatchProcessor goes on after a failed record. A later `order.paid` must not run
 before its failed `order.created`, so once a SKU's record fails, the rest of that SKU's records
 in the batch are reported failed too and come back, in order, on the retry.
+
+Runs of `order.created` for one hot SKU are reserved together (`InventoryGuard.reserve_run`) when
+their first record comes up; the others in the run are then already done.
 """
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamRecord
+from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamModel, KinesisDataStreamRecord
+from pydantic import ValidationError
 
-from stockpulse.domain.events import InvalidEvent, parse_event
+from stockpulse.domain.events import InvalidEvent, OrderEvent, parse_event
+from stockpulse.domain.hot_sku import runs
 from stockpulse.domain.ledger import Outcome, Reason
 from stockpulse.wiring import Dependencies
 
@@ -22,16 +27,44 @@ class HeldBackAfterFailure(Exception):
 
 
 class SkuOrderedBatch:
-    def __init__(self, deps: Dependencies) -> None:
+    def __init__(self, deps: Dependencies, event: dict[str, object] | None = None) -> None:
         self._deps = deps
         self._failed_partitions: set[str] = set()
+        self._runs: dict[str, list[OrderEvent]] = {}  # first record's sequence number -> the run
+        self._in_a_run: set[str] = set()  # later records of a run
+        if event is not None:
+            self._plan_runs(event)
+
+    def _plan_runs(self, event: dict[str, object]) -> None:
+        try:
+            records = KinesisDataStreamModel.model_validate(event).Records
+        except ValidationError:
+            return  # the processor reports the bad envelope record by record
+        parsed: list[OrderEvent | None] = []
+        for record in records:
+            try:
+                parsed.append(
+                    parse_event(record.kinesis.data) if isinstance(record.kinesis.data, bytes) else None
+                )
+            except InvalidEvent:
+                parsed.append(None)
+        for run in runs(parsed):
+            sequences = [records[i].kinesis.sequenceNumber for i in run]
+            self._runs[sequences[0]] = [e for e in (parsed[i] for i in run) if e is not None]
+            self._in_a_run.update(sequences[1:])
 
     def handle_record(self, record: KinesisDataStreamRecord) -> None:
         partition = record.kinesis.partitionKey
         if partition in self._failed_partitions:
             raise HeldBackAfterFailure(partition)
+        sequence = record.kinesis.sequenceNumber
+        if sequence in self._in_a_run:
+            return  # reserved with the first record of its run
         try:
-            self._handle(record)
+            if sequence in self._runs:
+                self._deps.guard.reserve_run(self._runs[sequence])
+            else:
+                self._handle(record)
         except Exception:
             self._failed_partitions.add(partition)
             raise

@@ -204,16 +204,23 @@ class DynamoLedgerStore:
         return ids
 
     def due_reservations(self, now_ms: int, shard: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Reservations of one index shard whose hold ended at or before `now_ms`, oldest first."""
-        self.request_log.append("Query")
-        response = self._db.query(
+        """Reservations of one index shard whose hold ended at or before `now_ms`, oldest first.
+
+        Every page is read (`limit` is the page size): one page used to be all a sweep released,
+        leaving a larger backlog reserved after its hold end until later sweeps.
+        """
+        items: list[dict[str, Any]] = []
+        for page in self._paginate(
+            "query",
             TableName=self.table_name,
             IndexName="by_expiry",
             KeyConditionExpression="expiry_shard = :s AND hold_until_ms <= :now",
             ExpressionAttributeValues={":s": {"S": shard}, ":now": {"N": str(now_ms)}},
             Limit=limit,
-        )
-        return [from_item(item) for item in response.get("Items", [])]
+        ):
+            self.request_log.append("Query")
+            items.extend(from_item(item) for item in page.get("Items", []))
+        return items
 
     def next_hold_end(self, after_ms: int) -> int | None:
         """The earliest hold end after `after_ms` across all shards (the runner plans batches with it)."""
@@ -413,6 +420,59 @@ class DynamoLedgerStore:
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
+
+    def transact_run(
+        self,
+        *,
+        session_id: str,
+        sku_id: str,
+        version: int,
+        usage: Mapping[str, int],
+        capped: frozenset[str],
+        orders: Sequence[tuple[str, OrderWrite, str, int]],
+    ) -> TxResult:
+        """Reserve a run of orders with ONE write to the stock item (hot-SKU grouping).
+
+        `orders` holds (order_id, write, event_id, at_ms). The stock item must still be at
+        `version`, the state the caller decided on; `version` moves by one per order so the
+        tier path evaluated for each order keeps its own version.
+        """
+        quantity = sum(usage.values())
+        sets = [
+            "version = version + :n", "reserved = reserved + :q",
+            "available = available - :q", "taken = taken + :q",
+        ]  # fmt: skip
+        conditions = ["version = :v", "paused = :false", "available >= :q"]
+        values: dict[str, Any] = {
+            ":n": len(orders),
+            ":q": quantity,
+            ":v": version,
+            ":false": False,
+            ":zero": 0,
+        }
+        names: dict[str, str] = {}
+        for i, (platform, units) in enumerate(sorted(usage.items())):
+            names[f"#p{i}"] = platform
+            values[f":u{i}"] = units
+            sets.append(f"used.#p{i} = if_not_exists(used.#p{i}, :zero) + :u{i}")
+            if platform in capped:
+                values[f":nu{i}"] = -units
+                sets.append(f"headroom.#p{i} = headroom.#p{i} + :nu{i}")
+                conditions.append(f"headroom.#p{i} >= :u{i}")
+        stock: dict[str, Any] = {
+            "_kind": "Update",
+            "TableName": self.table_name,
+            "Key": stock_key(session_id, sku_id),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": to_item(values),
+            "ExpressionAttributeNames": names,
+        }
+        parts: list[tuple[str, dict[str, Any]]] = [("stock", stock)]
+        for order_id, write, event_id, at_ms in orders:
+            parts.append(("order", self._order_write(session_id, order_id, write, at_ms)))
+            parts.append(("marker", self._marker_put(event_id, at_ms)))
+        return self._transact(parts)
 
     def restore_ttl_removed(
         self, old_image: Mapping[str, Any], move: Move, capped: frozenset[str]

@@ -1,0 +1,93 @@
+"""Hot-SKU throughput, stock-item writes and write units per order: grouped runs vs one transaction per order.
+
+Both sides run on the same DynamoDB Local in one run, through the same guard. Write units and
+requests are counted from the requests actually issued, by AWS's documented rules (see
+capacity.py): neither moto nor DynamoDB Local reports transactional capacity correctly.
+Run: .venv/bin/python bench/hot_sku.py [--orders 2000 --batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stack import bench_ledger, order_created
+from capacity import MeteredClient
+
+from stockpulse.domain.hot_sku import MAX_GROUP
+from stockpulse.domain.session import SkuConfig
+
+# On-demand prices, us-east-1, as published by AWS (USD). Printed with every run.
+PRICE_PER_MILLION_WRITE_UNITS = 0.625
+PRICE_PER_MILLION_READ_UNITS = 0.125
+LAMBDA_PRICE_PER_MILLION_REQUESTS = 0.20
+LAMBDA_PRICE_PER_GB_SECOND = 0.0000166667
+SNS_PRICE_PER_MILLION_PUBLISHES = 0.50
+KINESIS_ON_DEMAND_PER_GB_INGESTED = 0.08
+KINESIS_ON_DEMAND_PER_GB_RETRIEVED = 0.04
+
+
+def run(orders: int, batch: int, grouped: bool, metered: bool) -> dict[str, float]:
+    """Metered runs count units (the meter reads each item around each write); the others time."""
+    with bench_ledger() as ledger:
+        ledger.load([SkuConfig(sku_id="hot", on_hand=orders * 2, forecast=orders * 2, dynamic=False)])
+        meter = MeteredClient(ledger.client(), ledger.table)
+        guard = ledger.guard(meter if metered else ledger.client())
+        events = [order_created(f"o{n}", "hot", seconds=n / 100) for n in range(orders)]
+        started = time.perf_counter()
+        for first in range(0, orders, batch):
+            chunk = events[first : first + batch]
+            if grouped:
+                for run_start in range(0, len(chunk), MAX_GROUP):
+                    guard.reserve_run(chunk[run_start : run_start + MAX_GROUP])
+            else:
+                for event in chunk:
+                    guard.handle(event)
+        seconds = time.perf_counter() - started
+        stock = guard.store.stock("bench", "hot")
+        assert stock is not None and stock.levels.reserved == orders and stock.levels.balanced
+        if not metered:
+            return {"orders_per_s": orders / seconds}
+        return {
+            "stock_writes_per_order": meter.stock_item_writes / orders,
+            "write_units_per_order": meter.write_units / orders,
+            "read_units_per_order": meter.read_units / orders,
+            "requests_per_order": sum(meter.requests.values()) / orders,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=100, help="Kinesis batch size")
+    args = parser.parse_args()
+    single = run(args.orders, args.batch, grouped=False, metered=False)
+    grouped = run(args.orders, args.batch, grouped=True, metered=False)
+    single |= run(args.orders // 4, args.batch, grouped=False, metered=True)
+    grouped |= run(args.orders // 4, args.batch, grouped=True, metered=True)
+    print(f"{args.orders} one-unit reservations of one hot SKU, batches of {args.batch} (DynamoDB Local)")
+    print(f"{'':<26}{'one per order':>15}{'grouped':>12}{'ratio':>10}")
+    for key in single:
+        ratio = grouped[key] / single[key] if single[key] else float("nan")
+        print(f"{key:<26}{single[key]:>15.3f}{grouped[key]:>12.3f}{ratio:>10.2f}")
+    wu, ru = grouped["write_units_per_order"], grouped["read_units_per_order"]
+    dynamodb = wu * PRICE_PER_MILLION_WRITE_UNITS + ru * PRICE_PER_MILLION_READ_UNITS
+    # Per order: created + paid (two events), 100 records per invocation at ~200 ms, 512 MB.
+    lambda_cost = 2 / 100 * (LAMBDA_PRICE_PER_MILLION_REQUESTS + 0.2 * 0.5 * 1e6 * LAMBDA_PRICE_PER_GB_SECOND)
+    kinesis = 2 * 1e6 * 400 / 1e9 * (KINESIS_ON_DEMAND_PER_GB_INGESTED + KINESIS_ON_DEMAND_PER_GB_RETRIEVED)
+    sns = 0.001 * SNS_PRICE_PER_MILLION_PUBLISHES  # about one alert per thousand orders
+    print("\ncost per million orders (USD), reservation path only, on-demand us-east-1 prices:")
+    print(f"  DynamoDB  {dynamodb:8.2f}  ({wu:.2f} WRU x ${PRICE_PER_MILLION_WRITE_UNITS}/M + "
+          f"{ru:.2f} RRU x ${PRICE_PER_MILLION_READ_UNITS}/M per order)")  # fmt: skip
+    print(f"  Lambda    {lambda_cost:8.2f}  (2 events/order, 100 per invoke, 200 ms at 512 MB)")
+    print(f"  Kinesis   {kinesis:8.2f}  (2 records of ~400 B per order, on-demand ingest + retrieval)")
+    print(f"  SNS       {sns:8.2f}  (~1 alert per 1,000 orders)")
+    print(f"  total     {dynamodb + lambda_cost + kinesis + sns:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
