@@ -1,0 +1,460 @@
+"""Secrets never reach the logs, even at DEBUG.
+
+A small rehearsal runs through the real handlers on moto (orders with a malformed and an oversized
+record, expiries, the per-minute evaluator, a TTL removal, the dashboard) and every alert it
+publishes is routed by AlertRouterFunction to IM robots whose webhook URLs carry tokens and whose
+parameters carry signing secrets, stored as SecureStrings in (moto) SSM - the way they are
+deployed. Robots are a real HTTP server on 127.0.0.1. With POWERTOOLS_LOG_LEVEL=DEBUG (and the root
+logger at DEBUG, as AWS_LAMBDA_LOG_LEVEL=DEBUG would set it) everything printed and every log
+record is collected, and none may contain a token, a secret, a signature or a robot URL.
+
+`Rehearsal` and `FakeRobots` are reused by test_template_security.py (the IAM-sufficiency test).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import logging
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from stockpulse import wiring
+from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend
+from stockpulse_local.scenario import parse_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMETER_PATH = "/stockpulse/webhooks"  # template.yaml: WEBHOOK_SSM_PREFIX
+IM_ROBOT_TIERS = ("orange", "red")  # template.yaml: ImRobotTiers default
+
+# ------------------------------------------------------------------------------- the scenario
+
+
+def small_scenario(session_id: str) -> dict[str, Any]:
+    """Six minutes, two SKUs: every event type, a hot SKU going yellow -> orange -> red (alerts),
+    a platform quota, holds expiring, a duplicate, an unknown SKU, a malformed and an oversized record."""
+
+    def at(minute: int, second: int = 0) -> str:
+        return f"2026-11-25T20:{minute:02d}:{second:02d}Z"
+
+    n = 0
+
+    def event(kind: str, when: str, sku: str = "cake", **fields: Any) -> dict[str, Any]:
+        nonlocal n
+        n += 1
+        return {
+            "event_id": f"{session_id}-e{n:03d}",
+            "type": kind,
+            "occurred_at": when,
+            "session_id": session_id,
+            "sku_id": sku,
+            **fields,
+        }
+
+    def order(kind: str, when: str, order_id: str, sku: str = "cake", **fields: Any) -> dict[str, Any]:
+        return event(kind, when, sku, platform=fields.pop("platform", "douyin"), order_id=order_id, **fields)
+
+    events = [
+        order("order.created", at(0, 30), "o1", quantity=3),
+        order("order.created", at(1, 0), "o2", quantity=2, platform="kuaishou"),
+        order("order.paid", at(1, 10), "o1"),
+        order("order.created", at(1, 20), "o3", quantity=3),
+        order("order.cancelled", at(1, 30), "o2", platform="kuaishou"),
+        order("order.created", at(1, 40), "o4", quantity=2),
+        order("order.created", at(2, 0), "o5", quantity=3),
+        order("order.paid", at(2, 10), "o3"),
+        event("stock.restocked", at(2, 20), quantity=5),
+        event("stock.held", at(2, 30), quantity=1),
+        event("stock.unheld", at(2, 40), quantity=1),
+        order("order.created", at(3, 0), "o6", sku="nope", quantity=1),
+        order("order.created", at(3, 10), "o7", quantity="2"),  # malformed: a string quantity
+        order("order.created", at(3, 20), "o8", quantity=1, note="x" * (20 * 1024)),  # oversized
+        event("sku.paused", at(3, 30)),
+        event("sku.resumed", at(3, 40)),
+        order("order.created", at(4, 0), "o9", quantity=2, platform="kuaishou"),
+        order("order.created", at(4, 30), "t1", sku="tea", quantity=4, platform="taobao"),
+        order("order.created", at(5, 0), "o10", quantity=1),  # still reserved when the session ends
+    ]
+    events.append(copy.deepcopy(events[0]))  # a redelivery: duplicate
+    events[-1]["occurred_at"] = at(4, 50)
+    return {
+        "session": {"session_id": session_id, "starts_at": at(0), "ends_at": at(6)},
+        "skus": [
+            {
+                "sku_id": "cake",
+                "name": "Osmanthus cake",
+                "on_hand": 16,
+                "held": 2,
+                "forecast": 10,
+                "hold_minutes": 2,
+                "importance": "core",
+                "dynamic": False,
+                "platform_quotas": {"kuaishou": 4},
+            },
+            {"sku_id": "tea", "name": "Longjing tea", "on_hand": 5, "forecast": 4, "hold_minutes": 2},
+        ],
+        "events": events,
+    }
+
+
+# ------------------------------------------------------------------------------- IM robots
+
+
+class FakeRobots:
+    """DingTalk / WeCom / Feishu / Slack robots on 127.0.0.1; credentials unique to this instance."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:12]
+        self.ding_token, self.ding_secret = f"dtok{tag}", f"SECdsec{tag}"
+        self.wecom_key = f"wkey{tag}"
+        self.feishu_hook, self.feishu_secret = f"fhook{tag}", f"fsec{tag}"
+        self.slack_token = f"stok{tag}"
+        self.requests: list[tuple[str, bytes]] = []
+        lock = threading.Lock()
+        requests = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with lock:
+                    requests.append((self.path, body))
+                platform = self.path.strip("/").split("/")[0]
+                reply = b"ok" if platform == "slack" else b'{"errcode":0,"code":0,"errmsg":"ok"}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the request line carries the tokens
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FakeRobots:
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        return {
+            "shop/dingtalk": {
+                "platform": "dingtalk",
+                "url": f"{self.base}/dingtalk/robot/send?access_token={self.ding_token}",
+                "secret": self.ding_secret,
+            },
+            "shop/wecom": {
+                "platform": "wecom",
+                "url": f"{self.base}/wecom/cgi-bin/webhook/send?key={self.wecom_key}",
+            },
+            "shop/feishu": {
+                "platform": "feishu",
+                "url": f"{self.base}/feishu/open-apis/bot/v2/hook/{self.feishu_hook}",
+                "secret": self.feishu_secret,
+            },
+            "ops/slack": {"platform": "slack", "url": f"{self.base}/slack/services/T0/B0/{self.slack_token}"},
+        }
+
+    def secrets(self) -> set[str]:
+        """Every credential, every robot URL, and every signature the robots were sent."""
+        found = {self.ding_token, self.ding_secret, self.wecom_key, self.feishu_hook, self.feishu_secret}
+        found.add(self.slack_token)
+        for robot in self.parameters().values():
+            url = robot["url"]
+            found |= {url, json.dumps(robot)}
+        for path, body in self.requests:
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            for sign in query.get("sign", []):  # DingTalk: the signed URL
+                found |= {sign, urllib.parse.quote_plus(sign), urllib.parse.quote(sign), path}
+            if path.startswith("/feishu"):
+                sign = json.loads(body).get("sign")
+                if sign:
+                    found |= {sign, json.dumps(sign)}
+        return found
+
+
+# ------------------------------------------------------------------------------- the rehearsal
+
+
+def _sns_lambda_event(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The event Lambda gets from an SNS subscription, from the envelope SNS put on the feed queue."""
+    topic = envelope["TopicArn"]
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{topic}:{uuid.uuid4()}",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": envelope["MessageId"],
+                    "TopicArn": topic,
+                    "Subject": envelope.get("Subject"),
+                    "Message": envelope["Message"],
+                    "Timestamp": envelope["Timestamp"],
+                    "SignatureVersion": envelope.get("SignatureVersion", "1"),
+                    "Signature": envelope.get("Signature", "EXAMPLE"),
+                    "SigningCertUrl": envelope.get(
+                        "SigningCertURL", "https://sns.us-east-1.amazonaws.com/x.pem"
+                    ),
+                    "UnsubscribeUrl": envelope.get(
+                        "UnsubscribeURL", "https://sns.us-east-1.amazonaws.com/?x"
+                    ),
+                    "MessageAttributes": envelope.get("MessageAttributes", {}),
+                },
+            }
+        ]
+    }
+
+
+def api_event(
+    path: str, route: str, params: dict[str, str], query: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / "http_get_skus.json").read_text(encoding="utf-8"))
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"GET {route}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["pathParameters"] = params
+    event["rawQueryString"] = urllib.parse.urlencode(query or {})
+    if query:
+        event["queryStringParameters"] = query
+    return event
+
+
+class Rehearsal:
+    """A moto backend, the replay stack, the robots' SecureStrings: call run(), route_alerts(),
+    ttl_removal(), dashboard() in turn (each through the real handler)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, robots: FakeRobots) -> None:
+        self.monkeypatch = monkeypatch
+        self.robots = robots
+        self.session_id = f"rehearsal-{uuid.uuid4().hex[:8]}"
+        self.scenario = parse_scenario(small_scenario(self.session_id))
+        self._backend = open_backend("moto")
+        self.router: ModuleType = load_handler("alert_router")
+        self.routed: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Rehearsal:
+        backend = self._backend.__enter__()
+        self.monkeypatch.setenv("WEBHOOK_PARAMETER_PATH", PARAMETER_PATH)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        for name, value in self.robots.parameters().items():
+            ssm.put_parameter(Name=f"{PARAMETER_PATH}/{name}", Value=json.dumps(value), Type="SecureString")
+        self.stack = Stack.create(backend)
+        self.replay = Replay(self.scenario, self.stack)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        wiring.install(None)
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        try:
+            from stockpulse import dashboard
+
+            dashboard.install(None)
+        except ImportError:
+            pass
+        self._backend.__exit__(kind, exc, tb)
+
+    def run(self) -> dict[str, Any]:
+        self.report = self.replay.run()
+        return self.report
+
+    def route_alerts(self) -> int:
+        """Every alert published to the alerts topic (read back from the feed queue, subscribed to
+        it) that passes the router's subscription filter goes through AlertRouterFunction."""
+        sqs = self.stack.backend.sqs
+        envelopes = []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.stack.alert_feed_url, MaxNumberOfMessages=10)
+            if not got.get("Messages"):
+                break
+            for message in got["Messages"]:
+                envelopes.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.stack.alert_feed_url, ReceiptHandle=message["ReceiptHandle"])
+        for envelope in envelopes:
+            tier = envelope.get("MessageAttributes", {}).get("tier", {}).get("Value")
+            if tier in IM_ROBOT_TIERS:
+                self.routed.append(
+                    self.router.handler(_sns_lambda_event(envelope), LambdaContext("alert_router"))
+                )
+        return len(self.routed)
+
+    def ttl_removal(self) -> dict[str, Any]:
+        """DynamoDB's TTL deletes a reservation the sweep has not released: the stream record goes
+        through ReservationExpiryFunction, which must release it."""
+        db, table = self.stack.backend.dynamodb, self.stack.store.table_name
+        items = db.scan(
+            TableName=table,
+            FilterExpression="begins_with(pk, :p) AND #s = :r",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":p": {"S": f"ORDER#{self.session_id}#"}, ":r": {"S": "reserved"}},
+        )["Items"]
+        assert items, "the rehearsal should end with a reservation outstanding"
+        old = items[0]
+        keys = {"pk": old["pk"], "sk": old["sk"]}
+        db.delete_item(TableName=table, Key=keys)  # what TTL does
+        record = {
+            "eventID": uuid.uuid4().hex,
+            "eventName": "REMOVE",
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1795641060,
+                "Keys": keys,
+                "OldImage": old,
+                "SequenceNumber": "111100000000000000000001",
+                "SizeBytes": 200,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+            "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+            "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-11-25",
+        }
+        expiry = load_handler("reservation_expiry")
+        response: dict[str, Any] = expiry.handler({"Records": [record]}, LambdaContext("reservation_expiry"))
+        return response
+
+    def dashboard(self) -> list[dict[str, Any]]:
+        """Every route of the dashboard API, through DashboardApiFunction (when it exists)."""
+        if not (ROOT / "functions" / "dashboard_api" / "app.py").exists():
+            return []
+        from stockpulse import dashboard
+
+        dashboard.install(dashboard.DashboardReader(self.stack.store))
+        api = load_handler("dashboard_api")
+        sid = self.session_id
+        calls = [
+            (f"/sessions/{sid}", "/sessions/{session_id}", {"session_id": sid}, None),
+            (f"/sessions/{sid}/skus", "/sessions/{session_id}/skus", {"session_id": sid}, None),
+            (
+                f"/sessions/{sid}/skus/cake",
+                "/sessions/{session_id}/skus/{sku_id}",
+                {"session_id": sid, "sku_id": "cake"},
+                None,
+            ),
+            (f"/sessions/{sid}/alerts", "/sessions/{session_id}/alerts", {"session_id": sid}, {"limit": "5"}),
+        ]
+        return [
+            api.handler(api_event(path, route, params, query), LambdaContext("dashboard_api"))
+            for path, route, params, query in calls
+        ]
+
+
+# ------------------------------------------------------------------------------- capturing logs
+
+
+class _Everything(logging.Handler):
+    """Every record with all its attributes (message, args, extra fields, exception text)."""
+
+    def __init__(self, sink: io.StringIO) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+        self.sink.write(json.dumps(record.__dict__, default=str) + " " + record.getMessage() + text + "\n")
+
+
+@contextmanager
+def all_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """DEBUG everywhere our code logs; every StreamHandler's output and every record, collected."""
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    sink = io.StringIO()
+    everything = _Everything(sink)
+    loggers = [logging.getLogger()] + [
+        logging.getLogger(name)
+        for name in list(logging.Logger.manager.loggerDict)
+        if isinstance(logging.Logger.manager.loggerDict[name], logging.Logger)
+    ]
+    saved_levels = {lg.name: lg.level for lg in loggers}
+    saved_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for lg in loggers:
+        for h in lg.handlers:
+            # Powertools binds sys.stdout when a Logger is created (possibly under another test's
+            # capture): point every stream handler at what this test collects.
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                saved_streams.append((h, h.stream))
+                h.stream = sink  # not setStream(): it flushes the old stream, maybe a closed capture
+        if lg.name.startswith("stockpulse") or lg is logging.getLogger():
+            lg.setLevel(logging.DEBUG)
+        if not lg.propagate or lg is logging.getLogger():
+            lg.addHandler(everything)
+    # The fake AWS is not under test: moto's own DEBUG lines echo the requests the test makes.
+    logging.getLogger("moto").setLevel(logging.WARNING)
+    try:
+        yield sink
+    finally:
+        for lg in loggers:
+            if everything in lg.handlers:
+                lg.removeHandler(everything)
+            lg.setLevel(saved_levels[lg.name])
+        logging.getLogger("moto").setLevel(saved_levels.get("moto", logging.NOTSET))
+        for h, stream in saved_streams:
+            h.stream = stream
+
+
+# ------------------------------------------------------------------------------- the test
+
+
+def test_a_rehearsal_with_robots_logs_no_secret(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with FakeRobots() as robots, Rehearsal(monkeypatch, robots) as rehearsal:
+        # The router keeps botocore (which logs response bodies, i.e. decrypted parameters, at
+        # DEBUG) at INFO whatever the root level: part of what is under test.
+        assert logging.getLogger("botocore").getEffectiveLevel() >= logging.INFO
+        with all_logs(monkeypatch) as sink:
+            report = rehearsal.run()
+            routed = rehearsal.route_alerts()
+            ttl = rehearsal.ttl_removal()
+            views = rehearsal.dashboard()
+    printed = capfd.readouterr()
+    logs = sink.getvalue() + printed.out + printed.err
+
+    # The rehearsal did what it should, so the logs are worth reading.
+    assert report["invariant_violations"] == 0
+    assert report["events"]["rejected"].get("invalid", 0) == 2  # the malformed and the oversized record
+    assert report["events"]["duplicate"] >= 1
+    assert routed >= 1 and all(r["failed"] == 0 and r["delivered"] >= 1 for r in rehearsal.routed)
+    assert {path.strip("/").split("/")[0] for path, _ in robots.requests} == {
+        "dingtalk",
+        "wecom",
+        "feishu",
+        "slack",
+    }
+    assert ttl == {"batchItemFailures": []}
+    assert all(v["statusCode"] == 200 for v in views), [v["statusCode"] for v in views]
+    assert (
+        '"level":"DEBUG"' in logs.replace(" ", "")
+        or "'levelname': 'DEBUG'" in logs
+        or '"levelname": "DEBUG"' in logs
+    )
+    assert "invalid event rejected" in logs and "alert routed to IM robots" in logs
+
+    leaked = sorted(s for s in robots.secrets() if s and s in logs)
+    assert not leaked, f"secrets in the logs: {leaked}"
+    # Whatever the wording: no token-bearing query or path fragment at all.
+    for fragment in ("access_token=", "sign=", "key=wkey", "/hook/fhook", "/services/T0/B0/"):
+        assert fragment not in logs, fragment
+    # Decoded the way a log reader might: base64 of a secret is as good as the secret.
+    for secret in (robots.ding_secret, robots.feishu_secret):
+        assert base64.b64encode(secret.encode()).decode() not in logs
