@@ -122,8 +122,15 @@ class InventoryGuard:
         if result.ok:
             return outcome
         if result.failed_on("marker"):
-            return Outcome.duplicate()
+            return self._seen_before(event)
         raise _Changed
+
+    def _seen_before(self, event: OrderEvent) -> Outcome:
+        """A duplicate. It may be the retry of this very event after a crash between its write and
+        its tier evaluation or alert: evaluate again and send an alert left pending."""
+        if self.catalog.sku(event.session_id, event.sku_id) is not None:
+            self.settle(event.session_id, event.sku_id, event.occurred_ms, recover=True)
+        return Outcome.duplicate()
 
     def _stock_event(self, event: OrderEvent, sku: SkuConfig) -> Outcome:
         move = stock_move(event)
@@ -139,7 +146,7 @@ class InventoryGuard:
                 self.settle(event.session_id, sku.sku_id, event.occurred_ms)
                 return Outcome.processed(changed_stock=True)
             if result.failed_on("marker"):
-                return Outcome.duplicate()
+                return self._seen_before(event)
             stock = self.store.stock(event.session_id, sku.sku_id)
             reason = move_refusal(stock.levels, move) if stock else Reason.UNKNOWN_SKU
             if reason is not None:
@@ -187,7 +194,7 @@ class InventoryGuard:
             self.settle(session_id, sku_id, at)
             return Outcome.processed(STEP_STATUS[step], changed_stock=True)
         if result.failed_on("marker"):
-            return Outcome.duplicate()
+            return self._seen_before(event)
         if result.failed_on("order"):
             raise _Changed
         stock = self.store.stock(session_id, sku_id)
@@ -263,16 +270,20 @@ class InventoryGuard:
         return result.ok
 
     # -- tiers and alerts ----------------------------------------------------------------------
-    def settle(self, session_id: str, sku_id: str, at_ms: int) -> None:
+    def settle(self, session_id: str, sku_id: str, at_ms: int, *, recover: bool = False) -> None:
         """Evaluate the tier after a stock change; store it, pause on red, announce an upward move.
 
         Runs after the change is committed, so a transient failure here must not fail the event:
         its redelivery would be a `duplicate` and the event never counted as processed. The
-        scheduled evaluator re-evaluates the tier and re-publishes a pending alert within a minute.
+        scheduled evaluator re-evaluates the tier and re-publishes a pending alert within a minute;
+        with `recover` (a redelivered event) a pending alert is published right away (at least
+        once: the alert id stays the same).
         """
         try:
             item = self.store.stock(session_id, sku_id)
             if item is not None:
+                if recover and item.raw.get("pending_alert"):
+                    self.announce(item, dict(item.raw["pending_alert"]))
                 self._move_tier(item, [(item.version, item.levels, at_ms)])
         except (ClientError, BotoCoreError, TransactionContention) as err:
             logger.warning(
@@ -341,7 +352,13 @@ class InventoryGuard:
             (item.version + k, levels, e.occurred_ms)
             for k, (levels, e) in enumerate(zip(grant.steps, events, strict=True), 1)
         ]
-        self._move_tier(item, path)
+        try:
+            self._move_tier(item, path)
+        except (ClientError, BotoCoreError, TransactionContention) as err:  # the run is written: see `settle`
+            logger.warning(
+                "tier not evaluated after a committed run",
+                extra={"session_id": item.session_id, "sku_id": item.sku_id, "error": repr(err)},
+            )
         return outcomes
 
     def _write_run(
