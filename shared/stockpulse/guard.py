@@ -280,22 +280,26 @@ class InventoryGuard:
         once: the alert id stays the same).
         """
         try:
-            item = self.store.stock(session_id, sku_id)
-            if item is not None:
-                if recover and item.raw.get("pending_alert"):
+            for attempt in range(ATTEMPTS):
+                item = self.store.stock(session_id, sku_id)
+                if item is None:
+                    return
+                if recover and attempt == 0 and item.raw.get("pending_alert"):
                     self.announce(item, dict(item.raw["pending_alert"]))
-                self._move_tier(item, [(item.version, item.levels, at_ms)])
+                if self._move_tier(item, [(item.version, item.levels, at_ms)]):
+                    return
         except (ClientError, BotoCoreError, TransactionContention) as err:
             logger.warning(
                 "tier not evaluated after a committed change",
                 extra={"session_id": session_id, "sku_id": sku_id, "error": repr(err)},
             )
 
-    def _move_tier(self, item: StockItem, path: Sequence[tuple[int, StockLevels, int]]) -> None:
+    def _move_tier(self, item: StockItem, path: Sequence[tuple[int, StockLevels, int]]) -> bool:
         """Walk the ledger states `path` (version, levels, instant) in order, recording each change of tier.
 
-        The write is conditional on the tier's version, so of all the writers that saw a
-        transition exactly one stores it and announces it.
+        The write is conditional on the tier seen and its version, so of all the writers that saw
+        a transition exactly one stores it and announces it. False: another writer changed the
+        tier first; read again and evaluate the stored state.
         """
         current = Tier(item.raw.get("tier", "none"))
         memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory", {}))
@@ -311,15 +315,17 @@ class InventoryGuard:
                     "alert_id": f"{item.session_id}#{item.sku_id}#{version}#{tier.value}",
                     "kind": kind.value, "tier": tier.value, "previous_tier": current.value, "at_ms": at_ms,
                 }  # fmt: skip
+            pause = auto_pause and tier is Tier.RED and current < Tier.RED
             stored = self.store.save_tier(
-                item.session_id, item.sku_id, tier=tier.value, version=version, memory=memory.to_item(),
-                pause=auto_pause and tier is Tier.RED and current < Tier.RED, alert=alert,
+                item.session_id, item.sku_id, tier=tier.value, seen=current.value, version=version,
+                memory=memory.to_item(), pause=pause, alert=alert,
             )  # fmt: skip
             if not stored:
-                return  # a newer evaluation got there first and speaks for the current state
+                return False
             if alert is not None:
                 self.announce(item, alert, levels)
             current = tier
+        return True
 
     def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
         """Publish `alert` with the ledger it was decided on (default: the item's own)."""
@@ -353,7 +359,8 @@ class InventoryGuard:
             for k, (levels, e) in enumerate(zip(grant.steps, events, strict=True), 1)
         ]
         try:
-            self._move_tier(item, path)
+            if not self._move_tier(item, path):
+                self.settle(item.session_id, item.sku_id, events[-1].occurred_ms)
         except (ClientError, BotoCoreError, TransactionContention) as err:  # the run is written: see `settle`
             logger.warning(
                 "tier not evaluated after a committed run",

@@ -505,18 +505,21 @@ class DynamoLedgerStore:
         sku_id: str,
         *,
         tier: str,
+        seen: str,
         version: int,
         memory: Mapping[str, Any],
         pause: bool,
         alert: Mapping[str, Any] | None,
     ) -> bool:
-        """Store the tier evaluated at `version`; False when a newer evaluation got there first.
+        """Store the tier evaluated at `version` over the tier `seen`; False when another writer
+        changed the tier or stored a newer evaluation first.
 
         The condition is what makes an announcement exactly-once under concurrency: of all the
-        writers that saw a transition, one stores it (and its alert record) and the rest stop.
+        writers that saw the same transition, one stores it (and its alert record); the others
+        find the tier changed and evaluate again from the stored state.
         """
         sets = "tier = :tier, tier_version = :v, alert_memory = :memory"
-        values: dict[str, Any] = {":tier": tier, ":v": version, ":memory": dict(memory)}
+        values: dict[str, Any] = {":tier": tier, ":v": version, ":memory": dict(memory), ":seen": seen}
         if pause:
             sets += ", paused = :true"
             values[":true"] = True
@@ -528,7 +531,7 @@ class DynamoLedgerStore:
             "TableName": self.table_name,
             "Key": stock_key(session_id, sku_id),
             "UpdateExpression": "SET " + sets,
-            "ConditionExpression": "attribute_not_exists(tier_version) OR tier_version < :v",
+            "ConditionExpression": "tier = :seen AND tier_version < :v",
             "ExpressionAttributeValues": to_item(values),
         }
         parts: list[tuple[str, dict[str, Any]]] = [("stock", update)]

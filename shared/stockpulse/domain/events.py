@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 # Size limits: a record larger than this is rejected before JSON parsing (Kinesis allows 1 MiB).
 MAX_EVENT_BYTES = 16 * 1024
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# RFC 3339 section 5.6: any number of fraction digits (time-secfrac = "." 1*DIGIT), and an offset
+# whose hour is 00-23 and minute 00-59 (fromisoformat would read "+05:60" as +06:00); ASCII digits.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)", re.ASCII
+)
 
 
 class EventType(StrEnum):
@@ -52,7 +56,9 @@ Platform = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 def parse_instant(value: object) -> datetime:
     """An RFC 3339 timestamp with an offset; anything else is malformed."""
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    if isinstance(value, datetime) and value.utcoffset() is not None:
+        return value  # built in code, not parsed from JSON
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-11-25T20:00:00+08:00")
     text = value.replace("z", "Z").replace("t", "T")
     # Python 3.11 takes at most 6 fractional digits.
@@ -60,10 +66,46 @@ def parse_instant(value: object) -> datetime:
     return datetime.fromisoformat(text.replace(" ", "T"))
 
 
+def _type_rules(schema: dict[str, Any]) -> None:
+    """Add to the published JSON Schema what field types alone cannot say (contract section 1).
+
+    `platform` and `order_id` are required for order.*; `quantity` is required for order.created
+    and stock.*, and ignored (any value passes) for order.paid / order.cancelled, as parse_event does.
+    """
+    props = schema["properties"]
+    quantity = props["quantity"]
+    whole, _null = quantity["anyOf"]
+    props["quantity"] = {
+        "title": quantity["title"],
+        "description": "1-10000, written as an integer (2.0 is malformed: JSON Schema cannot tell it "
+        "from 2); required for order.created and stock.*, ignored for order.paid and order.cancelled",
+    }
+
+    def when(types: list[str], then: dict[str, Any]) -> dict[str, Any]:
+        return {"if": {"required": ["type"], "properties": {"type": {"enum": types}}}, "then": then}
+
+    string = {"type": "string"}
+    schema["allOf"] = [
+        when(
+            [t.value for t in EventType if t.is_order],
+            {"required": ["platform", "order_id"], "properties": {"platform": string, "order_id": string}},
+        ),
+        when(
+            [t.value for t in EventType if t.needs_quantity],
+            {"required": ["quantity"], "properties": {"quantity": whole}},
+        ),
+        when(
+            [t.value for t in EventType if not t.is_order and not t.needs_quantity],
+            {"properties": {"quantity": {"anyOf": [whole, {"type": "null"}]}}},
+        ),
+    ]
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+
+
 class OrderEvent(BaseModel):
     """One order or stock event. Unknown fields are ignored."""
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore", json_schema_extra=_type_rules)
 
     event_id: Id
     type: EventType
@@ -132,11 +174,16 @@ class InvalidEvent(Exception):
 def parse_event(raw: bytes | str | dict[str, Any]) -> OrderEvent:
     """Parse one record's payload into an `OrderEvent`, or raise `InvalidEvent`."""
     if isinstance(raw, bytes | str):
-        if len(raw) > MAX_EVENT_BYTES:
+        # The limit is on bytes: a str is measured as the UTF-8 it would travel as.
+        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+        if size > MAX_EVENT_BYTES:
             raise InvalidEvent("record", f"larger than {MAX_EVENT_BYTES} bytes")
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as err:
+            # Strictly UTF-8 (a BOM tolerated): json.loads(bytes) would also take UTF-16/32.
+            data = json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
+            # RecursionError: nesting deeper than the parser's stack ("[[[[...]]]]" fits in 16 KiB);
+            # left uncaught it would fail the record on every retry and hold its shard back.
             raise InvalidEvent("record", f"not UTF-8 JSON ({err.__class__.__name__})") from None
     else:
         data = raw
