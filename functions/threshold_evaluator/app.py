@@ -1,0 +1,54 @@
+"""Every minute: dynamic forecasts, thresholds, repeats / resolutions, quota rebalancing.
+
+Thin: build the evaluator around the installed guard (its store, clock and publisher), run it,
+turn the summary into metrics. The work is `stockpulse.evaluator.ThresholdEvaluator`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stockpulse import wiring
+from stockpulse.domain.alert_policy import AlertPolicy
+from stockpulse.evaluator import ThresholdEvaluator
+from stockpulse.stock_sync import SnsStockSyncPublisher, StockSyncFeed
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+_feeds: dict[str, StockSyncFeed] = {}  # per container: remembers what it published
+
+
+def _stock_sync() -> StockSyncFeed | None:
+    topic = os.environ.get("STOCK_SYNC_TOPIC_ARN")
+    if not topic:
+        return None
+    if topic not in _feeds:
+        _feeds[topic] = StockSyncFeed(SnsStockSyncPublisher(wiring.aws_client("sns"), topic))
+    return _feeds[topic]
+
+
+def _policy(base: AlertPolicy) -> AlertPolicy:
+    cooldown = os.environ.get("ALERT_COOLDOWN_MINUTES")
+    return replace(base, cooldown_minutes=float(cooldown)) if cooldown else base
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    guard = wiring.dependencies().guard
+    evaluator = ThresholdEvaluator(guard, policy=_policy(guard.policy), stock_sync=_stock_sync())
+    counts = evaluator.run().counts()
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if counts["sku_failures"]:
+        logger.warning("some SKUs were not evaluated this minute", extra=counts)
+    return counts

@@ -1,0 +1,460 @@
+"""The threshold evaluator: once a minute, per SKU of every live session.
+
+For each SKU (clock = the guard's, injected):
+1. read the stock item and the FORECAST item together (one consistent BatchGetItem);
+2. append this minute's sample `[minute_ms, taken, consumption]` (`taken` is the stock item's
+   cumulative counter of units that left `available` for orders: no write per order is added
+   anywhere to measure sales), keep the last 240 minutes;
+3. velocity = `forecast.velocity_per_minute` over the per-minute increments of `taken`
+   (exponentially weighted, half-life 10 minutes: a smoothed recent rate, not a lifetime mean);
+   during the first 15 minutes a pace above the plan's leans on the plan for the minutes not
+   yet seen (`lean_on_plan`), so one lively first minute does not read as a trend;
+4. the effective forecast (`forecast.effective_forecast`: lead-time / no-history margins, the
+   hot start latched in `hot_start` once seen, the slow-start relaxation; `dynamic: false` keeps
+   exactly the plan's forecast), the sell-out ETA, the restock quantity to last the session and
+   the expected consumption band;
+5. write the FORECAST item (the dashboard reads it), then `forecast_eff` / `velocity` on the
+   stock item through `update_stock_fields` only when they changed (it bumps `version`);
+6. `guard.settle(...)` when the thresholds changed or time alone moved the tier (stock cover
+   against the session's end): the tier is re-evaluated (stock cover short -> orange) and
+   stored / announced / auto-paused exactly as on the hot path;
+7. message hygiene (`alert_policy.on_tick`): a REPEAT after the cooldown while a tier stands (only
+   the standing tier is repeated: a higher tier inhibits the lower), a RESOLVED once the tier
+   stayed lower for a while. The memory, the alert item (kind repeat / resolved) and a
+   `pending_alert` are written in one conditional transaction (`DynamoForecastStore.save_tick`),
+   then the notice is published through the guard's publisher and the pending slot cleared. A
+   `pending_alert` older than 30 s (a crash between the tier write and the publish, here or on
+   the hot path) is published again, then cleared;
+8. quota rebalancing when the SKU has `rebalance_quotas: true` (see `plan_rebalance`).
+
+Sessions that ended (the store lists them for an hour more, so late expiries still settle) get
+no forecasts or repeats: only a stale `pending_alert` is still published.
+
+Cost per SKU and minute: 1 BatchGetItem + 1 PutItem. When the thresholds changed (or the tier
+moved with time alone): + UpdateItem, settle's GetItem (+ its transaction on a tier change) and one
+GetItem more; a transaction only when a notice goes out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
+from stockpulse.adapters.dynamodb_ledger import StockItem
+from stockpulse.domain import alert_policy, forecast
+from stockpulse.domain.alerts import NoticeKind
+from stockpulse.domain.ledger import StockLevels
+from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.domain.tiers import Tier, exact
+from stockpulse.guard import InventoryGuard, tier_now
+from stockpulse.stock_sync import StockSyncFeed
+
+logger = Logger(child=True)
+
+MINUTE_MS = forecast.MINUTE_MS
+SAMPLE_MINUTES = 240  # the FORECAST item keeps this many minutes of samples
+PLATFORM_SAMPLE_MINUTES = 30  # per-platform usage samples kept for rebalancing
+PENDING_STALE_MS = 30_000  # a pending announcement older than this is published again
+TICK_ATTEMPTS = 3  # re-reads when the stock item moved under the hygiene write
+VELOCITY_PLACES = Decimal("0.01")  # units/min stored: finer changes do not rewrite the stock item
+# EWMA half-life of the per-minute increments. 10 minutes, not the domain's default 5: with 5, one
+# 3-unit order after an hour of nothing reads as 0.4/min and the stock cover rule calls orange
+# ("slow the pitch") on a SKU that sold 3 units (the contract example's tea-longjing at 21:16).
+VELOCITY_HALF_LIFE_MINUTES = 10.0
+PRIOR_MINUTES = 15  # the first minutes of a show lean on the plan's pace (forecast / show length)
+REBALANCE_HORIZON_MINUTES = 15.0  # a platform should have quota for this long at its pace
+REBALANCE_KEEP_SHARE = Fraction(1, 10)  # a donor always keeps 10% of its planned quota
+
+
+# ---------------------------------------------------------------------------- pure helpers
+def minute_of(ms: int) -> int:
+    return ms - ms % MINUTE_MS
+
+
+def per_minute_increments(points: Sequence[tuple[int, int]]) -> list[int]:
+    """Per-minute increments of a cumulative counter sampled at minute instants (oldest first).
+
+    A gap of n minutes (a missed run) spreads its increase evenly over n minutes; a decrease
+    counts as 0 (a counter that is net of releases)."""
+    increments: list[int] = []
+    for (m0, v0), (m1, v1) in itertools.pairwise(points):
+        gap = max(1, (m1 - m0) // MINUTE_MS)
+        delta = max(0, v1 - v0)
+        base, extra = divmod(delta, gap)
+        increments.extend(base + (1 if i >= gap - extra else 0) for i in range(gap))
+    return increments
+
+
+def lean_on_plan(velocity: float, observed_minutes: int, plan_rate: float) -> float:
+    """Early in a show a few minutes of sales say little: one lively first minute is not a trend.
+    Until PRIOR_MINUTES minutes are observed, a pace above the plan's is damped: the minutes not
+    yet observed count as if sold at the plan's pace, with the weights they would have had. A
+    pace below the plan's is kept as measured (no sales shows no velocity)."""
+    if observed_minutes >= PRIOR_MINUTES or velocity <= plan_rate:
+        return velocity
+    decay = float(0.5 ** (1.0 / VELOCITY_HALF_LIFE_MINUTES))
+    seen = sum(decay**i for i in range(observed_minutes))
+    every = sum(decay**i for i in range(PRIOR_MINUTES))
+    return (velocity * seen + plan_rate * (every - seen)) / every
+
+
+def to_decimal(value: Fraction) -> Decimal:
+    """Exact when the fraction is a terminating decimal (all the forecast rules give one)."""
+    if value.denominator == 1:
+        return Decimal(value.numerator)
+    with localcontext() as ctx:
+        ctx.prec = 28
+        return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _round(value: float, places: str) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal(places))
+
+
+def sku_plan(session: SessionPlan, sku: SkuConfig) -> forecast.SkuPlan:
+    return forecast.SkuPlan(
+        forecast=sku.forecast,
+        starts_ms=session.session.starts_ms,
+        ends_ms=session.session.ends_ms,
+        lead_time_days=sku.lead_time_days,
+        has_history=sku.has_history,
+        dynamic=sku.dynamic,
+        ratios=sku.ratios,
+    )
+
+
+@dataclass(frozen=True)
+class ForecastView:
+    """One SKU's forecast at one minute: the FORECAST item's content."""
+
+    samples: list[list[int]]  # [minute_ms, taken, consumption]
+    platform_samples: list[list[Any]]  # [minute_ms, {platform: used}]
+    velocity: Decimal
+    platform_velocity: dict[str, float]
+    forecast_eff: Decimal
+    hot_start: bool
+    eta_minutes: Decimal | None
+    restock_quantity: int
+    band_low: Decimal
+    band_high: Decimal
+    minutes_left: float
+
+    def item(self, session_id: str, sku_id: str, now_ms: int, tier: Tier) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "session_id": session_id,
+            "sku_id": sku_id,
+            "updated_ms": now_ms,
+            "samples": self.samples,
+            "velocity": self.velocity,
+            "forecast_eff": self.forecast_eff,
+            "hot_start": self.hot_start,
+            "restock_quantity": self.restock_quantity,
+            "band_low": self.band_low,
+            "band_high": self.band_high,
+            "tier": tier.value,
+            "platform_samples": self.platform_samples,
+            "platform_velocity": {p: _round(v, "0.01") for p, v in sorted(self.platform_velocity.items())},
+        }
+        if self.eta_minutes is not None:
+            values["eta_minutes"] = self.eta_minutes
+        return values
+
+
+def compute_forecast(
+    plan: forecast.SkuPlan, levels: StockLevels, previous: Mapping[str, Any] | None, now_ms: int
+) -> ForecastView:
+    """Pure: the minute's forecast from the stock levels and the previous FORECAST item."""
+    minute = minute_of(now_ms)
+    horizon = minute - SAMPLE_MINUTES * MINUTE_MS
+    samples = [
+        [int(m), int(t), int(c)]
+        for m, t, c in (previous or {}).get("samples", [])
+        if horizon < int(m) < minute
+    ]
+    start = minute_of(plan.starts_ms)
+    if not samples and start < minute and start > horizon:
+        samples.append([start, 0, 0])  # the session opened with nothing taken
+    samples.append([minute, levels.taken, levels.consumption])
+    increments = per_minute_increments([(m, t) for m, t, _ in samples])
+    velocity_raw = lean_on_plan(
+        forecast.velocity_per_minute(increments, half_life_minutes=VELOCITY_HALF_LIFE_MINUTES),
+        len(increments),
+        plan.forecast / plan.session_minutes if plan.session_minutes else 0.0,
+    )
+    velocity = _round(velocity_raw, "0.01")
+
+    p_horizon = minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS
+    platform_samples: list[list[Any]] = [
+        [int(m), {str(p): int(u) for p, u in used.items()}]
+        for m, used in (previous or {}).get("platform_samples", [])
+        if p_horizon < int(m) < minute
+    ]
+    platform_samples.append([minute, dict(sorted(levels.used.items()))])
+    platforms = sorted({p for _, used in platform_samples for p in used})
+    platform_velocity = {
+        p: forecast.velocity_per_minute(
+            per_minute_increments([(m, int(used.get(p, 0))) for m, used in platform_samples])
+        )
+        for p in platforms
+    }
+
+    elapsed, left = plan.minutes_elapsed(now_ms), plan.minutes_left(now_ms)
+    consumption = levels.consumption
+    hot_start = bool((previous or {}).get("hot_start", False)) or forecast.is_hot_start(
+        plan, consumption=consumption, minutes_elapsed=elapsed
+    )
+    f_eff = forecast.effective_forecast(
+        plan,
+        consumption=consumption,
+        minutes_elapsed=elapsed,
+        minutes_left=left,
+        velocity=float(velocity),
+        hot_start=hot_start,
+    )
+    eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
+    low, high = forecast.expected_band(plan, elapsed, plan.session_minutes)
+    return ForecastView(
+        samples=samples,
+        platform_samples=platform_samples,
+        velocity=velocity,
+        platform_velocity=platform_velocity,
+        forecast_eff=to_decimal(f_eff),
+        hot_start=hot_start,
+        eta_minutes=None if eta is None else _round(eta, "0.1"),
+        restock_quantity=forecast.restock_quantity(levels.available, float(velocity), left),
+        band_low=_round(low, "0.01"),
+        band_high=_round(high, "0.01"),
+        minutes_left=left,
+    )
+
+
+def plan_rebalance(
+    headroom: Mapping[str, int],
+    velocity: Mapping[str, float],
+    minutes_ahead: float,
+    keep: Mapping[str, int],
+) -> dict[str, int]:
+    """Quota moves between capped platforms (platform -> units, summing to 0); {} for none.
+
+    The rule: a platform *needs* quota for `minutes_ahead` minutes at its own recent pace
+    (ceil(velocity x minutes)). A platform whose headroom (cap - usage) is below its need is
+    short; one whose headroom exceeds both its need and its `keep` floor has spare. The smaller
+    of total shortage and total spare moves: to the short platforms fastest first, each up to its
+    shortage; from the spare ones slowest first, each up to its spare. So quota flows only toward
+    platforms about to hit their cap, only out of quota nobody is about to use, every donor keeps
+    a floor for a sudden pitch on its own channel, and nothing moves while everyone has enough.
+    The write (`DynamoForecastStore.move_quota`) adds the deltas relatively with a condition that
+    every donor's headroom covers what it gives: caps never drop below usage and the total of
+    the caps is conserved.
+    """
+    if minutes_ahead <= 0:
+        return {}
+    need = {p: max(0, math.ceil(max(0.0, velocity.get(p, 0.0)) * minutes_ahead - 1e-9)) for p in headroom}
+    short = {p: need[p] - h for p, h in headroom.items() if need[p] > h}
+    spare = {
+        p: h - max(need[p], keep.get(p, 0)) for p, h in headroom.items() if h > max(need[p], keep.get(p, 0))
+    }
+    total = min(sum(short.values()), sum(spare.values()))
+    if total <= 0:
+        return {}
+    deltas: dict[str, int] = {}
+    left = total
+    for p in sorted(short, key=lambda p: (-velocity.get(p, 0.0), p)):
+        got = min(short[p], left)
+        deltas[p] = got
+        left -= got
+        if not left:
+            break
+    left = total
+    for p in sorted(spare, key=lambda p: (velocity.get(p, 0.0), -spare[p], p)):
+        given = min(spare[p], left)
+        deltas[p] = deltas.get(p, 0) - given
+        left -= given
+        if not left:
+            break
+    return {p: d for p, d in sorted(deltas.items()) if d}
+
+
+# ---------------------------------------------------------------------------- the service
+@dataclass
+class SkuResult:
+    session_id: str
+    sku_id: str
+    velocity: Decimal = Decimal(0)
+    forecast_eff: Decimal = Decimal(0)
+    tier: Tier = Tier.NONE
+    thresholds_written: bool = False
+    notices: list[NoticeKind] = field(default_factory=list)
+    republished: int = 0
+    quota_moves: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    now_ms: int
+    skus: list[SkuResult] = field(default_factory=list)
+    failed: int = 0
+
+    def counts(self) -> dict[str, int]:
+        out = {
+            "skus_evaluated": len(self.skus),
+            "sku_failures": self.failed,
+            "thresholds_written": sum(s.thresholds_written for s in self.skus),
+            "pending_republished": sum(s.republished for s in self.skus),
+            "quota_rebalanced": sum(bool(s.quota_moves) for s in self.skus),
+        }
+        for kind in (NoticeKind.REPEAT, NoticeKind.RESOLVED):
+            out[f"notices_{kind.value}"] = sum(s.notices.count(kind) for s in self.skus)
+        return out
+
+
+class ThresholdEvaluator:
+    def __init__(
+        self,
+        guard: InventoryGuard,
+        forecasts: DynamoForecastStore | None = None,
+        *,
+        policy: alert_policy.AlertPolicy | None = None,
+        stock_sync: StockSyncFeed | None = None,
+    ) -> None:
+        self.guard = guard
+        self.forecasts = forecasts or DynamoForecastStore.beside(guard.store)
+        self.policy = policy or guard.policy
+        self.stock_sync = stock_sync
+
+    def run(self) -> RunSummary:
+        now = self.guard.clock.now_ms()
+        summary = RunSummary(now)
+        for session_id in self.guard.store.live_sessions(now):
+            plan = self.guard.catalog.plan(session_id)
+            if plan is None:
+                continue
+            ended = now > plan.session.ends_ms
+            for sku in plan.skus:
+                try:
+                    if ended:  # the show is over: no forecasts or repeats, only unfinished business
+                        self._after_end(plan.session.session_id, sku.sku_id, now)
+                        continue
+                    summary.skus.append(self.evaluate(plan, sku, now))
+                except Exception:  # one SKU's failure must not starve the others; next minute retries
+                    summary.failed += 1
+                    logger.exception(
+                        "evaluation failed", extra={"session_id": session_id, "sku_id": sku.sku_id}
+                    )
+        return summary
+
+    def evaluate(self, session: SessionPlan, sku: SkuConfig, now: int) -> SkuResult:
+        sid, kid = session.session.session_id, sku.sku_id
+        result = SkuResult(sid, kid)
+        stock_raw, previous = self.forecasts.read(sid, kid)
+        if stock_raw is None:
+            return result
+        item = StockItem.from_raw(stock_raw)
+        view = compute_forecast(sku_plan(session, sku), item.levels, previous, now)
+
+        changes: dict[str, Any] = {}
+        if exact(item.raw.get("forecast_eff", sku.forecast)) != exact(view.forecast_eff):
+            changes["forecast_eff"] = view.forecast_eff
+        if exact(item.raw.get("velocity", 0)) != exact(view.velocity):
+            changes["velocity"] = view.velocity
+        projected = replace(item, raw={**item.raw, **changes})
+        tier = tier_now(projected, now)
+        self.forecasts.put_forecast(sid, kid, view.item(sid, kid, now, tier))
+        if changes:
+            self.guard.store.update_stock_fields(sid, kid, changes)
+            result.thresholds_written = True
+        if changes or tier.value != item.raw.get("tier", Tier.NONE.value):
+            # New thresholds, or time alone moved the tier (stock cover against the session's
+            # end): settle stores / announces it like the hot path. Otherwise it would be a no-op.
+            self.guard.settle(sid, kid, now)
+            raw = self.forecasts.stock_raw(sid, kid)
+            if raw is None:
+                return result
+            item = StockItem.from_raw(raw)
+        result.velocity, result.forecast_eff, result.tier = view.velocity, view.forecast_eff, tier
+        item = self._hygiene(item, now, result)
+        if sku.rebalance_quotas:
+            self._rebalance(item, sku, view, result)
+        return result
+
+    def _after_end(self, session_id: str, sku_id: str, now: int) -> None:
+        """An hour after the show still: announcements whose writer died are published."""
+        raw = self.forecasts.stock_raw(session_id, sku_id)
+        pending = raw.get("pending_alert") if raw else None
+        if raw is not None and pending is not None and now - int(pending["at_ms"]) > PENDING_STALE_MS:
+            self.guard.announce(StockItem.from_raw(raw), dict(pending))
+
+    # -- message hygiene -----------------------------------------------------------------------
+    def _hygiene(self, item: StockItem, now: int, result: SkuResult) -> StockItem:
+        sid, kid = item.session_id, item.sku_id
+        for _ in range(TICK_ATTEMPTS):
+            pending = item.raw.get("pending_alert")
+            if pending is not None:
+                # An announcement in flight: stale means its writer died before publishing.
+                if now - int(pending["at_ms"]) > PENDING_STALE_MS:
+                    self.guard.announce(item, dict(pending))
+                    result.republished += 1
+                return item
+            current = Tier(str(item.raw.get("tier", Tier.NONE.value)))
+            memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory") or {})
+            kind, told = alert_policy.on_tick(current, now, memory, self.policy)
+            if told == memory:
+                return item
+            alert: dict[str, Any] | None = None
+            if kind is not None:
+                previous = memory.announced if kind is NoticeKind.RESOLVED else current
+                alert = {
+                    "alert_id": f"{sid}#{kid}#{kind.value}#{minute_of(now)}#{current.value}",
+                    "kind": kind.value,
+                    "tier": current.value,
+                    "previous_tier": previous.value,
+                    "at_ms": now,
+                }
+            saved = self.forecasts.save_tick(
+                sid,
+                kid,
+                version=item.version,
+                tier=current.value,
+                tier_version=int(item.raw.get("tier_version", 0)),
+                memory=told.to_item(),
+                alert=alert,
+            )
+            if saved:
+                if alert is not None and kind is not None:
+                    self.guard.announce(item, alert)
+                    result.notices.append(kind)
+                return item
+            raw = self.forecasts.stock_raw(sid, kid)
+            if raw is None:
+                return item
+            item = StockItem.from_raw(raw)
+        return item
+
+    # -- quota rebalancing ---------------------------------------------------------------------
+    def _rebalance(self, item: StockItem, sku: SkuConfig, view: ForecastView, result: SkuResult) -> None:
+        headroom = item.levels.headroom
+        if len(headroom) < 2:
+            return
+        keep = {p: math.ceil(REBALANCE_KEEP_SHARE * sku.platform_quotas.get(p, 0)) for p in headroom}
+        deltas = plan_rebalance(
+            headroom, view.platform_velocity, min(REBALANCE_HORIZON_MINUTES, view.minutes_left), keep
+        )
+        if not deltas:
+            return
+        moved = self.forecasts.move_quota(item.session_id, item.sku_id, deltas)
+        if moved is None:  # a donor sold its spare meanwhile: next minute decides again
+            return
+        result.quota_moves = deltas
+        logger.info(
+            "quota rebalanced", extra={"session_id": item.session_id, "sku_id": item.sku_id, "moves": deltas}
+        )
+        if self.stock_sync is not None:
+            self.stock_sync.after_batch([StockItem.from_raw(moved)])

@@ -1,0 +1,184 @@
+"""Alerts on the real engine (DynamoDB Local): exactly-once under concurrency, then the evaluator's
+cooldown repeat, inhibition by a higher tier, and the resolution after a restock."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+from stockpulse.domain.alerts import AlertNotice
+from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
+from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
+from stockpulse.evaluator import ThresholdEvaluator
+from stockpulse.guard import InventoryGuard
+from stockpulse_local.dynamodb_local import DynamoDBLocal
+from stockpulse_local.template_tables import create_tables
+
+START = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+MIN = 60_000
+THREADS = 16
+_runs = itertools.count()
+
+
+class Recording:
+    """One publisher shared by every thread's guard (and the outcome sink)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.notices: list[AlertNotice] = []
+
+    def publish(self, notice: AlertNotice) -> None:
+        with self._lock:
+            self.notices.append(notice)
+
+    def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
+        pass
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(n.kind.value, n.tier.value) for n in self.notices]
+
+
+@pytest.fixture(scope="module")
+def table(dynamodb_local: DynamoDBLocal) -> str:
+    return create_tables(dynamodb_local.client(), "alerts-it-", enable_ttl=False)["LedgerTable"]
+
+
+@pytest.fixture(scope="module")
+def clients(dynamodb_local: DynamoDBLocal) -> list[Any]:
+    """One client per thread (boto3 clients are thread-safe, but each Lambda has its own)."""
+    return [dynamodb_local.client() for _ in range(THREADS)]
+
+
+class Sale:
+    """One session with one SKU (forecast 100, fixed thresholds) on its own day."""
+
+    def __init__(self, clients: list[Any], table: str) -> None:
+        run = next(_runs)
+        self.clients, self.table = clients, table
+        self.session = f"conc{run}"
+        self.start = START + timedelta(days=run)
+        self.clock = VirtualClock(epoch_ms(self.start))
+        self.published = Recording()
+        self.guard = self.new_guard(clients[0])
+        self.guard.store.load_session(
+            SessionPlan(
+                session=SessionConfig(
+                    session_id=self.session, starts_at=self.start, ends_at=self.start + timedelta(hours=3)
+                ),
+                skus=[SkuConfig(sku_id="hot", name="Hot pot", on_hand=1000, forecast=100, dynamic=False)],
+            )
+        )
+        self._n = itertools.count()
+
+    def new_guard(self, client: Any) -> InventoryGuard:
+        store = DynamoLedgerStore(client, self.table, expiry_shards=2)
+        return InventoryGuard(store=store, clock=self.clock, publisher=self.published, sink=self.published)
+
+    def event(self, kind: str, at_min: float, **kw: Any) -> OrderEvent:
+        n = next(self._n)
+        raw: dict[str, Any] = {
+            "event_id": f"{self.session}-e{n}",
+            "type": kind,
+            "occurred_at": (self.start + timedelta(minutes=at_min)).isoformat(),
+            "session_id": self.session,
+            "sku_id": "hot",
+            **kw,
+        }
+        if kind == "order.created":
+            raw |= {"order_id": f"{self.session}-o{n}", "platform": "douyin"}
+        return parse_event(raw)
+
+    def tick(self, at_min: float) -> None:
+        self.clock.set(epoch_ms(self.start) + round(at_min * MIN))
+        assert ThresholdEvaluator(self.guard).run().failed == 0
+
+    def alert_items(self) -> list[dict[str, Any]]:
+        items = self.guard.store.alerts(self.session, "hot")
+        return sorted(items, key=lambda a: (int(a["at_ms"]), str(a["sk"])))
+
+
+@pytest.fixture
+def sale(clients: list[Any], table: str) -> Iterator[Sale]:
+    yield Sale(clients, table)
+
+
+def cross_together(sale: Sale, at_min: float) -> list[Outcome]:
+    """16 threads, each with its own client and guard, reserve 1 unit at the same instant."""
+    guards = [sale.new_guard(client) for client in sale.clients]
+    events = [sale.event("order.created", at_min, quantity=1) for _ in range(THREADS)]
+    barrier = threading.Barrier(THREADS)
+    outcomes: list[Outcome | BaseException] = [RuntimeError("not run")] * THREADS
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = guards[i].handle(events[i])
+        except BaseException as err:  # reported below
+            outcomes[i] = err
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for o in outcomes:
+        if isinstance(o, BaseException):
+            raise o
+    return [o for o in outcomes if isinstance(o, Outcome)]
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_sixteen_threads_cross_yellow_together_one_alert(sale: Sale, attempt: int) -> None:
+    assert sale.guard.handle(sale.event("order.created", 1, quantity=79)).result is Result.PROCESSED
+    assert sale.published.notices == []  # 79 < 0.8 x 100
+    outcomes = cross_together(sale, 2)
+    assert all(o.result is Result.PROCESSED for o in outcomes)
+    stock = sale.guard.store.stock(sale.session, "hot")
+    assert stock is not None and stock.levels.reserved == 95 and stock.raw["tier"] == "yellow"
+    assert sale.published.kinds() == [("alert", "yellow")]
+    assert [(a["kind"], a["tier"]) for a in sale.alert_items()] == [("alert", "yellow")]
+    assert "pending_alert" not in stock.raw
+
+
+def test_cooldown_repeat_inhibition_and_resolution(sale: Sale) -> None:
+    sale.guard.handle(sale.event("order.created", 1, quantity=79))
+    cross_together(sale, 2)
+    assert sale.published.kinds() == [("alert", "yellow")]
+
+    # Cooldown (10 minutes): the evaluator repeats yellow once the cooldown is over, not before.
+    for minute in (3, 6, 11):
+        sale.tick(minute)
+    assert sale.published.kinds() == [("alert", "yellow")]
+    sale.tick(12)
+    assert sale.published.kinds() == [("alert", "yellow"), ("repeat", "yellow")]
+
+    # Red stands: yellow and orange are never repeated, red is, after its own cooldown.
+    sale.guard.handle(sale.event("order.created", 13, quantity=30))  # 125 >= 1.2 x 100
+    for minute in (14, 22, 23, 24):
+        sale.tick(minute)
+    assert sale.published.kinds()[2:] == [("alert", "red"), ("repeat", "red")]
+
+    # A restock extends F by 600 / 1.2: consumption 125 < 0.8 x 600, back to none; resolved after
+    # five minutes lower, once.
+    sale.guard.handle(sale.event("stock.restocked", 25, quantity=600))
+    for minute in (26, 29, 30, 31, 45):
+        sale.tick(minute)
+    kinds = sale.published.kinds()
+    assert kinds[4:] == [("resolved", "none")]
+    assert all(tier not in ("yellow", "orange") for kind, tier in kinds[2:] if kind == "repeat")
+    resolved = sale.published.notices[4]
+    assert resolved.previous_tier.value == "red"
+    assert resolved.at == sale.start + timedelta(minutes=30)
+
+    items = [(a["kind"], a["tier"]) for a in sale.alert_items()]
+    assert items == [
+        ("alert", "yellow"), ("repeat", "yellow"), ("alert", "red"), ("repeat", "red"), ("resolved", "none"),
+    ]  # fmt: skip

@@ -1,0 +1,518 @@
+"""The threshold evaluator on moto: FORECAST item, dynamic thresholds, message hygiene, rebalancing."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
+from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
+from stockpulse.domain.tiers import Tier, exact
+from stockpulse.evaluator import (
+    RunSummary,
+    ThresholdEvaluator,
+    per_minute_increments,
+    plan_rebalance,
+)
+from stockpulse.guard import InventoryGuard
+from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate
+from stockpulse_local import moto_speedups
+from stockpulse_local.template_tables import create_tables
+
+START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+MIN = 60_000
+
+
+class Recorder:
+    """Publisher and outcome sink."""
+
+    def __init__(self) -> None:
+        self.notices: list[AlertNotice] = []
+        self.outcomes: list[Outcome] = []
+
+    def publish(self, notice: AlertNotice) -> None:
+        self.notices.append(notice)
+
+    def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(n.kind.value, n.tier.value) for n in self.notices]
+
+
+class Crashing(Recorder):
+    def publish(self, notice: AlertNotice) -> None:
+        raise RuntimeError("the process died before publishing")
+
+
+class World:
+    def __init__(self, client: Any, table: str, start: datetime, session: str = "s1") -> None:
+        self.session = session
+        self.start = start
+        self.t0 = epoch_ms(start)
+        self.client = client
+        self.table = table
+        self.clock = VirtualClock(self.t0)
+        self.recorder = Recorder()
+        self.store = DynamoLedgerStore(client, table, expiry_shards=2)
+        self.guard = InventoryGuard(
+            store=self.store, clock=self.clock, publisher=self.recorder, sink=self.recorder
+        )
+        self.synced: list[StockSyncUpdate] = []
+        self.evaluator = ThresholdEvaluator(self.guard, stock_sync=StockSyncFeed(self))
+        self._n = 0
+
+    # StockSyncPublisher
+    def publish(self, updates: Any) -> None:
+        self.synced.extend(updates)
+
+    def load(self, *skus: SkuConfig, minutes: int = 180) -> None:
+        plan = SessionPlan(
+            session=SessionConfig(
+                session_id=self.session, starts_at=self.start, ends_at=self.start + timedelta(minutes=minutes)
+            ),
+            skus=list(skus),
+        )
+        self.store.load_session(plan)
+
+    def event(
+        self, kind: str, sku: str, at_min: float, guard: InventoryGuard | None = None, **kw: Any
+    ) -> Outcome:
+        self._n += 1
+        raw = {
+            "event_id": f"{self.session}-e{self._n}",
+            "type": kind,
+            "occurred_at": (self.start + timedelta(minutes=at_min)).isoformat(),
+            "session_id": self.session,
+            "sku_id": sku,
+            **kw,
+        }
+        if kind == "order.created":
+            raw.setdefault("order_id", f"{self.session}-o{self._n}")
+            raw.setdefault("platform", "douyin")
+        return (guard or self.guard).handle(parse_event(raw))
+
+    def reserve(self, sku: str, units: int, at_min: float, platform: str = "douyin", **kw: Any) -> None:
+        outcome = self.event("order.created", sku, at_min, quantity=units, platform=platform, **kw)
+        assert outcome.result is Result.PROCESSED, outcome
+
+    def restock(self, sku: str, units: int, at_min: float) -> None:
+        assert self.event("stock.restocked", sku, at_min, quantity=units).result is Result.PROCESSED
+
+    def tick(self, at_min: float) -> RunSummary:
+        self.clock.set(self.t0 + round(at_min * MIN))
+        summary = self.evaluator.run()
+        assert summary.failed == 0
+        return summary
+
+    def stock(self, sku: str) -> dict[str, Any]:
+        item = self.store.stock(self.session, sku)
+        assert item is not None
+        return dict(item.raw)
+
+    def forecast(self, sku: str) -> dict[str, Any]:
+        response = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": f"SKU#{self.session}#{sku}"}, "sk": {"S": "FORECAST"}}
+        )
+        return from_item(response["Item"])
+
+    def alert_items(self, sku: str) -> list[dict[str, Any]]:
+        return sorted(self.store.alerts(self.session, sku), key=lambda a: int(a["at_ms"]))
+
+
+_days = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[tuple[Any, str]]:
+    moto_speedups.install()
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            yield client, create_tables(client, "ev-")["LedgerTable"]
+    finally:
+        moto_speedups.uninstall()
+
+
+@pytest.fixture
+def world(backend: tuple[Any, str]) -> Iterator[World]:
+    """Each test has its own session on its own day: the sessions never overlap in time."""
+    client, table = backend
+    day = next(_days)
+    yield World(client, table, START + timedelta(days=day), f"s{day}")
+
+
+def sku(sku_id: str = "a", **kw: Any) -> SkuConfig:
+    args: dict[str, Any] = {"sku_id": sku_id, "name": f"Product {sku_id}", "on_hand": 500, "forecast": 1000}
+    args.update(kw)
+    return SkuConfig(**args)
+
+
+# ---------------------------------------------------------------------------- FORECAST item
+def test_forecast_item_velocity_eta_restock_band(world: World) -> None:
+    # Planned pace 1800 / 180 min = 10/min, sold at 10/min: the early-minutes prior agrees.
+    world.load(sku("a", dynamic=False, forecast=1800))
+    world.tick(0)
+    for minute in range(5):
+        world.reserve("a", 10, minute + 0.5)
+        world.tick(minute + 1)
+    item = world.forecast("a")
+    assert set(item) >= {
+        "session_id", "sku_id", "updated_ms", "samples", "velocity", "forecast_eff", "hot_start",
+        "eta_minutes", "restock_quantity", "band_low", "band_high", "tier",
+    }  # fmt: skip
+    assert item["updated_ms"] == world.t0 + 5 * MIN
+    assert [s[1] for s in item["samples"]] == [0, 10, 20, 30, 40, 50]
+    assert [s[2] for s in item["samples"]] == [0, 10, 20, 30, 40, 50]
+    assert item["velocity"] == 10
+    assert item["eta_minutes"] == 45  # 450 available / 10 per minute
+    assert item["restock_quantity"] == 10 * 175 - 450  # to last the 175 minutes left
+    assert float(item["band_low"]) == pytest.approx(0.8 * 1800 * 5 / 180, abs=0.01)
+    assert float(item["band_high"]) == pytest.approx(1.2 * 1800 * 5 / 180, abs=0.01)
+    assert item["tier"] == "none"
+    assert item["hot_start"] is False
+    assert world.stock("a")["velocity"] == 10  # the hot path's stock cover uses it
+
+
+def test_first_minutes_lean_on_the_planned_pace(world: World) -> None:
+    world.load(sku("a", dynamic=False, forecast=180))  # planned: 1/min
+    world.tick(0)
+    assert world.forecast("a")["velocity"] == 0  # nothing seen yet
+    world.reserve("a", 12, 0.5)  # a lively first minute
+    world.tick(1)
+    v1 = float(world.forecast("a")["velocity"])
+    assert 1 < v1 < 4  # mostly the plan: one minute is not a trend
+    for minute in range(1, 20):
+        world.reserve("a", 12, minute + 0.5)
+    world.tick(20)  # 19 minutes unseen: spread evenly; past the first 15 minutes, data only
+    assert world.forecast("a")["velocity"] == 12
+
+
+def test_velocity_is_recent_not_lifetime_and_eta_absent_when_not_selling(world: World) -> None:
+    world.load(sku("a", dynamic=False, forecast=180))
+    world.tick(0)
+    world.tick(20)
+    world.reserve("a", 60, 20.5)
+    world.tick(21)
+    assert world.forecast("a")["velocity"] > 4  # the last minute weighs most
+    world.tick(60)  # a missed run: 39 quiet minutes weigh more than the burst
+    assert world.forecast("a")["velocity"] < 1
+    world.tick(150)
+    item = world.forecast("a")
+    assert item["velocity"] == 0
+    assert "eta_minutes" not in item
+    assert item["restock_quantity"] == 0
+
+
+def test_samples_keep_the_last_240_minutes(world: World) -> None:
+    world.load(sku("a", dynamic=False), minutes=600)
+    for minute in range(0, 300, 20):
+        world.tick(minute)
+    minutes = [(s[0] - world.t0) // MIN for s in world.forecast("a")["samples"]]
+    assert minutes == list(range(60, 300, 20))  # (280 - 240, 280]
+
+
+def test_per_minute_increments_spread_gaps() -> None:
+    assert per_minute_increments([(0, 0), (MIN, 5), (4 * MIN, 11), (5 * MIN, 9)]) == [5, 2, 2, 2, 0]
+
+
+# ---------------------------------------------------------------------------- dynamic thresholds
+def test_dynamic_false_leaves_forecast_eff_untouched(world: World) -> None:
+    fixed = {"forecast": 100, "on_hand": 1000, "lead_time_days": 7.0, "has_history": False}
+    world.load(sku("fixed", dynamic=False, **fixed), sku("dyn", dynamic=True, **fixed))
+    world.tick(0)
+    for minute in range(1, 4):  # 60 units in 3 minutes: a hot start for the dynamic one
+        world.reserve("fixed", 20, minute - 0.5)
+        world.reserve("dyn", 20, minute - 0.5)
+        world.tick(minute)
+    assert exact(world.stock("fixed")["forecast_eff"]) == 100
+    assert exact(world.forecast("fixed")["forecast_eff"]) == 100
+    assert exact(world.stock("dyn")["forecast_eff"]) != 100
+
+
+def test_margins_for_long_lead_time_and_no_history(world: World) -> None:
+    world.load(sku("a", forecast=200, lead_time_days=7.0, has_history=False))
+    world.tick(0)
+    assert exact(world.stock("a")["forecast_eff"]) == Fraction(200) * Fraction(85, 100) * Fraction(9, 10)
+
+
+def test_hot_start_raises_forecast_eff_and_stays_latched(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=1000))
+    world.tick(0)
+    for minute in range(1, 11):
+        world.reserve("a", 5, minute - 0.5)  # 50% of the forecast in 10 minutes
+        world.tick(minute)
+    f = exact(world.stock("a")["forecast_eff"])
+    assert f > 100
+    assert world.forecast("a")["hot_start"] is True
+    # Trend = 50 + velocity x 170 min left; F moves half-way there.
+    velocity = world.forecast("a")["velocity"]
+    assert 1 < velocity <= 5  # 5/min, damped toward the plan's 100/180 in the first 15 minutes
+    assert f == (100 + 50 + math.ceil(velocity * 170)) / Fraction(2)
+    world.tick(45)  # past 30 minutes, quiet since: the hot start stays remembered
+    assert world.forecast("a")["hot_start"] is True
+    assert exact(world.stock("a")["forecast_eff"]) >= 100
+
+
+def test_stock_cover_short_pushes_tier_to_orange(world: World) -> None:
+    world.load(sku("a", forecast=1000, on_hand=100, lead_time_days=3.0))
+    world.tick(0)
+    world.reserve("a", 20, 0.5)
+    assert world.stock("a")["tier"] == "none"  # 2% of the forecast
+    world.tick(1)
+    # 80 left at 20/min: 4 minutes of cover, shorter than the lead time and the session left.
+    assert world.stock("a")["tier"] == "orange"
+    assert world.forecast("a")["tier"] == "orange"
+    assert world.recorder.kinds() == [("alert", "orange")]
+    assert [a["kind"] for a in world.alert_items("a")] == ["alert"]
+
+
+def test_unchanged_thresholds_are_not_rewritten(world: World) -> None:
+    world.load(sku("a", dynamic=False))
+    world.tick(0)
+    version = int(world.stock("a")["version"])
+    summary = world.tick(1)
+    assert not summary.skus[0].thresholds_written
+    assert int(world.stock("a")["version"]) == version
+
+
+def test_per_minute_cost_is_a_few_requests_per_sku(world: World) -> None:
+    world.load(*(sku(f"k{i}", dynamic=False) for i in range(5)))
+    world.tick(0)
+    world.store.request_log.clear()
+    world.tick(1)
+    # live_sessions Query + per SKU: BatchGetItem, PutItem (FORECAST).
+    assert world.store.request_log == ["Query"] + ["BatchGetItem", "PutItem"] * 5
+
+
+# ---------------------------------------------------------------------------- message hygiene
+def test_repeat_after_cooldown_only(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.tick(0)
+    world.reserve("a", 85, 0.5)  # yellow on the hot path
+    assert world.recorder.kinds() == [("alert", "yellow")]
+    for minute in range(1, 10):
+        world.tick(minute)
+    assert world.recorder.kinds() == [("alert", "yellow")]
+    world.tick(10.5)
+    assert world.recorder.kinds() == [("alert", "yellow"), ("repeat", "yellow")]
+    world.tick(11)
+    world.tick(20)
+    assert world.recorder.kinds()[-1] == ("repeat", "yellow") and len(world.recorder.notices) == 2
+    world.tick(20.5)
+    assert len(world.recorder.notices) == 3
+    assert [a["kind"] for a in world.alert_items("a")] == ["alert", "repeat", "repeat"]
+    repeat = world.recorder.notices[1]
+    assert repeat.text_en.startswith("Still YELLOW")
+    assert "pending_alert" not in world.stock("a")
+
+
+def test_higher_tier_inhibits_lower_repeats(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.tick(0)
+    world.reserve("a", 85, 0.5)
+    world.reserve("a", 40, 1.5)  # red
+    for minute in (2, 10.5, 11, 11.5, 12, 21.5, 22, 31.5):
+        world.tick(minute)
+    # Yellow's cooldown ends at 10.5 but red stands: only red is ever repeated, from 11.5 on.
+    assert world.recorder.kinds() == [
+        ("alert", "yellow"), ("alert", "red"), ("repeat", "red"), ("repeat", "red"), ("repeat", "red"),
+    ]  # fmt: skip
+
+
+def test_resolution_after_restock_once(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=100, dynamic=False))
+    world.tick(0)
+    world.reserve("a", 100, 0.5)  # available 0: red
+    world.restock("a", 200, 1.5)  # F = 100 + 200/1.2: back to none
+    assert world.stock("a")["tier"] == "none"
+    for minute in (2, 4, 6, 7, 8, 9, 20, 40):
+        world.tick(minute)
+    assert world.recorder.kinds() == [("alert", "red"), ("resolved", "none")]
+    resolved = world.recorder.notices[1]
+    assert resolved.previous_tier is Tier.RED and resolved.kind is NoticeKind.RESOLVED
+    assert resolved.at == world.start + timedelta(minutes=7)  # 5 minutes lower, checked every minute
+    items = world.alert_items("a")
+    assert [(a["kind"], a["tier"]) for a in items] == [("alert", "red"), ("resolved", "none")]
+
+
+def test_stale_pending_alert_is_published_again_once(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.tick(0)
+    crashing = Crashing()
+    dying = InventoryGuard(store=world.store, clock=world.clock, publisher=crashing, sink=crashing)
+    with pytest.raises(RuntimeError):
+        world.event("order.created", "a", 0.5, guard=dying, quantity=85, platform="douyin")
+    assert world.stock("a")["pending_alert"]["tier"] == "yellow"
+    assert world.recorder.notices == []
+    world.tick(0.5 + 10 / 60)  # 10 s old: its writer may still be publishing
+    assert world.recorder.notices == []
+    world.tick(1)  # 30 s old: not yet "older than 30 s"
+    assert world.recorder.notices == []
+    world.tick(2)
+    assert world.recorder.kinds() == [("alert", "yellow")]
+    assert "pending_alert" not in world.stock("a")
+    world.tick(3)
+    world.tick(4)
+    assert len(world.recorder.notices) == 1
+    assert [a["kind"] for a in world.alert_items("a")] == ["alert"]
+
+
+def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.tick(0)
+    world.reserve("a", 85, 0.5)
+    world.tick(10.5)
+    world.clock.set(world.t0 + round(10.6 * MIN))
+    other = ThresholdEvaluator(world.guard)
+    other.run()
+    assert world.recorder.kinds() == [("alert", "yellow"), ("repeat", "yellow")]
+
+
+# ---------------------------------------------------------------------------- quota rebalancing
+QUOTAS = {"douyin": 100, "kuaishou": 300, "taobao": 100}
+
+
+def test_rebalancing_moves_spare_quota_to_the_fastest_platform(world: World) -> None:
+    world.load(sku("a", on_hand=1000, platform_quotas=QUOTAS, rebalance_quotas=True, dynamic=False))
+    world.tick(0)
+    moves = []
+    for minute in range(1, 6):
+        world.reserve("a", 8, minute - 0.5, platform="douyin")
+        world.reserve("a", 1, minute - 0.5, platform="taobao")
+        moves += [s.quota_moves for s in world.tick(minute).skus if s.quota_moves]
+    stock = world.stock("a")
+    caps, used, headroom = stock["caps"], stock["used"], stock["headroom"]
+    assert sum(caps.values()) == sum(QUOTAS.values())  # conserved
+    assert all(caps[p] >= used[p] for p in QUOTAS)  # never below usage
+    assert all(headroom[p] == caps[p] - used[p] for p in QUOTAS)
+    assert caps["douyin"] > QUOTAS["douyin"]  # the fast platform gained
+    assert caps["kuaishou"] < QUOTAS["kuaishou"]  # the idle one gave
+    assert headroom["douyin"] >= 8 * 15  # a quarter hour at its pace
+    # Quota flowed only from the idle platform to the fast one.
+    assert moves and all(set(m) == {"douyin", "kuaishou"} and m["douyin"] > 0 for m in moves)
+    # The platforms were told their new sellable quantities.
+    last = world.synced[-1]
+    assert last.sellable["douyin"] == min(stock["available"], headroom["douyin"])
+
+
+def test_rebalancing_is_off_unless_asked(world: World) -> None:
+    world.load(sku("a", on_hand=1000, platform_quotas=QUOTAS, dynamic=False))
+    world.tick(0)
+    for minute in range(1, 6):
+        world.reserve("a", 8, minute - 0.5, platform="douyin")
+        world.tick(minute)
+    assert world.stock("a")["caps"] == QUOTAS
+
+
+def test_quota_move_never_takes_a_cap_below_usage(world: World) -> None:
+    world.load(sku("a", on_hand=1000, platform_quotas={"douyin": 10, "kuaishou": 10}, dynamic=False))
+    world.reserve("a", 8, 0.5, platform="kuaishou")
+    forecasts = DynamoForecastStore.beside(world.store)
+    assert forecasts.move_quota(world.session, "a", {"douyin": 3, "kuaishou": -3}) is None  # only 2 spare
+    assert world.stock("a")["caps"] == {"douyin": 10, "kuaishou": 10}
+    moved = forecasts.move_quota(world.session, "a", {"douyin": 2, "kuaishou": -2})
+    assert moved is not None
+    assert moved["caps"] == {"douyin": 12, "kuaishou": 8} and moved["headroom"] == {
+        "douyin": 12,
+        "kuaishou": 0,
+    }
+    with pytest.raises(ValueError):
+        forecasts.move_quota(world.session, "a", {"douyin": 1})
+    # The hot path keeps enforcing the moved caps.
+    outcome = world.event("order.created", "a", 1, quantity=1, platform="kuaishou")
+    assert outcome.reason is not None and outcome.reason.value == "quota_exceeded"
+
+
+def test_plan_rebalance_example() -> None:
+    moves = plan_rebalance(
+        {"douyin": 60, "kuaishou": 300, "taobao": 95},
+        {"douyin": 8.0, "kuaishou": 0.0, "taobao": 1.0},
+        15,
+        {"douyin": 10, "kuaishou": 30, "taobao": 10},
+    )
+    assert moves == {"douyin": 60, "kuaishou": -60}
+    assert plan_rebalance({"a": 50, "b": 50}, {"a": 1.0, "b": 1.0}, 15, {}) == {}  # nobody short
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.tuples(st.integers(0, 500), st.floats(0, 50), st.integers(0, 100)),
+        min_size=2,
+    ),
+    st.floats(0.5, 30),
+)
+def test_plan_rebalance_conserves_and_keeps_caps_over_usage(
+    platforms: dict[str, tuple[int, float, int]], minutes: float
+) -> None:
+    headroom = {p: h for p, (h, _, _) in platforms.items()}
+    velocity = {p: v for p, (_, v, _) in platforms.items()}
+    keep = {p: k for p, (_, _, k) in platforms.items()}
+    moves = plan_rebalance(headroom, velocity, minutes, keep)
+    assert sum(moves.values()) == 0
+    for p, delta in moves.items():
+        assert headroom[p] + delta >= 0
+        need = math.ceil(velocity[p] * minutes - 1e-9)
+        if delta < 0:  # a donor keeps its need and its floor
+            assert headroom[p] + delta >= max(need, keep[p])
+        else:  # a recipient gets no more than it needs
+            assert headroom[p] + delta <= need
+
+
+def test_forecast_numbers_are_decimals(world: World) -> None:
+    world.load(sku("a", forecast=7, lead_time_days=7.0, has_history=False))
+    world.tick(0)
+    f = world.stock("a")["forecast_eff"]
+    assert isinstance(f, Decimal) and exact(f) == Fraction(7) * Fraction(765, 1000)
+
+
+def test_after_the_show_only_unfinished_announcements(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False), minutes=30)
+    world.tick(29)
+    crashing = Crashing()
+    dying = InventoryGuard(store=world.store, clock=world.clock, publisher=crashing, sink=crashing)
+    with pytest.raises(RuntimeError):
+        world.event("order.created", "a", 29.5, guard=dying, quantity=85, platform="douyin")
+    assert world.tick(31).skus == []  # ended: no forecast, no repeats
+    assert world.forecast("a")["updated_ms"] == world.t0 + 29 * MIN
+    assert world.recorder.kinds() == [("alert", "yellow")]  # the dead writer's announcement
+    world.tick(45)
+    assert len(world.recorder.notices) == 1
+
+
+def test_lambda_handler_runs_the_evaluator(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stockpulse import wiring
+    from stockpulse_local.replay import LambdaContext, load_handler
+
+    monkeypatch.delenv("STOCK_SYNC_TOPIC_ARN", raising=False)
+    monkeypatch.setenv("ALERT_COOLDOWN_MINUTES", "3")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.reserve("a", 85, 0.5)
+    wiring.install(wiring.Dependencies(guard=world.guard, dead_letters=None))  # type: ignore[arg-type]
+    try:
+        app = load_handler("threshold_evaluator")
+        world.clock.set(world.t0 + 4 * MIN)
+        counts = app.handler({"detail-type": "Scheduled Event"}, LambdaContext("threshold_evaluator"))
+        app.metrics.clear_metrics()
+    finally:
+        wiring.install(None)
+    assert counts["skus_evaluated"] == 1 and counts["sku_failures"] == 0
+    assert counts["notices_repeat"] == 1  # the template's cooldown (3 minutes here) applies
