@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamRecor
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpulse import wiring
-from stockpulse.stream import SkuOrderedBatch
+from stockpulse.stream import SkuOrderedBatch, sync_platform_stock
 
 logger = Logger()
 metrics = Metrics()
@@ -24,6 +24,10 @@ processor = BatchProcessor(event_type=EventType.KinesisDataStreams, model=Kinesi
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     batch = SkuOrderedBatch(wiring.dependencies(), event)
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=batch.handle_record, processor=processor, context=context
     )
+    feed = wiring.stock_sync_feed()
+    if feed is not None:
+        sync_platform_stock(batch, feed)
+    return response

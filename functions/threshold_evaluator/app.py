@@ -17,22 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stockpulse import wiring
 from stockpulse.domain.alert_policy import AlertPolicy
 from stockpulse.evaluator import ThresholdEvaluator
-from stockpulse.stock_sync import SnsStockSyncPublisher, StockSyncFeed
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-
-_feeds: dict[str, StockSyncFeed] = {}  # per container: remembers what it published
-
-
-def _stock_sync() -> StockSyncFeed | None:
-    topic = os.environ.get("STOCK_SYNC_TOPIC_ARN")
-    if not topic:
-        return None
-    if topic not in _feeds:
-        _feeds[topic] = StockSyncFeed(SnsStockSyncPublisher(wiring.aws_client("sns"), topic))
-    return _feeds[topic]
 
 
 def _policy(base: AlertPolicy) -> AlertPolicy:
@@ -45,7 +33,7 @@ def _policy(base: AlertPolicy) -> AlertPolicy:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     guard = wiring.dependencies().guard
-    evaluator = ThresholdEvaluator(guard, policy=_policy(guard.policy), stock_sync=_stock_sync())
+    evaluator = ThresholdEvaluator(guard, policy=_policy(guard.policy), stock_sync=wiring.stock_sync_feed())
     counts = evaluator.run().counts()
     for name, value in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamModel, KinesisDataStreamRecord
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from stockpulse.domain.events import InvalidEvent, OrderEvent, parse_event
 from stockpulse.domain.hot_sku import runs
 from stockpulse.domain.ledger import Outcome, Reason
+from stockpulse.guard import InventoryGuard
+from stockpulse.stock_sync import StockSyncFeed
 from stockpulse.wiring import Dependencies
 
 logger = Logger(child=True)
@@ -32,6 +35,7 @@ class SkuOrderedBatch:
         self._failed_partitions: set[str] = set()
         self._runs: dict[str, list[OrderEvent]] = {}  # first record's sequence number -> the run
         self._in_a_run: set[str] = set()  # later records of a run
+        self.touched: set[tuple[str, str]] = set()  # (session, SKU) of every event handled
         if event is not None:
             self._plan_runs(event)
 
@@ -53,6 +57,10 @@ class SkuOrderedBatch:
             self._runs[sequences[0]] = [e for e in (parsed[i] for i in run) if e is not None]
             self._in_a_run.update(sequences[1:])
 
+    @property
+    def guard(self) -> InventoryGuard:
+        return self._deps.guard
+
     def handle_record(self, record: KinesisDataStreamRecord) -> None:
         partition = record.kinesis.partitionKey
         if partition in self._failed_partitions:
@@ -62,7 +70,9 @@ class SkuOrderedBatch:
             return  # reserved with the first record of its run
         try:
             if sequence in self._runs:
-                self._deps.guard.reserve_run(self._runs[sequence])
+                run = self._runs[sequence]
+                self.touched.add((run[0].session_id, run[0].sku_id))
+                self._deps.guard.reserve_run(run)
             else:
                 self._handle(record)
         except Exception:
@@ -77,6 +87,7 @@ class SkuOrderedBatch:
         except InvalidEvent as invalid:
             self._reject_invalid(record, raw, invalid)
             return
+        self.touched.add((event.session_id, event.sku_id))
         outcome = self._deps.guard.handle(event)
         logger.debug("event handled", extra={"event_id": event.event_id, "result": outcome.result.value})
 
@@ -93,3 +104,13 @@ class SkuOrderedBatch:
             reason=Reason.INVALID.value, field=invalid.field, message=invalid.message, raw=raw, source=source
         )
         self._deps.guard.sink.record(None, Outcome.rejected(Reason.INVALID))
+
+
+def sync_platform_stock(batch: SkuOrderedBatch, feed: StockSyncFeed) -> None:
+    """One coalesced sellable-quantity update per SKU the batch touched (advisory: never fails it)."""
+    store = batch.guard.store
+    try:
+        items = [item for s, k in sorted(batch.touched) if (item := store.stock(s, k)) is not None]
+        feed.after_batch(items)
+    except (ClientError, BotoCoreError) as err:
+        logger.warning("platform stock sync skipped", extra={"error": repr(err)})

@@ -22,6 +22,7 @@ from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.guard import InventoryGuard
+from stockpulse.stock_sync import SnsStockSyncPublisher, StockSyncFeed
 
 # Throttling and timeouts are retried by the SDK with backoff before a record is reported failed.
 RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=2, read_timeout=5)
@@ -67,6 +68,17 @@ def from_environment() -> Dependencies:
 
 
 _installed: Dependencies | None = None
+_stock_sync_feeds: dict[str, StockSyncFeed] = {}  # per container: remembers what it published
+
+
+def stock_sync_feed() -> StockSyncFeed | None:
+    """The platform stock sync feed, when the stack has its topic (STOCK_SYNC_TOPIC_ARN)."""
+    topic = os.environ.get("STOCK_SYNC_TOPIC_ARN")
+    if not topic:
+        return None
+    if topic not in _stock_sync_feeds:
+        _stock_sync_feeds[topic] = StockSyncFeed(SnsStockSyncPublisher(aws_client("sns"), topic))
+    return _stock_sync_feeds[topic]
 
 
 def dependencies() -> Dependencies:

@@ -547,3 +547,35 @@ def test_ttl_removal_of_other_items_does_nothing(lambdas: Lambdas) -> None:
     }
     assert lambdas.levels(OSMANTHUS) == before
     assert lambdas.status("dy9") == "reserved"
+
+
+def test_a_burst_sends_one_platform_stock_update_per_sku_per_batch(
+    lambdas: Lambdas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sns, sqs = lambdas.stack.backend.sns, lambdas.stack.backend.sqs
+    topic = sns.create_topic(Name="stock-sync")["TopicArn"]
+    queue = sqs.create_queue(QueueName="stock-sync-feed")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    monkeypatch.setenv("STOCK_SYNC_TOPIC_ARN", topic)
+    monkeypatch.setattr(wiring, "aws_client", lambda service: sns)
+    monkeypatch.setattr(wiring, "_stock_sync_feeds", {})
+    for n in range(3):  # three batches of a burst on one SKU (and one order of another)
+        events = [
+            (OSMANTHUS, _order("order.created", f"b{n}-{i}", n, OSMANTHUS, f"o-b{n}-{i}", 1))
+            for i in range(3)
+        ]
+        events.append((LOTUS, _order("order.created", f"l{n}", n, LOTUS, f"o-l{n}", 1)))
+        batch = {"Records": [kinesis_record(raw, sku, 100 * n + i) for i, (sku, raw) in enumerate(events)]}
+        assert lambdas.stream(batch) == []
+    bodies = []
+    while got := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for m in got:
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    per_sku = {sku: [b for b in bodies if b["sku_id"] == sku] for sku in (OSMANTHUS, LOTUS)}
+    assert [len(updates) for updates in per_sku.values()] == [3, 3]  # one per batch, not per order
+    assert (
+        per_sku[OSMANTHUS][-1]["sellable"]["douyin"]
+        == lambdas.store.stock(SESSION, OSMANTHUS).levels.available
+    )
