@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,15 +25,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore
+from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore, StockItem, from_item, order_key
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import OrderEvent, rfc3339
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.guard import InventoryGuard
-from stockpulse_local.scenario import Scenario, ScenarioEvent
+from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
 from stockpulse_local.template_tables import create_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +43,7 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 BATCH_SIZE = 100  # the template's BatchSize for the orders stream
 LOCAL_EXPIRY_SHARDS = 2
 REGION = "us-east-1"
+BACKENDS = ("moto", "dynamodb-local")
 ACCOUNT = "123456789012"
 
 # The handlers' Powertools output is for CloudWatch; a local replay keeps the terminal readable.
@@ -48,6 +52,9 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "stockpulse")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "stockpulse")
+# With metrics disabled, Powertools still warns on every empty flush.
+_EMPTY_METRICS_WARNING = "No application metrics to publish"
+warnings.filterwarnings("ignore", message=_EMPTY_METRICS_WARNING, category=UserWarning)
 
 
 def load_handler(name: str) -> ModuleType:
@@ -115,20 +122,198 @@ def open_backend(kind: str = "moto") -> Iterator[Backend]:
 
     from stockpulse_local import moto_speedups
 
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown backend {kind!r} (one of {', '.join(BACKENDS)})")
     creds = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
     moto_speedups.install()
-    with mock_aws():
-        sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
-        if kind == "moto":
-            yield Backend(boto3.client("dynamodb", **creds), sns, sqs, kind)
-            return
-        if kind != "dynamodb-local":
-            raise ValueError(f"unknown backend {kind!r}")
-        from stockpulse_local.dynamodb_local import DynamoDBLocal
+    _install_moto_speedups()
+    try:
+        with mock_aws():
+            sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
+            if kind == "moto":
+                yield Backend(boto3.client("dynamodb", **creds), sns, sqs, kind)
+                return
+            from stockpulse_local.dynamodb_local import DynamoDBLocal
 
-        with DynamoDBLocal() as local:
-            yield Backend(local.client(), sns, sqs, kind)
-    moto_speedups.uninstall()
+            with DynamoDBLocal() as local:
+                yield Backend(local.client(), sns, sqs, kind)
+    finally:
+        _uninstall_moto_speedups()
+        moto_speedups.uninstall()
+
+
+# -- moto, made cheaper per call -------------------------------------------------------------------
+# Two costs dominated an embedded replay, both in moto rather than in the ledger:
+# 1. every Query sorted *all* items of the table (Table.all_items, comparing DynamoType keys), so
+#    a replay slowed down with every order and event marker it stored. During a Query only the
+#    partition asked for is handed over; for an index, only the items that may be in it (moto
+#    filters and sorts them itself): the keys of items written with a global index's hash
+#    attribute are remembered as they are put or updated (the `by_expiry` index is sparse: the
+#    live reservations among all orders and event markers).
+# 2. every DynamoDB request and response went through moto's shape-driven parser and serializer
+#    (two thirds of a GetItem; most of a PutItem of a FORECAST item with its samples). DynamoDB's
+#    item operations speak JSON that is already in wire form, so it is loaded and dumped
+#    directly; binary values (and anything else json cannot take as is) go the original way.
+# 3. every write built a stream record (both images, copied and measured) and kept it forever.
+#    Nothing in a replay reads the table's stream: expiry is the sweep's job on the virtual clock
+#    (the TTL-removal path is covered by the handler's own tests), so moto records nothing.
+# Responses are identical; only the work changes. Embedded backend only. (These belong with
+# moto_speedups.py; they are kept here while that module has another owner.)
+# Table.query(hash_key, range_comparison, range_objs, limit, start_key, forward, projection, index_name)
+_QUERY_INDEX_ARG = 6
+_WIRE_FORM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "TransactGetItems",
+    }
+)
+_DYNAMODB_CONTENT_TYPE = "application/x-amz-json-1.0"
+_ORIGINALS: list[tuple[Any, str, Any]] = []  # (class, attribute, own value or None)
+
+
+def _install_moto_speedups() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard, Table
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    if _ORIGINALS:
+        return
+    original_query, original_all_items = Table.query, Table.all_items
+    original_put_item, original_update_item = Table.put_item, DynamoDBBackend.update_item
+    original_execute = DynamoResult.execute_result
+    original_parse = DynamoHandler.parse_parameters
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[_QUERY_INDEX_ARG] if len(args) > _QUERY_INDEX_ARG else kwargs.get("index_name")
+        self._stockpulse_scope = ("index", None) if index_name else ("partition", hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            self._stockpulse_scope = None
+
+    def all_items(self: Any) -> list[Any]:
+        scope = getattr(self, "_stockpulse_scope", None)
+        if scope is None:
+            return original_all_items(self)  # type: ignore[no-any-return]
+        if scope[0] == "partition":
+            part = self.items.get(scope[1])
+            if part is None:
+                return []
+            return list(part.values()) if self.range_key_attr else [part]
+        return _index_candidates(self)
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = original_put_item(self, *args, **kwargs)
+        _remember_indexed(self, item)
+        return item
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        item = original_update_item(self, table_name, *args, **kwargs)
+        _remember_indexed(self.get_table(table_name), item)
+        return item
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name in _WIRE_FORM_OPERATIONS and isinstance(self.result, dict):
+            try:
+                body = json.dumps(self.result)
+            except (TypeError, ValueError):
+                pass
+            else:
+                return 200, {"Content-Type": _DYNAMODB_CONTENT_TYPE}, body
+        return original_execute(self, context)
+
+    def parse_parameters(self: Any, request: Any) -> None:
+        data = request.data
+        if (
+            self._get_action() in _WIRE_FORM_OPERATIONS
+            and isinstance(data, bytes)
+            and data
+            and b'"B"' not in data
+            and b'"BS"' not in data
+        ):
+            self.params = json.loads(data)
+        else:
+            original_parse(self, request)
+
+    def stream_add(self: Any, old: Any, new: Any) -> None:
+        return None
+
+    for owner, name, replacement in (
+        (Table, "query", query),
+        (Table, "all_items", all_items),
+        (Table, "put_item", put_item),
+        (DynamoDBBackend, "update_item", update_item),
+        (DynamoResult, "execute_result", execute_result),
+        (DynamoHandler, "parse_parameters", parse_parameters),
+        (StreamShard, "add", stream_add),
+    ):
+        _ORIGINALS.append((owner, name, owner.__dict__.get(name)))
+        setattr(owner, name, replacement)
+
+
+def _index_hash_attributes(table: Any) -> tuple[str, ...]:
+    names = getattr(table, "_stockpulse_index_hash", None)
+    if names is None:
+        names = tuple(
+            k["AttributeName"]
+            for index in table.global_indexes
+            for k in index.schema
+            if k["KeyType"] == "HASH"
+        )
+        table._stockpulse_index_hash = names
+    return names  # type: ignore[no-any-return]
+
+
+def _item_key(table: Any, item: Any) -> tuple[Any, Any]:
+    return (item.hash_key, item.range_key if table.range_key_attr else None)
+
+
+def _remember_indexed(table: Any, item: Any) -> None:
+    indexed = getattr(table, "_stockpulse_indexed", None)
+    if item is None or indexed is None:
+        return  # not tracked yet: the first index query looks at every item once
+    if any(name in item.attrs for name in _index_hash_attributes(table)):
+        indexed.add(_item_key(table, item))
+
+
+def _index_candidates(table: Any) -> list[Any]:
+    """The items that may be in one of the table's global indexes (a superset, filtered by moto)."""
+    names = _index_hash_attributes(table)
+    indexed: set[tuple[Any, Any]] | None = getattr(table, "_stockpulse_indexed", None)
+    if indexed is None:  # first index query on this table: look at every item once
+        everything = (
+            [item for part in table.items.values() for item in part.values()]
+            if table.range_key_attr
+            else list(table.items.values())
+        )
+        indexed = {_item_key(table, item) for item in everything if any(n in item.attrs for n in names)}
+        table._stockpulse_indexed = indexed
+    found: list[Any] = []
+    for key in list(indexed):
+        hash_key, range_key = key
+        item = table.get_item(hash_key, range_key)
+        if item is None or not any(n in item.attrs for n in names):
+            indexed.discard(key)  # deleted, or left the index (a reservation paid or released)
+        else:
+            found.append(item)
+    return found
+
+
+def _uninstall_moto_speedups() -> None:
+    while _ORIGINALS:
+        owner, name, original = _ORIGINALS.pop()
+        if original is None:  # inherited: uncover the base class's again
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
 
 
 @dataclass
@@ -160,14 +345,30 @@ class Stack:
 class Replay:
     """One replay of one scenario on one stack."""
 
-    def __init__(self, scenario: Scenario, stack: Stack, *, on_batch: Callable[[Replay], None] | None = None):
+    def __init__(
+        self,
+        scenario: Scenario,
+        stack: Stack,
+        *,
+        on_batch: Callable[[Replay], None] | None = None,
+        on_outcome: Callable[[OrderEvent | None, Outcome], None] | None = None,
+        load_session: bool = True,
+    ):
+        """`load_session=False`: the session is already in the table (`stockpulse session load`)."""
         self.scenario = scenario
         self.stack = stack
         self.clock = VirtualClock(scenario.plan.session.starts_ms)
         self.outcomes = OutcomeCounter()
+        if on_outcome is not None:
+            self.outcomes.listeners.append(on_outcome)
+        self.load_session = load_session
         self.on_batch = on_batch
         self.events_done = 0
+        self.batches = 0
         self.invariant_violations = 0
+        # Each SKU's stock item as last read (after every batch, and for the report): observers
+        # such as the progress bar and the picture use these instead of reading again.
+        self.stock_items: dict[str, StockItem] = {}
         self._sequence = 0
         self._next_minute = scenario.plan.session.starts_ms
         guard = InventoryGuard(
@@ -191,7 +392,8 @@ class Replay:
 
     def run(self) -> dict[str, Any]:
         plan = self.scenario.plan
-        self.stack.store.load_session(plan)
+        if self.load_session:
+            self.stack.store.load_session(plan)
         pending = list(self.scenario.events)
         min_hold_ms = min((s.hold_minutes for s in plan.skus), default=15) * MINUTE_MS
         while pending:
@@ -209,6 +411,7 @@ class Replay:
             del pending[: len(batch)]
             self._send(batch)
             self.events_done += len(batch)
+            self.batches += 1
             self._check_invariant()
             if self.on_batch:
                 self.on_batch(self)
@@ -222,32 +425,35 @@ class Replay:
             self._scheduled()
             self._next_minute += MINUTE_MS
         self.clock.set(t_ms)
-        self._expiry.handler(_schedule_event(t_ms), LambdaContext("reservation_expiry"))
+        _invoke(self._expiry, _schedule_event(t_ms), "reservation_expiry")
 
     def _scheduled(self) -> None:
         event = _schedule_event(self.clock.now_ms())
-        self._expiry.handler(event, LambdaContext("reservation_expiry"))
+        _invoke(self._expiry, event, "reservation_expiry")
         if self._evaluator is not None:
-            self._evaluator.handler(event, LambdaContext("threshold_evaluator"))
+            _invoke(self._evaluator, event, "threshold_evaluator")
 
     def _send(self, batch: list[ScenarioEvent], attempts: int = 5) -> None:
         records = [self._record(e) for e in batch]
         for _ in range(attempts):
             # The handler's clock reads the batch's last instant: processing follows the events.
             self.clock.set(max(e.at_ms for e in batch))
-            response = self._order_stream.handler({"Records": records}, LambdaContext("order_stream"))
+            try:
+                response = _invoke(self._order_stream, {"Records": records}, "order_stream")
+            except BatchProcessingError:  # every record failed: Lambda retries the whole batch
+                continue
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             if not failed:
                 return
             # As Lambda does for Kinesis: retry from the first failed record on.
             first = next(i for i, r in enumerate(records) if r["kinesis"]["sequenceNumber"] in failed)
             records = records[first:]
-        raise RuntimeError(f"records kept failing after {attempts} attempts: {sorted(failed)}")
+        raise RuntimeError(f"{len(records)} records kept failing after {attempts} attempts")
 
     def _record(self, event: ScenarioEvent) -> dict[str, Any]:
         self._sequence += 1
         seq = f"{self._sequence:056d}"
-        data = base64.b64encode(json.dumps(event.raw, ensure_ascii=False).encode()).decode()
+        data = base64.b64encode(record_bytes(event.raw)).decode()
         return {
             "kinesis": {
                 "kinesisSchemaVersion": "1.0",
@@ -268,8 +474,37 @@ class Replay:
     def _check_invariant(self) -> None:
         for sku in self.scenario.plan.skus:
             item = self.stack.store.stock(self.scenario.plan.session.session_id, sku.sku_id)
-            if item is not None and not item.levels.balanced:
+            if item is None:
+                continue
+            self.stock_items[sku.sku_id] = item
+            if not item.levels.balanced:
                 self.invariant_violations += 1
+
+    def _order_statuses(self, order_ids: list[str]) -> dict[str, str]:
+        """Every order's status, read 100 at a time (consistent reads): the report's `orders`."""
+        session_id = self.scenario.plan.session.session_id
+        store = self.stack.store
+        statuses: dict[str, str] = {}
+        for chunk in _chunks(order_ids, 100):
+            request: dict[str, Any] = {
+                store.table_name: {
+                    "Keys": [order_key(session_id, order_id) for order_id in chunk],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "order_id, #s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                }
+            }
+            for _ in range(20):
+                response = self.stack.backend.dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(store.table_name, []):
+                    row = from_item(item)
+                    statuses[str(row["order_id"])] = str(row["status"])
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+        return statuses
 
     # -- the report (contract section 3) ---------------------------------------------------------
     def report(self) -> dict[str, Any]:
@@ -279,6 +514,7 @@ class Replay:
         for sku in self.scenario.plan.skus:
             item = store.stock(session_id, sku.sku_id)
             assert item is not None
+            self.stock_items[sku.sku_id] = item
             lv = item.levels
             if not lv.balanced:
                 self.invariant_violations += 1
@@ -296,10 +532,8 @@ class Replay:
                 "paused": lv.paused,
                 "alerts": [{"tier": str(a["tier"]), "at": rfc3339(int(a["at_ms"]))} for a in alerts],
             }
-        orders: dict[str, str] = {}
-        for order_id in self.scenario.order_ids:
-            order = store.order(session_id, order_id)
-            orders[order_id] = order.status.value if order else "rejected"
+        statuses = self._order_statuses(self.scenario.order_ids)
+        orders = {order_id: statuses.get(order_id, "rejected") for order_id in self.scenario.order_ids}
         return {
             "skus": skus,
             "orders": orders,
@@ -310,6 +544,24 @@ class Replay:
             },
             "invariant_violations": self.invariant_violations,
         }
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _invoke(module: ModuleType, event: dict[str, Any], name: str) -> Any:
+    """Call a handler as Lambda would. With metrics disabled Powertools never flushes them, and
+    prints them to stdout every 100 values: the runner drops them after each invocation."""
+    try:
+        with warnings.catch_warnings():  # (pytest resets the module-level filter per test)
+            warnings.filterwarnings("ignore", message=_EMPTY_METRICS_WARNING, category=UserWarning)
+            return module.handler(event, LambdaContext(name))
+    finally:
+        metrics = getattr(module, "metrics", None)
+        if metrics is not None:
+            metrics.clear_metrics()
 
 
 def _schedule_event(t_ms: int) -> dict[str, Any]:
@@ -327,11 +579,22 @@ def _schedule_event(t_ms: int) -> dict[str, Any]:
 
 
 def replay(
-    scenario: Scenario, backend: str = "moto", on_batch: Callable[[Replay], None] | None = None
+    scenario: Scenario,
+    backend: str = "moto",
+    on_batch: Callable[[Replay], None] | None = None,
+    on_finish: Callable[[Replay], None] | None = None,
+    on_outcome: Callable[[OrderEvent | None, Outcome], None] | None = None,
 ) -> dict[str, Any]:
+    """Replay `scenario` on a fresh stack; the contract's report. `on_batch` runs after every
+    batch, `on_finish` once the clock reached the session's end (both get the `Replay`),
+    `on_outcome` for every event's outcome."""
     with open_backend(backend) as opened:
         stack = Stack.create(opened)
         try:
-            return Replay(scenario, stack, on_batch=on_batch).run()
+            run = Replay(scenario, stack, on_batch=on_batch, on_outcome=on_outcome)
+            report = run.run()
+            if on_finish is not None:
+                on_finish(run)
+            return report
         finally:
             wiring.install(None)

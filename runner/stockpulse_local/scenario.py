@@ -23,6 +23,7 @@ class ScenarioEvent:
     raw: dict[str, Any] | Any
     at_ms: int  # the instant it is replayed at
     parsed: OrderEvent | None  # None: malformed, the handler will reject it as `invalid`
+    problem: str | None = None  # why it is malformed ("quantity: Input should be ..."), for people
 
     @property
     def partition_key(self) -> str:
@@ -79,16 +80,23 @@ def _ordered(raw_events: list[Any], start_ms: int) -> list[ScenarioEvent]:
     events: list[ScenarioEvent] = []
     last_ms = start_ms
     for index, raw in enumerate(raw_events):
+        problem: str | None = None
         try:
-            parsed: OrderEvent | None = parse_event(raw if isinstance(raw, dict) else {"_": raw})
-        except InvalidEvent:
-            parsed = None
+            # Exactly what the handler will get: the record's bytes (size limit included).
+            parsed: OrderEvent | None = parse_event(record_bytes(raw))
+        except InvalidEvent as err:
+            parsed, problem = None, str(err)
         at_ms = parsed.occurred_ms if parsed else _instant_or(raw, last_ms)
         last_ms = at_ms
-        events.append(ScenarioEvent(index=index, raw=raw, at_ms=at_ms, parsed=parsed))
+        events.append(ScenarioEvent(index=index, raw=raw, at_ms=at_ms, parsed=parsed, problem=problem))
     # Stable sort: ties keep file order. A malformed event is replayed where its instant says,
     # or right after the event before it in the file when it has no readable instant.
     return sorted(events, key=lambda e: e.at_ms)
+
+
+def record_bytes(raw: Any) -> bytes:
+    """An event as a platform writes it to the stream: its JSON, UTF-8."""
+    return json.dumps(raw, ensure_ascii=False).encode()
 
 
 def _instant_or(raw: Any, fallback_ms: int) -> int:

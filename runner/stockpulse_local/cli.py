@@ -1,0 +1,270 @@
+"""`stockpulse`: replay a sale, rehearse one, load a session into a stack (contract section 3).
+
+    stockpulse replay SCENARIO.json [--json REPORT.json] [--backend moto|dynamodb-local]
+                      [--picture PATH.png | --no-picture] [--quiet]
+    stockpulse rehearse [--shape ...] [--skus N] [--stock N] [--forecast N] [--events N]
+                        [--seed N] [--minutes N] [--out DIR] [--backend ...]
+    stockpulse session load SCENARIO.json (--stack NAME | --endpoint-url URL --table NAME) [--overwrite]
+    stockpulse session status SESSION_ID (--stack NAME | --endpoint-url URL --table NAME)
+
+Exit status: 0 when the command ran (a replay exits 0 whatever it found), 2 for a scenario file
+that does not parse or validate (the message names the field), 1 when something outside the
+file failed (DynamoDB Local missing, a stack not found, a session's stock already loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from stockpulse_local import rehearse as rehearsal
+from stockpulse_local.progress import AlertWatcher, ProgressBar, use_colour
+from stockpulse_local.scenario import Scenario, ScenarioError, load_scenario
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_SCENARIO = 0, 1, 2
+BACKENDS = ("moto", "dynamodb-local")
+
+
+class CommandError(Exception):
+    """A failure outside the scenario file: printed, exit status 1."""
+
+
+# -- one replay with everything people see around it -------------------------------------------
+@dataclass
+class Run:
+    """A replay with its progress bar, live alerts, timeline and per-SKU outcomes."""
+
+    scenario: Scenario
+    backend: str = "moto"
+    quiet: bool = False
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    label: str = "replay"
+
+    def execute(self) -> dict[str, Any]:
+        from stockpulse import wiring
+        from stockpulse_local.dynamodb_local import DynamoDBLocalUnavailable
+        from stockpulse_local.replay import Replay, Stack, open_backend
+        from stockpulse_local.summary import OutcomeLog, Timeline
+
+        session = self.scenario.plan.session
+        tz = session.starts_at.tzinfo
+        self.timeline = Timeline(self.scenario)
+        self.outcomes = OutcomeLog()
+        self.progress = ProgressBar(
+            len(self.scenario.events), tz=tz, stream=self.err, quiet=self.quiet, label=self.label
+        )
+        watcher = AlertWatcher(session.session_id, tz=tz)
+        colour = use_colour(self.err)
+
+        def observe(run: Any) -> None:
+            now = run.clock.now_ms()
+            self.timeline.sample(now, run.stock_items)
+            if not self.quiet:
+                store = run.stack.store
+                for alert in watcher.check(
+                    run.stock_items, lambda sku: store.alerts(session.session_id, sku)
+                ):
+                    self.progress.message(
+                        watcher.describe(alert, run.stock_items.get(alert["sku_id"]), colour)
+                    )
+            self.progress.update(run.events_done, now)
+
+        def finish(run: Any) -> None:
+            self.timeline.sample(session.ends_ms, run.stock_items, always=True)
+            observe(run)
+
+        if self.backend == "dynamodb-local":
+            self.progress.message("starting DynamoDB Local ...")
+        try:
+            with open_backend(self.backend) as opened:
+                stack = Stack.create(opened)
+                self.progress.begin()  # the rate counts replay work, not the backend's start
+                try:
+                    run = Replay(self.scenario, stack, on_batch=observe, on_outcome=self.outcomes.record)
+                    report = run.run()
+                    finish(run)
+                finally:
+                    wiring.install(None)
+        except DynamoDBLocalUnavailable as err:
+            raise CommandError(str(err)) from None
+        events = len(self.scenario.events)
+        self.progress.finish(
+            f"{self.label}: {events} events in {self.progress.elapsed_s:.1f} s"
+            f" ({events / self.progress.elapsed_s:,.1f} events/s) on {self.backend}"
+        )
+        return report
+
+    def picture(self, report: dict[str, Any], png: Path) -> list[Path]:
+        """The PNG (matplotlib) and the HTML beside it; the HTML even if matplotlib is missing."""
+        from stockpulse_local.summary import write_html, write_png
+
+        written: list[Path] = []
+        try:
+            written.append(write_png(self.timeline, report, png))
+        except ImportError as err:
+            print(f"stockpulse: no PNG ({err}); the HTML picture is still written", file=self.err)
+        written.append(write_html(self.timeline, report, png.with_suffix(".html")))
+        return written
+
+    def summary(self, report: dict[str, Any], out: TextIO) -> None:
+        from stockpulse_local.summary import render_summary
+
+        out.write(
+            render_summary(report, self.scenario, outcomes=self.outcomes, colour=use_colour(out)) + "\n"
+        )
+
+
+def write_report(report: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "session"
+
+
+def _where(out: TextIO, report: Path | None, pictures: Sequence[Path]) -> None:
+    if report is not None:
+        out.write(f"report   {report}\n")
+    for i, path in enumerate(pictures):
+        note = "  (open in a browser, hover the curves)" if path.suffix == ".html" else ""
+        out.write(f"{'picture' if i == 0 else '':8} {path}{note}\n")
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_replay(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    run = Run(scenario, backend=args.backend, quiet=args.quiet)
+    report = run.execute()
+    report_path = write_report(report, Path(args.json)) if args.json else None
+    pictures: list[Path] = []
+    if not args.no_picture:
+        png = (
+            Path(args.picture)
+            if args.picture
+            else Path("out") / f"replay-{_safe(scenario.plan.session.session_id)}" / "sale.png"
+        )
+        pictures = run.picture(report, png)
+    if args.quiet:
+        if report_path or pictures:
+            _where(sys.stderr, report_path, pictures)
+        return EXIT_OK
+    run.summary(report, sys.stdout)
+    sys.stdout.write("\n")
+    _where(sys.stdout, report_path, pictures)
+    return EXIT_OK
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    try:
+        options = rehearsal.RehearsalOptions(
+            shape=args.shape,
+            skus=args.skus,
+            stock=args.stock,
+            forecast=args.forecast,
+            events=args.events,
+            seed=args.seed,
+            minutes=args.minutes,
+        )
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    out_dir = Path(args.out or rehearsal.default_out_dir(options))
+    generated = rehearsal.generate(options)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scenario_path = out_dir / "scenario.json"
+    scenario_path.write_text(json.dumps(generated, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    scenario = load_scenario(scenario_path)  # replay exactly what was written
+    log = sys.stderr if args.quiet else sys.stdout
+    if not args.quiet:
+        log.write(f"rehearsal {options.shape} (seed {options.seed}): {rehearsal.describe(generated)}\n")
+        log.write(f"scenario {scenario_path}  (edit it and run `stockpulse replay` on it)\n\n")
+        log.flush()
+    run = Run(scenario, backend=args.backend, quiet=args.quiet, label="rehearsal")
+    report = run.execute()
+    report_path = write_report(report, out_dir / "report.json")
+    pictures = run.picture(report, out_dir / "sale.png")
+    if args.quiet:
+        _where(sys.stderr, report_path, pictures)
+        return EXIT_OK
+    sys.stdout.write("\n")
+    run.summary(report, sys.stdout)
+    sys.stdout.write("\n")
+    _where(sys.stdout, report_path, pictures)
+    return EXIT_OK
+
+
+# -- the parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from stockpulse_local import session_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="stockpulse",
+        description="Replay and rehearse live sales through the stockpulse Lambda handlers.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("replay", help="replay a scenario file and report (contract section 3)")
+    p.add_argument("scenario", metavar="SCENARIO.json")
+    p.add_argument("--json", metavar="REPORT.json", help="write the report here")
+    p.add_argument(
+        "--backend", choices=BACKENDS, default="moto", help="embedded moto (default) or DynamoDB Local"
+    )
+    pic = p.add_mutually_exclusive_group()
+    pic.add_argument(
+        "--picture",
+        metavar="PATH.png",
+        help="where the picture goes (an .html beside it); default out/replay-<session>/sale.png",
+    )
+    pic.add_argument("--no-picture", action="store_true", help="draw nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, alerts or summary; one final line")
+    p.set_defaults(func=cmd_replay)
+
+    p = commands.add_parser("rehearse", help="generate a realistic sale and replay it")
+    p.add_argument("--shape", choices=rehearsal.SHAPES, default=rehearsal.DEFAULT_SHAPE)
+    p.add_argument("--skus", type=int, default=rehearsal.DEFAULT_SKUS, metavar="N")
+    p.add_argument(
+        "--stock", type=int, metavar="N", help="on_hand per SKU (default: sized from the forecast)"
+    )
+    p.add_argument(
+        "--forecast", type=int, metavar="N", help="forecast per SKU (default: sized from the events)"
+    )
+    p.add_argument(
+        "--events", type=int, default=rehearsal.DEFAULT_EVENTS, metavar="N", help="about this many events"
+    )
+    p.add_argument("--seed", type=int, default=rehearsal.DEFAULT_SEED, metavar="N")
+    p.add_argument("--minutes", type=int, metavar="N", help="the show's length (default: the shape's)")
+    p.add_argument("--out", metavar="DIR", help="default out/rehearsal-<shape>-<seed>/")
+    p.add_argument("--backend", choices=BACKENDS, default="moto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, alerts or summary")
+    p.set_defaults(func=cmd_rehearse)
+
+    session_cmd.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ScenarioError as err:
+        print(f"stockpulse: {getattr(args, 'scenario', 'scenario')}: {err}", file=sys.stderr)
+        return EXIT_BAD_SCENARIO
+    except CommandError as err:
+        print(f"stockpulse: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\nstockpulse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""`stockpulse session load|status`: the scenario file that was rehearsed goes to production.
+
+    stockpulse session load SCENARIO.json --stack NAME [--overwrite]
+    stockpulse session load SCENARIO.json --endpoint-url URL --table NAME [--overwrite]
+    stockpulse session status SESSION_ID --stack NAME [--json]
+
+`load` validates the file exactly as `replay` does (the same `parse_scenario`), then writes the
+session and each SKU's opening stock. It is idempotent: loading the identical file again reports
+"already loaded" and writes nothing. It refuses to overwrite a session whose SKUs already have
+stock (a live session) unless told `--overwrite`. The events of the file are not loaded: in
+production they come from the platforms through the orders stream.
+
+With `--stack`, the table (and topic) names come from the stack's CloudFormation outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem, StockItemExists
+from stockpulse.domain import forecast
+from stockpulse.domain.events import rfc3339
+from stockpulse.domain.session import SessionPlan
+from stockpulse_local.scenario import load_scenario
+
+OUTPUT_NAMES = {
+    "table": "LedgerTableName",
+    "alerts_topic_arn": "AlertsTopicArn",
+    "supply_topic_arn": "SupplyChainTopicArn",
+    "stock_sync_topic_arn": "StockSyncTopicArn",
+    "orders_stream": "OrdersStreamName",
+}
+LOCAL_KEY = "stockpulselocal"  # DynamoDB Local takes any letters-and-digits key
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the session lives: the ledger table, and what else the stack's outputs name."""
+
+    table: str
+    client: Any
+    where: str
+    outputs: dict[str, str]
+
+
+def add_commands(commands: Any) -> None:
+    session = commands.add_parser(
+        "session", help="load a scenario's session into a stack, or show its status"
+    )
+    sub = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")
+
+    p = sub.add_parser("load", help="write the session and its SKUs' opening stock")
+    p.add_argument("scenario", metavar="SCENARIO.json")
+    _target_options(p)
+    p.add_argument("--overwrite", action="store_true", help="replace the stock of a session already loaded")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("status", help="each SKU's ledger, tier, forecast and sell-out ETA")
+    p.add_argument("session_id", metavar="SESSION_ID")
+    _target_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_status)
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--stack", metavar="NAME", help="a deployed stack (names from its CloudFormation outputs)"
+    )
+    where.add_argument("--endpoint-url", metavar="URL", help="a DynamoDB endpoint, e.g. DynamoDB Local")
+    p.add_argument("--table", metavar="NAME", help="the ledger table (with --endpoint-url)")
+    p.add_argument("--region", metavar="REGION", help="AWS region (default: your AWS configuration)")
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from stockpulse_local.cli import CommandError
+
+    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
+    region = session.region_name or "us-east-1"
+    if args.endpoint_url:
+        if not args.table:
+            raise CommandError("--endpoint-url needs --table NAME (the ledger table)")
+        kwargs: dict[str, Any] = {"endpoint_url": args.endpoint_url, "region_name": region}
+        if session.get_credentials() is None:
+            kwargs.update(aws_access_key_id=LOCAL_KEY, aws_secret_access_key=LOCAL_KEY)
+        client = session.client("dynamodb", **kwargs)
+        return Target(args.table, client, f"{args.endpoint_url} table {args.table}", {"table": args.table})
+    try:
+        stacks = session.client("cloudformation", region_name=region).describe_stacks(StackName=args.stack)
+    except (ClientError, BotoCoreError) as err:
+        raise CommandError(f"stack {args.stack}: {err}") from None
+    found = {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
+    outputs = {name: found[key] for name, key in OUTPUT_NAMES.items() if key in found}
+    if "table" not in outputs:
+        raise CommandError(
+            f"stack {args.stack} has no {OUTPUT_NAMES['table']} output: is it a stockpulse stack?"
+        )
+    if args.table and args.table != outputs["table"]:
+        raise CommandError(f"--table {args.table} differs from the stack's table {outputs['table']}")
+    client = session.client("dynamodb", region_name=region)
+    return Target(
+        outputs["table"], client, f"stack {args.stack} ({region}) table {outputs['table']}", outputs
+    )
+
+
+# -- load --------------------------------------------------------------------------------------
+def stored_plan(store: DynamoLedgerStore, session_id: str) -> SessionPlan | None:
+    item = store.session(session_id)
+    if not item or "plan" not in item:
+        return None
+    return SessionPlan.model_validate_json(str(item["plan"]))
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from stockpulse_local.cli import CommandError
+
+    scenario = load_scenario(args.scenario)  # ScenarioError: exit 2, as `replay` does
+    plan = scenario.plan
+    target = resolve_target(args)
+    store = DynamoLedgerStore(target.client, target.table)
+    session_id = plan.session.session_id
+    existing = stored_plan(store, session_id)
+    stocked = [s.sku_id for s in plan.skus if store.stock(session_id, s.sku_id) is not None]
+    if existing == plan and len(stocked) == len(plan.skus) and not args.overwrite:
+        print(f"session {session_id} already loaded on {target.where} (identical plan): nothing written")
+        return 0
+    if stocked and not args.overwrite:
+        what = "a different plan" if existing is not None and existing != plan else "stock"
+        raise CommandError(
+            f"session {session_id} on {target.where} already has {what} for {', '.join(stocked)}"
+            " (a live session?); nothing written. Use --overwrite to replace its stock with the file's"
+            " opening stock"
+        )
+    try:
+        store.load_session(plan, overwrite=args.overwrite)
+    except StockItemExists as err:  # loaded by someone else meanwhile
+        raise CommandError(f"{err}; use --overwrite to replace it") from None
+    verb = "reloaded (stock overwritten)" if stocked else "loaded"
+    print(
+        f"session {session_id} {verb} on {target.where}: {len(plan.skus)} SKUs, "
+        f"{rfc3339(plan.session.starts_ms)} to {rfc3339(plan.session.ends_ms)}"
+    )
+    if stocked:
+        print(
+            "warning: the orders already recorded for this session are kept; a reservation of theirs"
+            " that expires or is cancelled now is credited to the new opening stock. Overwrite only a"
+            " session that has not started selling.",
+            file=sys.stderr,
+        )
+    if scenario.events:
+        print(
+            f"({len(scenario.events)} events in the file were not loaded:"
+            " production events come from the orders stream)"
+        )
+    return 0
+
+
+# -- status ------------------------------------------------------------------------------------
+def sku_status(item: StockItem, now_ms: int) -> dict[str, Any]:
+    raw, lv = item.raw, item.levels
+    velocity = float(raw.get("velocity", 0))
+    ends = int(raw.get("session_ends_ms", now_ms))
+    eta = forecast.sell_out_eta_minutes(lv.available, velocity)
+    return {
+        "on_hand": lv.on_hand,
+        "held": lv.held,
+        "reserved": lv.reserved,
+        "sold": lv.sold,
+        "available": lv.available,
+        "tier": str(raw.get("tier", "none")),
+        "paused": lv.paused,
+        "forecast": _number(raw.get("forecast_eff", 0)),
+        "velocity_per_minute": round(velocity, 3),
+        "sell_out_eta_minutes": None if eta is None else round(eta, 1),
+        "restock_quantity": forecast.restock_quantity(
+            lv.available, velocity, max(0.0, (ends - now_ms) / 60_000)
+        ),
+    }
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def _row(values: tuple[Any, ...], widths: tuple[int, ...]) -> str:
+    cells = [
+        f"{v!s:{w}}" if i in (0, 6) else f"{v!s:>{w}}"
+        for i, (v, w) in enumerate(zip(values, widths, strict=True))
+    ]
+    return " ".join(cells)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from stockpulse_local.cli import CommandError
+
+    target = resolve_target(args)
+    store = DynamoLedgerStore(target.client, target.table)
+    plan = stored_plan(store, args.session_id)
+    if plan is None:
+        raise CommandError(f"no session {args.session_id} on {target.where}")
+    now_ms = time.time_ns() // 1_000_000
+    skus: dict[str, Any] = {}
+    for sku in plan.skus:
+        item = store.stock(args.session_id, sku.sku_id)
+        skus[sku.sku_id] = sku_status(item, now_ms) if item is not None else None
+    if args.json:
+        print(json.dumps({"session_id": args.session_id, "skus": skus}, indent=1))
+        return 0
+    print(f"session {args.session_id} on {target.where}")
+    print(f"  {rfc3339(plan.session.starts_ms)} to {rfc3339(plan.session.ends_ms)}")
+    columns = ("sku", "on_hand", "held", "resv", "sold", "avail", "tier", "F", "v/min", "ETA min", "restock")
+    widths = (24, 7, 5, 5, 6, 6, 7, 7, 6, 7, 7)
+    print(_row(columns, widths))
+    for sku_id, s in skus.items():
+        if s is None:
+            print(f"{sku_id:24} (no stock item: not loaded)")
+            continue
+        eta = "-" if s["sell_out_eta_minutes"] is None else f"{s['sell_out_eta_minutes']:.0f}"
+        tier = s["tier"] + ("*" if s["paused"] else "")
+        values: tuple[Any, ...] = (sku_id[:24], s["on_hand"], s["held"], s["reserved"], s["sold"])
+        values += (s["available"], tier, s["forecast"], s["velocity_per_minute"], eta, s["restock_quantity"])
+        print(_row(values, widths))
+    if any(s and s["paused"] for s in skus.values()):
+        print("* paused: new reservations are refused")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,147 @@
+"""The runner on DynamoDB Local (the real engine): the same reports as on moto, and the
+production path `session load` -> events through the handlers -> `session status`."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from stockpulse_local import cli
+from stockpulse_local.dynamodb_local import DynamoDBLocal
+from stockpulse_local.rehearse import RehearsalOptions, generate
+from stockpulse_local.replay import REGION, Backend, Replay, Stack, replay
+from stockpulse_local.scenario import parse_scenario
+from stockpulse_local.template_tables import create_tables
+
+# A short, busy show: holds expire, payments come late, a platform resends, the best seller
+# pauses itself on red, ops restock and resume; dynamic thresholds on (the evaluator's minutes).
+OPTIONS = RehearsalOptions(shape="instant-peak", skus=2, events=150, minutes=20, seed=11)
+LEDGER_FIELDS = ("on_hand", "held", "reserved", "sold", "available", "tier", "paused")
+
+
+def write_scenario(directory: Path) -> tuple[Path, dict[str, Any]]:
+    data = generate(OPTIONS)
+    path = directory / "scenario.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path, data
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.stdout", out)
+        mp.setattr("sys.stderr", err)
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_dynamodb_local_agrees_with_moto(
+    dynamodb_local: DynamoDBLocal, ledger_table: tuple[str, str], tmp_path: Path
+) -> None:
+    """One test, so the moto replay runs once (under xdist a shared fixture runs once per worker):
+    1. `replay --backend dynamodb-local` gives the report the embedded backend gives;
+    2. `session load` -> the events through the handlers -> `session status` agree with it."""
+    scenario_file, data = write_scenario(tmp_path)
+    moto_report = replay(parse_scenario(data))
+    # The scenario is not trivial: these are the paths both engines have to agree on.
+    assert {"expired", "sold"} <= set(moto_report["orders"].values())
+    assert moto_report["events"]["duplicate"] > 0
+    assert any(s["alerts"] for s in moto_report["skus"].values())
+
+    report_path = tmp_path / "report.json"
+    code, _, err = run_cli(
+        "replay",
+        str(scenario_file),
+        "--backend",
+        "dynamodb-local",
+        "--json",
+        str(report_path),
+        "--no-picture",
+    )
+    assert code == 0, err
+    assert "on dynamodb-local" in err
+    assert json.loads(report_path.read_text(encoding="utf-8")) == moto_report
+
+    check_session_load(dynamodb_local, ledger_table, scenario_file, data, moto_report, tmp_path)
+
+
+# -- production: session load, events through the handlers, session status --------------------
+@pytest.fixture
+def ledger_table(dynamodb_local: DynamoDBLocal) -> Iterator[tuple[str, str]]:
+    prefix = f"runner-{uuid.uuid4().hex[:8]}-"
+    tables = create_tables(dynamodb_local.client(), prefix, enable_ttl=False)
+    yield prefix, tables["LedgerTable"]
+
+
+def check_session_load(
+    dynamodb_local: DynamoDBLocal,
+    ledger_table: tuple[str, str],
+    scenario_file: Path,
+    data: dict[str, Any],
+    moto_report: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    prefix, table = ledger_table
+    where = ("--endpoint-url", dynamodb_local.endpoint_url, "--table", table)
+    session_id = data["session"]["session_id"]
+
+    code, out, err = run_cli("session", "load", str(scenario_file), *where)
+    assert code == 0, err
+    assert f"session {session_id} loaded" in out and "2 SKUs" in out
+
+    code, out, _ = run_cli("session", "load", str(scenario_file), *where)  # the same file again
+    assert code == 0 and "already loaded" in out
+
+    changed = tmp_path / "changed.json"
+    data_changed = {**data, "skus": [{**data["skus"][0], "forecast": 999}, *data["skus"][1:]]}
+    changed.write_text(json.dumps(data_changed), encoding="utf-8")
+    code, _, err = run_cli("session", "load", str(changed), *where)  # a live session: refused whole
+    assert code == 1 and "already has a different plan" in err and "--overwrite" in err
+    code, out, _ = run_cli("session", "status", session_id, *where, "--json")
+    assert json.loads(out)["skus"][data["skus"][0]["sku_id"]]["forecast"] == data["skus"][0]["forecast"]
+
+    # The platforms' events, through the same order_stream / expiry / evaluator handlers.
+    with mock_aws():
+        creds = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        backend = Backend(
+            dynamodb_local.client(), boto3.client("sns", **creds), boto3.client("sqs", **creds), "x"
+        )
+        stack = Stack.create(backend, prefix=prefix)  # the same table: created already, reused
+        assert stack.store.table_name == table
+        handled = Replay(parse_scenario(data), stack, load_session=False).run()
+    assert handled["events"] == moto_report["events"]
+
+    code, out, err = run_cli("session", "status", session_id, *where, "--json")
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["session_id"] == session_id
+    for sku_id, want in moto_report["skus"].items():
+        got = status["skus"][sku_id]
+        assert {k: got[k] for k in LEDGER_FIELDS} == {k: want[k] for k in LEDGER_FIELDS}, sku_id
+        assert set(got) >= {"forecast", "velocity_per_minute", "sell_out_eta_minutes", "restock_quantity"}
+        assert got["forecast"] > 0
+
+    code, out, _ = run_cli("session", "status", session_id, *where)  # the table for people
+    assert code == 0
+    for sku_id, want in moto_report["skus"].items():
+        line = next(x for x in out.splitlines() if x.startswith(sku_id))
+        assert f" {want['sold']} " in line and want["tier"] in line
+
+    code, _, err = run_cli("session", "status", "no-such-session", *where)
+    assert code == 1 and "no session no-such-session" in err
+
+    code, out, err = run_cli("session", "load", str(changed), *where, "--overwrite")  # told to
+    assert code == 0, err
+    assert "reloaded (stock overwritten)" in out
+    assert "orders already recorded for this session are kept" in err  # the hazard, said aloud
+    code, out, _ = run_cli("session", "status", session_id, *where, "--json")
+    reloaded = json.loads(out)["skus"][data["skus"][0]["sku_id"]]
+    assert reloaded["forecast"] == 999 and reloaded["sold"] == 0
