@@ -18,6 +18,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class Run:
     quiet: bool = False
     err: TextIO = field(default_factory=lambda: sys.stderr)
     label: str = "replay"
+    serve: bool = False  # show the live-room big screen while it runs
+    speed: float = 60.0  # with serve: virtual seconds per wall second
 
     def execute(self) -> dict[str, Any]:
         from stockpulse import wiring
@@ -74,6 +77,10 @@ class Run:
                         watcher.describe(alert, run.stock_items.get(alert["sku_id"]), colour)
                     )
             self.progress.update(run.events_done, now)
+            if self.serve:  # pace the virtual clock so people can watch the sale unfold
+                ahead = (now - session.starts_ms) / 1000 / self.speed - (time.monotonic() - paced_from)
+                if ahead > 0:
+                    time.sleep(min(ahead, 5.0))
 
         def finish(run: Any) -> None:
             self.timeline.sample(session.ends_ms, run.stock_items, always=True)
@@ -85,11 +92,25 @@ class Run:
             with open_backend(self.backend) as opened:
                 stack = Stack.create(opened)
                 self.progress.begin()  # the rate counts replay work, not the backend's start
+                server = None
                 try:
                     run = Replay(self.scenario, stack, on_batch=observe, on_outcome=self.outcomes.record)
+                    if self.serve:
+                        from stockpulse_local.serve import start_server
+
+                        server = start_server(stack.store, session_id=session.session_id, clock=run.clock)
+                        self.progress.message(f"big screen: {server.url}  (speed x{self.speed:g})")
+                    paced_from = time.monotonic()
                     report = run.run()
                     finish(run)
+                    if server is not None:
+                        self.progress.message(
+                            f"sale over; the big screen stays up at {server.url} (Ctrl-C ends)"
+                        )
+                        _wait_for_interrupt()
                 finally:
+                    if server is not None:
+                        server.stop()
                     wiring.install(None)
         except DynamoDBLocalUnavailable as err:
             raise CommandError(str(err)) from None
@@ -118,6 +139,14 @@ class Run:
         out.write(
             render_summary(report, self.scenario, outcomes=self.outcomes, colour=use_colour(out)) + "\n"
         )
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def write_report(report: dict[str, Any], path: Path) -> Path:
@@ -186,7 +215,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         log.write(f"rehearsal {options.shape} (seed {options.seed}): {rehearsal.describe(generated)}\n")
         log.write(f"scenario {scenario_path}  (edit it and run `stockpulse replay` on it)\n\n")
         log.flush()
-    run = Run(scenario, backend=args.backend, quiet=args.quiet, label="rehearsal")
+    run = Run(scenario, backend=args.backend, quiet=args.quiet, label="rehearsal", serve=args.serve,
+              speed=args.speed)  # fmt: skip
     report = run.execute()
     report_path = write_report(report, out_dir / "report.json")
     pictures = run.picture(report, out_dir / "sale.png")
@@ -197,6 +227,24 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     run.summary(report, sys.stdout)
     sys.stdout.write("\n")
     _where(sys.stdout, report_path, pictures)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The page and the dashboard API on 127.0.0.1, behind a random token printed here."""
+    from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+    from stockpulse_local.serve import start_server
+    from stockpulse_local.session_cmd import resolve_target
+
+    target = resolve_target(args)
+    server = start_server(
+        DynamoLedgerStore(target.client, target.table), session_id=args.session_id, port=args.port
+    )
+    print(f"big screen for {args.session_id} ({target.where}):\n  {server.url}\nCtrl-C ends.", flush=True)
+    try:
+        _wait_for_interrupt()
+    finally:
+        server.stop()
     return EXIT_OK
 
 
@@ -243,7 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="default out/rehearsal-<shape>-<seed>/")
     p.add_argument("--backend", choices=BACKENDS, default="moto")
     p.add_argument("--quiet", action="store_true", help="no progress bar, alerts or summary")
+    p.add_argument(
+        "--serve", action="store_true", help="watch it on the live-room big screen (prints the URL)"
+    )
+    p.add_argument("--speed", type=float, default=60.0, metavar="X", help="with --serve: virtual s per s")
     p.set_defaults(func=cmd_rehearse)
+
+    p = commands.add_parser("serve", help="the live-room big screen for a session in a table")
+    p.add_argument("session_id", metavar="SESSION_ID")
+    session_cmd.target_options(p)
+    p.add_argument("--port", type=int, default=0, help="default: a free port")
+    p.set_defaults(func=cmd_serve)
 
     session_cmd.add_commands(commands)
     return parser

@@ -57,18 +57,18 @@ def add_commands(commands: Any) -> None:
 
     p = sub.add_parser("load", help="write the session and its SKUs' opening stock")
     p.add_argument("scenario", metavar="SCENARIO.json")
-    _target_options(p)
+    target_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace the stock of a session already loaded")
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("status", help="each SKU's ledger, tier, forecast and sell-out ETA")
     p.add_argument("session_id", metavar="SESSION_ID")
-    _target_options(p)
+    target_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_status)
 
 
-def _target_options(p: argparse.ArgumentParser) -> None:
+def target_options(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument(
         "--stack", metavar="NAME", help="a deployed stack (names from its CloudFormation outputs)"
