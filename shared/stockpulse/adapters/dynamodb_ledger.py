@@ -247,25 +247,11 @@ class DynamoLedgerStore:
 
     # -- session set-up ------------------------------------------------------------------------
     def load_session(self, plan: SessionPlan, *, overwrite: bool = False) -> None:
-        """Write the session, its index entry and each SKU's opening stock."""
+        """Write each SKU's opening stock, then the session and its index entry.
+
+        Stock first: a refused load (StockItemExists) leaves the live session's plan as it was.
+        """
         s = plan.session
-        self._put(
-            session_key(s.session_id),
-            {
-                "session_id": s.session_id,
-                "starts_ms": s.starts_ms,
-                "ends_ms": s.ends_ms,
-                "plan": plan.model_dump_json(),
-            },
-        )
-        self._put(
-            {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{s.session_id}"}},
-            {
-                "session_id": s.session_id,
-                "starts_ms": s.starts_ms,
-                "ends_ms": s.ends_ms,
-            },
-        )
         for sku in plan.skus:
             condition = None if overwrite else "attribute_not_exists(pk)"
             try:
@@ -274,6 +260,15 @@ class DynamoLedgerStore:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 raise StockItemExists(f"{s.session_id}/{sku.sku_id} already has stock") from None
+        self._put(
+            session_key(s.session_id),
+            {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms,
+             "plan": plan.model_dump_json()},
+        )  # fmt: skip
+        self._put(
+            {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{s.session_id}"}},
+            {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms},
+        )
 
     def _put(self, key: dict[str, Any], values: Mapping[str, Any], condition: str | None = None) -> None:
         self.request_log.append("PutItem")
@@ -340,6 +335,10 @@ class DynamoLedgerStore:
             if delta:
                 sets.append(f"{counter} = {counter} + :d_{counter}")
                 values[f":d_{counter}"] = delta
+            if delta < 0 and counter in ("held", "reserved", "sold"):
+                # A safety net: no counter is ever driven below zero, whatever the stored state.
+                conditions.append(f"{counter} >= :floor_{counter}")
+                values[f":floor_{counter}"] = -delta
         platform_capped = move.platform is not None and move.platform in capped
         if move.platform is not None and move.platform_usage:
             names["#p"] = move.platform

@@ -83,7 +83,9 @@ class StockLevels:
 
     @property
     def balanced(self) -> bool:
-        return self.available >= 0 and self.on_hand == self.held + self.reserved + self.sold + self.available
+        """The invariant: every count non-negative and on_hand = held + reserved + sold + available."""
+        counts = (self.held, self.reserved, self.sold, self.available)
+        return min(counts) >= 0 and self.on_hand == sum(counts)
 
 
 @dataclass(frozen=True)
