@@ -364,6 +364,18 @@ class DynamoLedgerStore:
         if move.need_held:
             conditions.append("held >= :need_held")
             values[":need_held"] = move.need_held
+        return self._stock_item_update(session_id, sku_id, sets, conditions, values, names)
+
+    def _stock_item_update(
+        self,
+        session_id: str,
+        sku_id: str,
+        sets: list[str],
+        conditions: list[str],
+        values: dict[str, Any],
+        names: dict[str, str],
+    ) -> dict[str, Any]:
+        """The stock item's part of a transaction: SET `sets` if every one of `conditions` holds."""
         spec: dict[str, Any] = {
             "_kind": "Update",
             "TableName": self.table_name,
@@ -458,15 +470,7 @@ class DynamoLedgerStore:
                 values[f":nu{i}"] = -units
                 sets.append(f"headroom.#p{i} = headroom.#p{i} + :nu{i}")
                 conditions.append(f"headroom.#p{i} >= :u{i}")
-        stock: dict[str, Any] = {
-            "_kind": "Update",
-            "TableName": self.table_name,
-            "Key": stock_key(session_id, sku_id),
-            "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeValues": to_item(values),
-            "ExpressionAttributeNames": names,
-        }
+        stock = self._stock_item_update(session_id, sku_id, sets, conditions, values, names)
         parts: list[tuple[str, dict[str, Any]]] = [("stock", stock)]
         for order_id, write, event_id, at_ms in orders:
             parts.append(("order", self._order_write(session_id, order_id, write, at_ms)))
