@@ -50,6 +50,7 @@ __all__ = [
     "moto_rig",
     "outcome_key",
     "session_plan",
+    "sns_lambda_event",
 ]
 
 
@@ -161,6 +162,45 @@ def kinesis_record(payload: bytes | dict[str, Any], partition_key: str, sequence
         "invokeIdentityArn": "arn:aws:iam::123456789012:role/stockpulse-order-stream",
         "awsRegion": REGION,
         "eventSourceARN": f"arn:aws:kinesis:{REGION}:123456789012:stream/orders",
+    }
+
+
+def sns_lambda_event(
+    message: str,
+    *,
+    topic_arn: str = f"arn:aws:sns:{REGION}:123456789012:stockpulse-AlertsTopic",
+    attributes: dict[str, str] | None = None,
+    message_id: str | None = None,
+    subject: str | None = None,
+    timestamp: str = "2026-11-25T20:40:41.000Z",
+) -> dict[str, Any]:
+    """The event Lambda receives from an SNS subscription (one record, as SNS always sends)."""
+    subscription = f"{topic_arn}:{uuid.uuid4()}"
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription,
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": message_id or str(uuid.uuid4()),
+                    "TopicArn": topic_arn,
+                    "Subject": subject,
+                    "Message": message,
+                    "Timestamp": timestamp,
+                    "SignatureVersion": "1",
+                    "Signature": "EXAMPLE",
+                    "SigningCertUrl": f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-0000.pem",
+                    "UnsubscribeUrl": (
+                        f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={subscription}"
+                    ),
+                    "MessageAttributes": {
+                        k: {"Type": "String", "Value": v} for k, v in (attributes or {}).items()
+                    },
+                },
+            }
+        ]
     }
 
 

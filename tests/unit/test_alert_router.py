@@ -24,6 +24,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from pydantic import ValidationError
+from support import sns_lambda_event
 
 from stockpulse.adapters import webhooks
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
@@ -255,9 +256,8 @@ def make_notice(**overrides: Any) -> AlertNotice:
 
 
 def sns_event(notice: AlertNotice | None = None, *, message: str | None = None) -> dict[str, Any]:
-    """The event Lambda receives from an SNS subscription (one record, as SNS always sends)."""
+    """The event Lambda receives from an SNS subscription, with the attributes the publisher sets."""
     notice = notice or make_notice()
-    subscription = f"{TOPIC_ARN}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55"
     attributes = {
         "tier": webhooks.routing_tier(notice),
         "importance": notice.importance,
@@ -265,31 +265,11 @@ def sns_event(notice: AlertNotice | None = None, *, message: str | None = None) 
         "session_id": notice.session_id,
         "kind": notice.kind.value,
     }
-    return {
-        "Records": [
-            {
-                "EventSource": "aws:sns",
-                "EventVersion": "1.0",
-                "EventSubscriptionArn": subscription,
-                "Sns": {
-                    "Type": "Notification",
-                    "MessageId": str(uuid.uuid4()),
-                    "TopicArn": TOPIC_ARN,
-                    "Subject": None,
-                    "Message": message if message is not None else notice.model_dump_json(),
-                    "Timestamp": "2025-11-25T20:40:33.120Z",
-                    "SignatureVersion": "1",
-                    "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7=",
-                    "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-                    "UnsubscribeUrl": (
-                        "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
-                        + subscription
-                    ),
-                    "MessageAttributes": {k: {"Type": "String", "Value": v} for k, v in attributes.items()},
-                },
-            }
-        ]
-    }
+    return sns_lambda_event(
+        message if message is not None else notice.model_dump_json(),
+        topic_arn=TOPIC_ARN,
+        attributes=attributes,
+    )
 
 
 def emf_counts(stdout: str) -> dict[tuple[str, str], float]:

@@ -34,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from support import sns_lambda_event
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
@@ -588,29 +589,7 @@ sns_messages = st.one_of(
 
 
 def sns_event(message: str, tier: str) -> dict[str, Any]:
-    topic = "arn:aws:sns:us-east-1:123456789012:stockpulse-AlertsTopic"
-    return {
-        "Records": [
-            {
-                "EventSource": "aws:sns",
-                "EventVersion": "1.0",
-                "EventSubscriptionArn": f"{topic}:{uuid.uuid4()}",
-                "Sns": {
-                    "Type": "Notification",
-                    "MessageId": str(uuid.uuid4()),
-                    "TopicArn": topic,
-                    "Subject": None,
-                    "Message": message,
-                    "Timestamp": "2026-11-25T20:40:41.000Z",
-                    "SignatureVersion": "1",
-                    "Signature": "EXAMPLE",
-                    "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/x.pem",
-                    "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-                    "MessageAttributes": {"tier": {"Type": "String", "Value": tier}},
-                },
-            }
-        ]
-    }
+    return sns_lambda_event(message, attributes={"tier": tier})
 
 
 def test_alert_router_handles_arbitrary_messages(monkeypatch: pytest.MonkeyPatch) -> None:

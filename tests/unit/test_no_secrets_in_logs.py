@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from support import sns_lambda_event
 
 from stockpulse import wiring
 from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend
@@ -195,33 +196,14 @@ class FakeRobots:
 
 def _sns_lambda_event(envelope: dict[str, Any]) -> dict[str, Any]:
     """The event Lambda gets from an SNS subscription, from the envelope SNS put on the feed queue."""
-    topic = envelope["TopicArn"]
-    return {
-        "Records": [
-            {
-                "EventSource": "aws:sns",
-                "EventVersion": "1.0",
-                "EventSubscriptionArn": f"{topic}:{uuid.uuid4()}",
-                "Sns": {
-                    "Type": "Notification",
-                    "MessageId": envelope["MessageId"],
-                    "TopicArn": topic,
-                    "Subject": envelope.get("Subject"),
-                    "Message": envelope["Message"],
-                    "Timestamp": envelope["Timestamp"],
-                    "SignatureVersion": envelope.get("SignatureVersion", "1"),
-                    "Signature": envelope.get("Signature", "EXAMPLE"),
-                    "SigningCertUrl": envelope.get(
-                        "SigningCertURL", "https://sns.us-east-1.amazonaws.com/x.pem"
-                    ),
-                    "UnsubscribeUrl": envelope.get(
-                        "UnsubscribeURL", "https://sns.us-east-1.amazonaws.com/?x"
-                    ),
-                    "MessageAttributes": envelope.get("MessageAttributes", {}),
-                },
-            }
-        ]
-    }
+    return sns_lambda_event(
+        envelope["Message"],
+        topic_arn=envelope["TopicArn"],
+        attributes={k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+        message_id=envelope["MessageId"],
+        subject=envelope.get("Subject"),
+        timestamp=envelope["Timestamp"],
+    )
 
 
 def api_event(
