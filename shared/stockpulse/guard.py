@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stockpulse.adapters.dynamodb_ledger import (
     MINUTE_MS,
     DynamoLedgerStore,
+    EventMemory,
     OrderWrite,
     StockItem,
     TransactionContention,
@@ -108,45 +109,52 @@ class InventoryGuard:
             return self._order_event(event)
         return self._stock_event(event, sku)
 
-    def _remember(self, event: OrderEvent, outcome: Outcome, write: OrderWrite | None = None) -> Outcome:
-        """Record the event id (and the order's refusal) with no stock change."""
+    def _remember(
+        self, event: OrderEvent, outcome: Outcome, write: OrderWrite | None = None, *, on_order: bool = False
+    ) -> Outcome:
+        """Record the event id and its outcome (and the order's refusal) with no stock change.
+
+        `on_order`: on the order item (an order event for a known SKU), else on a marker item.
+        """
         result = self.store.transact(
             session_id=event.session_id,
             sku_id=event.sku_id,
             move=None,
             order_id=event.order_id,
             order=write,
-            event_id=event.event_id,
+            memory=EventMemory(event.event_id, outcome.code, on_order),
             at_ms=event.occurred_ms,
         )
         if result.ok:
             return outcome
         if result.failed_on("marker"):
-            return self._seen_before(event)
+            return self._seen_before(event, self.store.remembered(event.event_id))
         raise _Changed
 
-    def _seen_before(self, event: OrderEvent) -> Outcome:
-        """A duplicate. It may be the retry of this very event after a crash between its write and
-        its tier evaluation or alert: evaluate again and send an alert left pending."""
+    def _seen_before(self, event: OrderEvent, original: str | None) -> Outcome:
+        """A duplicate, carrying the outcome remembered for the event id. It may be the retry of
+        this very event after a crash between its write and its tier evaluation or alert:
+        evaluate again and send an alert left pending."""
         if self.catalog.sku(event.session_id, event.sku_id) is not None:
             self.settle(event.session_id, event.sku_id, event.occurred_ms, recover=True)
-        return Outcome.duplicate()
+        return Outcome.duplicate(Outcome.from_code(original) if original else None)
 
     def _stock_event(self, event: OrderEvent, sku: SkuConfig) -> Outcome:
         move = stock_move(event)
+        applied = Outcome.processed(changed_stock=True)
         for _ in range(ATTEMPTS):
             result = self.store.transact(
                 session_id=event.session_id,
                 sku_id=sku.sku_id,
                 move=move,
-                event_id=event.event_id,
+                memory=EventMemory(event.event_id, applied.code, on_order=False),
                 at_ms=event.occurred_ms,
             )
             if result.ok:
                 self.settle(event.session_id, sku.sku_id, event.occurred_ms)
-                return Outcome.processed(changed_stock=True)
+                return applied
             if result.failed_on("marker"):
-                return self._seen_before(event)
+                return self._seen_before(event, self.store.remembered(event.event_id))
             stock = self.store.stock(event.session_id, sku.sku_id)
             reason = move_refusal(stock.levels, move) if stock else Reason.UNKNOWN_SKU
             if reason is not None:
@@ -164,22 +172,26 @@ class InventoryGuard:
 
     def _order_attempt(self, event: OrderEvent, order_id: str) -> Outcome:
         session_id, at = event.session_id, event.occurred_ms
-        order = self.store.order(session_id, order_id)
+        memory = self.store.order_memory(session_id, order_id)
+        if event.event_id in memory.events:
+            return self._seen_before(event, memory.events[event.event_id])
+        order = memory.record
         step = order_step(event, order)
         if step is Step.EXPIRE_FIRST:
             assert order is not None
             self.expire(session_id, order)
             raise _Changed
         if step is Step.DUPLICATE:
-            return self._remember(event, Outcome.duplicate())
+            return self._remember(event, Outcome.duplicate(), on_order=True)
         if step is Step.UNKNOWN_ORDER:
-            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_ORDER))
+            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_ORDER), on_order=True)
         if step is Step.NO_EFFECT:
-            return self._remember(event, Outcome.processed(changed_stock=False))
+            return self._remember(event, Outcome.processed(changed_stock=False), on_order=True)
         sku_id = order.sku_id if order else event.sku_id  # an order acts on its own SKU
         sku = self.catalog.sku(session_id, sku_id)
         assert sku is not None, "orders exist only for known SKUs"
         move = step_move(step, order, event)
+        applied = Outcome.processed(STEP_STATUS[step], changed_stock=True)
         result = self.store.transact(
             session_id=session_id,
             sku_id=sku_id,
@@ -187,15 +199,13 @@ class InventoryGuard:
             capped=frozenset(sku.platform_quotas),
             order_id=order_id,
             order=self._order_write(step, STEP_STATUS[step], order, event, sku),
-            event_id=event.event_id,
+            memory=EventMemory(event.event_id, applied.code, on_order=True),
             at_ms=at,
         )
         if result.ok:
             self.settle(session_id, sku_id, at)
-            return Outcome.processed(STEP_STATUS[step], changed_stock=True)
-        if result.failed_on("marker"):
-            return self._seen_before(event)
-        if result.failed_on("order"):
+            return applied
+        if result.failed_on("order"):  # changed, or this very event applied meanwhile: read again
             raise _Changed
         stock = self.store.stock(session_id, sku_id)
         reason = move_refusal(stock.levels, move) if stock else Reason.UNKNOWN_SKU
@@ -204,9 +214,9 @@ class InventoryGuard:
         refused = REFUSED_STATUS[step]
         write = self._order_write(step, refused, order, event, sku)
         if step is Step.RESERVE:
-            return self._remember(event, Outcome.rejected(reason, refused), write)
+            return self._remember(event, Outcome.rejected(reason, refused), write, on_order=True)
         # A payment the stock cannot cover: the buyer must be refunded; the event itself applied.
-        return self._remember(event, Outcome.processed(refused, changed_stock=False), write)
+        return self._remember(event, Outcome.processed(refused, changed_stock=False), write, on_order=True)
 
     @staticmethod
     def _order_write(
@@ -371,11 +381,12 @@ class InventoryGuard:
     def _write_run(
         self, sku: SkuConfig, item: StockItem, grant: hot_sku.GroupGrant, events: Sequence[OrderEvent]
     ) -> bool:
+        reserved = Outcome.processed(OrderStatus.RESERVED, changed_stock=True).code
         orders = [
             (
                 str(e.order_id),
                 self._order_write(Step.RESERVE, OrderStatus.RESERVED, None, e, sku),
-                e.event_id,
+                EventMemory(e.event_id, reserved, on_order=True),
                 e.occurred_ms,
             )
             for e in events

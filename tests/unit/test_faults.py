@@ -17,10 +17,14 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from stockpulse import wiring
+from stockpulse_local import replay
 from stockpulse_local.replay import Replay, Stack, open_backend
 from stockpulse_local.scenario import load_scenario
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "contract" / "examples" / "demo-cakes.json"
+
+
+invoke = replay._invoke
 
 
 class Faulty:
@@ -33,6 +37,7 @@ class Faulty:
         self._limit = limit
         self.calls = 0
         self.faults = {"before": 0, "after": 0}
+        self.armed = False  # faults hit the functions' calls, not the runner's own reads
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
@@ -42,7 +47,7 @@ class Faulty:
         def call(**kwargs: Any) -> Any:
             self.calls += 1
             injected = sum(self.faults.values())
-            if injected >= self._limit or self.calls % self._every:
+            if not self.armed or injected >= self._limit or self.calls % self._every:
                 return method(**kwargs)
             if injected % 2 == 0:
                 self.faults["before"] += 1
@@ -55,7 +60,9 @@ class Faulty:
         return call
 
 
-def run(faulty: bool) -> tuple[dict[str, Any], set[str], set[str], dict[str, int]]:
+def run(
+    faulty: bool, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], set[str], set[str], dict[str, int]]:
     scenario = load_scenario(EXAMPLE)
     with open_backend("moto") as backend:
         injected: dict[str, int] = {}
@@ -63,6 +70,15 @@ def run(faulty: bool) -> tuple[dict[str, Any], set[str], set[str], dict[str, int
             dynamodb = Faulty(backend.dynamodb, {"transact_write_items", "get_item", "update_item"}, 7, 40)
             sns = Faulty(backend.sns, {"publish"}, 2, 4)
             backend = replace(backend, dynamodb=dynamodb, sns=sns)
+
+            def invoke_armed(module: Any, event: dict[str, Any], name: str) -> Any:
+                dynamodb.armed = sns.armed = True
+                try:
+                    return invoke(module, event, name)
+                finally:
+                    dynamodb.armed = sns.armed = False
+
+            monkeypatch.setattr(replay, "_invoke", invoke_armed)
         stack = Stack.create(backend)
         try:
             report = Replay(scenario, stack).run()
@@ -97,8 +113,8 @@ def test_faults_lose_nothing_and_double_nothing(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(
         Replay, "_send", lambda self, batch, attempts=80: send(self, batch, attempts=attempts)
     )
-    clean, _, clean_delivered, _ = run(faulty=False)
-    report, stored, delivered, injected = run(faulty=True)
+    clean, _, clean_delivered, _ = run(False, monkeypatch)
+    report, stored, delivered, injected = run(True, monkeypatch)
     assert injected["dynamodb_before"] > 5 and injected["dynamodb_after"] > 5, injected
     assert injected["sns_before"] + injected["sns_after"] > 0, injected
     for sku_id, expected in clean["skus"].items():

@@ -1,8 +1,13 @@
 """The ledger on DynamoDB: every stock change is one conditional transaction.
 
 Items (docs/architecture.md): the SKU's stock item, the order item (the reservation while it is
-`reserved`, with its TTL and its entry in the sharded `by_expiry` index) and the event marker
-that makes a redelivered event a no-op. They change together or not at all.
+`reserved`, with its TTL and its entry in the sharded `by_expiry` index) and the event marker.
+They change together or not at all.
+
+Every applied event id is remembered with the outcome it had, so a redelivered event is a
+no-op. An order event is remembered on its order's item (the reservation record is the
+idempotency key: no second item on the hot path); a stock event, or one naming no known SKU,
+on its own marker item.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ MINUTE_MS = 60_000
 DAY_MS = 24 * 60 * MINUTE_MS
 ORDER_RETENTION_MS = 30 * DAY_MS  # terminal orders and event markers are garbage-collected by TTL
 MARKER_RETENTION_MS = 7 * DAY_MS  # longer than the stream's retention: redeliveries stay duplicates
+MEMORY_PREFIX = "ev:"  # an order item's attribute per event applied to it: "ev:{event_id}" = outcome code
 TRANSACTION_ATTEMPTS = 8
 
 
@@ -140,6 +146,28 @@ class OrderWrite:
 
 
 @dataclass(frozen=True)
+class EventMemory:
+    """An event id and the outcome code it had, written with the change it made.
+
+    `on_order`: on the order item the event names (created if the order was never seen);
+    otherwise on the event's own marker item.
+    """
+
+    event_id: str
+    outcome: str
+    on_order: bool
+
+
+@dataclass(frozen=True)
+class OrderMemory:
+    """An order item as read: the order (None if only events naming it were remembered) and the
+    outcome code of every event applied to it, by event id."""
+
+    record: OrderRecord | None
+    events: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class TxResult:
     ok: bool
     failed: frozenset[str] = frozenset()  # which parts' conditions failed: stock / order / marker
@@ -181,8 +209,19 @@ class DynamoLedgerStore:
         return StockItem.from_raw(raw) if raw else None
 
     def order(self, session_id: str, order_id: str) -> OrderRecord | None:
-        raw = self._get(order_key(session_id, order_id))
-        return order_of(raw) if raw else None
+        return self.order_memory(session_id, order_id).record
+
+    def order_memory(self, session_id: str, order_id: str) -> OrderMemory:
+        raw = self._get(order_key(session_id, order_id)) or {}
+        events = {
+            k.removeprefix(MEMORY_PREFIX): str(v) for k, v in raw.items() if k.startswith(MEMORY_PREFIX)
+        }
+        return OrderMemory(order_of(raw) if "status" in raw else None, events)
+
+    def remembered(self, event_id: str) -> str | None:
+        """The outcome code remembered on an event's marker item, if it has one."""
+        raw = self._get(marker_key(event_id))
+        return str(raw["outcome"]) if raw and "outcome" in raw else None
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         return self._get(session_key(session_id))
@@ -287,21 +326,24 @@ class DynamoLedgerStore:
         capped: frozenset[str] = frozenset(),
         order_id: str | None = None,
         order: OrderWrite | None = None,
-        event_id: str | None = None,
+        memory: EventMemory | None = None,
         at_ms: int,
     ) -> TxResult:
-        """Apply `move` to the stock item with the order change and the event marker, atomically."""
+        """Apply `move` to the stock item with the order change and the event's memory, atomically."""
         parts: list[tuple[str, dict[str, Any]]] = []
         if move is not None:
             parts.append(("stock", self._stock_update(session_id, sku_id, move, capped)))
-        if order is not None:
+        on_order = memory if memory is not None and memory.on_order else None
+        if order is not None or on_order is not None:
             assert order_id is not None
-            parts.append(("order", self._order_write(session_id, order_id, order, at_ms)))
-        if event_id is not None:
-            parts.append(("marker", self._marker_put(event_id, at_ms)))
+            parts.append(("order", self._order_write(session_id, order_id, order, on_order, at_ms)))
+        if memory is not None and not memory.on_order:
+            parts.append(("marker", self._marker_put(memory, at_ms)))
         return self._transact(parts)
 
     def _transact(self, parts: Sequence[tuple[str, dict[str, Any]]]) -> TxResult:
+        if len(parts) == 1:
+            return self._write_one(*parts[0])
         ops = [{spec["_kind"]: {k: v for k, v in spec.items() if k != "_kind"}} for _, spec in parts]
         for attempt in range(TRANSACTION_ATTEMPTS):
             self.request_log.append("TransactWriteItems")
@@ -322,6 +364,19 @@ class DynamoLedgerStore:
                 # Conflicts with a concurrent transaction on the same item (or throttling): retry.
                 self._sleep(min(0.2, 0.005 * 2**attempt) * random.random())
         raise TransactionContention(f"gave up after {TRANSACTION_ATTEMPTS} conflicting attempts")
+
+    def _write_one(self, name: str, spec: Mapping[str, Any]) -> TxResult:
+        """One item alone needs no transaction: a conditional write is as atomic at half the cost."""
+        kind = spec["_kind"]
+        self.request_log.append(f"{kind}Item")
+        call = self._db.put_item if kind == "Put" else self._db.update_item
+        try:
+            call(**{k: v for k, v in spec.items() if k != "_kind"})
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return TxResult(ok=False, failed=frozenset({name}))
+        return TxResult(ok=True)
 
     def _stock_update(
         self, session_id: str, sku_id: str, move: Move, capped: frozenset[str]
@@ -388,46 +443,75 @@ class DynamoLedgerStore:
             spec["ExpressionAttributeNames"] = names
         return spec
 
-    def _order_write(self, session_id: str, order_id: str, order: OrderWrite, at_ms: int) -> dict[str, Any]:
-        key = order_key(session_id, order_id)
-        if order.expected is None:
-            values: dict[str, Any] = {"order_id": order_id, "session_id": session_id, "status": order.status}
-            values.update(order.fields)
+    def _order_write(
+        self,
+        session_id: str,
+        order_id: str,
+        order: OrderWrite | None,
+        memory: EventMemory | None,
+        at_ms: int,
+    ) -> dict[str, Any]:
+        """The order item's part: a new order, a status change from `order.expected`, or (no
+        `order`) only the memory of an event naming it. Written as an update, so a new order
+        keeps the memory of events that named it before it was created."""
+        sets: list[str] = []
+        conditions: list[str] = []
+        values: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        retain = ttl_seconds(at_ms + ORDER_RETENTION_MS)
+        if order is None:
+            sets.append("expires_at = if_not_exists(expires_at, :retain)")
+            values[":retain"] = retain
+        elif order.expected is None:
+            names["#s"] = "status"
+            conditions.append("attribute_not_exists(#s)")
+            fields: dict[str, Any] = {"order_id": order_id, "session_id": session_id, "status": order.status}
+            fields.update(order.fields)
             if order.status is OrderStatus.RESERVED:
-                values["expiry_shard"] = expiry_shard(session_id, order_id, self.expiry_shards)
-                values["expires_at"] = ttl_seconds(int(values["hold_until_ms"]))
+                fields["expiry_shard"] = expiry_shard(session_id, order_id, self.expiry_shards)
+                fields["expires_at"] = ttl_seconds(int(fields["hold_until_ms"]))
             else:
-                values["expires_at"] = ttl_seconds(at_ms + ORDER_RETENTION_MS)
-            return {
-                "_kind": "Put",
-                "TableName": self.table_name,
-                "Item": {**key, **to_item(values)},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        # Leaving `reserved` drops the index entry and turns the TTL into plain retention.
-        return {
+                fields["expires_at"] = retain
+            for i, (name, value) in enumerate(fields.items()):
+                names[f"#f{i}"] = name
+                values[f":f{i}"] = value
+                sets.append(f"#f{i} = :f{i}")
+        else:
+            # Leaving `reserved` drops the index entry and turns the TTL into plain retention.
+            names["#s"] = "status"
+            sets += ["#s = :new", "expires_at = :retain"]
+            conditions.append("#s = :expected")
+            values.update({":new": order.status, ":expected": order.expected, ":retain": retain})
+        if memory is not None:
+            names["#ev"] = MEMORY_PREFIX + memory.event_id
+            sets.append("#ev = :outcome")
+            values[":outcome"] = memory.outcome
+            conditions.append("attribute_not_exists(#ev)")
+        update = "SET " + ", ".join(sets)
+        if order is not None and order.expected is not None:
+            update += " REMOVE expiry_shard"
+        spec: dict[str, Any] = {
             "_kind": "Update",
             "TableName": self.table_name,
-            "Key": key,
-            "UpdateExpression": "SET #s = :new, expires_at = :retain REMOVE expiry_shard",
-            "ConditionExpression": "#s = :expected",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": to_item(
-                {
-                    ":new": order.status,
-                    ":expected": order.expected,
-                    ":retain": ttl_seconds(at_ms + ORDER_RETENTION_MS),
-                }
-            ),
+            "Key": order_key(session_id, order_id),
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": to_item(values),
         }
+        if names:
+            spec["ExpressionAttributeNames"] = names
+        if conditions:
+            spec["ConditionExpression"] = " AND ".join(conditions)
+        return spec
 
-    def _marker_put(self, event_id: str, at_ms: int) -> dict[str, Any]:
+    def _marker_put(self, memory: EventMemory, at_ms: int) -> dict[str, Any]:
         return {
             "_kind": "Put",
             "TableName": self.table_name,
             "Item": {
-                **marker_key(event_id),
-                **to_item({"expires_at": ttl_seconds(at_ms + MARKER_RETENTION_MS)}),
+                **marker_key(memory.event_id),
+                **to_item(
+                    {"outcome": memory.outcome, "expires_at": ttl_seconds(at_ms + MARKER_RETENTION_MS)}
+                ),
             },
             "ConditionExpression": "attribute_not_exists(pk)",
         }
@@ -440,11 +524,11 @@ class DynamoLedgerStore:
         version: int,
         usage: Mapping[str, int],
         capped: frozenset[str],
-        orders: Sequence[tuple[str, OrderWrite, str, int]],
+        orders: Sequence[tuple[str, OrderWrite, EventMemory, int]],
     ) -> TxResult:
         """Reserve a run of orders with ONE write to the stock item (hot-SKU grouping).
 
-        `orders` holds (order_id, write, event_id, at_ms). The stock item must still be at
+        `orders` holds (order_id, write, memory, at_ms). The stock item must still be at
         `version`, the state the caller decided on; `version` moves by one per order so the
         tier path evaluated for each order keeps its own version.
         """
@@ -472,9 +556,8 @@ class DynamoLedgerStore:
                 conditions.append(f"headroom.#p{i} >= :u{i}")
         stock = self._stock_item_update(session_id, sku_id, sets, conditions, values, names)
         parts: list[tuple[str, dict[str, Any]]] = [("stock", stock)]
-        for order_id, write, event_id, at_ms in orders:
-            parts.append(("order", self._order_write(session_id, order_id, write, at_ms)))
-            parts.append(("marker", self._marker_put(event_id, at_ms)))
+        for order_id, write, memory, at_ms in orders:
+            parts.append(("order", self._order_write(session_id, order_id, write, memory, at_ms)))
         return self._transact(parts)
 
     def restore_ttl_removed(
@@ -493,8 +576,13 @@ class DynamoLedgerStore:
                         order.order_id,
                         OrderWrite(
                             OrderStatus.EXPIRED,
-                            fields={k: old_image[k] for k in _ORDER_FIELDS},
+                            fields={
+                                k: v
+                                for k, v in old_image.items()
+                                if k in _ORDER_FIELDS or k.startswith(MEMORY_PREFIX)
+                            },
                         ),
+                        None,
                         order.hold_until_ms,
                     ),
                 ),

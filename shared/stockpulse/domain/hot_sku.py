@@ -17,8 +17,9 @@ from stockpulse.domain.events import EventType, OrderEvent
 from stockpulse.domain.ledger import StockLevels, reserve, take_refusal
 from stockpulse.domain.tiers import Tier
 
-# A transaction takes 100 actions: the stock item + an order item and an event marker per order.
-MAX_GROUP = 49
+# A transaction takes 100 actions: the stock item + one order item per order (which also
+# remembers the event id).
+MAX_GROUP = 99
 
 
 @dataclass(frozen=True)

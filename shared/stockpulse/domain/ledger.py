@@ -48,14 +48,33 @@ class Outcome:
     reason: Reason | None = None
     order_status: OrderStatus | None = None
     changed_stock: bool = False
+    # A duplicate of a remembered event: the outcome that event had when it was applied.
+    original: Outcome | None = None
 
     @classmethod
     def processed(cls, status: OrderStatus | None = None, *, changed_stock: bool) -> Outcome:
         return cls(Result.PROCESSED, order_status=status, changed_stock=changed_stock)
 
     @classmethod
-    def duplicate(cls) -> Outcome:
-        return cls(Result.DUPLICATE)
+    def duplicate(cls, original: Outcome | None = None) -> Outcome:
+        return cls(Result.DUPLICATE, original=original)
+
+    @property
+    def code(self) -> str:
+        """The outcome as the ledger remembers it beside the event id: `result|reason|status|changed`."""
+        return "|".join(
+            (self.result.value, self.reason or "", self.order_status or "", "1" if self.changed_stock else "")
+        )
+
+    @classmethod
+    def from_code(cls, code: str) -> Outcome:
+        result, reason, status, changed = code.split("|")
+        return cls(
+            Result(result),
+            reason=Reason(reason) if reason else None,
+            order_status=OrderStatus(status) if status else None,
+            changed_stock=bool(changed),
+        )
 
     @classmethod
     def rejected(cls, reason: Reason, status: OrderStatus | None = None) -> Outcome:
