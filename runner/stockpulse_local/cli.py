@@ -1,7 +1,7 @@
 """`stockpulse`: replay a sale, rehearse one, load a session into a stack (contract section 3).
 
     stockpulse replay SCENARIO.json [--json REPORT.json] [--backend moto|dynamodb-local]
-                      [--picture PATH.png | --no-picture] [--quiet]
+                      [--state-dir DIR] [--picture PATH.png | --no-picture] [--quiet]
     stockpulse rehearse [--shape ...] [--skus N] [--stock N] [--forecast N] [--events N]
                         [--seed N] [--minutes N] [--out DIR] [--backend ...]
     stockpulse session load SCENARIO.json (--stack NAME | --endpoint-url URL --table NAME) [--overwrite]
@@ -48,11 +48,12 @@ class Run:
     label: str = "replay"
     serve: bool = False  # show the live-room big screen while it runs
     speed: float = 60.0  # with serve: virtual seconds per wall second
+    state_dir: Path | None = None  # DynamoDB Local's files and the checkpoint: a killed run resumes
 
     def execute(self) -> dict[str, Any]:
         from stockpulse import wiring
         from stockpulse_local.dynamodb_local import DynamoDBLocalUnavailable
-        from stockpulse_local.replay import Replay, Stack, open_backend
+        from stockpulse_local.replay import Replay, ResumeError, Stack, open_backend
         from stockpulse_local.summary import OutcomeLog, Timeline
 
         session = self.scenario.plan.session
@@ -89,12 +90,23 @@ class Run:
         if self.backend == "dynamodb-local":
             self.progress.message("starting DynamoDB Local ...")
         try:
-            with open_backend(self.backend) as opened:
+            with open_backend(self.backend, self.state_dir) as opened:
                 stack = Stack.create(opened)
                 self.progress.begin()  # the rate counts replay work, not the backend's start
                 server = None
                 try:
-                    run = Replay(self.scenario, stack, on_batch=observe, on_outcome=self.outcomes.record)
+                    run = Replay(
+                        self.scenario, stack, on_batch=observe, on_outcome=self.outcomes.record,
+                        checkpoint_path=self.state_dir / "checkpoint.json" if self.state_dir else None,
+                    )  # fmt: skip
+                    if run.resumed_at:  # the alerts before the stop were shown by the stopped run
+                        for sku in self.scenario.plan.skus:
+                            alerts = stack.store.alerts(session.session_id, sku.sku_id)
+                            watcher.seen.update(watcher.key(a) for a in alerts)
+                        self.progress.message(
+                            f"resuming at event {run.resumed_at} of {len(self.scenario.events)}"
+                            f" from {self.state_dir} (the picture and per-SKU summary cover the rest)"
+                        )
                     if self.serve:
                         from stockpulse_local.serve import start_server
 
@@ -112,7 +124,7 @@ class Run:
                     if server is not None:
                         server.stop()
                     wiring.install(None)
-        except DynamoDBLocalUnavailable as err:
+        except (DynamoDBLocalUnavailable, ResumeError) as err:
             raise CommandError(str(err)) from None
         events = len(self.scenario.events)
         self.progress.finish(
@@ -170,7 +182,10 @@ def _where(out: TextIO, report: Path | None, pictures: Sequence[Path]) -> None:
 # -- commands ----------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    run = Run(scenario, backend=args.backend, quiet=args.quiet)
+    if args.state_dir and args.backend != "dynamodb-local":
+        raise CommandError("--state-dir keeps DynamoDB Local's files: add --backend dynamodb-local")
+    state_dir = Path(args.state_dir) if args.state_dir else None
+    run = Run(scenario, backend=args.backend, quiet=args.quiet, state_dir=state_dir)
     report = run.execute()
     report_path = write_report(report, Path(args.json)) if args.json else None
     pictures: list[Path] = []
@@ -263,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="REPORT.json", help="write the report here")
     p.add_argument(
         "--backend", choices=BACKENDS, default="moto", help="embedded moto (default) or DynamoDB Local"
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="DynamoDB Local keeps its tables in DIR with a checkpoint per batch: run the same"
+        " command again after the runner was stopped and it resumes with the same final report",
     )
     pic = p.add_mutually_exclusive_group()
     pic.add_argument(

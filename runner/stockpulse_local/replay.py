@@ -7,11 +7,17 @@ clock's schedule, and reads the report back from the table.
 Batches follow the contract's replay semantics: the clock moves to each event's instant and
 every hold that ended by then is released first. A batch therefore never spans a hold end or a
 minute boundary: the sweep (and the per-minute evaluator) run at the start of each batch.
+
+With a state directory (DynamoDB Local on files), a checkpoint is written after every batch: a
+runner killed mid-replay and started again resumes from it with the same final report. Events of
+the interrupted batch that had applied come back as duplicates carrying their first outcome, and
+are counted with that outcome.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import os
@@ -89,8 +95,15 @@ class OutcomeCounter:
     duplicate: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     listeners: list[Callable[[OrderEvent | None, Outcome], None]] = field(default_factory=list)
+    counted_ids: set[str] = field(default_factory=set)  # ids of the valid events counted so far
 
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
+        if event is not None:
+            if outcome.original is not None and event.event_id not in self.counted_ids:
+                # Remembered, yet never counted: this very event applied before its delivery
+                # failed (or before the runner was stopped). Count what it did then.
+                outcome = outcome.original
+            self.counted_ids.add(event.event_id)
         if outcome.result is Result.PROCESSED:
             self.processed += 1
         elif outcome.result is Result.DUPLICATE:
@@ -115,8 +128,9 @@ class Backend:
 
 
 @contextmanager
-def open_backend(kind: str = "moto") -> Iterator[Backend]:
-    """`moto`: embedded, in-process. `dynamodb-local`: the real engine for the ledger (SNS/SQS embedded)."""
+def open_backend(kind: str = "moto", state_dir: Path | None = None) -> Iterator[Backend]:
+    """`moto`: embedded, in-process. `dynamodb-local`: the real engine for the ledger (SNS/SQS
+    embedded), in memory or, with `state_dir`, on files there that outlast the runner."""
     import boto3
     from moto import mock_aws
 
@@ -124,6 +138,8 @@ def open_backend(kind: str = "moto") -> Iterator[Backend]:
 
     if kind not in BACKENDS:
         raise ValueError(f"unknown backend {kind!r} (one of {', '.join(BACKENDS)})")
+    if state_dir is not None and kind != "dynamodb-local":
+        raise ValueError("a state directory needs the dynamodb-local backend (moto keeps nothing)")
     creds = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
     moto_speedups.install()
     _install_moto_speedups()
@@ -135,7 +151,8 @@ def open_backend(kind: str = "moto") -> Iterator[Backend]:
                 return
             from stockpulse_local.dynamodb_local import DynamoDBLocal
 
-            with DynamoDBLocal() as local:
+            db_path = state_dir / "dynamodb" if state_dir is not None else None
+            with DynamoDBLocal(db_path=db_path) as local:
                 yield Backend(local.client(), sns, sqs, kind)
     finally:
         _uninstall_moto_speedups()
@@ -342,6 +359,47 @@ class Stack:
         return cls(backend, store, alerts, supply, feed, rejected)
 
 
+@dataclass
+class Checkpoint:
+    """Where a replay stood after its last complete batch, and what it had counted by then."""
+
+    scenario: str  # digest of the scenario replayed: a state directory holds one replay
+    events_done: int = 0
+    next_minute_ms: int = 0
+    batches: int = 0
+    invariant_violations: int = 0
+    processed: int = 0
+    duplicate: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def digest(scenario: Scenario) -> str:
+        text = scenario.plan.model_dump_json() + json.dumps([e.raw for e in scenario.events], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path, scenario: Scenario) -> Checkpoint | None:
+        """The checkpoint at `path`, None if there is none; ResumeError for another scenario's."""
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        checkpoint = cls(**data)
+        if checkpoint.scenario != cls.digest(scenario):
+            raise ResumeError(f"{path.parent} holds another scenario's replay: use another state directory")
+        return checkpoint
+
+    def save(self, path: Path) -> None:
+        """Atomically: a runner killed while writing leaves the previous checkpoint whole."""
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.__dict__))
+        partial.replace(path)
+
+
+class ResumeError(Exception):
+    """A state directory that cannot resume this replay."""
+
+
 class Replay:
     """One replay of one scenario on one stack."""
 
@@ -353,8 +411,11 @@ class Replay:
         on_batch: Callable[[Replay], None] | None = None,
         on_outcome: Callable[[OrderEvent | None, Outcome], None] | None = None,
         load_session: bool = True,
+        checkpoint_path: Path | None = None,
     ):
-        """`load_session=False`: the session is already in the table (`stockpulse session load`)."""
+        """`load_session=False`: the session is already in the table (`stockpulse session load`).
+        `checkpoint_path`: save a checkpoint there after every batch, and resume from it if one is
+        there (the stack must be the one the interrupted replay wrote to)."""
         self.scenario = scenario
         self.stack = stack
         self.clock = VirtualClock(scenario.plan.session.starts_ms)
@@ -371,6 +432,10 @@ class Replay:
         self.stock_items: dict[str, StockItem] = {}
         self._sequence = 0
         self._next_minute = scenario.plan.session.starts_ms
+        self.checkpoint_path = checkpoint_path
+        self.resumed_at = 0  # events already done by an interrupted run of this replay
+        if checkpoint_path is not None and (saved := Checkpoint.load(checkpoint_path, scenario)):
+            self._restore(saved)
         guard = InventoryGuard(
             store=stack.store,
             clock=self.clock,
@@ -390,11 +455,39 @@ class Replay:
             load_handler("threshold_evaluator") if (FUNCTIONS_DIR / "threshold_evaluator").exists() else None
         )
 
+    def _restore(self, saved: Checkpoint) -> None:
+        self.resumed_at = self.events_done = self._sequence = saved.events_done
+        self._next_minute = saved.next_minute_ms
+        self.batches = saved.batches
+        self.invariant_violations = saved.invariant_violations
+        self.outcomes.processed = saved.processed
+        self.outcomes.duplicate = saved.duplicate
+        self.outcomes.rejected = Counter(saved.rejected)
+        done = self.scenario.events[: saved.events_done]
+        self.outcomes.counted_ids = {e.parsed.event_id for e in done if e.parsed is not None}
+        self.load_session = False  # it was loaded before the first batch
+
+    def _save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        Checkpoint(
+            scenario=Checkpoint.digest(self.scenario),
+            events_done=self.events_done,
+            next_minute_ms=self._next_minute,
+            batches=self.batches,
+            invariant_violations=self.invariant_violations,
+            processed=self.outcomes.processed,
+            duplicate=self.outcomes.duplicate,
+            rejected=dict(self.outcomes.rejected),
+        ).save(self.checkpoint_path)
+
     def run(self) -> dict[str, Any]:
         plan = self.scenario.plan
         if self.load_session:
-            self.stack.store.load_session(plan)
-        pending = list(self.scenario.events)
+            # A checkpointed replay stopped before its first checkpoint had applied nothing yet.
+            self.stack.store.load_session(plan, overwrite=self.checkpoint_path is not None)
+            self._save_checkpoint()
+        pending = list(self.scenario.events[self.events_done :])
         min_hold_ms = min((s.hold_minutes for s in plan.skus), default=15) * MINUTE_MS
         while pending:
             t0 = pending[0].at_ms
@@ -413,6 +506,7 @@ class Replay:
             self.events_done += len(batch)
             self.batches += 1
             self._check_invariant()
+            self._save_checkpoint()
             if self.on_batch:
                 self.on_batch(self)
         self._advance_to(plan.session.ends_ms)

@@ -127,6 +127,13 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 2
 
 
+def test_a_state_directory_needs_dynamodb_local(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, {"session": GOOD_SESSION, "skus": [GOOD_SKU], "events": []})
+    code = cli.main(["replay", str(path), "--state-dir", str(tmp_path / "state"), "--no-picture"])
+    assert code == 1 and "--backend dynamodb-local" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()
+
+
 # -- one tiny replay through the command line ------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:

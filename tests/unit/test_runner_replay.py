@@ -13,8 +13,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from stockpulse.domain.events import epoch_ms, parse_instant
-from stockpulse_local.replay import replay
+from support import T0 as SUPPORT_T0
+from support import event as support_event
+
+from stockpulse.domain.events import OrderEvent, epoch_ms, parse_instant
+from stockpulse.domain.ledger import OrderStatus, Outcome, Reason
+from stockpulse_local.replay import OutcomeCounter, replay
 from stockpulse_local.scenario import load_scenario, parse_scenario
 
 # The contract lives beside the repository: ../shared/contract.
@@ -336,3 +340,29 @@ def test_contract_example() -> None:
                 f"{sku_id}: {str(err).splitlines()[0]} (alerts {report['skus'][sku_id]['alerts']})"
             )
     assert problems == []
+
+
+def test_a_remembered_event_never_counted_is_counted_with_its_first_outcome() -> None:
+    """A delivery that applied and then failed (or a runner stopped mid-batch) is redelivered as a
+    duplicate carrying its first outcome: counted once, with that outcome. A real duplicate of a
+    counted event stays a duplicate."""
+    counter = OutcomeCounter()
+    reserved = Outcome.processed(OrderStatus.RESERVED, changed_stock=True)
+
+    def created(event_id: str, order_id: str, quantity: int) -> OrderEvent:
+        return support_event(
+            "order.created",
+            event_id,
+            SUPPORT_T0,
+            "tea",
+            platform="douyin",
+            order_id=order_id,
+            quantity=quantity,
+        )
+
+    first = created("e1", "o1", 1)
+    counter.record(first, Outcome.duplicate(reserved))  # its first delivery was never counted
+    counter.record(first, Outcome.duplicate(reserved))  # resent by the platform
+    refused = created("e2", "o2", 9)
+    counter.record(refused, Outcome.duplicate(Outcome.rejected(Reason.INSUFFICIENT_STOCK)))
+    assert (counter.processed, counter.duplicate, dict(counter.rejected)) == (1, 1, {"insufficient_stock": 1})
