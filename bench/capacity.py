@@ -61,8 +61,21 @@ def index_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     return total
 
 
+def created_orders(changes: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]) -> int:
+    """How many order items one request took from unknown to a status (an `order.created` decided)."""
+    return sum(
+        1
+        for key, before, after in changes
+        if key["sk"]["S"] == "ORDER" and not (before or {}).get("status") and (after or {}).get("status")
+    )
+
+
 class MeteredClient:
-    """A DynamoDB client that counts requests and the units AWS would bill for them."""
+    """A DynamoDB client that counts requests and the units AWS would bill for them.
+
+    Units of requests that decided an `order.created` (the reservation path: the stock item and
+    the order items written with it) are also counted apart, per order decided.
+    """
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -71,6 +84,9 @@ class MeteredClient:
         self.write_units = 0
         self.read_units = 0
         self.stock_item_writes = 0
+        self.reservations = 0
+        self.reservation_write_units = 0
+        self.reservation_stock_writes = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -87,45 +103,40 @@ class MeteredClient:
             return dict(op["Key"])
         return {"pk": op["Item"]["pk"], "sk": op["Item"]["sk"]}
 
-    def _count_write(self, op: dict[str, Any], call: Any, transactional: bool) -> Any:
-        key = self._key_of(op)
-        before = self._raw(key)
+    def _metered(self, ops: list[dict[str, Any]], call: Any, transactional: bool) -> Any:
+        """Issue `call` and count what its writes to `ops` cost (a failed condition writes nothing,
+        yet costs the units of the item as it is)."""
+        keys = [self._key_of(op) for op in ops]
+        befores = [self._raw(key) for key in keys]
         try:
             return call()
         finally:
-            after = self._raw(key)
-            if before != after:  # a failed condition writes nothing but still costs
-                self.write_units += (2 if transactional else 1) * write_units(before, after)
-                self.write_units += index_writes(before, after)
-                if key["sk"]["S"] == "STOCK":
-                    self.stock_item_writes += 1
-            else:
-                self.write_units += (2 if transactional else 1) * write_units(before, before)
+            changes = [(key, before, self._raw(key)) for key, before in zip(keys, befores, strict=True)]
+            units = stock_writes = 0
+            for key, before, after in changes:
+                units += (2 if transactional else 1) * write_units(before, after)
+                if before != after:
+                    units += index_writes(before, after)
+                    stock_writes += key["sk"]["S"] == "STOCK"
+            self.write_units += units
+            self.stock_item_writes += stock_writes
+            if created := created_orders(changes):
+                self.reservations += created
+                self.reservation_write_units += units
+                self.reservation_stock_writes += stock_writes
 
     def transact_write_items(self, **kwargs: Any) -> Any:
         self.requests["TransactWriteItems"] += 1
-        items = kwargs["TransactItems"]
-        befores = [self._raw(self._key_of(next(iter(i.values())))) for i in items]
-        try:
-            return self._client.transact_write_items(**kwargs)
-        finally:
-            for item, before in zip(items, befores, strict=True):
-                op = next(iter(item.values()))
-                key = self._key_of(op)
-                after = self._raw(key)
-                self.write_units += 2 * write_units(before, after)
-                if before != after:
-                    self.write_units += index_writes(before, after)
-                    if key["sk"]["S"] == "STOCK":
-                        self.stock_item_writes += 1
+        ops = [next(iter(item.values())) for item in kwargs["TransactItems"]]
+        return self._metered(ops, lambda: self._client.transact_write_items(**kwargs), True)
 
     def put_item(self, **kwargs: Any) -> Any:
         self.requests["PutItem"] += 1
-        return self._count_write(kwargs, lambda: self._client.put_item(**kwargs), False)
+        return self._metered([kwargs], lambda: self._client.put_item(**kwargs), False)
 
     def update_item(self, **kwargs: Any) -> Any:
         self.requests["UpdateItem"] += 1
-        return self._count_write(kwargs, lambda: self._client.update_item(**kwargs), False)
+        return self._metered([kwargs], lambda: self._client.update_item(**kwargs), False)
 
     def get_item(self, **kwargs: Any) -> Any:
         self.requests["GetItem"] += 1

@@ -3,7 +3,11 @@
 Both sides run on the same DynamoDB Local in one run, through the same guard. Write units and
 requests are counted from the requests actually issued, by AWS's documented rules (see
 capacity.py): neither moto nor DynamoDB Local reports transactional capacity correctly.
-Run: .venv/bin/python bench/hot_sku.py [--orders 2000 --batch 100]
+Then a realistic sale: a rehearsed multi-platform show (several SKUs, payments, cancels, resends,
+expiries, restocks) replayed through the Lambda handlers on DynamoDB Local, metered the same way:
+write units per reservation decided (the requests that decided an `order.created`) and per order
+for every write of the sale (payments, expiries, tiers, the evaluator's minutes).
+Run: .venv/bin/python bench/hot_sku.py [--orders 2000 --batch 100 --sale-events 2000]
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -18,8 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import bench_ledger, order_created
 from capacity import MeteredClient
 
+from stockpulse import wiring
 from stockpulse.domain.hot_sku import MAX_GROUP
 from stockpulse.domain.session import SkuConfig
+from stockpulse_local.rehearse import RehearsalOptions, generate
+from stockpulse_local.replay import Replay, Stack, open_backend
+from stockpulse_local.scenario import parse_scenario
+from stockpulse_local.template_tables import physical_table_name
 
 # On-demand prices, us-east-1, as published by AWS (USD). Printed with every run.
 PRICE_PER_MILLION_WRITE_UNITS = 0.625
@@ -43,7 +53,10 @@ def run(orders: int, batch: int, grouped: bool, metered: bool) -> dict[str, floa
             chunk = events[first : first + batch]
             if grouped:
                 for run_start in range(0, len(chunk), MAX_GROUP):
-                    guard.reserve_run(chunk[run_start : run_start + MAX_GROUP])
+                    run = chunk[run_start : run_start + MAX_GROUP]
+                    if guard.apply_run(run) is None:
+                        for event in run:
+                            guard.handle(event)
             else:
                 for event in chunk:
                     guard.handle(event)
@@ -60,10 +73,31 @@ def run(orders: int, batch: int, grouped: bool, metered: bool) -> dict[str, floa
         }
 
 
+def realistic_sale(events: int, seed: int) -> dict[str, float]:
+    scenario = parse_scenario(generate(RehearsalOptions(shape="multi-platform", events=events, seed=seed)))
+    with open_backend("dynamodb-local") as opened:
+        meter = MeteredClient(opened.dynamodb, physical_table_name("stockpulse-", "LedgerTable"))
+        try:
+            report = Replay(scenario, Stack.create(replace(opened, dynamodb=meter))).run()
+        finally:
+            wiring.install(None)
+    assert report["invariant_violations"] == 0
+    return {
+        "events": len(scenario.events),
+        "skus": len(scenario.plan.skus),
+        "reservations": meter.reservations,
+        "write_units_per_reservation": meter.reservation_write_units / meter.reservations,
+        "stock_writes_per_reservation": meter.reservation_stock_writes / meter.reservations,
+        "write_units_per_order_all_in": meter.write_units / meter.reservations,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100, help="Kinesis batch size")
+    parser.add_argument("--sale-events", type=int, default=2000, help="events of the realistic sale")
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     single = run(args.orders, args.batch, grouped=False, metered=False)
     grouped = run(args.orders, args.batch, grouped=True, metered=False)
@@ -87,6 +121,16 @@ def main() -> None:
     print(f"  Kinesis   {kinesis:8.2f}  (2 records of ~400 B per order, on-demand ingest + retrieval)")
     print(f"  SNS       {sns:8.2f}  (~1 alert per 1,000 orders)")
     print(f"  total     {dynamodb + lambda_cost + kinesis + sns:8.2f}")
+
+    sale = realistic_sale(args.sale_events, args.seed)
+    print(
+        f"\na realistic sale: a multi-platform rehearsal, {sale['events']:.0f} events,"
+        f" {sale['skus']:.0f} SKUs, replayed through the handlers ({sale['reservations']:.0f} orders decided)"
+    )
+    print(f"  write units per reservation          {sale['write_units_per_reservation']:6.2f}")
+    print(f"  stock-item writes per reservation    {sale['stock_writes_per_reservation']:6.3f}")
+    print(f"  write units per order, every write   {sale['write_units_per_order_all_in']:6.2f}"
+          "  (payments, cancels, expiries, tiers, evaluator)")  # fmt: skip
 
 
 if __name__ == "__main__":

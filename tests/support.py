@@ -143,6 +143,12 @@ def event(
     return parse_event(json.dumps(raw).encode())
 
 
+def run_or_each(guard: InventoryGuard, events: list[OrderEvent]) -> list[Outcome]:
+    """A run as the order stream applies it: whole, or (declined) each event in turn."""
+    outcomes = guard.apply_run(events)
+    return outcomes if outcomes is not None else [guard.handle(e) for e in events]
+
+
 def kinesis_record(payload: bytes | dict[str, Any], partition_key: str, sequence: int) -> dict[str, Any]:
     """One record of a Kinesis batch in the shape Lambda delivers it."""
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

@@ -518,6 +518,8 @@ class Replay:
             self.clock.set(self._next_minute)
             self._scheduled()
             self._next_minute += MINUTE_MS
+            # A minute's evaluation must never run again after later events applied.
+            self._save_checkpoint()
         self.clock.set(t_ms)
         _invoke(self._expiry, _schedule_event(t_ms), "reservation_expiry")
 

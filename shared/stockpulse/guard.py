@@ -25,7 +25,7 @@ from stockpulse.adapters.dynamodb_ledger import (
 )
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.events import OrderEvent, from_epoch_ms
+from stockpulse.domain.events import EventType, OrderEvent, from_epoch_ms
 from stockpulse.domain.ledger import (
     REFUSED_STATUS,
     STEP_STATUS,
@@ -343,30 +343,33 @@ class InventoryGuard:
         self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
 
     # -- hot SKUs --------------------------------------------------------------------------------
-    def reserve_run(self, events: Sequence[OrderEvent]) -> list[Outcome]:
-        """A run of `order.created` for one SKU: one write when every order would be granted in turn.
-
-        Otherwise the run goes one by one; either way the outcomes are those of sequential
-        processing, and the tier is evaluated after each order.
+    def apply_run(self, events: Sequence[OrderEvent]) -> list[Outcome] | None:
+        """A run of one SKU's order events in one write, when each would apply plainly in turn:
+        the outcomes are those of sequential processing, and the tier is evaluated after each
+        event. None: declined, nothing done; handle the events one by one in their places.
         """
         first = events[0]
-        sku = self.catalog.sku(first.session_id, first.sku_id)
-        item = self.store.stock(first.session_id, first.sku_id) if sku else None
-        grant = None
+        session_id = first.session_id
+        sku = self.catalog.sku(session_id, first.sku_id)
+        item = self.store.stock(session_id, first.sku_id) if sku else None
+        plan = None
         if sku is not None and item is not None:
-            grant = hot_sku.grant_whole(
-                item.levels, events, tier=Tier(item.raw.get("tier", "none")),
+            named = sorted({str(e.order_id) for e in events if e.type is not EventType.ORDER_CREATED})
+            known = self.store.order_memories(session_id, named) if named else {}
+            plan = hot_sku.plan_group(
+                item.levels, events, {order_id: m.record for order_id, m in known.items()},
+                remembered=frozenset(k for m in known.values() for k in m.events),
+                hold_ms=sku.hold_minutes * MINUTE_MS, tier=Tier(item.raw.get("tier", "none")),
                 tier_after=lambda levels, at_ms: tier_for(item.raw, levels, at_ms),
                 auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")),
             )  # fmt: skip
-        if sku is None or item is None or grant is None or not self._write_run(sku, item, grant, events):
-            return [self.handle(event) for event in events]
-        outcomes = [Outcome.processed(OrderStatus.RESERVED, changed_stock=True) for _ in events]
-        for event, outcome in zip(events, outcomes, strict=True):
+        if sku is None or item is None or plan is None or not self._write_run(sku, item, plan, events):
+            return None
+        for event, outcome in zip(events, plan.outcomes, strict=True):
             self.sink.record(event, outcome)
         path = [
             (item.version + k, levels, e.occurred_ms)
-            for k, (levels, e) in enumerate(zip(grant.steps, events, strict=True), 1)
+            for k, (levels, e) in enumerate(zip(plan.steps, events, strict=True), 1)
         ]
         try:
             if not self._move_tier(item, path):
@@ -376,24 +379,29 @@ class InventoryGuard:
                 "tier not evaluated after a committed run",
                 extra={"session_id": item.session_id, "sku_id": item.sku_id, "error": repr(err)},
             )
-        return outcomes
+        return plan.outcomes
 
     def _write_run(
-        self, sku: SkuConfig, item: StockItem, grant: hot_sku.GroupGrant, events: Sequence[OrderEvent]
+        self, sku: SkuConfig, item: StockItem, plan: hot_sku.GroupPlan, events: Sequence[OrderEvent]
     ) -> bool:
-        reserved = Outcome.processed(OrderStatus.RESERVED, changed_stock=True).code
-        orders = [
-            (
-                str(e.order_id),
-                self._order_write(Step.RESERVE, OrderStatus.RESERVED, None, e, sku),
-                EventMemory(e.event_id, reserved, on_order=True),
-                e.occurred_ms,
-            )
-            for e in events
-        ]
+        last_ms = events[-1].occurred_ms
+        orders = []
+        for order_id, change in plan.orders.items():
+            after = change.after
+            if change.before is None:
+                write = OrderWrite(after.status, fields={
+                    "sku_id": after.sku_id, "platform": after.platform, "quantity": after.quantity,
+                    "created_ms": after.created_ms, "hold_until_ms": after.hold_until_ms,
+                })  # fmt: skip
+            else:
+                write = OrderWrite(after.status, expected=change.before.status)
+            memories = [EventMemory(eid, o.code, on_order=True) for eid, o in change.outcomes.items()]
+            orders.append((order_id, write, memories, last_ms))
         return self.store.transact_run(
-            session_id=item.session_id, sku_id=item.sku_id, version=item.version, usage=grant.usage,
-            capped=frozenset(sku.platform_quotas), orders=orders,
+            session_id=item.session_id, sku_id=item.sku_id, version=item.version, events=len(events),
+            deltas={"reserved": plan.reserved, "sold": plan.sold, "available": plan.available,
+                    "taken": plan.taken},
+            usage=plan.usage, capped=frozenset(sku.platform_quotas), orders=orders,
         ).ok  # fmt: skip
 
 

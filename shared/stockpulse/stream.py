@@ -4,8 +4,9 @@ Powertools' BatchProcessor goes on after a failed record. A later `order.paid` m
 before its failed `order.created`, so once a SKU's record fails, the rest of that SKU's records
 in the batch are reported failed too and come back, in order, on the retry.
 
-Runs of `order.created` for one hot SKU are reserved together (`InventoryGuard.reserve_run`) when
-their first record comes up; the others in the run are then already done.
+Runs of one hot SKU's order events are applied together (`InventoryGuard.apply_run`) when
+their first record comes up; the others in the run are then already done. A run the guard
+declines goes record by record, each in its place.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class SkuOrderedBatch:
         self._deps = deps
         self._failed_partitions: set[str] = set()
         self._runs: dict[str, list[OrderEvent]] = {}  # first record's sequence number -> the run
-        self._in_a_run: set[str] = set()  # later records of a run
+        self._in_a_run: dict[str, str] = {}  # later records of a run -> its first record
         self.touched: set[tuple[str, str]] = set()  # (session, SKU) of every event handled
         if event is not None:
             self._plan_runs(event)
@@ -55,7 +56,7 @@ class SkuOrderedBatch:
         for run in runs(parsed):
             sequences = [records[i].kinesis.sequenceNumber for i in run]
             self._runs[sequences[0]] = [e for e in (parsed[i] for i in run) if e is not None]
-            self._in_a_run.update(sequences[1:])
+            self._in_a_run.update(dict.fromkeys(sequences[1:], sequences[0]))
 
     @property
     def guard(self) -> InventoryGuard:
@@ -67,13 +68,15 @@ class SkuOrderedBatch:
             raise HeldBackAfterFailure(partition)
         sequence = record.kinesis.sequenceNumber
         if sequence in self._in_a_run:
-            return  # reserved with the first record of its run
+            return  # applied with the first record of its run
         try:
-            if sequence in self._runs:
-                run = self._runs[sequence]
+            run = self._runs.get(sequence)
+            if run is not None:
                 self.touched.add((run[0].session_id, run[0].sku_id))
-                self._deps.guard.reserve_run(run)
-            else:
+                if self._deps.guard.apply_run(run) is None:  # declined: each record in its place
+                    self._in_a_run = {s: f for s, f in self._in_a_run.items() if f != sequence}
+                    run = None
+            if run is None:
                 self._handle(record)
         except Exception:
             self._failed_partitions.add(partition)

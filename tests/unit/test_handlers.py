@@ -269,12 +269,13 @@ def test_transient_failure_holds_back_the_rest_of_that_skus_records_only(lambdas
     a, b = lambdas.levels(OSMANTHUS), lambdas.levels(LOTUS)
     assert (a.reserved, a.sold, a.available) == (3, 1, 6)
     assert (b.reserved, b.sold, b.available) == (1, 2, 2)
+    # Each SKU's events form one run, applied when its first record comes up.
     assert [(e.event_id if e else None, o.result.value) for e, o in lambdas.outcomes.entries] == [
         ("a1", "processed"),
-        ("b1", "duplicate"),
         ("a2", "processed"),
-        ("b2", "duplicate"),
         ("a3", "processed"),
+        ("b1", "duplicate"),
+        ("b2", "duplicate"),
         ("b3", "duplicate"),
     ]
 
@@ -300,8 +301,9 @@ def test_a_failed_tier_write_after_the_ledger_write_does_not_fail_the_event(lamb
 
 
 def test_a_run_of_one_skus_orders_is_processed_as_in_sequence(lambdas: Lambdas) -> None:
-    # Consecutive order.created of one SKU (other SKUs' records between them) form a run that the
-    # stream may reserve with one write; outcomes must be those of one-by-one processing.
+    # Consecutive order events of one SKU (other SKUs' records between them) form a run that the
+    # stream may apply with one write; outcomes must be those of one-by-one processing. This run
+    # sells out midway, so the guard declines it and each record goes in its place.
     events = [
         (LOTUS, _order("order.created", "r1", 1, LOTUS, "o-r1", 2)),
         (OSMANTHUS, _order("order.created", "x1", 1, OSMANTHUS, "o-x1", 1)),
@@ -318,9 +320,9 @@ def test_a_run_of_one_skus_orders_is_processed_as_in_sequence(lambdas: Lambdas) 
     assert lambdas.stream(batch) == []
     assert [(e.event_id if e else None, outcome_key(o)) for e, o in lambdas.outcomes.entries] == [
         ("r1", "processed"),
+        ("x1", "processed"),
         ("r2", "processed"),
         ("r3", "processed"),
-        ("x1", "processed"),
         ("r4", "processed"),
         ("r5", "rejected:insufficient_stock"),
         ("r6", "duplicate"),

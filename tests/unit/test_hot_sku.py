@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from stockpulse.domain.events import OrderEvent, parse_event
-from stockpulse.domain.hot_sku import MAX_GROUP, grant_whole, runs
-from stockpulse.domain.ledger import StockLevels
+from stockpulse.domain.hot_sku import MAX_GROUP, GroupPlan, plan_group, runs
+from stockpulse.domain.ledger import OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.tiers import Tier
 
 
@@ -32,11 +33,23 @@ def test_runs_follow_each_skus_own_sequence() -> None:
         event(2),
         None,
         event(3),  # a: a run across b and a bad record
-        event(4, "order.paid", order_id="o0"),  # breaks a's run
-        event(5),
-        event(6, sku="b"),
+        event(4, "order.paid", order_id="o0"),  # payments and cancels join it
+        event(5, "stock.restocked"),  # a stock event ends it
+        event(6),
+        event(7, sku="b"),
     ]
-    assert runs(events) == [[0, 2, 4], [1, 7]]
+    assert runs(events) == [[0, 2, 4, 5], [1, 8]]
+
+
+def test_a_run_never_reaches_across_another_skus_record_naming_its_orders() -> None:
+    # A run is applied at its first record: it must not move an event of one of its orders
+    # ahead of another SKU's record naming that order (a payment may name another SKU).
+    across = [event(0), event(1), event(2, "order.paid", sku="b", order_id="o1"), event(3), event(4)]
+    assert runs(across) == [[0, 1], [3, 4]]
+    before = [event(0), event(1, "order.paid", sku="b", order_id="o5"), event(2), event(5), event(6)]
+    assert runs(before) == [[0, 2], [3, 4]]  # o5's creation may not jump ahead of its payment
+    unrelated = [event(0), event(1, "order.paid", sku="b", order_id="o9"), event(2), event(3)]
+    assert runs(unrelated) == [[0, 2, 3]]
 
 
 def test_runs_are_split_at_the_transaction_limit() -> None:
@@ -52,40 +65,95 @@ def no_tier(_: StockLevels, __: int) -> Tier:
     return Tier.NONE
 
 
-def test_grant_whole_sums_the_run() -> None:
-    grant = grant_whole(levels(10), [event(0, quantity=2), event(1, quantity=3, platform="kuaishou")],
-                        tier=Tier.NONE, tier_after=no_tier, auto_pause_on_red=False)  # fmt: skip
+def plan(
+    stock: StockLevels,
+    events: list[OrderEvent],
+    known: dict[str, OrderRecord | None] | None = None,
+    *,
+    remembered: frozenset[str] = frozenset(),
+    tier_after: Callable[[StockLevels, int], Tier] = no_tier,
+    auto_pause_on_red: bool = False,
+) -> GroupPlan | None:
+    return plan_group(
+        stock, events, known or {}, remembered=remembered, hold_ms=15 * 60_000, tier=Tier.NONE,
+        tier_after=tier_after, auto_pause_on_red=auto_pause_on_red,
+    )  # fmt: skip
+
+
+def reserved(order_id: str, quantity: int = 1, platform: str = "douyin") -> OrderRecord:
+    return OrderRecord(order_id, "a", platform, quantity, OrderStatus.RESERVED, T0_MS, T0_MS + 15 * 60_000)
+
+
+T0_MS = event(0).occurred_ms
+
+
+def test_a_plan_sums_the_run() -> None:
+    grant = plan(levels(10), [event(0, quantity=2), event(1, quantity=3, platform="kuaishou")])
     assert grant is not None
-    assert grant.quantity == 5
+    assert (grant.reserved, grant.available, grant.taken) == (5, -5, 5)
     assert dict(grant.usage) == {"douyin": 2, "kuaishou": 3}
     assert [s.available for s in grant.steps] == [8, 5]
     assert all(s.balanced for s in grant.steps)
 
 
+def test_payments_and_cancels_join_the_run() -> None:
+    stock = StockLevels(on_hand=10, held=0, reserved=3, sold=0, available=7, used={"douyin": 3})
+    events = [
+        event(1, "order.paid", order_id="old"),  # reserved before the run
+        event(2),  # o2 reserved ...
+        event(3, "order.paid", order_id="o2"),  # ... and paid in the same run: one item write
+        event(4, "order.cancelled", order_id="gone"),  # a reservation cancelled
+    ]
+    known: dict[str, OrderRecord | None] = {"old": reserved("old", 2), "gone": reserved("gone", 1)}
+    grant = plan(stock, events, known)
+    assert grant is not None
+    assert (grant.reserved, grant.sold, grant.available, grant.taken) == (-3, 3, 0, 1)
+    assert dict(grant.usage) == {"douyin": 0}
+    assert {k: (c.before is None, c.after.status) for k, c in grant.orders.items()} == {
+        "old": (False, OrderStatus.SOLD),
+        "o2": (True, OrderStatus.SOLD),
+        "gone": (False, OrderStatus.RELEASED),
+    }
+    assert list(grant.orders["o2"].outcomes) == ["e2", "e3"]
+    assert [o.order_status for o in grant.outcomes] == ["sold", "reserved", "sold", "released"]
+
+
 @pytest.mark.parametrize(
-    ("stock", "orders"),
+    ("stock", "events", "known"),
     [
-        (levels(2), [event(0), event(1), event(2)]),  # the third would be refused
-        (levels(9, paused=True), [event(0), event(1)]),
-        (levels(9, headroom={"douyin": 1}), [event(0), event(1)]),  # quota
-        (levels(9), [event(0), event(1, order_id="o0")]),  # same order twice
-        (levels(9), [event(0), event(0)]),  # same event twice
+        (levels(2), [event(0), event(1), event(2)], {}),  # the third would be refused
+        (levels(9, paused=True), [event(0), event(1)], {}),
+        (levels(9, headroom={"douyin": 1}), [event(0), event(1)], {}),  # quota
+        (levels(9), [event(0), event(1, order_id="o0")], {}),  # same order twice
+        (levels(9), [event(0), event(0)], {}),  # same event twice
+        (levels(9), [event(0), event(1, "order.paid", order_id="x")], {"x": None}),  # unknown order
+        (levels(9), [event(0), event(1, "order.cancelled", order_id="x")], {"x": None}),  # no effect
+        (levels(9), [event(0), event(1)], {"o1": reserved("o1")}),  # created again: a duplicate
+        # A payment after the hold ended: the reservation expires first.
+        (levels(9), [event(0), event(1, "order.paid", order_id="late")],
+         {"late": OrderRecord("late", "a", "douyin", 1, OrderStatus.RESERVED, 0, 1)}),
+        # The order belongs to another SKU.
+        (levels(9), [event(0), event(1, "order.paid", order_id="b1")],
+         {"b1": OrderRecord("b1", "b", "douyin", 1, OrderStatus.RESERVED, T0_MS, T0_MS + 10**9)}),
     ],
-)
-def test_runs_that_sequential_processing_would_refuse_go_one_by_one(
-    stock: StockLevels, orders: list[OrderEvent]
+)  # fmt: skip
+def test_runs_that_sequential_processing_would_not_apply_plainly_go_one_by_one(
+    stock: StockLevels, events: list[OrderEvent], known: dict[str, OrderRecord | None]
 ) -> None:
-    assert grant_whole(stock, orders, tier=Tier.NONE, tier_after=no_tier, auto_pause_on_red=False) is None
+    assert plan(stock, events, known) is None
+
+
+def test_an_event_remembered_on_an_order_sends_the_run_one_by_one() -> None:
+    events = [event(0), event(1, "order.paid", order_id="old")]
+    assert plan(levels(9), events, {"old": reserved("old")}, remembered=frozenset({"e1"})) is None
 
 
 def test_an_auto_pause_inside_the_run_sends_it_one_by_one() -> None:
     def red_below_8(s: StockLevels, _: int) -> Tier:
         return Tier.RED if s.available < 8 else Tier.NONE
 
-    orders = [event(0), event(1), event(2)]
-    assert (
-        grant_whole(levels(9), orders, tier=Tier.NONE, tier_after=red_below_8, auto_pause_on_red=True) is None
-    )
-    # Red at the last order: the pause comes after it, the run is granted whole.
-    assert grant_whole(levels(10), orders, tier=Tier.NONE, tier_after=red_below_8, auto_pause_on_red=True)
-    assert grant_whole(levels(9), orders, tier=Tier.NONE, tier_after=red_below_8, auto_pause_on_red=False)
+    events = [event(0), event(1), event(2)]
+    assert plan(levels(9), events, tier_after=red_below_8, auto_pause_on_red=True) is None
+    # Red at the last event: the pause comes after it, the run is applied whole.
+    assert plan(levels(10), events, tier_after=red_below_8, auto_pause_on_red=True)
+    assert plan(levels(9), events, tier_after=red_below_8, auto_pause_on_red=False)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import T0, Rig, event, moto_rig, session_plan
+from support import T0, Rig, event, moto_rig, run_or_each, session_plan
 
 from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.ledger import Outcome
@@ -35,7 +35,7 @@ def end_state(rig: Rig, outcomes: list[Outcome]) -> dict[str, Any]:
     return {
         "levels": item.levels,
         "tier": item.raw["tier"],
-        "orders": {i["order_id"]["S"]: i["status"]["S"] for i in rig.order_items()},
+        "orders": {i["order_id"]["S"]: i["status"]["S"] for i in rig.order_items() if "status" in i},
         "outcomes": [(o.result, o.reason, o.order_status) for o in outcomes],
         "alerts": [(a["tier"], int(a["at_ms"])) for a in rig.store.alerts(rig.session_id, "hot")],
         "notices": [(n.tier, n.at) for n in rig.publisher.notices],
@@ -48,7 +48,7 @@ def replay_both(sku: dict[str, Any], bursts: list[list[OrderEvent]]) -> tuple[di
         singles = [one_by_one.guard.handle(e) for b in bursts for e in b]
         expected = end_state(one_by_one, singles)
     with moto_rig(plan) as grouped:
-        runs = [o for b in bursts for o in grouped.guard.reserve_run(b)]
+        runs = [o for b in bursts for o in run_or_each(grouped.guard, b)]
         actual = end_state(grouped, runs)
     return expected, actual
 
@@ -75,7 +75,7 @@ def test_a_granted_run_writes_the_stock_item_once() -> None:
     plan = session_plan([{"sku_id": "hot", "on_hand": 100, "forecast": 100}])
     with moto_rig(plan) as rig:
         before = rig.store.request_log.count("TransactWriteItems")
-        rig.guard.reserve_run(burst([("douyin", 1)] * 20))
+        assert rig.guard.apply_run(burst([("douyin", 1)] * 20)) is not None
         assert rig.store.request_log.count("TransactWriteItems") - before == 1
         assert rig.levels("hot").reserved == 20
 
@@ -101,4 +101,90 @@ def test_grouped_and_sequential_agree(
     }
     events = burst(specs)
     expected, actual = replay_both(sku, [events[:split], events[split:]] if split < len(events) else [events])
+    assert actual == expected
+
+
+def mixed(specs: list[tuple[str, int, str, int]], first: int = 100) -> list[OrderEvent]:
+    """One SKU's run of created / paid / cancelled: (kind, order number, platform, quantity)."""
+    kinds = {"create": "order.created", "pay": "order.paid", "cancel": "order.cancelled"}
+    return [
+        event(
+            kinds[kind],
+            f"e{first + n}",
+            T0 + (first + n) * 1000,
+            "hot",
+            platform=platform,
+            order_id=f"o{number}",
+            quantity=quantity if kind == "create" else None,
+        )
+        for n, (kind, number, platform, quantity) in enumerate(specs)
+    ]
+
+
+def replay_mixed(
+    sku: dict[str, Any], opening: list[OrderEvent], run: list[OrderEvent]
+) -> tuple[Any, Any, int]:
+    """`opening` one by one on both rigs, then `run` one by one vs as a run; and how many
+    transactions the run took."""
+    plan = session_plan([{"sku_id": "hot", **sku}])
+    with moto_rig(plan) as one_by_one:
+        for e in opening:
+            one_by_one.guard.handle(e)
+        expected = end_state(one_by_one, [one_by_one.guard.handle(e) for e in run])
+    with moto_rig(plan) as grouped:
+        for e in opening:
+            grouped.guard.handle(e)
+        before = grouped.store.request_log.count("TransactWriteItems")
+        actual = end_state(grouped, run_or_each(grouped.guard, run))
+        transactions = grouped.store.request_log.count("TransactWriteItems") - before
+    return expected, actual, transactions
+
+
+def test_payments_and_cancels_in_a_run_share_its_one_stock_item_write() -> None:
+    opening = burst([("douyin", 1), ("kuaishou", 2), ("douyin", 3)])  # o0, o1, o2 reserved
+    run = mixed([
+        ("create", 10, "douyin", 2), ("pay", 0, "douyin", 0), ("create", 11, "kuaishou", 1),
+        ("pay", 10, "douyin", 0), ("cancel", 1, "kuaishou", 0), ("pay", 2, "douyin", 0),
+        ("cancel", 2, "douyin", 0),  # a sale cancelled before shipping: back to available
+    ])  # fmt: skip
+    expected, actual, transactions = replay_mixed({"on_hand": 50, "forecast": 50}, opening, run)
+    assert actual == expected
+    assert transactions == 1
+    assert expected["orders"] == {
+        "o0": "sold", "o1": "released", "o2": "released", "o10": "sold", "o11": "reserved",
+    }  # fmt: skip
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    on_hand=st.integers(0, 20),
+    forecast=st.integers(1, 20),
+    auto_pause=st.booleans(),
+    opening=st.lists(st.tuples(st.sampled_from(["douyin", "kuaishou"]), st.integers(1, 3)), max_size=4),
+    specs=st.lists(
+        st.tuples(
+            st.sampled_from(["create", "create", "pay", "pay", "cancel"]),
+            st.integers(0, 8),
+            st.sampled_from(["douyin", "kuaishou"]),
+            st.integers(1, 3),
+        ),
+        min_size=2,
+        max_size=12,
+    ),
+)
+def test_mixed_runs_end_as_sequential_processing_would(
+    on_hand: int,
+    forecast: int,
+    auto_pause: bool,
+    opening: list[tuple[str, int]],
+    specs: list[tuple[str, int, str, int]],
+) -> None:
+    sku = {
+        "on_hand": on_hand,
+        "forecast": forecast,
+        "auto_pause_on_red": auto_pause,
+        "platform_quotas": {"kuaishou": 5},
+    }
+    # Orders o0..o3 may exist before the run; o4..o8 only if the run creates them.
+    expected, actual, _ = replay_mixed(sku, burst(opening), mixed(specs))
     assert actual == expected

@@ -20,7 +20,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support import MINUTE, T0, Rig, moto_rig, session_plan
+from support import MINUTE, T0, Rig, moto_rig, run_or_each, session_plan
 from support import event as order_event
 
 from stockpulse.domain.events import OrderEvent
@@ -231,9 +231,12 @@ GHOST = st.tuples(st.just("ghost"), st.sampled_from(["order.created", "stock.res
 DUP = st.tuples(st.just("dup"), st.integers(0, 1000))  # an exact redelivery of an earlier event
 TICK = st.tuples(st.just("tick"), st.sampled_from([15_000, MINUTE, 2 * MINUTE, 4 * MINUTE]))
 SWEEP = st.tuples(st.just("sweep"))
-# A run of one SKU's order.created, as the stream hands it to `InventoryGuard.reserve_run` (the
-# hot-SKU path): new orders, reused order ids, and redeliveries of earlier creations.
-RUN_PART = st.tuples(PLAT_I, QTY, st.sampled_from(["new", "new", "new", "reuse", "again"]), REF)
+# A run of one SKU's order events, as the stream hands it to `InventoryGuard.apply_run` (the
+# hot-SKU path): new orders, reused order ids, redeliveries of earlier creations, and payments and
+# cancels of orders created in the run, before it, or never.
+RUN_PART = st.tuples(
+    PLAT_I, QTY, st.sampled_from(["new", "new", "new", "reuse", "again", "pay", "pay", "cancel"]), REF
+)
 RUN = st.tuples(st.just("run"), SKU_I, st.lists(RUN_PART, min_size=2, max_size=5), LAG)
 STEP = st.one_of(
     CREATE, CREATE, CREATE, RUN, PAY, PAY, PAY, CANCEL, STOCK, FLAG, GHOST, DUP, DUP, TICK, TICK, SWEEP
@@ -302,10 +305,16 @@ class Run:
                 events.append(earlier[ref % len(earlier)])
                 continue
             eid = f"{self.next_id()}r{len(events)}"
+            at = self.now - lag + len(events)
+            if mode in ("pay", "cancel"):
+                pool = [str(e.order_id) for e in events if e.type.value == "order.created"] + self.created
+                named = pool[ref % len(pool)] if pool and ref % 8 else f"x{ref}"
+                kind = "order.paid" if mode == "pay" else "order.cancelled"
+                events.append(order_event(kind, eid, at, sku_id, platform=PLATFORMS[plat_i], order_id=named))
+                continue
             order_id = self.pick(ref) if mode == "reuse" and self.created else f"o{len(self.created)}"
             if order_id not in self.created:
                 self.created.append(order_id)
-            at = self.now - lag + len(events)
             events.append(
                 order_event(
                     "order.created",
@@ -378,7 +387,7 @@ class Run:
         self.rig.clock.set(max(self.now, *(e.occurred_ms for e in events)))
         before = len(self.rig.outcomes.entries)
         self.log.append(f"run of {len(events)}:")
-        outcomes = self.rig.guard.reserve_run(events)
+        outcomes = run_or_each(self.rig.guard, events)
         assert len(outcomes) == len(events)
         assert self.rig.outcomes.entries[before:] == list(zip(events, outcomes, strict=True)), self.trail(
             "a run records each event once, in order"

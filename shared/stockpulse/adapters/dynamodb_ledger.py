@@ -136,6 +136,12 @@ def order_of(raw: Mapping[str, Any]) -> OrderRecord:
     )
 
 
+def memory_of(raw: Mapping[str, Any]) -> OrderMemory:
+    """An order item's order (if it has a status) and the events remembered on it."""
+    events = {k.removeprefix(MEMORY_PREFIX): str(v) for k, v in raw.items() if k.startswith(MEMORY_PREFIX)}
+    return OrderMemory(order_of(raw) if "status" in raw else None, events)
+
+
 @dataclass(frozen=True)
 class OrderWrite:
     """The order item's part of a transaction: a new order, or a status change from `expected`."""
@@ -212,11 +218,27 @@ class DynamoLedgerStore:
         return self.order_memory(session_id, order_id).record
 
     def order_memory(self, session_id: str, order_id: str) -> OrderMemory:
-        raw = self._get(order_key(session_id, order_id)) or {}
-        events = {
-            k.removeprefix(MEMORY_PREFIX): str(v) for k, v in raw.items() if k.startswith(MEMORY_PREFIX)
-        }
-        return OrderMemory(order_of(raw) if "status" in raw else None, events)
+        return memory_of(self._get(order_key(session_id, order_id)) or {})
+
+    def order_memories(self, session_id: str, order_ids: Sequence[str]) -> dict[str, OrderMemory]:
+        """Several orders in one request per 100 (consistent reads); absent ones are empty."""
+        found: dict[str, OrderMemory] = {order_id: OrderMemory(None, {}) for order_id in order_ids}
+        for first in range(0, len(order_ids), 100):
+            keys = [order_key(session_id, order_id) for order_id in order_ids[first : first + 100]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                self.request_log.append("BatchGetItem")
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    raw = from_item(item)
+                    found[str(raw["pk"]).removeprefix(f"ORDER#{session_id}#")] = memory_of(raw)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self._sleep(min(0.2, 0.005 * 2**attempt) * random.random())
+            else:
+                raise TransactionContention("BatchGetItem kept returning unprocessed keys")
+        return found
 
     def remembered(self, event_id: str) -> str | None:
         """The outcome code remembered on an event's marker item, if it has one."""
@@ -333,8 +355,8 @@ class DynamoLedgerStore:
         parts: list[tuple[str, dict[str, Any]]] = []
         if move is not None:
             parts.append(("stock", self._stock_update(session_id, sku_id, move, capped)))
-        on_order = memory if memory is not None and memory.on_order else None
-        if order is not None or on_order is not None:
+        on_order = [memory] if memory is not None and memory.on_order else []
+        if order is not None or on_order:
             assert order_id is not None
             parts.append(("order", self._order_write(session_id, order_id, order, on_order, at_ms)))
         if memory is not None and not memory.on_order:
@@ -448,12 +470,12 @@ class DynamoLedgerStore:
         session_id: str,
         order_id: str,
         order: OrderWrite | None,
-        memory: EventMemory | None,
+        memories: Sequence[EventMemory],
         at_ms: int,
     ) -> dict[str, Any]:
         """The order item's part: a new order, a status change from `order.expected`, or (no
-        `order`) only the memory of an event naming it. Written as an update, so a new order
-        keeps the memory of events that named it before it was created."""
+        `order`) only the memory of events naming it. Written as an update, so a new order keeps
+        the memory of events that named it before it was created."""
         sets: list[str] = []
         conditions: list[str] = []
         values: dict[str, Any] = {}
@@ -482,11 +504,11 @@ class DynamoLedgerStore:
             sets += ["#s = :new", "expires_at = :retain"]
             conditions.append("#s = :expected")
             values.update({":new": order.status, ":expected": order.expected, ":retain": retain})
-        if memory is not None:
-            names["#ev"] = MEMORY_PREFIX + memory.event_id
-            sets.append("#ev = :outcome")
-            values[":outcome"] = memory.outcome
-            conditions.append("attribute_not_exists(#ev)")
+        for i, memory in enumerate(memories):
+            names[f"#ev{i}"] = MEMORY_PREFIX + memory.event_id
+            sets.append(f"#ev{i} = :outcome{i}")
+            values[f":outcome{i}"] = memory.outcome
+            conditions.append(f"attribute_not_exists(#ev{i})")
         update = "SET " + ", ".join(sets)
         if order is not None and order.expected is not None:
             update += " REMOVE expiry_shard"
@@ -522,42 +544,41 @@ class DynamoLedgerStore:
         session_id: str,
         sku_id: str,
         version: int,
+        events: int,
+        deltas: Mapping[str, int],
         usage: Mapping[str, int],
         capped: frozenset[str],
-        orders: Sequence[tuple[str, OrderWrite, EventMemory, int]],
+        orders: Sequence[tuple[str, OrderWrite, Sequence[EventMemory], int]],
     ) -> TxResult:
-        """Reserve a run of orders with ONE write to the stock item (hot-SKU grouping).
+        """Apply a run of one SKU's order events with ONE write to the stock item (hot SKUs).
 
-        `orders` holds (order_id, write, memory, at_ms). The stock item must still be at
-        `version`, the state the caller decided on; `version` moves by one per order so the
-        tier path evaluated for each order keeps its own version.
+        `deltas`: the change of each counter (reserved, sold, available, taken); `usage`: of each
+        platform's usage. `orders` holds (order_id, write, memories, at_ms), one per order. The
+        stock item must still be at `version`, the state the caller decided on; `version` moves
+        by one per event so the tier path evaluated for each event keeps its own version.
         """
-        quantity = sum(usage.values())
-        sets = [
-            "version = version + :n", "reserved = reserved + :q",
-            "available = available - :q", "taken = taken + :q",
-        ]  # fmt: skip
-        conditions = ["version = :v", "paused = :false", "available >= :q"]
-        values: dict[str, Any] = {
-            ":n": len(orders),
-            ":q": quantity,
-            ":v": version,
-            ":false": False,
-            ":zero": 0,
-        }
+        sets = ["version = version + :n"]
+        conditions = ["version = :v"]
+        values: dict[str, Any] = {":n": events, ":v": version}
         names: dict[str, str] = {}
+        for counter, delta in sorted(deltas.items()):
+            if delta:
+                sets.append(f"{counter} = {counter} + :d_{counter}")
+                values[f":d_{counter}"] = delta
         for i, (platform, units) in enumerate(sorted(usage.items())):
+            if not units:
+                continue
             names[f"#p{i}"] = platform
             values[f":u{i}"] = units
+            values[":zero"] = 0
             sets.append(f"used.#p{i} = if_not_exists(used.#p{i}, :zero) + :u{i}")
             if platform in capped:
                 values[f":nu{i}"] = -units
                 sets.append(f"headroom.#p{i} = headroom.#p{i} + :nu{i}")
-                conditions.append(f"headroom.#p{i} >= :u{i}")
         stock = self._stock_item_update(session_id, sku_id, sets, conditions, values, names)
         parts: list[tuple[str, dict[str, Any]]] = [("stock", stock)]
-        for order_id, write, memory, at_ms in orders:
-            parts.append(("order", self._order_write(session_id, order_id, write, memory, at_ms)))
+        for order_id, write, memories, at_ms in orders:
+            parts.append(("order", self._order_write(session_id, order_id, write, memories, at_ms)))
         return self._transact(parts)
 
     def restore_ttl_removed(
@@ -582,7 +603,7 @@ class DynamoLedgerStore:
                                 if k in _ORDER_FIELDS or k.startswith(MEMORY_PREFIX)
                             },
                         ),
-                        None,
+                        (),
                         order.hold_until_ms,
                     ),
                 ),
