@@ -61,20 +61,20 @@ def index_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     return total
 
 
-def created_orders(changes: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]]) -> int:
-    """How many order items one request took from unknown to a status (an `order.created` decided)."""
-    return sum(
-        1
-        for key, before, after in changes
-        if key["sk"]["S"] == "ORDER" and not (before or {}).get("status") and (after or {}).get("status")
-    )
+def order_change(key: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """`created`: an order item taken from unknown to a status (an `order.created` decided);
+    `changed`: another change of an order item; else `other`."""
+    if key["sk"]["S"] != "ORDER" or before == after:
+        return "other"
+    return "created" if not (before or {}).get("status") and (after or {}).get("status") else "changed"
 
 
 class MeteredClient:
     """A DynamoDB client that counts requests and the units AWS would bill for them.
 
-    Units of requests that decided an `order.created` (the reservation path: the stock item and
-    the order items written with it) are also counted apart, per order decided.
+    The reservation path is also counted apart: the order items an `order.created` created,
+    and the share of the stock item's write that falls to them when one request also changed
+    other orders (a hot-SKU run with payments in it).
     """
 
     def __init__(self, client: Any, table_name: str) -> None:
@@ -85,8 +85,8 @@ class MeteredClient:
         self.read_units = 0
         self.stock_item_writes = 0
         self.reservations = 0
-        self.reservation_write_units = 0
-        self.reservation_stock_writes = 0
+        self.reservation_write_units = 0.0
+        self.reservation_stock_writes = 0.0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -111,19 +111,27 @@ class MeteredClient:
         try:
             return call()
         finally:
-            changes = [(key, before, self._raw(key)) for key, before in zip(keys, befores, strict=True)]
-            units = stock_writes = 0
-            for key, before, after in changes:
-                units += (2 if transactional else 1) * write_units(before, after)
+            kinds: Counter[str] = Counter()
+            created_units = stock_units = stock_writes = 0
+            for key, before in zip(keys, befores, strict=True):
+                after = self._raw(key)
+                units = (2 if transactional else 1) * write_units(before, after)
                 if before != after:
                     units += index_writes(before, after)
-                    stock_writes += key["sk"]["S"] == "STOCK"
-            self.write_units += units
+                kind = order_change(key, before, after)
+                kinds[kind] += 1
+                self.write_units += units
+                if kind == "created":
+                    created_units += units
+                elif key["sk"]["S"] == "STOCK":
+                    stock_units += units
+                    stock_writes += before != after
             self.stock_item_writes += stock_writes
-            if created := created_orders(changes):
-                self.reservations += created
-                self.reservation_write_units += units
-                self.reservation_stock_writes += stock_writes
+            if kinds["created"]:
+                share = kinds["created"] / (kinds["created"] + kinds["changed"])
+                self.reservations += kinds["created"]
+                self.reservation_write_units += created_units + share * stock_units
+                self.reservation_stock_writes += share * stock_writes
 
     def transact_write_items(self, **kwargs: Any) -> Any:
         self.requests["TransactWriteItems"] += 1

@@ -3,11 +3,14 @@
 Both sides run on the same DynamoDB Local in one run, through the same guard. Write units and
 requests are counted from the requests actually issued, by AWS's documented rules (see
 capacity.py): neither moto nor DynamoDB Local reports transactional capacity correctly.
-Then a realistic sale: a rehearsed multi-platform show (several SKUs, payments, cancels, resends,
-expiries, restocks) replayed through the Lambda handlers on DynamoDB Local, metered the same way:
+Then a realistic sale: a rehearsed show (by default an instant peak: several SKUs, payments,
+cancels, resends, expiries, restocks) through the Lambda handlers on DynamoDB Local in Kinesis
+batches of 100 records as they arrive (the runner's contract replay cuts batches at every hold
+end; a stream does not), with the sweep and the evaluator every minute, metered the same way:
 write units per reservation decided (the requests that decided an `order.created`) and per order
 for every write of the sale (payments, expiries, tiers, the evaluator's minutes).
-Run: .venv/bin/python bench/hot_sku.py [--orders 2000 --batch 100 --sale-events 2000]
+Run: .venv/bin/python bench/hot_sku.py [--orders 2000 --batch 100 --sale-shape instant-peak
+                                        --sale-events 4000 --sale-minutes 30]
 """
 
 from __future__ import annotations
@@ -73,12 +76,20 @@ def run(orders: int, batch: int, grouped: bool, metered: bool) -> dict[str, floa
         }
 
 
-def realistic_sale(events: int, seed: int) -> dict[str, float]:
-    scenario = parse_scenario(generate(RehearsalOptions(shape="multi-platform", events=events, seed=seed)))
+def realistic_sale(shape: str, events: int, minutes: int, seed: int, batch: int) -> dict[str, float]:
+    options = RehearsalOptions(shape=shape, events=events, minutes=minutes, seed=seed)
+    scenario = parse_scenario(generate(options))
     with open_backend("dynamodb-local") as opened:
         meter = MeteredClient(opened.dynamodb, physical_table_name("stockpulse-", "LedgerTable"))
         try:
-            report = Replay(scenario, Stack.create(replace(opened, dynamodb=meter))).run()
+            sale = Replay(scenario, Stack.create(replace(opened, dynamodb=meter)))
+            sale.stack.store.load_session(scenario.plan)
+            for first in range(0, len(scenario.events), batch):
+                records = scenario.events[first : first + batch]
+                sale._advance_to(records[0].at_ms)  # the minutes' sweeps and evaluations so far
+                sale._send(records)
+            sale._advance_to(scenario.plan.session.ends_ms)
+            report = sale.report()
         finally:
             wiring.install(None)
     assert report["invariant_violations"] == 0
@@ -96,7 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100, help="Kinesis batch size")
-    parser.add_argument("--sale-events", type=int, default=2000, help="events of the realistic sale")
+    parser.add_argument("--sale-shape", default="instant-peak", help="the realistic sale's shape")
+    parser.add_argument("--sale-events", type=int, default=4000, help="events of the realistic sale")
+    parser.add_argument("--sale-minutes", type=int, default=30, help="the realistic sale's length")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     single = run(args.orders, args.batch, grouped=False, metered=False)
@@ -122,10 +135,11 @@ def main() -> None:
     print(f"  SNS       {sns:8.2f}  (~1 alert per 1,000 orders)")
     print(f"  total     {dynamodb + lambda_cost + kinesis + sns:8.2f}")
 
-    sale = realistic_sale(args.sale_events, args.seed)
+    sale = realistic_sale(args.sale_shape, args.sale_events, args.sale_minutes, args.seed, args.batch)
     print(
-        f"\na realistic sale: a multi-platform rehearsal, {sale['events']:.0f} events,"
-        f" {sale['skus']:.0f} SKUs, replayed through the handlers ({sale['reservations']:.0f} orders decided)"
+        f"\na realistic sale: {args.sale_shape}, {args.sale_minutes} minutes, {sale['events']:.0f} events,"
+        f" {sale['skus']:.0f} SKUs, in stream batches of {args.batch}"
+        f" ({sale['reservations']:.0f} orders decided)"
     )
     print(f"  write units per reservation          {sale['write_units_per_reservation']:6.2f}")
     print(f"  stock-item writes per reservation    {sale['stock_writes_per_reservation']:6.3f}")

@@ -6,6 +6,7 @@ backend. Decisions come from `stockpulse.domain`; the store only executes condit
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -343,33 +344,50 @@ class InventoryGuard:
         self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
 
     # -- hot SKUs --------------------------------------------------------------------------------
-    def apply_run(self, events: Sequence[OrderEvent]) -> list[Outcome] | None:
-        """A run of one SKU's order events in one write, when each would apply plainly in turn:
-        the outcomes are those of sequential processing, and the tier is evaluated after each
-        event. None: declined, nothing done; handle the events one by one in their places.
+    def apply_run(self, events: Sequence[OrderEvent], crossed: Sequence[str] = ()) -> list[Outcome] | None:
+        """A run of one SKU's order events in one write, when each can be decided in turn without
+        a refusal or an expired hold: the outcomes are those of sequential processing, and the
+        tier is evaluated after each stock change. None: declined, nothing done; handle the
+        events one by one in their places. `crossed`: orders named by other SKUs' records the
+        run would move ahead of; if one is this SKU's, the run is declined.
         """
         first = events[0]
         session_id = first.session_id
         sku = self.catalog.sku(session_id, first.sku_id)
-        item = self.store.stock(session_id, first.sku_id) if sku else None
-        plan = None
-        if sku is not None and item is not None:
-            named = sorted({str(e.order_id) for e in events if e.type is not EventType.ORDER_CREATED})
-            known = self.store.order_memories(session_id, named) if named else {}
+        if sku is None:
+            return None
+        # The orders that payments and cancels name are read; new orders are not: their writes
+        # check it. When a write finds one that exists (a creation delivered again), every
+        # order is read and the run decided once more.
+        for named in (
+            {str(e.order_id) for e in events if e.type is not EventType.ORDER_CREATED},
+            {str(e.order_id) for e in events},
+        ):
+            item = self.store.stock(session_id, first.sku_id)
+            if item is None:
+                return None
+            reads = sorted(named.union(crossed))
+            known = self.store.order_memories(session_id, reads) if reads else {}
+            if any((m := known[order_id].record) and m.sku_id == first.sku_id for order_id in crossed):
+                return None
+            known = {order_id: m for order_id, m in known.items() if order_id in named}
             plan = hot_sku.plan_group(
                 item.levels, events, {order_id: m.record for order_id, m in known.items()},
-                remembered=frozenset(k for m in known.values() for k in m.events),
+                remembered={order_id: m.events for order_id, m in known.items()},
                 hold_ms=sku.hold_minutes * MINUTE_MS, tier=Tier(item.raw.get("tier", "none")),
-                tier_after=lambda levels, at_ms: tier_for(item.raw, levels, at_ms),
+                tier_after=functools.partial(tier_for, item.raw),
                 auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")),
             )  # fmt: skip
-        if sku is None or item is None or plan is None or not self._write_run(sku, item, plan, events):
+            if plan is None:
+                return None
+            if self._write_run(sku, item, plan, events):
+                break
+        else:
             return None
         for event, outcome in zip(events, plan.outcomes, strict=True):
             self.sink.record(event, outcome)
         path = [
-            (item.version + k, levels, e.occurred_ms)
-            for k, (levels, e) in enumerate(zip(plan.steps, events, strict=True), 1)
+            (item.version + k, levels, events[i].occurred_ms) for k, (i, levels) in enumerate(plan.steps, 1)
         ]
         try:
             if not self._move_tier(item, path):
@@ -387,18 +405,20 @@ class InventoryGuard:
         last_ms = events[-1].occurred_ms
         orders = []
         for order_id, change in plan.orders.items():
-            after = change.after
-            if change.before is None:
+            before, after = change.before, change.after
+            write: OrderWrite | None = None  # only the events' memory
+            if after is not None and before is None:
                 write = OrderWrite(after.status, fields={
                     "sku_id": after.sku_id, "platform": after.platform, "quantity": after.quantity,
                     "created_ms": after.created_ms, "hold_until_ms": after.hold_until_ms,
                 })  # fmt: skip
-            else:
-                write = OrderWrite(after.status, expected=change.before.status)
+            elif after is not None and after is not before:
+                assert before is not None
+                write = OrderWrite(after.status, expected=before.status)
             memories = [EventMemory(eid, o.code, on_order=True) for eid, o in change.outcomes.items()]
             orders.append((order_id, write, memories, last_ms))
         return self.store.transact_run(
-            session_id=item.session_id, sku_id=item.sku_id, version=item.version, events=len(events),
+            session_id=item.session_id, sku_id=item.sku_id, version=item.version, events=len(plan.steps),
             deltas={"reserved": plan.reserved, "sold": plan.sold, "available": plan.available,
                     "taken": plan.taken},
             usage=plan.usage, capped=frozenset(sku.platform_quotas), orders=orders,

@@ -34,7 +34,9 @@ class SkuOrderedBatch:
     def __init__(self, deps: Dependencies, event: dict[str, object] | None = None) -> None:
         self._deps = deps
         self._failed_partitions: set[str] = set()
-        self._runs: dict[str, list[OrderEvent]] = {}  # first record's sequence number -> the run
+        # first record's sequence number -> the run's events, and the orders other SKUs' records
+        # between them name
+        self._runs: dict[str, tuple[list[OrderEvent], list[str]]] = {}
         self._in_a_run: dict[str, str] = {}  # later records of a run -> its first record
         self.touched: set[tuple[str, str]] = set()  # (session, SKU) of every event handled
         if event is not None:
@@ -54,8 +56,9 @@ class SkuOrderedBatch:
             except InvalidEvent:
                 parsed.append(None)
         for run in runs(parsed):
-            sequences = [records[i].kinesis.sequenceNumber for i in run]
-            self._runs[sequences[0]] = [e for e in (parsed[i] for i in run) if e is not None]
+            sequences = [records[i].kinesis.sequenceNumber for i in run.indexes]
+            events = [e for e in (parsed[i] for i in run.indexes) if e is not None]
+            self._runs[sequences[0]] = (events, run.crossed_orders)
             self._in_a_run.update(dict.fromkeys(sequences[1:], sequences[0]))
 
     @property
@@ -72,8 +75,9 @@ class SkuOrderedBatch:
         try:
             run = self._runs.get(sequence)
             if run is not None:
-                self.touched.add((run[0].session_id, run[0].sku_id))
-                if self._deps.guard.apply_run(run) is None:  # declined: each record in its place
+                events, crossed = run
+                self.touched.add((events[0].session_id, events[0].sku_id))
+                if self._deps.guard.apply_run(events, crossed) is None:  # declined: each in its place
                     self._in_a_run = {s: f for s, f in self._in_a_run.items() if f != sequence}
                     run = None
             if run is None:

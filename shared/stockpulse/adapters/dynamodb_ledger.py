@@ -548,12 +548,13 @@ class DynamoLedgerStore:
         deltas: Mapping[str, int],
         usage: Mapping[str, int],
         capped: frozenset[str],
-        orders: Sequence[tuple[str, OrderWrite, Sequence[EventMemory], int]],
+        orders: Sequence[tuple[str, OrderWrite | None, Sequence[EventMemory], int]],
     ) -> TxResult:
         """Apply a run of one SKU's order events with ONE write to the stock item (hot SKUs).
 
         `deltas`: the change of each counter (reserved, sold, available, taken); `usage`: of each
-        platform's usage. `orders` holds (order_id, write, memories, at_ms), one per order. The
+        platform's usage. `orders` holds (order_id, write, memories, at_ms), one per order (no
+        write: only the memories). The
         stock item must still be at `version`, the state the caller decided on; `version` moves
         by one per event so the tier path evaluated for each event keeps its own version.
         """
