@@ -274,3 +274,16 @@ def test_invalid_event_message_names_the_field() -> None:
 
 def test_parsed_event_is_an_order_event() -> None:
     assert isinstance(parse_event(raw()), OrderEvent)
+
+
+def test_a_rejection_carries_a_bounded_copy_of_what_was_sent() -> None:
+    # The reason goes to the logs and the dead-letter queue: never 16 KiB of the sender's text.
+    raw = {
+        "event_id": "e1", "type": "x" * 9000, "occurred_at": "2026-11-25T20:00:00Z",
+        "session_id": "s", "sku_id": "k",
+    }  # fmt: skip
+    with pytest.raises(InvalidEvent) as rejected:
+        parse_event(json.dumps(raw).encode())
+    assert rejected.value.field == "type"
+    assert "unknown event type 'xxx" in rejected.value.message
+    assert len(rejected.value.message) <= 200 and len(str(rejected.value)) <= 210

@@ -165,10 +165,19 @@ class InvalidEvent(Exception):
     """A malformed event: rejected with reason `invalid`, naming the field."""
 
     def __init__(self, field: str, message: str, event_id: str | None = None) -> None:
+        # A field name can be any key of the sender's JSON: logs and dead letters get a bounded copy.
+        field, message = _bounded(field, MAX_FIELD_TEXT), _bounded(message, MAX_FIELD_TEXT)
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
         self.event_id = event_id
+
+
+MAX_FIELD_TEXT = 200
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_event(raw: bytes | str | dict[str, Any]) -> OrderEvent:
