@@ -740,3 +740,16 @@ def test_http_get_skus_event_matches_a_route(cfn: dict[str, Any]) -> None:
     assert ctx["authorizer"]["jwt"]["claims"]["sub"]
     method, path = event["routeKey"].split(" ", 1)
     assert method.lower() in _props(cfn, "DashboardHttpApi")["Body"]["paths"][path]
+
+
+def test_every_function_logs_to_its_own_log_group_with_a_retention(cfn: dict[str, Any]) -> None:
+    functions = _of_type(cfn, "AWS::Lambda::Function")
+    groups = _of_type(cfn, "AWS::Logs::LogGroup")
+    used = set()
+    for name, function in functions.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]
+        assert group == {"Ref": f"{name.removesuffix('Function')}Logs"}, name
+        assert groups[group["Ref"]]["Properties"]["RetentionInDays"] == {"Ref": "FunctionLogRetentionDays"}
+        used.add(group["Ref"])
+    assert len(used) == len(functions)
+    assert cfn["Parameters"]["FunctionLogRetentionDays"]["Default"] == 30
