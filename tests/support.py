@@ -249,11 +249,15 @@ class Rig:
 
     def order_items(self) -> list[dict[str, Any]]:
         """Every order item of the table (a scan: fine in a test, never in the product)."""
+        return self.items("ORDER#")
+
+    def items(self, prefix: str) -> list[dict[str, Any]]:
+        """Every item whose `pk` starts with `prefix` (a scan: fine in a test, never in the product)."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "FilterExpression": "begins_with(pk, :o)",
-            "ExpressionAttributeValues": {":o": {"S": "ORDER#"}},
+            "ExpressionAttributeValues": {":o": {"S": prefix}},
             "ConsistentRead": True,
         }
         while True:

@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore, StockItem, from_item, order_key
+from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore, StockItem
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import OrderEvent, rfc3339
@@ -576,32 +576,6 @@ class Replay:
             if not item.levels.balanced:
                 self.invariant_violations += 1
 
-    def _order_statuses(self, order_ids: list[str]) -> dict[str, str]:
-        """Every order's status, read 100 at a time (consistent reads): the report's `orders`."""
-        session_id = self.scenario.plan.session.session_id
-        store = self.stack.store
-        statuses: dict[str, str] = {}
-        for chunk in _chunks(order_ids, 100):
-            request: dict[str, Any] = {
-                store.table_name: {
-                    "Keys": [order_key(session_id, order_id) for order_id in chunk],
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "order_id, #s",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                }
-            }
-            for _ in range(20):
-                response = self.stack.backend.dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(store.table_name, []):
-                    row = from_item(item)
-                    statuses[str(row["order_id"])] = str(row["status"])
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            else:
-                raise RuntimeError("BatchGetItem kept returning unprocessed keys")
-        return statuses
-
     # -- the report (contract section 3) ---------------------------------------------------------
     def report(self) -> dict[str, Any]:
         session_id = self.scenario.plan.session.session_id
@@ -628,8 +602,12 @@ class Replay:
                 "paused": lv.paused,
                 "alerts": [{"tier": str(a["tier"]), "at": rfc3339(int(a["at_ms"]))} for a in alerts],
             }
-        statuses = self._order_statuses(self.scenario.order_ids)
-        orders = {order_id: statuses.get(order_id, "rejected") for order_id in self.scenario.order_ids}
+        # Every order's status, read 100 at a time (consistent reads).
+        read = store.order_memories(session_id, self.scenario.order_ids)
+        orders = {
+            order_id: record.status.value if (record := read[order_id].record) else "rejected"
+            for order_id in self.scenario.order_ids
+        }
         return {
             "skus": skus,
             "orders": orders,
@@ -640,11 +618,6 @@ class Replay:
             },
             "invariant_violations": self.invariant_violations,
         }
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _invoke(module: ModuleType, event: dict[str, Any], name: str) -> Any:

@@ -22,6 +22,7 @@ from stockpulse.adapters.dynamodb_ledger import (
     OrderWrite,
     StockItem,
     TransactionContention,
+    order_fields,
     order_of,
 )
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
@@ -408,10 +409,7 @@ class InventoryGuard:
             before, after = change.before, change.after
             write: OrderWrite | None = None  # only the events' memory
             if after is not None and before is None:
-                write = OrderWrite(after.status, fields={
-                    "sku_id": after.sku_id, "platform": after.platform, "quantity": after.quantity,
-                    "created_ms": after.created_ms, "hold_until_ms": after.hold_until_ms,
-                })  # fmt: skip
+                write = OrderWrite(after.status, fields=order_fields(after))
             elif after is not None and after is not before:
                 assert before is not None
                 write = OrderWrite(after.status, expected=before.status)

@@ -30,13 +30,7 @@ def created(event_id: str, order_id: str, at_ms: int = T0, quantity: int = 1) ->
 
 
 def markers(rig: Rig) -> list[str]:
-    page = rig.client.scan(
-        TableName=rig.table,
-        FilterExpression="begins_with(pk, :e)",
-        ExpressionAttributeValues={":e": {"S": "EVENT#"}},
-        ConsistentRead=True,
-    )
-    return sorted(i["pk"]["S"] for i in page["Items"])
+    return sorted(i["pk"]["S"] for i in rig.items("EVENT#"))
 
 
 def test_a_reservation_writes_the_stock_item_and_the_order_item_only(rig: Rig) -> None:

@@ -477,6 +477,7 @@ class DynamoLedgerStore:
         `order`) only the memory of events naming it. Written as an update, so a new order keeps
         the memory of events that named it before it was created."""
         sets: list[str] = []
+        removes = ""
         conditions: list[str] = []
         values: dict[str, Any] = {}
         names: dict[str, str] = {}
@@ -502,6 +503,7 @@ class DynamoLedgerStore:
             # Leaving `reserved` drops the index entry and turns the TTL into plain retention.
             names["#s"] = "status"
             sets += ["#s = :new", "expires_at = :retain"]
+            removes = " REMOVE expiry_shard"
             conditions.append("#s = :expected")
             values.update({":new": order.status, ":expected": order.expected, ":retain": retain})
         for i, memory in enumerate(memories):
@@ -509,14 +511,11 @@ class DynamoLedgerStore:
             sets.append(f"#ev{i} = :outcome{i}")
             values[f":outcome{i}"] = memory.outcome
             conditions.append(f"attribute_not_exists(#ev{i})")
-        update = "SET " + ", ".join(sets)
-        if order is not None and order.expected is not None:
-            update += " REMOVE expiry_shard"
         spec: dict[str, Any] = {
             "_kind": "Update",
             "TableName": self.table_name,
             "Key": order_key(session_id, order_id),
-            "UpdateExpression": update,
+            "UpdateExpression": "SET " + ", ".join(sets) + removes,
             "ExpressionAttributeValues": to_item(values),
         }
         if names:
@@ -709,6 +708,11 @@ class DynamoLedgerStore:
 
 
 _ORDER_FIELDS = ("sku_id", "platform", "quantity", "created_ms", "hold_until_ms")
+
+
+def order_fields(order: OrderRecord) -> dict[str, Any]:
+    """A new order item's fixed attributes (status and keys aside)."""
+    return {name: getattr(order, name) for name in _ORDER_FIELDS}
 
 
 class TransactionContention(Exception):
