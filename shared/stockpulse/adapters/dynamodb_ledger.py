@@ -566,8 +566,7 @@ class DynamoLedgerStore:
                 sets.append(f"{counter} = {counter} + :d_{counter}")
                 values[f":d_{counter}"] = delta
         for i, (platform, units) in enumerate(sorted(usage.items())):
-            if not units:
-                continue
+            # Even a net zero is written: one by one, the platform's usage entry would exist.
             names[f"#p{i}"] = platform
             values[f":u{i}"] = units
             values[":zero"] = 0
