@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from stockpulse.domain.alerts import CHANNELS, Channel
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.domain.tiers import TierRatios, exact
 
@@ -42,6 +43,30 @@ class TierRatioConfig(BaseModel):
         return TierRatios(yellow=exact(self.yellow), orange=exact(self.orange), red=exact(self.red))
 
 
+class AlertOverrides(BaseModel):
+    """Per-SKU message settings (docs/product.md, "Message budget"); absent fields keep the defaults."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    cooldown_minutes: Annotated[int, Field(ge=10, le=1440)] = Field(
+        default=30, description="minutes between IM repeats of a standing tier"
+    )
+    stock_risk: bool = Field(
+        default=True, description="the sell-out projection may raise the tier (dynamic SKUs only)"
+    )
+    channels: list[Channel] = Field(
+        default_factory=lambda: list(CHANNELS),
+        description="channels besides the big screen's feed that may carry this SKU's messages",
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[Channel]) -> list[Channel]:
+        if len(set(value)) != len(value):
+            raise ValueError("channels must not repeat")
+        return value
+
+
 class SkuConfig(BaseModel):
     """One SKU's plan for the session."""
 
@@ -63,6 +88,8 @@ class SkuConfig(BaseModel):
         default_factory=dict
     )
     rebalance_quotas: bool = False
+    pack_size: Annotated[int, Field(ge=1, le=100_000)] = 1
+    alerts: AlertOverrides = AlertOverrides()
 
     @field_validator("lead_time_days", mode="before")
     @classmethod
@@ -75,6 +102,11 @@ class SkuConfig(BaseModel):
     @classmethod
     def _ratios(cls, value: object) -> object:
         return TierRatioConfig.model_validate(value) if isinstance(value, dict) else value
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alerts(cls, value: object) -> object:
+        return AlertOverrides.model_validate(value) if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _held_fits(self) -> SkuConfig:
