@@ -1,5 +1,9 @@
-"""messages.py: what each text says, and the one-segment SMS."""
+"""messages.py: what each text says, the one-segment SMS, the e-mail subject, untrusted names.
 
+What each channel finally receives, kind by kind, is read in test_channel_bodies.py.
+"""
+
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -8,7 +12,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.messages import SMS_MAX_UCS2, action_for, render, ucs2_units
+from stockpulse.domain.messages import (
+    SMS_MAX_UCS2,
+    SUBJECT_MAX,
+    action_for,
+    action_text,
+    clean_text,
+    email_body,
+    email_subject,
+    markup_safe,
+    render,
+    restock_request,
+    restock_subject,
+    sanitize_subject,
+    ucs2_units,
+)
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier
 
 
@@ -31,6 +49,7 @@ def notice(**kw: Any) -> AlertNotice:
         "sell_out_eta_minutes": 11.9,
         "restock_quantity": 250,
         "platform_split": {"kuaishou": 12, "douyin": 40},
+        "forecast": 210.0,
     }
     fields.update(kw)
     return AlertNotice(**fields)
@@ -44,33 +63,122 @@ def test_action_for_reuses_the_tier_actions() -> None:
     assert action_for(Tier.NONE, "zh") == "恢复正常，无需操作。"
 
 
-def test_alert_says_what_to_do() -> None:
+def test_consumption_alert_says_what_to_do_and_compares_with_the_forecast() -> None:
     r = render(notice())
-    assert r.title_en == "RED: 草莓蛋糕 (cake-01)"
-    for text in (r.text_en, r.text_zh):
-        assert "cake-01" in text and "草莓蛋糕" in text
-        assert "38" in text and "3.2" in text and "250" in text
-        assert "douyin 40 / kuaishou 12" in text  # biggest platform first
-    assert TIER_ACTIONS_EN[Tier.RED] in r.text_en and "~12 min" in r.text_en
-    assert TIER_ACTIONS_ZH[Tier.RED] in r.text_zh and "约12分钟" in r.text_zh
-    assert r.title_zh.startswith("【红色预警】")
-    assert r.sms_zh == "【红色预警】草莓蛋糕(cake-01) 可售38 约12分钟售罄 补货250 停止售卖，立即联系供应商。"
+    assert r.title_en == "RED: 草莓蛋糕 (cake-01)" and r.title_zh == "【红色预警】草莓蛋糕（cake-01）"
+    assert r.text_zh == (
+        "【红色预警】草莓蛋糕（cake-01）：停止售卖，立即联系供应商补货250件。"
+        "已消耗252件，达预测210件的120%；可售38件，速度3.2件/分钟，约12分钟售罄。"
+        "平台：douyin 40 / kuaishou 12。"
+    )
+    assert r.text_en == (
+        "RED: 草莓蛋糕 (cake-01). Stop selling and call the supplier now: restock 250 units. "
+        "Consumption 252 is 120% of the forecast 210; available 38, velocity 3.2 units/min, "
+        "sells out in ~12 min. Platforms: douyin 40 / kuaishou 12."
+    )
+    assert (
+        r.sms_zh
+        == "【红色预警】草莓蛋糕(cake-01) 消耗120% 可售38 约12分钟售罄 补货250 停止售卖，立即联系供应商。"
+    )
 
 
-def test_repeat_and_resolved_have_their_own_wording() -> None:
-    repeat = render(notice(kind=NoticeKind.REPEAT, tier=Tier.ORANGE, previous_tier=Tier.ORANGE))
-    assert repeat.title_en.startswith("Still ORANGE")
-    assert repeat.sms_zh.startswith("【橙色持续】")
-    assert TIER_ACTIONS_ZH[Tier.ORANGE] in repeat.sms_zh
+def test_stock_risk_alert_explains_the_sell_out_eta() -> None:
+    r = render(notice(stock_risk=True, sell_out_eta_minutes=8.2))
+    assert "Sell-out imminent" in r.action_en and "take the link down" in r.action_en
+    assert "At this pace (3.2 units/min) it sells out in ~8 min; available 38." in r.text_en
+    assert "按当前速度（3.2件/分钟）约8分钟售罄，可售38件。" in r.text_zh
+    assert "即将售罄：立即联系供应链补货250件，准备下架链接。" in r.text_zh
+    assert "消耗" not in r.text_zh  # the tier does not come from consumption: no percentage
+    assert r.sms_zh == "【红色预警】草莓蛋糕(cake-01) 可售38 约8分钟售罄 补货250 立即联系供应链，准备下架。"
+    orange = render(notice(stock_risk=True, tier=Tier.ORANGE, sell_out_eta_minutes=35))
+    assert "sells out in ~35 min" in orange.text_en and "主播放缓节奏，运营确认补货250件。" in orange.text_zh
 
+
+@pytest.mark.parametrize("tier", [Tier.YELLOW, Tier.ORANGE, Tier.RED])
+@pytest.mark.parametrize("kind", [NoticeKind.ALERT, NoticeKind.REPEAT])
+def test_nothing_to_restock_says_watch_never_restock_zero(tier: Tier, kind: NoticeKind) -> None:
+    r = render(notice(tier=tier, kind=kind, restock_quantity=0))
+    for text in (r.text_zh, r.sms_zh, email_body(notice(tier=tier, kind=kind, restock_quantity=0))):
+        assert "补货0" not in text and "0件" not in text.replace("10件", "")
+    for text in (r.text_en, r.action_en):
+        assert "restock 0" not in text.lower() and "0 units" not in text.replace("10 units", "")
+    if tier is Tier.YELLOW:
+        assert "关注" in r.action_zh and "关注" in r.sms_zh and "watch" in r.action_en.lower()
+        assert "补货" not in r.sms_zh
+
+
+def test_yellow_with_a_restock_names_the_quantity() -> None:
+    r = render(notice(tier=Tier.YELLOW, previous_tier=Tier.NONE, restock_quantity=24))
+    assert r.action_zh == "密切关注，准备补货24件。" and "prepare a restock of 24 units" in r.action_en
+    assert "补货24" in r.sms_zh
+
+
+def test_repeat_says_the_tier_still_stands() -> None:
+    r = render(notice(kind=NoticeKind.REPEAT, tier=Tier.ORANGE, previous_tier=Tier.ORANGE))
+    assert r.title_en.startswith("Still ORANGE") and r.title_zh.startswith("【橙色持续】")
+    assert r.action_zh.startswith("仍为橙色，主播放缓节奏")
+    assert r.sms_zh.startswith("【橙色持续】") and "主播放缓节奏" in r.sms_zh
+
+
+def test_resolved_says_which_tier_was_resolved() -> None:
     resolved = render(notice(kind=NoticeKind.RESOLVED, tier=Tier.YELLOW, previous_tier=Tier.RED))
     assert resolved.title_en == "Resolved: 草莓蛋糕 (cake-01) now YELLOW (was RED)"
-    assert "红色→黄色" in resolved.title_zh and resolved.title_zh.startswith("【预警解除】")
-    assert TIER_ACTIONS_EN[Tier.YELLOW] in resolved.text_en  # the lower tier's action still applies
-    assert "红色→黄色" in resolved.sms_zh
+    assert resolved.title_zh == "【预警解除】草莓蛋糕（cake-01）：红色→黄色"
+    assert resolved.action_zh == "密切关注，准备补货250件。"  # the lower tier's action still applies
+    assert "红色→黄色" in resolved.sms_zh and "补货250" in resolved.sms_zh
 
     normal = render(notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE))
-    assert "now normal" in normal.title_en and "无需操作" in normal.sms_zh
+    assert "now normal (was ORANGE)" in normal.title_en
+    assert normal.sms_zh == "【预警解除】草莓蛋糕(cake-01) 橙色→正常 可售38 无需操作。"
+
+
+def test_sold_out_says_it_once_and_what_to_do() -> None:
+    n = notice(kind=NoticeKind.SOLD_OUT, available=0, sell_out_eta_minutes=0.0)
+    r = render(n)
+    assert r.sms_zh == "【已售罄】草莓蛋糕(cake-01) 补货250件后恢复或下架链接。"
+    assert r.text_zh.count("售罄") == 1 and r.text_en.lower().count("sold out") == 1
+    assert "补货250件后恢复售卖，或下架链接" in r.text_zh
+    assert "Restock 250 units and resume selling, or take the link down." in r.text_en
+    zh, en = email_body(n).split("-" * 40)
+    assert zh.count("售罄") == 1 and en.lower().count("sold out") == 1
+    nothing = render(notice(kind=NoticeKind.SOLD_OUT, available=0, restock_quantity=0))
+    assert nothing.action_zh == "补货后恢复售卖，或下架链接。" and "0" not in nothing.sms_zh.split(")")[1]
+
+
+def test_pre_show_names_the_sellable_stock_the_line_and_the_units_to_add() -> None:
+    n = notice(
+        kind=NoticeKind.PRE_SHOW,
+        tier=Tier.NONE,
+        previous_tier=Tier.NONE,
+        on_hand=45,
+        held=5,
+        reserved=0,
+        sold=0,
+        available=40,
+        velocity_per_minute=0.0,
+        sell_out_eta_minutes=None,
+        restock_quantity=11,
+        warning_line=51.0,
+        forecast=42.5,
+        platform_split={},
+    )
+    r = render(n)
+    assert "开播前库存不足" in r.text_zh
+    assert "可售40件，低于预警线51件（预测42.5件），建议开播前补货11件。" in r.text_zh
+    assert "Sellable stock 40 units, under the pre-show warning line of 51" in r.text_en
+    assert "Add 11 units before the show." in r.text_en
+    assert r.sms_zh == "【开播前库存不足】草莓蛋糕(cake-01) 可售40 预警线51 开播前补货11件。"
+    # a fractional line is shown rounded up: 40 is under 51.6, so under "52", never "51"
+    assert "低于预警线52件" in render(n.model_copy(update={"warning_line": 51.6})).text_zh
+    assert "低于开播预警线" in render(n.model_copy(update={"warning_line": None})).text_zh
+
+
+def test_slow_is_a_tip_to_add_interaction() -> None:
+    r = render(notice(kind=NoticeKind.SLOW, tier=Tier.NONE, previous_tier=Tier.NONE, reserved=2, sold=10))
+    assert "增加互动" in r.action_zh and "add interaction" in r.action_en
+    assert "低于预期区间" in r.text_zh and "under the expected band" in r.text_en
+    assert r.sms_zh == "【互动提示】草莓蛋糕(cake-01) 销量低于预期 主播增加互动。"
+    assert action_text(notice(kind=NoticeKind.SLOW), "zh") == r.action_zh
 
 
 @pytest.mark.parametrize(
@@ -82,6 +190,10 @@ def test_repeat_and_resolved_have_their_own_wording() -> None:
         (0, 0.0, "sold out", "已售罄"),
         (0, None, "sold out", "已售罄"),
         (38, None, "no sales right now", "暂无销量"),
+        (38, float("inf"), "no sales right now", "暂无销量"),
+        (38, float("nan"), "no sales right now", "暂无销量"),
+        (38, 150.0, "~3 h", "约3小时售罄"),
+        (38, 1e9, "more than 99 h", "99小时以上售罄"),
     ],
 )
 def test_eta_wording(available: int, eta: float | None, en: str, zh: str) -> None:
@@ -91,7 +203,15 @@ def test_eta_wording(available: int, eta: float | None, en: str, zh: str) -> Non
 
 def test_empty_platform_split_and_whole_velocity() -> None:
     r = render(notice(platform_split={}, velocity_per_minute=3.0))
-    assert "Platforms: -." in r.text_en and "velocity 3 units/min" in r.text_en
+    assert "Platforms" not in r.text_en and "平台" not in r.text_zh
+    assert "velocity 3 units/min" in r.text_en
+
+
+def test_absurd_numbers_render() -> None:
+    r = render(notice(velocity_per_minute=float("nan"), forecast=float("inf"), sell_out_eta_minutes=-5))
+    assert "velocity 0 units/min" in r.text_en and "%" not in r.text_en
+    big = render(notice(velocity_per_minute=1e300))
+    assert len(big.text_en) < 400
 
 
 def test_ucs2_units_counts_astral_characters_twice() -> None:
@@ -112,8 +232,60 @@ def test_very_long_id_gives_way_too() -> None:
     assert r.sms_zh.endswith("补货250 停止售卖，立即联系供应商。")
 
 
+# ------------------------------------------------------------------------ untrusted text
+def test_clean_text_makes_one_safe_line() -> None:
+    assert clean_text("a\r\nBcc: x\ty\x00z\x85w\u2028v") == "a Bcc: x y z w v"
+    assert clean_text("\u202eevil\u200b\u2066name\ufeff") == "evilname"  # bidi / zero-width gone
+    assert clean_text("  many   spaces\u3000here  ") == "many spaces here"
+    assert clean_text("see http://evil.example/x and WWW.evil.example") == (
+        "see http：//evil.example/x and WWW\uff0eevil.example"
+    )
+    assert clean_text("蛋糕" * 100, 10) == "蛋糕蛋糕蛋糕蛋糕蛋…" and ucs2_units(clean_text("🎂" * 9, 9)) <= 9
+
+
+def test_markup_safe_keeps_words_and_drops_syntax() -> None:
+    assert markup_safe("[x](http://evil) # h @all <@u1> **b** `c` ~s~ &lt; | ! \\") == (
+        "\uff3bx\uff3d（http：//evil） \uff03 h \uff20all \uff1c\uff20u1\uff1e "
+        "\uff0a\uff0ab\uff0a\uff0a \uff40c\uff40 \uff5es\uff5e \uff06lt; \uff5c ！ \uff3c"
+    )
+    assert markup_safe("Osmanthus cake, 6 pcs - 桂花糕") == "Osmanthus cake, 6 pcs - 桂花糕"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "桂花糕\r\nBcc: victim@example.com",
+        "\x00\x07\x1b[31m\x7f\x9b",
+        "\u202e\u200d\ufeff",
+        "x" * 500,
+        "🎂" * 200,
+        "",
+        "   ",
+    ],
+)
+def test_subject_is_clean_bounded_and_never_empty(name: str) -> None:
+    for subject in (email_subject(notice(sku_name=name)), restock_subject(notice(sku_name=name))):
+        assert subject and subject == subject.strip() and ucs2_units(subject) <= SUBJECT_MAX
+        assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in subject)
+        assert "  " not in subject
+
+
+def test_sanitize_subject_fallback() -> None:
+    assert sanitize_subject("\r\n\t\x00") == "stockpulse alert"
+    assert sanitize_subject("a\r\nb") == "a b"
+
+
+def test_restock_request_is_json_with_the_numbers() -> None:
+    import json
+
+    request = json.loads(restock_request(notice(stock_risk=True)))
+    assert request["type"] == "restock_request" and request["restock_quantity"] == 250
+    assert request["sku_id"] == "cake-01" and request["sku_name"] == "草莓蛋糕" and request["tier"] == "red"
+    assert request["stock_risk"] is True and request["available"] == 38
+
+
 @given(
-    name=st.text(min_size=1, max_size=200),
+    name=st.text(min_size=0, max_size=200),
     sku_id=st.text(min_size=1, max_size=128),
     kind=st.sampled_from(list(NoticeKind)),
     tier=st.sampled_from(list(Tier)),
@@ -121,6 +293,7 @@ def test_very_long_id_gives_way_too() -> None:
     available=st.integers(0, 999_999),
     restock=st.integers(0, 999_999),
     eta=st.one_of(st.none(), st.floats(0, 99_999)),
+    stock_risk=st.booleans(),
 )
 def test_sms_always_fits_one_segment_and_keeps_the_numbers(
     name: str,
@@ -131,20 +304,29 @@ def test_sms_always_fits_one_segment_and_keeps_the_numbers(
     available: int,
     restock: int,
     eta: float | None,
+    stock_risk: bool,
 ) -> None:
-    r = render(
-        notice(
-            sku_name=name,
-            sku_id=sku_id,
-            kind=kind,
-            tier=tier,
-            previous_tier=previous,
-            available=available,
-            restock_quantity=restock,
-            sell_out_eta_minutes=eta,
-        )
+    n = notice(
+        sku_name=name,
+        sku_id=sku_id,
+        kind=kind,
+        tier=tier,
+        previous_tier=previous,
+        available=available,
+        restock_quantity=restock,
+        sell_out_eta_minutes=eta,
+        stock_risk=stock_risk,
     )
+    r = render(n)
     assert ucs2_units(r.sms_zh) <= SMS_MAX_UCS2
-    assert f"可售{available}" in r.sms_zh and action_for(tier, "zh") in r.sms_zh
-    if kind != NoticeKind.RESOLVED:
+    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in r.sms_zh)
+    assert "补货0" not in r.sms_zh
+    if kind in (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED):
+        assert f"可售{available}" in r.sms_zh
+    if kind in (NoticeKind.ALERT, NoticeKind.REPEAT) and restock > 0:
         assert f"补货{restock}" in r.sms_zh
+    if kind is NoticeKind.SOLD_OUT and restock > 0:
+        assert f"补货{restock}件" in r.sms_zh
+    subject = email_subject(n)
+    assert subject and ucs2_units(subject) <= SUBJECT_MAX
+    assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in subject)

@@ -55,6 +55,7 @@ class AlertNotice(BaseModel):
     stock_risk: bool = False  # the tier comes from the sell-out projection, not from consumption
     first_of_tier: bool = False  # the first announcement of this tier for the SKU in the session
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))  # the SKU's allowed channels
+    warning_line: float | None = None  # pre_show: the pre-show warning line (units) sellable stock is under
     text_en: str = ""
     text_zh: str = ""
     sms_zh: str = ""
