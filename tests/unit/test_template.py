@@ -719,13 +719,16 @@ def test_sns_alert_event_routes_like_the_template(cfn: dict[str, Any], raw: dict
     assert record["EventSource"] == "aws:sns"
     sns = record["Sns"]
     attributes = {k: v["Value"] for k, v in sns["MessageAttributes"].items()}
-    assert set(attributes) == {"tier", "importance", "sku_id", "session_id", "kind"}
-    assert all(v["Type"] == "String" for v in sns["MessageAttributes"].values())
+    assert set(attributes) == {"tier", "importance", "sku_id", "session_id", "kind", "first", "channels"}
+    for name, value in sns["MessageAttributes"].items():  # as SnsAlertPublisher sets them
+        assert value["Type"] == ("String.Array" if name == "channels" else "String"), name
     message = json.loads(sns["Message"])
     for key in ("tier", "sku_id", "session_id", "kind"):
         assert message[key] == attributes[key]
     router = _props(cfn, "AlertRouterFunctionImRobotAlerts")
-    assert _filter_matches(_resolve_params(router["FilterPolicy"], raw["Parameters"]), attributes)
+    policy = _resolve_params(router["FilterPolicy"], raw["Parameters"])
+    channels = json.loads(attributes.pop("channels"))  # a String.Array matches if any element does
+    assert any(_filter_matches(policy, {**attributes, "channels": channel}) for channel in channels)
 
 
 def test_http_get_skus_event_matches_a_route(cfn: dict[str, Any]) -> None:

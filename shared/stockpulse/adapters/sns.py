@@ -1,24 +1,57 @@
-"""Alert delivery over SNS: message attributes drive the per-channel subscription filter policies."""
+"""Alert delivery over SNS: one publish per notice, a body made for each protocol.
+
+The alerts topic gets `MessageStructure="json"`: SNS hands each subscription the key named after
+its protocol, or `default`:
+- `default`: the notice as JSON (`AlertNotice.model_dump_json()`), for the Lambda (IM router) and
+  SQS (big-screen feed) subscribers, which parse it back into an AlertNotice;
+- `sms`: the one-segment Chinese SMS (at most 70 UCS-2 units);
+- `email`: the readable plain-text e-mail (Chinese, then English).
+`Subject` is the sanitised e-mail subject: SNS refuses control characters and subjects of 100
+characters or more, and a refused publish would lose the alert. Message attributes come from
+`routing_attributes` (the subscription filter policies read them); `channels` is a String.Array.
+
+At red (`to_supply_chain`), the supply-chain topic gets a restock request: JSON by default, the
+same readable e-mail and SMS for people subscribed to it.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.tiers import Tier
+from stockpulse.domain.alerts import AlertNotice, routing_attributes, to_supply_chain
+from stockpulse.domain.messages import email_body, email_subject, render, restock_request, restock_subject
 
 
-def _attributes(notice: AlertNotice) -> dict[str, dict[str, str]]:
-    tier = "resolved" if notice.kind is NoticeKind.RESOLVED else notice.tier.value
-    values = {
-        "tier": tier,
-        "importance": notice.importance,
-        "sku_id": notice.sku_id,
-        "session_id": notice.session_id,
-        "kind": notice.kind.value,
+def message_attributes(notice: AlertNotice) -> dict[str, dict[str, str]]:
+    """`routing_attributes` as SNS MessageAttributes (lists as String.Array; SNS refuses empty values)."""
+    attributes: dict[str, dict[str, str]] = {}
+    for name, value in routing_attributes(notice).items():
+        if isinstance(value, list):
+            attributes[name] = {"DataType": "String.Array", "StringValue": json.dumps(value)}
+        elif value:
+            attributes[name] = {"DataType": "String", "StringValue": value}
+    return attributes
+
+
+def alert_message(notice: AlertNotice) -> str:
+    """The JSON-structured Message: `default` (notice JSON), `sms`, `email`."""
+    bodies = {
+        "default": notice.model_dump_json(),
+        "sms": render(notice).sms_zh,
+        "email": email_body(notice),
     }
-    return {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
+    return json.dumps(bodies, ensure_ascii=False)
+
+
+def restock_message(notice: AlertNotice) -> str:
+    """The supply-chain Message: the restock request JSON by default, readable for people."""
+    bodies = {
+        "default": restock_request(notice),
+        "sms": render(notice).sms_zh,
+        "email": email_body(notice),
+    }
+    return json.dumps(bodies, ensure_ascii=False)
 
 
 class SnsAlertPublisher:
@@ -30,26 +63,19 @@ class SnsAlertPublisher:
         self._supply = supply_topic_arn
 
     def publish(self, notice: AlertNotice) -> None:
+        attributes = message_attributes(notice)
         self._sns.publish(
             TopicArn=self._alerts,
-            Subject=f"[{notice.tier.value.upper()}] {notice.sku_name}"[:100],
-            Message=notice.model_dump_json(),
-            MessageAttributes=_attributes(notice),
+            Subject=email_subject(notice),
+            Message=alert_message(notice),
+            MessageStructure="json",
+            MessageAttributes=attributes,
         )
-        if self._supply and notice.kind is NoticeKind.ALERT and notice.tier is Tier.RED:
+        if self._supply and to_supply_chain(notice):
             self._sns.publish(
                 TopicArn=self._supply,
-                Subject=f"Restock request: {notice.sku_name}"[:100],
-                Message=json.dumps(
-                    {
-                        "alert_id": notice.alert_id,
-                        "session_id": notice.session_id,
-                        "sku_id": notice.sku_id,
-                        "sku_name": notice.sku_name,
-                        "restock_quantity": notice.restock_quantity,
-                        "available": notice.available,
-                        "sell_out_eta_minutes": notice.sell_out_eta_minutes,
-                    }
-                ),
-                MessageAttributes=_attributes(notice),
+                Subject=restock_subject(notice),
+                Message=restock_message(notice),
+                MessageStructure="json",
+                MessageAttributes=attributes,
             )
