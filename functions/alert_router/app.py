@@ -3,10 +3,16 @@
 Thin on purpose: parse the SNS event into AlertNotice, load the robots from SSM Parameter Store, hand
 both to `stockpulse.adapters.webhooks`, turn the outcome into metrics, and fail loudly.
 
+The alerts topic is published with MessageStructure="json" (`stockpulse.adapters.sns`): SNS delivers
+to a Lambda subscription the `lambda` key or, as here, the `default` one, the notice JSON, so the
+record's Message parses as an AlertNotice (the `sms` and `email` bodies never reach this function).
+Robots route on `AlertNotice.routing_tier`: a resolution reaches the robots that got the alert.
+
 Robots: one SSM parameter per robot below WEBHOOK_PARAMETER_PATH (template.yaml sets the same path
 as WEBHOOK_SSM_PREFIX; either name works), a SecureString JSON
 {"platform": "dingtalk|wecom|feishu|slack", "url": ..., "secret": ..., "tiers": [...], "lang": "zh|en"}.
-Cached for 5 minutes per warm container.
+Cached for 5 minutes per warm container. A robot URL must be https to a public host
+(`webhooks.url_problem`, and again at connect time); anything else makes the parameter unusable.
 
 Delivery semantics (at-least-once): if any robot still fails after the adapter's own retries (or a
 robot parameter is unusable), the handler raises. SNS invokes this function asynchronously, so
@@ -46,6 +52,9 @@ DEFAULT_PARAMETER_PATH = "/stockpulse/webhooks"
 RETRY_POLICY = webhooks.RetryPolicy(max_attempts=int(os.environ.get("ROBOT_MAX_ATTEMPTS", "4")))
 # Robots that took an alert, remembered while this container stays warm (see the module docstring).
 _delivered = webhooks.DeliveredLog()
+# Plain http to the loopback (local fake robots): tests set this attribute on the loaded module.
+# Deliberately not an environment variable or a parameter: nothing in a deployment can turn it on.
+ALLOW_LOOPBACK_HTTP = False
 
 
 class RobotDeliveryError(RuntimeError):
@@ -69,7 +78,7 @@ def load_robots() -> tuple[list[webhooks.RobotConfig], list[str]]:
     invalid: list[str] = []
     for name, value in sorted(raw.items()):
         try:
-            robots.append(webhooks.parse_robot_config(name, value))
+            robots.append(webhooks.parse_robot_config(name, value, allow_loopback_http=ALLOW_LOOPBACK_HTTP))
         except webhooks.RobotConfigError as exc:  # its text never quotes the value
             logger.error("unusable robot parameter", extra={"parameter": name, "reason": exc.reason})
             invalid.append(name)
@@ -94,16 +103,25 @@ def handler(event: list[AlertNotice], context: LambdaContext) -> dict[str, Any]:
         logger.warning("no IM robot configured", extra={"parameter_path": _parameter_path()})
     metrics.add_metric(name="AlertNoticesRouted", unit=MetricUnit.Count, value=len(event))
 
+    post = (
+        webhooks.make_urllib_post(allow_loopback_http=True) if ALLOW_LOOPBACK_HTTP else webhooks.urllib_post
+    )
     failures: list[str] = [f"parameter {name!r} unusable" for name in invalid]
     delivered: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     skipped = 0
     for notice in event:
-        logger.append_keys(alert_id=notice.alert_id, sku_id=notice.sku_id, tier=webhooks.routing_tier(notice))
+        logger.append_keys(
+            alert_id=notice.alert_id,
+            sku_id=notice.sku_id,
+            kind=notice.kind.value,
+            tier=webhooks.routing_tier(notice),
+        )
         results = webhooks.deliver_all(
             robots,
             notice,
             delivered=_delivered,
+            post=post,
             policy=RETRY_POLICY,
             time_left_ms=context.get_remaining_time_in_millis,
         )

@@ -27,7 +27,9 @@ from pydantic import ValidationError
 from support import sns_lambda_event
 
 from stockpulse.adapters import webhooks
+from stockpulse.adapters.sns import SnsAlertPublisher, alert_message, message_attributes
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.messages import email_subject
 from stockpulse.domain.tiers import Tier
 
 APP_PATH = Path(__file__).resolve().parents[2] / "functions" / "alert_router" / "app.py"
@@ -201,8 +203,21 @@ def load_app(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 @pytest.fixture
+def production_app(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> ModuleType:
+    """The router exactly as deployed: plain http to 127.0.0.1 is refused."""
+    module = load_app(monkeypatch)
+    assert module.ALLOW_LOOPBACK_HTTP is False
+    monkeypatch.setattr(module, "RETRY_POLICY", webhooks.RetryPolicy(max_attempts=3, base_delay_s=0.001))
+    return module
+
+
+@pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> ModuleType:
     module = load_app(monkeypatch)
+    assert module.ALLOW_LOOPBACK_HTTP is False  # the deployed default
+    # The fake robots are http://127.0.0.1: the test-only switch (a module attribute, which no
+    # environment variable or SSM parameter can set) lets the router reach them.
+    monkeypatch.setattr(module, "ALLOW_LOOPBACK_HTTP", True)
     assert module.RETRY_POLICY.max_attempts == 3  # from ROBOT_MAX_ATTEMPTS
     # keep the attempts, shrink the waits: tests must not sleep for real
     monkeypatch.setattr(module, "RETRY_POLICY", webhooks.RetryPolicy(max_attempts=3, base_delay_s=0.001))
@@ -256,20 +271,18 @@ def make_notice(**overrides: Any) -> AlertNotice:
 
 
 def sns_event(notice: AlertNotice | None = None, *, message: str | None = None) -> dict[str, Any]:
-    """The event Lambda receives from an SNS subscription, with the attributes the publisher sets."""
+    """The event Lambda receives from an SNS subscription: the publisher's attributes and the
+    `default` body of its JSON-structured message (what SNS hands a Lambda subscriber)."""
     notice = notice or make_notice()
-    attributes = {
-        "tier": webhooks.routing_tier(notice),
-        "importance": notice.importance,
-        "sku_id": notice.sku_id,
-        "session_id": notice.session_id,
-        "kind": notice.kind.value,
-    }
-    return sns_lambda_event(
-        message if message is not None else notice.model_dump_json(),
+    event = sns_lambda_event(
+        message if message is not None else json.loads(alert_message(notice))["default"],
         topic_arn=TOPIC_ARN,
-        attributes=attributes,
     )
+    event["Records"][0]["Sns"]["MessageAttributes"] = {
+        name: {"Type": value["DataType"], "Value": value["StringValue"]}
+        for name, value in message_attributes(notice).items()
+    }
+    return event
 
 
 def emf_counts(stdout: str) -> dict[tuple[str, str], float]:
@@ -355,14 +368,74 @@ def test_200_with_error_code_raises(
     assert len(robots.to(platform)) == 1
 
 
-def test_resolution_goes_to_robots_that_ask_for_it(app: ModuleType, robots: FakeRobots) -> None:
+def test_resolution_goes_to_the_robots_that_got_the_alert(app: ModuleType, robots: FakeRobots) -> None:
     notice = make_notice(
         kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE, alert_id="res-1"
     )
     app.handler(sns_event(notice), FakeContext())
-    # Slack lists "resolved"; Feishu has no tiers (all); DingTalk and WeCom list alert tiers only
-    assert sorted(r.platform for r in robots.requests) == ["feishu", "slack"]
+    # The orange alert went to DingTalk (orange, red), Feishu (all) and Slack (orange); its
+    # resolution routes on the tier it resolves and goes to the same three, not WeCom (red only).
+    assert sorted(r.platform for r in robots.requests) == ["dingtalk", "feishu", "slack"]
     assert "Resolved" in robots.to("slack")[0].json()["text"]
+    assert "【预警解除】" in robots.to("dingtalk")[0].json()["markdown"]["title"]
+    assert "橙色→正常" in robots.to("dingtalk")[0].json()["markdown"]["text"]
+
+
+def test_production_router_refuses_loopback_and_private_robots(
+    production_app: ModuleType, ssm: Any, robots: FakeRobots, log_capture: io.StringIO
+) -> None:
+    """Issue 11, item 9: robots only at https public hosts. As deployed, the fake robots on
+    http://127.0.0.1 are unusable parameters: nothing is posted, the invocation fails loudly."""
+    for name, url in {
+        "evil/metadata": "https://169.254.169.254/latest/meta-data/?k=LEAKED-KEY-42",
+        "evil/private": "https://10.0.0.8/robot/send?access_token=LEAKED-KEY-42",
+        "evil/localhost": "https://localhost:9001/hook/LEAKED-KEY-42",
+        "evil/internal": "https://robots.corp.internal/hook/LEAKED-KEY-42",
+    }.items():
+        value = json.dumps({"platform": "dingtalk", "url": url})
+        ssm.put_parameter(Name=f"{PARAMETER_PATH}/{name}", Value=value, Type="SecureString")
+    with pytest.raises(production_app.RobotDeliveryError) as caught:
+        production_app.handler(sns_event(), FakeContext())
+    assert robots.requests == []
+    for name in ("shop-a/dingtalk", "shop-a/feishu", "ops/slack", "evil/metadata", "evil/internal"):
+        assert name in str(caught.value)
+    logged = log_capture.getvalue()
+    assert "LEAKED-KEY-42" not in logged and "LEAKED-KEY-42" not in str(caught.value)
+    assert (
+        "url must be https" in logged and "not a public address" in logged and "not a public name" in logged
+    )
+
+
+def test_a_notice_published_with_message_structure_json_reaches_the_robots(
+    app: ModuleType, robots: FakeRobots
+) -> None:
+    """The real path on moto: SnsAlertPublisher publishes with MessageStructure=json; a
+    subscriber without a key of its own (SQS here, Lambda in AWS) gets `default`, the notice
+    JSON; the router parses that envelope and delivers."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    topic = sns.create_topic(Name="stockpulse-AlertsTopic")["TopicArn"]
+    queue = sqs.create_queue(QueueName="router-envelopes")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)  # raw delivery off: the SNS envelope
+    notice = make_notice(stock_risk=True, first_of_tier=True, forecast=60.0, alert_id="moto-1")
+    SnsAlertPublisher(sns, topic).publish(notice)
+    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    envelope = json.loads(message["Body"])
+    assert AlertNotice.model_validate_json(envelope["Message"]) == notice
+    event = sns_lambda_event(
+        envelope["Message"],
+        topic_arn=envelope["TopicArn"],
+        message_id=envelope["MessageId"],
+        subject=envelope["Subject"],
+        timestamp=envelope["Timestamp"],
+    )
+    event["Records"][0]["Sns"]["MessageAttributes"] = envelope["MessageAttributes"]
+    assert envelope["MessageAttributes"]["channels"]["Type"] == "String.Array"
+    summary = app.handler(event, FakeContext())
+    assert summary["delivered"] == 3 and summary["alert_ids"] == ["moto-1"]
+    ding = robots.to("dingtalk")[0].json()["markdown"]["text"]
+    assert "按当前速度" in ding and "约4分钟售罄" in ding and "确认补货95件" in ding
 
 
 def test_unusable_parameter_is_reported_without_its_value(
@@ -425,3 +498,19 @@ def test_import_does_no_aws_work(monkeypatch: pytest.MonkeyPatch) -> None:
     started = time.monotonic()
     module = load_app(monkeypatch)
     assert callable(module.handler) and time.monotonic() - started < 5
+
+
+def test_the_sample_event_is_what_sns_delivers(app: ModuleType, robots: FakeRobots) -> None:
+    """events/sns_alert.json (`sam local invoke -e`): the `default` body of a JSON-structured
+    publish, with the subject and attributes SnsAlertPublisher sets, goes through the handler."""
+    event = json.loads((APP_PATH.parents[2] / "events" / "sns_alert.json").read_text(encoding="utf-8"))
+    sns = event["Records"][0]["Sns"]
+    notice = AlertNotice.model_validate_json(sns["Message"])
+    assert notice.stock_risk and notice.first_of_tier and notice.forecast == 60.0
+    assert sns["Subject"] == email_subject(notice)
+    assert sns["MessageAttributes"] == {
+        name: {"Type": value["DataType"], "Value": value["StringValue"]}
+        for name, value in message_attributes(notice).items()
+    }
+    summary = app.handler(event, FakeContext())
+    assert summary["delivered"] == 3 and summary["alert_ids"] == [notice.alert_id]

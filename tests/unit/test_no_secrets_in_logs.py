@@ -148,9 +148,13 @@ class FakeRobots:
 
     def __enter__(self) -> FakeRobots:
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        # These robots are plain http on 127.0.0.1, which the router refuses unless told (tests only).
+        self._router = load_handler("alert_router")
+        self._router.ALLOW_LOOPBACK_HTTP = True
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._router.ALLOW_LOOPBACK_HTTP = False
         self.server.shutdown()
         self.server.server_close()
 

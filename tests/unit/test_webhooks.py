@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import logging
 import socket
@@ -26,7 +27,7 @@ import pytest
 from stockpulse.adapters import webhooks
 from stockpulse.adapters.webhooks import DeliveryFailed, RetryPolicy, RobotConfig
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.messages import render
+from stockpulse.domain.messages import for_markup, render
 from stockpulse.domain.tiers import Tier
 
 NOW_MS = 1_764_103_233_123  # 2025-11-25T20:40:33.123Z
@@ -213,8 +214,12 @@ def make_notice(**overrides: Any) -> AlertNotice:
     return AlertNotice(**values)
 
 
+# The fake robots are plain http on 127.0.0.1: only an explicit test-only switch reaches them.
+LOCAL_POST = webhooks.make_urllib_post(timeout_s=2.0, allow_loopback_http=True)
+
+
 def send(robot: RobotConfig, notice: AlertNotice | None = None, **kw: Any) -> int:
-    kw.setdefault("post", webhooks.make_urllib_post(timeout_s=2.0))
+    kw.setdefault("post", LOCAL_POST)
     kw.setdefault("clock_ms", lambda: NOW_MS)
     kw.setdefault("sleep", Sleeps())
     kw.setdefault("rand", lambda: 0.5)
@@ -233,7 +238,7 @@ def test_dingtalk_markdown_signed_url(robots: FakeRobots) -> None:
     assert f"sign={urllib.parse.quote_plus(expected)}" in req.raw_query  # URL-encoded on the wire
     assert req.raw_query.startswith(f"access_token={DING_TOKEN}&timestamp=")
     assert req.headers["content-type"].startswith("application/json")
-    rendered = render(make_notice())
+    rendered = render(for_markup(make_notice()))  # the name's <, > and & in full-width
     body = req.json()
     assert body["msgtype"] == "markdown"
     assert set(body["markdown"]) == {"title", "text"}
@@ -257,13 +262,19 @@ def test_wecom_markdown_content_key_in_url(robots: FakeRobots) -> None:
     assert set(body) == {"msgtype", "markdown"} and body["msgtype"] == "markdown"
     assert set(body["markdown"]) == {"content"}
     content = body["markdown"]["content"]
-    assert render(make_notice()).title_zh in content and "可售30件" in content
+    assert render(for_markup(make_notice())).title_zh in content and "可售30件" in content
     assert len(content.encode()) <= 4096
 
 
 def test_wecom_content_is_cut_to_4096_bytes(robots: FakeRobots) -> None:
     send(robots.wecom(), make_notice(sku_name="超长的商品名" * 400))
     content = robots.to("wecom")[0].json()["markdown"]["content"]
+    assert len(content.encode()) <= 4096 and "超长的商品名超长的商品名" in content
+    assert "…（cake-osmanthus）" in content and content.count("超长的商品名") < 20  # the name is bounded
+    assert "确认补货95件" in content and "可售30件" in content  # the name gave way, not the action
+    many = {f"平台{i:03d}" * 3: i for i in range(400)}  # an absurd platform split
+    send(robots.wecom(), make_notice(platform_split=many))
+    content = robots.to("wecom")[1].json()["markdown"]["content"]
     assert len(content.encode()) <= 4096 and content.endswith("…")
 
 
@@ -280,7 +291,7 @@ def test_feishu_text_with_its_inverted_hmac(robots: FakeRobots) -> None:
     assert body["sign"] == expected
     assert body["msg_type"] == "text"
     assert set(body["content"]) == {"text"}
-    assert body["content"]["text"].startswith(render(make_notice()).title_zh)
+    assert body["content"]["text"].startswith(render(for_markup(make_notice())).title_zh)
     assert req.query == {}
 
 
@@ -295,14 +306,16 @@ def test_slack_blocks_in_english_escaped(robots: FakeRobots) -> None:
     [req] = robots.to("slack")
     assert req.path == f"/slack{SLACK_PATH}"
     body = req.json()
-    rendered = render(make_notice())
+    rendered = render(for_markup(make_notice()))
     assert set(body) == {"text", "blocks"}
     header, section, context = body["blocks"]
     assert header == {"type": "header", "text": {"type": "plain_text", "text": rendered.title_en}}
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
-    assert "Available 30" in section["text"]["text"] and "restock 95" in section["text"]["text"]
-    assert "&lt;6 pcs&gt; &amp; tea" in body["text"]  # mrkdwn control characters escaped
-    assert "<6 pcs>" not in body["text"]
+    assert "Available 30" in section["text"]["text"] and "restock of 95 units" in section["text"]["text"]
+    assert (
+        "Osmanthus cake \uff1c6 pcs\uff1e \uff06 tea" in body["text"]
+    )  # mrkdwn control characters made inert
+    assert "<6 pcs>" not in body["text"] and "& tea" not in body["text"]
     assert "alert-demo-cakes-cake-osmanthus-orange-1" in context["elements"][0]["text"]
 
 
@@ -311,7 +324,7 @@ def test_language_is_configurable_per_robot(robots: FakeRobots) -> None:
     send(robots.dingtalk(lang="en"))
     assert "可售30件" in robots.to("slack")[0].json()["text"]
     ding = robots.to("dingtalk")[0].json()["markdown"]
-    assert ding["title"] == render(make_notice()).title_en and "Available 30" in ding["text"]
+    assert ding["title"] == render(for_markup(make_notice())).title_en and "Available 30" in ding["text"]
 
 
 def test_resolved_notice_is_rendered_as_resolution(robots: FakeRobots) -> None:
@@ -389,7 +402,8 @@ def test_throttling_code_is_retried(robots: FakeRobots, sleeps: Sleeps) -> None:
 
 def test_timeout_is_retried(robots: FakeRobots, sleeps: Sleeps) -> None:
     robots.script("wecom", Reply(200, OK_BODY["wecom"], delay_s=1.0), Reply(200, OK_BODY["wecom"]))
-    attempts = send(robots.wecom(), sleep=sleeps, post=webhooks.make_urllib_post(timeout_s=0.2))
+    post = webhooks.make_urllib_post(timeout_s=0.2, allow_loopback_http=True)
+    attempts = send(robots.wecom(), sleep=sleeps, post=post)
     assert attempts == 2 and len(sleeps.calls) == 1
 
 
@@ -487,13 +501,25 @@ def test_bad_robot_config_is_refused_without_quoting_it(value: str) -> None:
 
 def test_tiers_admit_notices() -> None:
     red_only = RobotConfig("wecom", "https://x", None, tiers=frozenset({"red"}))
+    orange_only = RobotConfig("wecom", "https://x", None, tiers=frozenset({"orange"}))
     everything = RobotConfig("wecom", "https://x", None)
-    resolutions = RobotConfig("wecom", "https://x", None, tiers=frozenset({"resolved"}))
+    resolutions = RobotConfig("wecom", "https://x", None, tiers=frozenset({"resolved"}))  # legacy
     orange = make_notice()
-    resolved = make_notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE)
+    resolved = make_notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE)
     assert not webhooks.admits(red_only, orange) and webhooks.admits(red_only, make_notice(tier=Tier.RED))
     assert webhooks.admits(everything, orange) and webhooks.admits(everything, resolved)
     assert webhooks.admits(resolutions, resolved) and not webhooks.admits(resolutions, orange)
+    # A resolution routes on the tier it resolves: it reaches the robots that got the alert.
+    assert webhooks.routing_tier(resolved) == "orange"
+    assert webhooks.admits(orange_only, resolved) and not webhooks.admits(red_only, resolved)
+    down_from_red = make_notice(kind=NoticeKind.RESOLVED, tier=Tier.YELLOW, previous_tier=Tier.RED)
+    assert webhooks.admits(red_only, down_from_red) and not webhooks.admits(orange_only, down_from_red)
+    # A pre-show message has no tier: every robot the topic routes it to takes it.
+    pre_show = make_notice(kind=NoticeKind.PRE_SHOW, tier=Tier.NONE, previous_tier=Tier.NONE)
+    assert all(webhooks.admits(r, pre_show) for r in (red_only, orange_only, everything, resolutions))
+    # Selling too slowly is a tip for the big screen's feed, not a message to people.
+    slow = make_notice(kind=NoticeKind.SLOW, tier=Tier.NONE, previous_tier=Tier.NONE)
+    assert not any(webhooks.admits(r, slow) for r in (red_only, orange_only, everything, resolutions))
 
 
 # -------------------------------------------------------------------------------- deliver_all
@@ -501,7 +527,12 @@ def test_deliver_all_in_parallel_and_skips_already_delivered(robots: FakeRobots,
     robots.script("feishu", Reply(500))
     fleet = [robots.dingtalk(), robots.wecom(tiers=frozenset({"red"})), robots.feishu(), robots.slack()]
     delivered = webhooks.DeliveredLog()
-    kw: dict[str, Any] = {"clock_ms": lambda: NOW_MS, "sleep": sleeps, "rand": lambda: 0.5}
+    kw: dict[str, Any] = {
+        "clock_ms": lambda: NOW_MS,
+        "sleep": sleeps,
+        "rand": lambda: 0.5,
+        "post": LOCAL_POST,
+    }
     results = webhooks.deliver_all(fleet, make_notice(), delivered=delivered, **kw)
     by_name = {r.robot.name: r for r in results}
     assert set(by_name) == {"shop/ding", "shop/feishu", "shop/slack"}  # wecom only takes red
@@ -521,3 +552,150 @@ def test_delivered_log_is_bounded() -> None:
     for key in (("a", "r"), ("b", "r"), ("c", "r")):
         log.add(key)
     assert ("a", "r") not in log and ("b", "r") in log and ("c", "r") in log
+
+
+# ------------------------------------------------------------------ destinations (issue 11, item 9)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://oapi.dingtalk.com/robot/send?access_token=SECRET-VALUE",  # plain http
+        "http://127.0.0.1:9001/robot/send?access_token=SECRET-VALUE",  # loopback http, production
+        "https://127.0.0.1/robot/send?access_token=SECRET-VALUE",
+        "https://127.1/SECRET-VALUE",  # inet_aton spellings of the loopback
+        "https://2130706433/SECRET-VALUE",
+        "https://0x7f000001/SECRET-VALUE",
+        "https://169.254.169.254/latest/meta-data/SECRET-VALUE",  # instance metadata
+        "https://10.1.2.3/SECRET-VALUE",
+        "https://172.16.0.1/SECRET-VALUE",
+        "https://172.31.255.254/SECRET-VALUE",
+        "https://192.168.1.1/SECRET-VALUE",
+        "https://100.64.0.1/SECRET-VALUE",  # shared address space
+        "https://0.0.0.0/SECRET-VALUE",
+        "https://224.0.0.1/SECRET-VALUE",
+        "https://[::1]/SECRET-VALUE",
+        "https://[::]/SECRET-VALUE",
+        "https://[fc00::1]/SECRET-VALUE",
+        "https://[fd12:3456::1]/SECRET-VALUE",
+        "https://[fe80::1]/SECRET-VALUE",
+        "https://[::ffff:169.254.169.254]/SECRET-VALUE",  # IPv4-mapped
+        "https://[64:ff9b::a9fe:a9fe]/SECRET-VALUE",  # NAT64 of 169.254.169.254
+        "https://[2002:a9fe:a9fe::1]/SECRET-VALUE",  # 6to4 of 169.254.169.254
+        "https://localhost/SECRET-VALUE",
+        "https://LOCALHOST./SECRET-VALUE",
+        # full-width "localhost": IDNA maps it to localhost
+        "https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/SECRET-VALUE",
+        "https://127\u30020\u30020\u30021/SECRET-VALUE",  # ideographic full stops
+        "https://localhost\u3002/SECRET-VALUE",
+        "https://robots.localhost/SECRET-VALUE",
+        "https://printer.local/SECRET-VALUE",
+        "https://metadata.google.internal/SECRET-VALUE",
+        "https://ip-10-0-0-1.ec2.internal/SECRET-VALUE",
+        "https://router.home.arpa/SECRET-VALUE",
+        "https://instance-data/SECRET-VALUE",  # single label: resolved by search domains
+        "https://oapi.dingtalk.com:99999/SECRET-VALUE",  # bad port
+        "ftp://oapi.dingtalk.com/SECRET-VALUE",
+    ],
+)
+def test_robot_url_must_be_https_to_a_public_host(url: str) -> None:
+    raw = json.dumps({"platform": "dingtalk", "url": url})
+    with pytest.raises(webhooks.RobotConfigError) as caught:
+        webhooks.parse_robot_config("shop/evil", raw)
+    assert "SECRET-VALUE" not in str(caught.value) and "shop/evil" in str(caught.value)
+    assert webhooks.url_problem(url) is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://oapi.dingtalk.com/robot/send?access_token=t",
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+        "https://open.feishu.cn/open-apis/bot/v2/hook/h",
+        "https://hooks.slack.com/services/T0/B0/x",
+        "https://8.8.8.8/hook",
+        "https://[2606:4700:4700::1111]/hook",
+        "https://robots.example.com:8443/hook",
+    ],
+)
+def test_public_https_robot_urls_are_accepted(url: str) -> None:
+    assert webhooks.url_problem(url) is None
+    assert webhooks.parse_robot_config("shop/ok", json.dumps({"platform": "wecom", "url": url})).url == url
+
+
+def test_loopback_http_only_with_the_explicit_test_switch() -> None:
+    local = "http://127.0.0.1:9001/robot/send?access_token=t"
+    assert webhooks.url_problem(local) == "url must be https"
+    assert webhooks.url_problem(local, allow_loopback_http=True) is None
+    assert webhooks.url_problem("http://localhost:9001/x", allow_loopback_http=True) is None
+    # the switch admits the loopback only: never private ranges, metadata or remote http
+    for url in ("http://10.0.0.1/x", "http://169.254.169.254/x", "http://oapi.dingtalk.com/x"):
+        assert webhooks.url_problem(url, allow_loopback_http=True) is not None
+    raw = json.dumps({"platform": "wecom", "url": local, "allow_loopback_http": True})  # not a config key
+    with pytest.raises(webhooks.RobotConfigError):
+        webhooks.parse_robot_config("shop/local", raw)
+
+
+def test_the_production_post_refuses_plain_http(robots: FakeRobots, sleeps: Sleeps) -> None:
+    with pytest.raises(webhooks.RefusedDestination):
+        webhooks.urllib_post(f"{robots.base}/wecom/x", b"{}", {})
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robots.wecom(), post=webhooks.urllib_post, sleep=sleeps)
+    assert caught.value.attempts == 1 and "refused" in caught.value.reason and sleeps.calls == []
+    assert robots.requests == []  # nothing left the process
+
+
+def test_a_name_resolving_to_a_private_address_is_refused_at_connect_time(
+    monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps
+) -> None:
+    """DNS can point a public-looking name at 169.254.169.254: the post checks what it resolves to."""
+    connected: list[tuple[str, int]] = []
+
+    def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        address = {"rebound.example.com": "169.254.169.254", "mixed.example.com": "10.0.0.7"}.get(
+            host, "93.184.215.14"
+        )
+        answers = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        if host == "mixed.example.com":  # one public, one private answer: refused too
+            answers.insert(0, (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)))
+        return answers
+
+    def connect(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        connected.append(address)
+        raise ConnectionRefusedError("test: no network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    for host in ("rebound.example.com", "mixed.example.com"):
+        robot = RobotConfig("wecom", f"https://{host}/cgi-bin/webhook/send?key={WECOM_KEY}", None)
+        assert webhooks.url_problem(robot.url) is None  # the name itself looks public
+        with pytest.raises(DeliveryFailed) as caught:
+            send(robot, post=webhooks.urllib_post, sleep=sleeps)
+        assert caught.value.attempts == 1 and "non-public address" in caught.value.reason
+        assert WECOM_KEY not in str(caught.value)
+    assert connected == []
+    # A public answer is connected to by the address that was checked (no second lookup).
+    robot = RobotConfig("wecom", f"https://robots.example.com/cgi-bin/webhook/send?key={WECOM_KEY}", None)
+    with pytest.raises(DeliveryFailed) as caught:
+        send(robot, post=webhooks.urllib_post, sleep=sleeps, policy=RetryPolicy(max_attempts=1))
+    assert connected == [("93.184.215.14", 443)] and caught.value.status is None
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("::ffff:8.8.8.8", True),
+        ("169.254.169.254", False),
+        ("127.0.0.53", False),
+        ("100.127.255.254", False),
+        ("198.18.0.1", False),
+        ("240.0.0.1", False),
+        ("255.255.255.255", False),
+        ("fe80::1%eth0", False),
+        ("fec0::1", False),
+        ("ff02::1", False),
+        ("::ffff:10.0.0.1", False),
+    ],
+)
+def test_is_public_address(address: str, public: bool) -> None:
+    assert webhooks.is_public_address(ipaddress.ip_address(address)) is public

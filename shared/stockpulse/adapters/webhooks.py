@@ -17,6 +17,22 @@ Platform formats (custom robots):
 - Feishu/Lark: {"timestamp": "<s>", "sign": base64(HMAC-SHA256(key=f"{ts}\\n{secret}", msg=b"")),
   "msg_type": "text", "content": {"text"}}. Answers {"code": 0, ...} (older: {"StatusCode": 0}).
 - Slack incoming webhook: {"text", "blocks"}; answers 200 "ok", errors as 4xx.
+
+Untrusted text: a product name (and the ids and platform names) is typed by a shop. Every body is
+rendered from `messages.for_markup(notice)`, in which those fields carry no line break and no
+markdown, HTML or mention character (each becomes its full-width twin): a name cannot add a link,
+an image, a heading, emphasis, a <font>/<at> tag or an @mention (DingTalk `@138...`/`@all`, WeCom
+`<@userid>`, Feishu `<at user_id="all">`, Slack `<!channel>`/`<@U...>`).
+
+Destinations (issue 11, item 9): a robot URL must be https to a public host. `parse_robot_config`
+refuses other schemes, IP literals outside the public unicast space (loopback, private, link-local
+such as 169.254.169.254, shared 100.64/10, unique-local, reserved, multicast, unspecified, in any
+spelling `inet_aton` accepts), `localhost`, single-label names and names under `.localhost`,
+`.local`, `.localdomain`, `.internal` or `.home.arpa`. At post time `urllib_post` resolves the
+host itself, refuses it unless every address is public, and connects to the address it checked
+(a DNS answer cannot swap in a private address between the check and the connection). Plain http
+to the loopback exists for local fake robots only, behind an explicit `allow_loopback_http=True`
+argument that nothing reads from configuration.
 """
 
 from __future__ import annotations
@@ -25,11 +41,15 @@ import base64
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -40,7 +60,8 @@ from dataclasses import dataclass, field
 from typing import Literal, cast, get_args
 
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.messages import render
+from stockpulse.domain.messages import ID_MAX, for_markup, markup_safe, render
+from stockpulse.domain.tiers import Tier
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +69,21 @@ Platform = Literal["dingtalk", "wecom", "feishu", "slack"]
 Lang = Literal["zh", "en"]
 PLATFORMS: tuple[Platform, ...] = get_args(Platform)
 DEFAULT_LANG: dict[Platform, Lang] = {"dingtalk": "zh", "wecom": "zh", "feishu": "zh", "slack": "en"}
-# What a robot's `tiers` may name: the notice's tier, or "resolved" (the SNS `tier` attribute's values).
-ROUTING_TIERS = frozenset({"yellow", "orange", "red", "resolved"})
+# What a robot's `tiers` may name: the tiers a notice concerns (`AlertNotice.routing_tier`: for a
+# resolution, the tier it resolves, so it reaches the robots that got the alert). "resolved" is
+# still accepted from older parameters and keeps its old meaning: every resolution, too.
+ROUTING_TIERS = frozenset({"yellow", "orange", "red"})
+LEGACY_RESOLVED = "resolved"
 
 # (url, body, headers) -> (HTTP status, response body). Raises OSError / http.client.HTTPException
 # on transport failures (connection refused, reset, timeout), which are retried.
 Post = Callable[[str, bytes, Mapping[str, str]], tuple[int, bytes]]
 
 POST_TIMEOUT_S = 5.0
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Names that never lead to a public host (RFC 6761 / 6762 / 8375, cloud-internal zones).
+_PRIVATE_NAME_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa")
+_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # NAT64: the last 32 bits are an IPv4 address
 # Business error codes that mean "throttled, try again shortly" (retried like a 5xx); any other
 # errcode/code != 0 is a permanent failure (bad signature, keyword missing, robot removed, ...).
 _THROTTLE_CODES: dict[Platform, frozenset[int]] = {
@@ -106,10 +133,11 @@ class RobotConfigError(ValueError):
         self.reason = reason
 
 
-def parse_robot_config(name: str, raw: str) -> RobotConfig:
+def parse_robot_config(name: str, raw: str, *, allow_loopback_http: bool = False) -> RobotConfig:
     """A robot from its SSM parameter: JSON {"platform", "url", "secret"?, "tiers"?, "lang"?}.
 
     Hand-written validation on purpose: a pydantic/json error would quote the input (URL, secret).
+    `allow_loopback_http` admits http://127.0.0.1 (local fake robots in tests); production never sets it.
     """
     try:
         data = json.loads(raw)
@@ -123,7 +151,9 @@ def parse_robot_config(name: str, raw: str) -> RobotConfig:
     url = data.get("url")
     if not isinstance(url, str):
         raise RobotConfigError(name, "url must be a string")
-    _check_url(name, url)
+    problem = url_problem(url, allow_loopback_http=allow_loopback_http)
+    if problem:
+        raise RobotConfigError(name, problem)
     secret = data.get("secret")
     if secret is not None and not isinstance(secret, str):
         raise RobotConfigError(name, "secret must be a string or null")
@@ -136,7 +166,7 @@ def parse_robot_config(name: str, raw: str) -> RobotConfig:
         if not isinstance(tiers, list) or not all(isinstance(t, str) for t in tiers):
             raise RobotConfigError(name, "tiers must be a list of strings")
         tier_set = frozenset(t.lower() for t in tiers)
-        if not tier_set <= ROUTING_TIERS:
+        if not tier_set <= ROUTING_TIERS | {LEGACY_RESOLVED}:
             raise RobotConfigError(name, f"tiers may only name {', '.join(sorted(ROUTING_TIERS))}")
     return RobotConfig(
         platform=cast(Platform, platform),
@@ -148,37 +178,113 @@ def parse_robot_config(name: str, raw: str) -> RobotConfig:
     )
 
 
-def _check_url(name: str, url: str) -> None:
-    parts = urllib.parse.urlsplit(url)
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address an IP literal host names, in any spelling the resolver would accept
+    (`127.1`, `0x7f000001`, `2130706433`, `017700000001`); None for a name."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    if text and all(c in "0123456789abcdefx." for c in text.lower()):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
+    return None
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global unicast only: no loopback, private, link-local (169.254.169.254), shared
+    (100.64/10), unique-local (fc00::/7), site-local, reserved, multicast or unspecified address,
+    nor an IPv6 address that embeds one (IPv4-mapped, 6to4, NAT64)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public_address(embedded)
+        if address.is_site_local:
+            return False
+    elif address in _SHARED_ADDRESS_SPACE:
+        return False
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def _is_loopback_host(host: str) -> bool:
+    address = _ip(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
+
+
+def url_problem(url: str, *, allow_loopback_http: bool = False) -> str | None:
+    """Why a robot URL cannot be used (a reason that never quotes the URL), or None.
+
+    https to a public host only. A host given as an IP literal must be a public address; a name
+    must have a dot and must not be `localhost` or end in a private-use suffix. With
+    `allow_loopback_http` (tests only), http to 127.0.0.0/8, ::1 or localhost is admitted too.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "url is not a valid URL"
     if not parts.hostname:
-        raise RobotConfigError(name, "url has no host")
-    # https only; plain http only to the loopback (local emulators and tests). Anything else
-    # (file:, ftp:, http to a remote host) would leak the token or read local files.
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS):
-        return
-    raise RobotConfigError(name, "url must be https (http only to the loopback)")
+        return "url has no host"
+    # What the resolver will see: IDNA maps full-width and other compatibility forms to ASCII,
+    # and the ideographic full stops to dots.
+    host = unicodedata.normalize("NFKC", parts.hostname).lower()
+    host = host.replace("\u3002", ".").replace("\uff61", ".").rstrip(".")
+    scheme = parts.scheme.lower()
+    if allow_loopback_http and scheme == "http" and _is_loopback_host(host):
+        return None
+    if scheme != "https":
+        return "url must be https"
+    address = _ip(host.strip("[]"))
+    if address is not None:
+        return None if is_public_address(address) else "url host is not a public address"
+    if (
+        not host
+        or host == "localhost"
+        or "." not in host
+        or any(host.endswith(suffix) for suffix in _PRIVATE_NAME_SUFFIXES)
+    ):
+        return "url host is not a public name"
+    return None
 
 
 def routing_tier(notice: AlertNotice) -> str:
-    """The tier as SNS routes it: 'resolved' for a resolution, otherwise the notice's tier."""
-    return "resolved" if notice.kind == NoticeKind.RESOLVED else notice.tier.value
+    """The tier a notice concerns, as SNS routes it (`AlertNotice.routing_tier`): for a
+    resolution, the tier that was resolved, so it reaches the robots that got the alert."""
+    return notice.routing_tier.value
 
 
 def admits(robot: RobotConfig, notice: AlertNotice) -> bool:
-    return robot.tiers is None or routing_tier(notice) in robot.tiers
+    """Whether this robot takes this notice (SNS's filter policy already chose what reaches the
+    router). A robot's `tiers` filter tiered notices by `routing_tier`; a notice without a tier
+    (pre-show) goes to every robot; a selling-too-slowly tip is for the big screen's feed only."""
+    if notice.kind is NoticeKind.SLOW:
+        return False
+    if robot.tiers is None or notice.routing_tier is Tier.NONE:
+        return True
+    if LEGACY_RESOLVED in robot.tiers and notice.kind is NoticeKind.RESOLVED:
+        return True
+    return routing_tier(notice) in robot.tiers
 
 
 # ---------------------------------------------------------------------------------- messages
-def alert_texts(notice: AlertNotice, lang: Lang) -> tuple[str, str]:
-    """(title, body) in one language. The shared renderer's text opens with its title; the body
-    drops that repetition because every format below shows the title on its own."""
-    rendered = render(notice)
-    title, text = (
-        (rendered.title_zh, rendered.text_zh) if lang == "zh" else (rendered.title_en, rendered.text_en)
-    )
-    if text.startswith(title):
-        text = text[len(title) :].lstrip(" .:。：") or text
-    return title, text
+def im_texts(notice: AlertNotice, lang: Lang) -> tuple[str, str, str]:
+    """(title, action, facts) in one language, from the markup-safe copy of the notice: every
+    untrusted field in them is inert in markdown, HTML and mention syntax."""
+    rendered = render(for_markup(notice))
+    if lang == "zh":
+        return rendered.title_zh, rendered.action_zh, rendered.facts_zh
+    return rendered.title_en, rendered.action_en, rendered.facts_en
 
 
 # ------------------------------------------------------------------------------ wire formats
@@ -210,6 +316,10 @@ def _truncate_chars(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def markup_id(text: str) -> str:
+    return markup_safe(text, ID_MAX)
+
+
 def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -217,17 +327,20 @@ def _slack_escape(text: str) -> str:
 def build_request(
     robot: RobotConfig, notice: AlertNotice, *, now_ms: int
 ) -> tuple[str, bytes, dict[str, str]]:
-    """(url to post to, JSON body, headers) for one robot at one instant. Pure."""
-    title, text = alert_texts(notice, robot.effective_lang)
+    """(url to post to, JSON body, headers) for one robot at one instant. Pure.
+
+    Every format shows the title, then the action (what to do), then the facts.
+    """
+    title, action, facts = im_texts(notice, robot.effective_lang)
     url = robot.url
     payload: dict[str, object]
     if robot.platform == "dingtalk":
-        markdown = _truncate_bytes(f"#### {title}\n\n{text}", _DINGTALK_MAX_BYTES)
+        markdown = _truncate_bytes(f"#### {title}\n\n**{action}**\n\n{facts}", _DINGTALK_MAX_BYTES)
         payload = {"msgtype": "markdown", "markdown": {"title": title, "text": markdown}}
         if robot.secret:
             url = dingtalk_signed_url(url, robot.secret, now_ms)
     elif robot.platform == "wecom":
-        content = _truncate_bytes(f"**{title}**\n{text}", _WECOM_MAX_BYTES)
+        content = _truncate_bytes(f"**{title}**\n> {action}\n\n{facts}", _WECOM_MAX_BYTES)
         payload = {"msgtype": "markdown", "markdown": {"content": content}}
     elif robot.platform == "feishu":
         payload = {}
@@ -236,11 +349,11 @@ def build_request(
             payload = {"timestamp": str(timestamp_s), "sign": feishu_sign(robot.secret, timestamp_s)}
         payload |= {
             "msg_type": "text",
-            "content": {"text": _truncate_bytes(f"{title}\n{text}", _FEISHU_MAX_BYTES)},
+            "content": {"text": _truncate_bytes(f"{title}\n{action}\n{facts}", _FEISHU_MAX_BYTES)},
         }
     else:  # slack
         payload = {
-            "text": _truncate_chars(_slack_escape(f"{title}\n{text}"), _SLACK_SECTION_MAX),  # notifications
+            "text": _truncate_chars(_slack_escape(f"{title}\n{action} {facts}"), _SLACK_SECTION_MAX),
             "blocks": [
                 {
                     "type": "header",
@@ -250,7 +363,7 @@ def build_request(
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": _truncate_chars(_slack_escape(text), _SLACK_SECTION_MAX),
+                        "text": _truncate_chars(_slack_escape(f"*{action}*\n{facts}"), _SLACK_SECTION_MAX),
                     },
                 },
                 {
@@ -258,7 +371,9 @@ def build_request(
                     "elements": [
                         {
                             "type": "mrkdwn",
-                            "text": _slack_escape(f"alert {notice.alert_id} · session {notice.session_id}"),
+                            "text": _slack_escape(
+                                f"alert {markup_id(notice.alert_id)} · session {markup_id(notice.session_id)}"
+                            ),
                         }
                     ],
                 },
@@ -313,14 +428,108 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class RefusedDestination(ValueError):
+    """A robot URL whose scheme or resolved address is not allowed. Never retried; its text names
+    neither the URL nor the host."""
 
 
-def make_urllib_post(timeout_s: float = POST_TIMEOUT_S) -> Post:
+def _public_addresses(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, if all are public; RefusedDestination otherwise."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # OSError: retried
+    addresses = [str(sockaddr[0]) for _, _, _, _, sockaddr in found]
+    if not addresses:
+        raise RefusedDestination("the robot host resolves to no address")
+    if not all(is_public_address(ipaddress.ip_address(address)) for address in addresses):
+        raise RefusedDestination("the robot host resolves to a non-public address")
+    return addresses
+
+
+_tls_context: ssl.SSLContext | None = None
+
+
+def _tls() -> ssl.SSLContext:
+    """The default verifying TLS context, built on first use (not at import: cold starts)."""
+    global _tls_context
+    if _tls_context is None:
+        _tls_context = ssl.create_default_context()
+    return _tls_context
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the addresses checked public, with TLS still verified against the host name."""
+
+    def __init__(
+        self,
+        host: str,
+        /,
+        *,
+        port: int | None = None,
+        timeout: float = POST_TIMEOUT_S,
+        source_address: tuple[str, int] | None = None,
+        blocksize: int = 8192,
+    ) -> None:
+        super().__init__(
+            host,
+            port=port,
+            timeout=timeout,
+            source_address=source_address,
+            blocksize=blocksize,
+            context=_tls(),
+        )
+        self._connect_timeout = timeout
+        self._source = source_address
+
+    def connect(self) -> None:
+        if getattr(self, "_tunnel_host", None):  # the opener has no proxies; never tunnel blindly
+            raise RefusedDestination("a proxy tunnel is not allowed for robots")
+        port = self.port or 443
+        error: OSError | None = None
+        for address in _public_addresses(self.host, port):
+            try:
+                sock = socket.create_connection((address, port), self._connect_timeout, self._source)
+            except OSError as exc:
+                error = exc
+                continue
+            self.sock = _tls().wrap_socket(sock, server_hostname=self.host)
+            return
+        raise error or OSError("no address could be reached")
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPSConnection, req)
+
+
+class _LoopbackOnlyHTTPHandler(urllib.request.HTTPHandler):
+    """Plain http, only to the loopback, only when explicitly allowed (local fake robots)."""
+
+    def __init__(self, allowed: bool) -> None:
+        super().__init__()
+        self._allowed = allowed
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        host = urllib.parse.urlsplit(req.full_url).hostname or ""
+        if not (self._allowed and _is_loopback_host(host)):
+            raise RefusedDestination("plain http is not allowed for robots")
+        return super().http_open(req)
+
+
+def make_urllib_post(timeout_s: float = POST_TIMEOUT_S, *, allow_loopback_http: bool = False) -> Post:
+    """POST with urllib: https to public addresses only (checked at connect time), no redirects,
+    no proxies. `allow_loopback_http=True` admits http to the loopback: tests' fake robots only."""
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        _NoRedirect,
+        _PublicHTTPSHandler(),
+        _LoopbackOnlyHTTPHandler(allow_loopback_http),
+    )
+
     def post(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        if urllib.parse.urlsplit(url).scheme.lower() not in ("https", "http"):
+            raise RefusedDestination("only https is allowed for robots")
         request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
         try:
-            with _opener.open(request, timeout=timeout_s) as response:
+            with opener.open(request, timeout=timeout_s) as response:
                 return int(response.status), bytes(response.read())
         except urllib.error.HTTPError as exc:  # 3xx/4xx/5xx: an answer, not a transport failure
             with exc:
@@ -419,6 +628,8 @@ def deliver(
         try:
             status, answer = post(url, body, headers)
             outcome = _judge(robot, status, answer)
+        except RefusedDestination as exc:  # not a public https host: retrying cannot help
+            outcome = _Attempt(False, False, None, f"refused: {exc}")
         except (OSError, http.client.HTTPException) as exc:  # timeouts, refused/reset connections
             outcome = _Attempt(False, True, None, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # anything else is a bug or a bad URL; its text may quote the URL
