@@ -38,9 +38,13 @@ from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore, StockItem
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
-from stockpulse.domain.events import OrderEvent, rfc3339
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.events import OrderEvent, epoch_ms, rfc3339
 from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.domain.tiers import Tier
 from stockpulse.guard import InventoryGuard
+from stockpulse.pre_show import announce_pre_show
+from stockpulse_local.channels import Routing
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
 from stockpulse_local.template_tables import create_tables
 
@@ -51,6 +55,14 @@ LOCAL_EXPIRY_SHARDS = 2
 REGION = "us-east-1"
 BACKENDS = ("moto", "dynamodb-local")
 ACCOUNT = "123456789012"
+
+
+def announces_upward(alert: dict[str, Any]) -> bool:
+    """The report's `alerts`: upward tier announcements. A sold-out message is one when it moved
+    the tier into red (selling out is the contract's red)."""
+    if alert.get("kind") == NoticeKind.ALERT.value:
+        return True
+    return alert.get("kind") == NoticeKind.SOLD_OUT.value and alert.get("previous_tier") != Tier.RED.value
 
 # The handlers' Powertools output is for CloudWatch; a local replay keeps the terminal readable.
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -371,6 +383,7 @@ class Checkpoint:
     processed: int = 0
     duplicate: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # the feed so far, as notices
 
     @staticmethod
     def digest(scenario: Scenario) -> str:
@@ -433,6 +446,10 @@ class Replay:
         self._sequence = 0
         self._next_minute = scenario.plan.session.starts_ms
         self.checkpoint_path = checkpoint_path
+        # Every message the stack sent, as the big screen's feed queue received it (by alert id:
+        # an announcement published again after a crash is one message).
+        self.notices: dict[str, AlertNotice] = {}
+        self.routing = Routing.from_template()
         self.resumed_at = 0  # events already done by an interrupted run of this replay
         if checkpoint_path is not None and (saved := Checkpoint.load(checkpoint_path, scenario)):
             self._restore(saved)
@@ -463,6 +480,7 @@ class Replay:
         self.outcomes.processed = saved.processed
         self.outcomes.duplicate = saved.duplicate
         self.outcomes.rejected = Counter(saved.rejected)
+        self.notices = {n["alert_id"]: AlertNotice.model_validate(n) for n in saved.messages}
         done = self.scenario.events[: saved.events_done]
         self.outcomes.counted_ids = {e.parsed.event_id for e in done if e.parsed is not None}
         self.load_session = False  # it was loaded before the first batch
@@ -479,6 +497,7 @@ class Replay:
             processed=self.outcomes.processed,
             duplicate=self.outcomes.duplicate,
             rejected=dict(self.outcomes.rejected),
+            messages=[n.model_dump(mode="json") for n in self.notices.values()],
         ).save(self.checkpoint_path)
 
     def run(self) -> dict[str, Any]:
@@ -486,6 +505,8 @@ class Replay:
         if self.load_session:
             # A checkpointed replay stopped before its first checkpoint had applied nothing yet.
             self.stack.store.load_session(plan, overwrite=self.checkpoint_path is not None)
+            announce_pre_show(self.stack.store, self.guard.publisher, plan, self.clock.now_ms())
+            self._collect_messages()
             self._save_checkpoint()
         pending = list(self.scenario.events[self.events_done :])
         min_hold_ms = min((s.hold_minutes for s in plan.skus), default=15) * MINUTE_MS
@@ -506,6 +527,7 @@ class Replay:
             self.events_done += len(batch)
             self.batches += 1
             self._check_invariant()
+            self._collect_messages()
             self._save_checkpoint()
             if self.on_batch:
                 self.on_batch(self)
@@ -518,10 +540,12 @@ class Replay:
             self.clock.set(self._next_minute)
             self._scheduled()
             self._next_minute += MINUTE_MS
+            self._collect_messages()
             # A minute's evaluation must never run again after later events applied.
             self._save_checkpoint()
         self.clock.set(t_ms)
         _invoke(self._expiry, _schedule_event(t_ms), "reservation_expiry")
+        self._collect_messages()
 
     def _scheduled(self) -> None:
         event = _schedule_event(self.clock.now_ms())
@@ -567,6 +591,42 @@ class Replay:
             "eventSourceARN": f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/orders",
         }
 
+    def _collect_messages(self) -> None:
+        """Drain the feed queue (SNS delivers every message there, unfiltered)."""
+        sqs, url = self.stack.backend.sqs, self.stack.alert_feed_url
+        while True:
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return
+            for message in batch:
+                notice = AlertNotice.model_validate_json(json.loads(message["Body"])["Message"])
+                self.notices.setdefault(notice.alert_id, notice)
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The report's `messages` (docs/formats.md): time order, then the order they were sent."""
+        out = []
+        for notice in sorted(self.notices.values(), key=lambda n: n.at):  # stable: sending order
+            message: dict[str, Any] = {
+                "at": rfc3339(epoch_ms(notice.at)),
+                "sku_id": notice.sku_id,
+                "kind": notice.kind.value,
+                "tier": notice.tier.value,
+            }
+            if notice.kind is NoticeKind.RESOLVED:
+                message["from_tier"] = notice.previous_tier.value
+            message |= {
+                "channels": self.routing.channels(notice),
+                "restock_units": notice.restock_quantity or None,
+                "sellout_eta_minutes": notice.sell_out_eta_minutes,
+                "text": notice.text_zh,
+            }
+            out.append(message)
+        return out
+
     def _check_invariant(self) -> None:
         for sku in self.scenario.plan.skus:
             item = self.stack.store.stock(self.scenario.plan.session.session_id, sku.sku_id)
@@ -589,7 +649,7 @@ class Replay:
             if not lv.balanced:
                 self.invariant_violations += 1
             alerts = sorted(
-                (a for a in store.alerts(session_id, sku.sku_id) if a.get("kind") == "alert"),
+                (a for a in store.alerts(session_id, sku.sku_id) if announces_upward(a)),
                 key=lambda a: int(a["at_ms"]),
             )
             skus[sku.sku_id] = {
@@ -617,6 +677,7 @@ class Replay:
                 "rejected": dict(sorted(self.outcomes.rejected.items())),
             },
             "invariant_violations": self.invariant_violations,
+            "messages": self.messages(),
         }
 
 

@@ -49,12 +49,12 @@ from aws_lambda_powertools import Logger
 
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import StockItem
-from stockpulse.domain import alert_policy, forecast
+from stockpulse.domain import alert_policy, forecast, stock_risk
 from stockpulse.domain.alerts import NoticeKind
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
-from stockpulse.guard import InventoryGuard, tier_now
+from stockpulse.guard import InventoryGuard, alert_record, facts_of, tier_now
 from stockpulse.stock_sync import StockSyncFeed
 
 logger = Logger(child=True)
@@ -64,12 +64,9 @@ SAMPLE_MINUTES = 240  # the FORECAST item keeps this many minutes of samples
 PLATFORM_SAMPLE_MINUTES = 30  # per-platform usage samples kept for rebalancing
 PENDING_STALE_MS = 30_000  # a pending announcement older than this is published again
 TICK_ATTEMPTS = 3  # re-reads when the stock item moved under the hygiene write
-VELOCITY_PLACES = Decimal("0.01")  # units/min stored: finer changes do not rewrite the stock item
-# EWMA half-life of the per-minute increments. 10 minutes, not the domain's default 5: with 5, one
-# 3-unit order after an hour of nothing reads as 0.4/min and the stock cover rule calls orange
-# ("slow the pitch") on a SKU that sold 3 units (the contract example's tea-longjing at 21:16).
-VELOCITY_HALF_LIFE_MINUTES = 10.0
-PRIOR_MINUTES = 15  # the first minutes of a show lean on the plan's pace (forecast / show length)
+PLATFORM_HALF_LIFE_MINUTES = 5.0  # per-platform pace for quota rebalancing
+SLOW_AFTER_MINUTES = 30.0  # the article: judge a slow seller only after the first half hour
+SLOW_RUNS = 10  # minutes in a row under the expected band before the one "selling slowly" tip
 REBALANCE_HORIZON_MINUTES = 15.0  # a platform should have quota for this long at its pace
 REBALANCE_KEEP_SHARE = Fraction(1, 10)  # a donor always keeps 10% of its planned quota
 
@@ -91,19 +88,6 @@ def per_minute_increments(points: Sequence[tuple[int, int]]) -> list[int]:
         base, extra = divmod(delta, gap)
         increments.extend(base + (1 if i >= gap - extra else 0) for i in range(gap))
     return increments
-
-
-def lean_on_plan(velocity: float, observed_minutes: int, plan_rate: float) -> float:
-    """Early in a show a few minutes of sales say little: one lively first minute is not a trend.
-    Until PRIOR_MINUTES minutes are observed, a pace above the plan's is damped: the minutes not
-    yet observed count as if sold at the plan's pace, with the weights they would have had. A
-    pace below the plan's is kept as measured (no sales shows no velocity)."""
-    if observed_minutes >= PRIOR_MINUTES or velocity <= plan_rate:
-        return velocity
-    decay = float(0.5 ** (1.0 / VELOCITY_HALF_LIFE_MINUTES))
-    seen = sum(decay**i for i in range(observed_minutes))
-    every = sum(decay**i for i in range(PRIOR_MINUTES))
-    return (velocity * seen + plan_rate * (every - seen)) / every
 
 
 def to_decimal(value: Fraction) -> Decimal:
@@ -128,6 +112,8 @@ def sku_plan(session: SessionPlan, sku: SkuConfig) -> forecast.SkuPlan:
         has_history=sku.has_history,
         dynamic=sku.dynamic,
         ratios=sku.ratios,
+        pack_size=sku.pack_size,
+        stock_risk=sku.alerts.stock_risk,
     )
 
 
@@ -146,6 +132,11 @@ class ForecastView:
     band_low: Decimal
     band_high: Decimal
     minutes_left: float
+    risk: stock_risk.RiskState
+    frozen_velocity: float | None  # the restock pace kept while sold out (nothing can sell then)
+    slow_runs: int  # evaluations in a row under the band's lower edge (after SLOW_AFTER_MINUTES)
+    slow_tip: bool  # this minute sends the SKU's one "selling slowly" tip
+    slow_sent: bool
 
     def item(self, session_id: str, sku_id: str, now_ms: int, tier: Tier) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -162,9 +153,14 @@ class ForecastView:
             "tier": tier.value,
             "platform_samples": self.platform_samples,
             "platform_velocity": {p: _round(v, "0.01") for p, v in sorted(self.platform_velocity.items())},
+            "risk": self.risk.to_item(),
+            "slow_runs": self.slow_runs,
+            "slow_sent": self.slow_sent,
         }
         if self.eta_minutes is not None:
             values["eta_minutes"] = self.eta_minutes
+        if self.frozen_velocity is not None:
+            values["frozen_velocity"] = _round(self.frozen_velocity, "0.0001")
         return values
 
 
@@ -172,43 +168,39 @@ def compute_forecast(
     plan: forecast.SkuPlan, levels: StockLevels, previous: Mapping[str, Any] | None, now_ms: int
 ) -> ForecastView:
     """Pure: the minute's forecast from the stock levels and the previous FORECAST item."""
+    previous = previous or {}
     minute = minute_of(now_ms)
     horizon = minute - SAMPLE_MINUTES * MINUTE_MS
     samples = [
-        [int(m), int(t), int(c)]
-        for m, t, c in (previous or {}).get("samples", [])
-        if horizon < int(m) < minute
+        [int(m), int(t), int(c)] for m, t, c in previous.get("samples", []) if horizon < int(m) < minute
     ]
     start = minute_of(plan.starts_ms)
     if not samples and start < minute and start > horizon:
         samples.append([start, 0, 0])  # the session opened with nothing taken
     samples.append([minute, levels.taken, levels.consumption])
     increments = per_minute_increments([(m, t) for m, t, _ in samples])
-    velocity_raw = lean_on_plan(
-        forecast.velocity_per_minute(increments, half_life_minutes=VELOCITY_HALF_LIFE_MINUTES),
-        len(increments),
-        plan.forecast / plan.session_minutes if plan.session_minutes else 0.0,
-    )
-    velocity = _round(velocity_raw, "0.01")
+    pace = stock_risk.pace(increments)
+    velocity = _round(pace or 0.0, "0.01")
 
     p_horizon = minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS
     platform_samples: list[list[Any]] = [
         [int(m), {str(p): int(u) for p, u in used.items()}]
-        for m, used in (previous or {}).get("platform_samples", [])
+        for m, used in previous.get("platform_samples", [])
         if p_horizon < int(m) < minute
     ]
     platform_samples.append([minute, dict(sorted(levels.used.items()))])
     platforms = sorted({p for _, used in platform_samples for p in used})
     platform_velocity = {
         p: forecast.velocity_per_minute(
-            per_minute_increments([(m, int(used.get(p, 0))) for m, used in platform_samples])
+            per_minute_increments([(m, int(used.get(p, 0))) for m, used in platform_samples]),
+            half_life_minutes=PLATFORM_HALF_LIFE_MINUTES,
         )
         for p in platforms
     }
 
     elapsed, left = plan.minutes_elapsed(now_ms), plan.minutes_left(now_ms)
     consumption = levels.consumption
-    hot_start = bool((previous or {}).get("hot_start", False)) or forecast.is_hot_start(
+    hot_start = bool(previous.get("hot_start", False)) or forecast.is_hot_start(
         plan, consumption=consumption, minutes_elapsed=elapsed
     )
     f_eff = forecast.effective_forecast(
@@ -218,9 +210,36 @@ def compute_forecast(
         minutes_left=left,
         velocity=float(velocity),
         hot_start=hot_start,
+        sellable=levels.on_hand - levels.held - levels.restocked,
     )
-    eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
+    risk = stock_risk.RiskState()
+    if plan.dynamic and plan.stock_risk:
+        risk = stock_risk.evaluate(
+            stock_risk.RiskState.from_item(previous.get("risk")),
+            stock_risk.RiskInputs(
+                available=levels.available,
+                velocity=pace,
+                minutes_left=left,
+                lead_time_minutes=plan.lead_time_minutes,
+                restocked=levels.restocked,
+            ),
+        )
+    # Restock: a steadier pace than the risk's, frozen while sold out (nothing can sell then,
+    # so the measured pace falls; the demand did not).
+    restock_pace = forecast.velocity_per_minute(
+        increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES
+    )
+    frozen: float | None = None
+    if levels.sold_out:
+        kept = previous.get("frozen_velocity")
+        frozen = float(kept) if kept is not None else restock_pace  # the pace as it sold out
+        restock_pace = frozen
     low, high = forecast.expected_band(plan, elapsed, plan.session_minutes)
+    slow_sent = bool(previous.get("slow_sent", False))
+    under = elapsed >= SLOW_AFTER_MINUTES and consumption < low
+    slow_runs = int(previous.get("slow_runs", 0)) + 1 if under else 0
+    slow_tip = not slow_sent and slow_runs >= SLOW_RUNS
+    eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
     return ForecastView(
         samples=samples,
         platform_samples=platform_samples,
@@ -229,10 +248,15 @@ def compute_forecast(
         forecast_eff=to_decimal(f_eff),
         hot_start=hot_start,
         eta_minutes=None if eta is None else _round(eta, "0.1"),
-        restock_quantity=forecast.restock_quantity(levels.available, float(velocity), left),
+        restock_quantity=forecast.restock_quantity(levels.available, restock_pace, left, plan.pack_size),
         band_low=_round(low, "0.01"),
         band_high=_round(high, "0.01"),
         minutes_left=left,
+        risk=risk,
+        frozen_velocity=frozen,
+        slow_runs=slow_runs,
+        slow_tip=slow_tip,
+        slow_sent=slow_sent or slow_tip,
     )
 
 
@@ -311,7 +335,7 @@ class RunSummary:
             "pending_republished": sum(s.republished for s in self.skus),
             "quota_rebalanced": sum(bool(s.quota_moves) for s in self.skus),
         }
-        for kind in (NoticeKind.REPEAT, NoticeKind.RESOLVED):
+        for kind in NoticeKind:
             out[f"notices_{kind.value}"] = sum(s.notices.count(kind) for s in self.skus)
         return out
 
@@ -365,6 +389,15 @@ class ThresholdEvaluator:
             changes["forecast_eff"] = view.forecast_eff
         if exact(item.raw.get("velocity", 0)) != exact(view.velocity):
             changes["velocity"] = view.velocity
+        if item.levels.taken != int((item.raw.get("pace_mark") or [0, 0])[1]):
+            changes["pace_mark"] = [minute_of(now), item.levels.taken]  # the hot path's fresh pace
+        if int(item.raw.get("restock_units", 0)) != view.restock_quantity:
+            changes["restock_units"] = view.restock_quantity
+        if item.raw.get("risk", Tier.NONE.value) != view.risk.tier.value or (
+            view.risk.tier is not Tier.NONE and int(item.raw.get("risk_restocked", 0)) != view.risk.restocked
+        ):
+            changes["risk"] = view.risk.tier.value
+            changes["risk_restocked"] = view.risk.restocked
         projected = replace(item, raw={**item.raw, **changes})
         tier = tier_now(projected, now)
         self.forecasts.put_forecast(sid, kid, view.item(sid, kid, now, tier))
@@ -372,15 +405,15 @@ class ThresholdEvaluator:
             self.guard.store.update_stock_fields(sid, kid, changes)
             result.thresholds_written = True
         if changes or tier.value != item.raw.get("tier", Tier.NONE.value):
-            # New thresholds, or time alone moved the tier (stock cover against the session's
-            # end): settle stores / announces it like the hot path. Otherwise it would be a no-op.
+            # New thresholds or stock risk: settle stores / announces the tier like the hot path.
+            # Otherwise it would be a no-op.
             self.guard.settle(sid, kid, now)
             raw = self.forecasts.stock_raw(sid, kid)
             if raw is None:
                 return result
             item = StockItem.from_raw(raw)
         result.velocity, result.forecast_eff, result.tier = view.velocity, view.forecast_eff, tier
-        item = self._hygiene(item, now, result)
+        item = self._hygiene(item, now, result, slow_tip=view.slow_tip)
         if sku.rebalance_quotas:
             self._rebalance(item, sku, view, result)
         return result
@@ -393,7 +426,7 @@ class ThresholdEvaluator:
             self.guard.announce(StockItem.from_raw(raw), dict(pending))
 
     # -- message hygiene -----------------------------------------------------------------------
-    def _hygiene(self, item: StockItem, now: int, result: SkuResult) -> StockItem:
+    def _hygiene(self, item: StockItem, now: int, result: SkuResult, *, slow_tip: bool = False) -> StockItem:
         sid, kid = item.session_id, item.sku_id
         for _ in range(TICK_ATTEMPTS):
             pending = item.raw.get("pending_alert")
@@ -405,19 +438,13 @@ class ThresholdEvaluator:
                 return item
             current = Tier(str(item.raw.get("tier", Tier.NONE.value)))
             memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory") or {})
-            kind, told = alert_policy.on_tick(current, now, memory, self.policy)
-            if told == memory:
+            policy = self.guard.policy_for(sid, kid, self.policy)
+            decision, told = alert_policy.on_tick(current, facts_of(item.levels), now, memory, policy)
+            if decision is None and slow_tip:
+                decision = alert_policy.Decision(NoticeKind.SLOW, current, current)
+            if told == memory and decision is None:
                 return item
-            alert: dict[str, Any] | None = None
-            if kind is not None:
-                previous = memory.announced if kind is NoticeKind.RESOLVED else current
-                alert = {
-                    "alert_id": f"{sid}#{kid}#{kind.value}#{minute_of(now)}#{current.value}",
-                    "kind": kind.value,
-                    "tier": current.value,
-                    "previous_tier": previous.value,
-                    "at_ms": now,
-                }
+            alert = None if decision is None else alert_record(sid, kid, decision, now, str(minute_of(now)))
             saved = self.forecasts.save_tick(
                 sid,
                 kid,
@@ -428,10 +455,13 @@ class ThresholdEvaluator:
                 alert=alert,
             )
             if saved:
-                if alert is not None and kind is not None:
+                if alert is not None and decision is not None:
                     self.guard.announce(item, alert)
-                    result.notices.append(kind)
-                return item
+                    result.notices.append(decision.kind)
+                    slow_tip = slow_tip and decision.kind is not NoticeKind.SLOW
+                if not slow_tip:
+                    return item
+                # The tip still to send this minute (rare: it came with another message).
             raw = self.forecasts.stock_raw(sid, kid)
             if raw is None:
                 return item

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -26,7 +26,7 @@ from stockpulse.adapters.dynamodb_ledger import (
     order_of,
 )
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
-from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
 from stockpulse.domain.events import EventType, OrderEvent, from_epoch_ms
 from stockpulse.domain.ledger import (
     REFUSED_STATUS,
@@ -44,7 +44,7 @@ from stockpulse.domain.ledger import (
     stock_move,
 )
 from stockpulse.domain.session import SessionPlan, SkuConfig
-from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, exact, stock_cover_short, tier_of
+from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
 from stockpulse.ports import AlertPublisher, Clock, OutcomeSink
 
 logger = Logger(child=True)
@@ -307,41 +307,54 @@ class InventoryGuard:
             )
 
     def _move_tier(self, item: StockItem, path: Sequence[tuple[int, StockLevels, int]]) -> bool:
-        """Walk the ledger states `path` (version, levels, instant) in order, recording each change of tier.
+        """Walk the ledger states `path` (version, levels, instant) in order, recording each change
+        of tier and each message the budget allows (docs/product.md, "Message budget").
 
         The write is conditional on the tier seen and its version, so of all the writers that saw
         a transition exactly one stores it and announces it. False: another writer changed the
         tier first; read again and evaluate the stored state.
         """
         current = Tier(item.raw.get("tier", "none"))
+        hard_now = Tier(item.raw.get("hard_tier", current.value))
         memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory", {}))
+        policy = self.policy_for(item.session_id, item.sku_id, self.policy)
         auto_pause = bool(item.raw.get("auto_pause_on_red"))
         for version, levels, at_ms in path:
-            tier = tier_for(item.raw, levels, at_ms)
-            if tier is current:
+            tier, hard = tier_for(item.raw, levels, at_ms), hard_tier_for(item.raw, levels, at_ms)
+            decision, told = alert_policy.on_change(current, tier, facts_of(levels), at_ms, memory, policy)
+            if tier is current and hard is hard_now and told == memory and decision is None:
                 continue
-            kind, memory = alert_policy.on_tier_change(current, tier, at_ms, memory, self.policy)
             alert = None
-            if kind is not None:
-                alert = {
-                    "alert_id": f"{item.session_id}#{item.sku_id}#{version}#{tier.value}",
-                    "kind": kind.value, "tier": tier.value, "previous_tier": current.value, "at_ms": at_ms,
-                }  # fmt: skip
-            pause = auto_pause and tier is Tier.RED and current < Tier.RED
+            if decision is not None:
+                alert = alert_record(item.session_id, item.sku_id, decision, at_ms, str(version))
+            # Auto-pause follows the contract's red (consumption, or nothing available), never the
+            # stock-risk projection alone: a SKU with stock keeps selling until a person decides.
+            pause = auto_pause and hard is Tier.RED and hard_now < Tier.RED
             stored = self.store.save_tier(
-                item.session_id, item.sku_id, tier=tier.value, seen=current.value, version=version,
-                memory=memory.to_item(), pause=pause, alert=alert,
+                item.session_id, item.sku_id, tier=tier.value, hard_tier=hard.value, seen=current.value,
+                version=version, memory=told.to_item(), pause=pause, alert=alert,
             )  # fmt: skip
             if not stored:
                 return False
             if alert is not None:
                 self.announce(item, alert, levels)
-            current = tier
+            current, hard_now, memory = tier, hard, told
         return True
+
+    def policy_for(
+        self, session_id: str, sku_id: str, base: alert_policy.AlertPolicy | None = None
+    ) -> alert_policy.AlertPolicy:
+        """The message budget for one SKU: the stack's, with the session file's overrides."""
+        base = base or self.policy
+        sku = self.catalog.sku(session_id, sku_id)
+        cooldown = sku.alerts.cooldown_minutes if sku else None
+        return base if cooldown is None else replace(base, cooldown_minutes=cooldown)
 
     def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
         """Publish `alert` with the ledger it was decided on (default: the item's own)."""
-        self.publisher.publish(notice_for(item, levels or item.levels, alert))
+        sku = self.catalog.sku(item.session_id, item.sku_id)
+        channels = list(sku.alerts.channels) if sku else list(CHANNELS)
+        self.publisher.publish(notice_for(item, levels or item.levels, alert, channels))
         self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
 
     # -- hot SKUs --------------------------------------------------------------------------------
@@ -375,8 +388,9 @@ class InventoryGuard:
             plan = hot_sku.plan_group(
                 item.levels, events, {order_id: m.record for order_id, m in known.items()},
                 remembered={order_id: m.events for order_id, m in known.items()},
-                hold_ms=sku.hold_minutes * MINUTE_MS, tier=Tier(item.raw.get("tier", "none")),
-                tier_after=functools.partial(tier_for, item.raw),
+                hold_ms=sku.hold_minutes * MINUTE_MS,
+                tier=Tier(item.raw.get("hard_tier", item.raw.get("tier", "none"))),
+                tier_after=functools.partial(hard_tier_for, item.raw),  # auto-pause follows it
                 auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")),
             )  # fmt: skip
             if plan is None:
@@ -451,31 +465,70 @@ def ratios_of(raw: Mapping[str, Any]) -> TierRatios:
     return TierRatios(yellow=exact(r["yellow"]), orange=exact(r["orange"]), red=exact(r["red"]))
 
 
-def tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
-    """The tier of `levels` against the thresholds stored on the stock item `raw`."""
-    velocity = float(raw.get("velocity", 0))
-    cover_short = bool(raw.get("dynamic")) and stock_cover_short(
-        available=levels.available,
-        velocity_per_minute=velocity,
-        lead_time_minutes=float(raw.get("lead_time_minutes", 0)),
-        minutes_left=max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS),
-    )
-    return tier_of(TierInputs(
+def _inputs(raw: Mapping[str, Any], levels: StockLevels) -> TierInputs:
+    risk = Tier.NONE
+    if raw.get("dynamic") and int(raw.get("risk_restocked", 0)) == levels.restocked:
+        risk = Tier(str(raw.get("risk", Tier.NONE.value)))  # a restock voids it until re-judged
+    return TierInputs(
         reserved=levels.reserved, sold=levels.sold, available=levels.available,
-        restocked=levels.restocked, forecast=exact(raw["forecast_eff"]), ratios=ratios_of(raw),
-        stock_cover_short=cover_short,
-    ))  # fmt: skip
+        restocked=levels.restocked, forecast=exact(raw["forecast_eff"]), ratios=ratios_of(raw), risk=risk,
+    )  # fmt: skip
+
+
+def tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
+    """The tier of `levels` against the thresholds and stock risk stored on the stock item `raw`."""
+    return tier_of(_inputs(raw, levels))
+
+
+def hard_tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
+    """The contract's tier alone (consumption, available 0): what auto-pause follows."""
+    return consumption_tier(_inputs(raw, levels))
 
 
 def tier_now(item: StockItem, at_ms: int) -> Tier:
     return tier_for(item.raw, item.levels, at_ms)
 
 
-def notice_for(item: StockItem, levels: StockLevels, alert: dict[str, Any]) -> AlertNotice:
+def facts_of(levels: StockLevels) -> alert_policy.SkuFacts:
+    return alert_policy.SkuFacts(sold_out=levels.sold_out, restocked=levels.restocked, paused=levels.paused)
+
+
+def alert_record(
+    session_id: str, sku_id: str, decision: alert_policy.Decision, at_ms: int, instance: str
+) -> dict[str, Any]:
+    """The alert item / pending announcement for a decision; `instance` makes its id unique."""
+    return {
+        "alert_id": f"{session_id}#{sku_id}#{decision.kind.value}#{instance}#{decision.tier.value}",
+        "kind": decision.kind.value,
+        "tier": decision.tier.value,
+        "previous_tier": decision.previous.value,
+        "first": decision.first_of_tier,
+        "at_ms": at_ms,
+    }
+
+
+def notice_for(
+    item: StockItem, levels: StockLevels, alert: Mapping[str, Any], channels: Sequence[str] = CHANNELS
+) -> AlertNotice:
+    """The notice people get: the ledger as it stood, the evaluator's pace, forecast and restock."""
     raw = item.raw
-    velocity = float(raw.get("velocity", 0))
     at_ms = int(alert["at_ms"])
-    minutes_left = max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS)
+    velocity = float(raw.get("velocity", 0))
+    restock = int(alert.get("restock_units", raw.get("restock_units", 0)))
+    if velocity == 0 and levels.taken:
+        # A burst the evaluator has not seen yet (it runs once a minute): its pace since the
+        # evaluator's last mark, so "sells out in" and "restock" are not "no sales" mid-rush.
+        mark_ms, mark_taken = (
+            int(v) for v in raw.get("pace_mark") or (raw.get("session_starts_ms", at_ms), 0)
+        )
+        velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - mark_ms) / MINUTE_MS)
+        minutes_left = max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS)
+        restock = max(
+            restock,
+            forecast.restock_quantity(levels.available, velocity, minutes_left, int(raw.get("pack_size", 1))),
+        )
+    tier = Tier(alert["tier"])
+    inputs = _inputs(raw, levels)
     notice = AlertNotice(
         alert_id=str(alert["alert_id"]),
         kind=NoticeKind(alert["kind"]),
@@ -483,7 +536,7 @@ def notice_for(item: StockItem, levels: StockLevels, alert: dict[str, Any]) -> A
         sku_id=item.sku_id,
         sku_name=str(raw.get("name") or item.sku_id),
         importance=str(raw.get("importance", "normal")),
-        tier=Tier(alert["tier"]),
+        tier=tier,
         previous_tier=Tier(alert["previous_tier"]),
         at=from_epoch_ms(at_ms),
         on_hand=levels.on_hand,
@@ -493,8 +546,13 @@ def notice_for(item: StockItem, levels: StockLevels, alert: dict[str, Any]) -> A
         available=levels.available,
         velocity_per_minute=velocity,
         sell_out_eta_minutes=forecast.sell_out_eta_minutes(levels.available, velocity),
-        restock_quantity=forecast.restock_quantity(levels.available, velocity, minutes_left),
+        restock_quantity=restock,
         platform_split=dict(levels.used),
+        forecast=float(inputs.effective_forecast),
+        stock_risk=tier > consumption_tier(inputs) and tier is inputs.risk,
+        first_of_tier=bool(alert.get("first", False)),
+        channels=[c for c in channels if c in CHANNELS],
+        warning_line=alert.get("warning_line"),
     )
     text = messages.render(notice)
     return notice.model_copy(update={"text_en": text.text_en, "text_zh": text.text_zh, "sms_zh": text.sms_zh})

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, stock_key, to_item
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, alert_key, from_item, stock_key, to_item
 
 MINUTE_MS = 60_000
 _BATCH_GET_ATTEMPTS = 5
@@ -59,10 +59,6 @@ def plain(attribute: Mapping[str, Any]) -> Any:
 
 def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "FORECAST"}}
-
-
-def alert_key(session_id: str, sku_id: str, at_ms: int, tier: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": f"ALERT#{at_ms:015d}#{tier}"}}
 
 
 class DynamoForecastStore:
@@ -159,7 +155,7 @@ class DynamoForecastStore:
                     "Put": {
                         "TableName": self.table_name,
                         "Item": {
-                            **alert_key(session_id, sku_id, minute, str(alert["tier"])),
+                            **alert_key(session_id, sku_id, minute, str(alert["kind"]), str(alert["tier"])),
                             **to_item(alert),
                         },
                         "ConditionExpression": "attribute_not_exists(pk)",

@@ -62,6 +62,15 @@ def stock_key(session_id: str, sku_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "STOCK"}}
 
 
+def alert_key(session_id: str, sku_id: str, at_ms: int, kind: str, tier: str) -> dict[str, Any]:
+    """One item per message: at an instant a SKU sends at most one message of a kind and tier."""
+    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": f"ALERT#{at_ms:015d}#{kind}#{tier}"}}
+
+
+def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
+    return str(alert["kind"]), str(alert["tier"])
+
+
 def order_key(session_id: str, order_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"ORDER#{session_id}#{order_id}"}, "sk": {"S": "ORDER"}}
 
@@ -616,6 +625,7 @@ class DynamoLedgerStore:
         sku_id: str,
         *,
         tier: str,
+        hard_tier: str,
         seen: str,
         version: int,
         memory: Mapping[str, Any],
@@ -629,8 +639,10 @@ class DynamoLedgerStore:
         writers that saw the same transition, one stores it (and its alert record); the others
         find the tier changed and evaluate again from the stored state.
         """
-        sets = "tier = :tier, tier_version = :v, alert_memory = :memory"
-        values: dict[str, Any] = {":tier": tier, ":v": version, ":memory": dict(memory), ":seen": seen}
+        sets = "tier = :tier, hard_tier = :hard, tier_version = :v, alert_memory = :memory"
+        values: dict[str, Any] = {
+            ":tier": tier, ":hard": hard_tier, ":v": version, ":memory": dict(memory), ":seen": seen,
+        }  # fmt: skip
         if pause:
             sets += ", paused = :true"
             values[":true"] = True
@@ -654,14 +666,28 @@ class DynamoLedgerStore:
                         "_kind": "Put",
                         "TableName": self.table_name,
                         "Item": {
-                            "pk": {"S": f"SKU#{session_id}#{sku_id}"},
-                            "sk": {"S": f"ALERT#{int(alert['at_ms']):015d}#{alert['tier']}"},
+                            **alert_key(session_id, sku_id, int(alert["at_ms"]), *_kind_tier(alert)),
                             **to_item(alert),
                         },
                     },
                 )
             )
         return self._transact(parts).ok
+
+    def record_alert(self, session_id: str, sku_id: str, alert: Mapping[str, Any], key_ms: int) -> bool:
+        """Write a message's alert item (keyed at `key_ms`) unless it exists; False when it was
+        recorded before."""
+        try:
+            self._put(
+                alert_key(session_id, sku_id, key_ms, *_kind_tier(alert)),
+                alert,
+                "attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def clear_pending_alert(self, session_id: str, sku_id: str, alert_id: str) -> None:
         self.request_log.append("UpdateItem")
@@ -745,7 +771,9 @@ def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
         "auto_pause_on_red": sku.auto_pause_on_red,
         "velocity": Decimal(0),
         "lead_time_minutes": Decimal(str(sku.lead_time_days * 24 * 60)),
+        "session_starts_ms": plan.session.starts_ms,
         "session_ends_ms": plan.session.ends_ms,
+        "pack_size": sku.pack_size,
         "importance": sku.importance,
         "name": sku.name,
     }

@@ -1,19 +1,20 @@
-"""Alert message hygiene: who gets told what, and when. Pure; every instant is a parameter.
+"""The message budget: who is told what, and when. Pure; every instant is a parameter.
 
-The tier itself is never delayed (contract: hysteresis is on *messages*). This module only
-decides whether a tier change or a minute tick produces an ALERT, a REPEAT or a RESOLVED.
-
-Rules:
-- upward change: ALERT, unless a message claiming the same or a higher tier went out less than
-  `reannounce_after` ago (flapping across a line is silent). A jump over several tiers is one
-  call with the new tier, hence one ALERT of the highest.
-- downward change: silent now; the "lower since" clock starts if the tier is below what people
-  were last told.
-- tick: RESOLVED (once) when the tier has stayed below the last announced tier for
-  `resolve_after`; otherwise REPEAT when the tier (>= yellow) stands and no message claiming it
-  or a higher tier went out for `cooldown`.
-- a higher tier inhibits lower ones: a SKU has one tier, and only that tier is ever repeated,
-  so yellow is never repeated while red stands.
+The tier itself is never delayed (the contract's consumption and available-0 rules are exact);
+this module only decides which changes and minutes produce a message (docs/product.md,
+"Message budget"):
+- an upward change is one ALERT of the new tier (a jump over several tiers: one, the highest),
+  unless people were already told this tier or a higher one and it was not resolved since, or
+  it comes back within `quiet_after_resolve` of its resolution (then the evaluator announces
+  it once that window has passed, if it still stands);
+- sold out (available 0 with units taken) is one SOLD_OUT message; then silence, resolutions
+  included, until a restock, or a resume of a SKU that was paused when it sold out;
+- a tier that stays below what people were told for `resolve_after` is RESOLVED, once;
+- while red stands, a REPEAT every `cooldown` (IM only), never while sold out or paused ("stop
+  selling, call the supplier" left undone is worth a reminder; "watch" and "slow the pitch" are
+  not);
+- `first_of_tier`: the SKU's first announcement of that tier in the show (SMS pages on the
+  first red of a core SKU only: the template's filter policy reads it).
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from stockpulse.domain.tiers import Tier
 
 MINUTE_MS = 60_000
 _ANNOUNCED = (Tier.YELLOW, Tier.ORANGE, Tier.RED)
+_LETTER = {Tier.YELLOW: "y", Tier.ORANGE: "o", Tier.RED: "r"}
 
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    cooldown_minutes: float = 10  # repeat while the tier stands
-    reannounce_after_minutes: float = 10  # hysteresis for re-entering a recently announced tier
+    cooldown_minutes: float = 30  # IM repeats of a standing red
+    reannounce_after_minutes: float = 10  # an upward change this soon after a message at that level is silent
     resolve_after_minutes: float = 5  # the tier must stay lower this long before "resolved"
+    quiet_after_resolve_minutes: float = 15  # a resolved tier is not announced again this soon
 
     @property
     def cooldown_ms(self) -> int:
@@ -47,20 +50,49 @@ class AlertPolicy:
     def resolve_after_ms(self) -> int:
         return round(self.resolve_after_minutes * MINUTE_MS)
 
+    @property
+    def quiet_after_resolve_ms(self) -> int:
+        return round(self.quiet_after_resolve_minutes * MINUTE_MS)
+
+
+@dataclass(frozen=True)
+class SkuFacts:
+    """What the policy needs of the ledger at the instant it decides."""
+
+    sold_out: bool  # available 0 with units taken
+    restocked: int  # the stock item's cumulative restocked units
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: NoticeKind
+    tier: Tier  # the tier the message announces (for RESOLVED: the tier now)
+    previous: Tier  # for RESOLVED: the tier that was resolved
+    first_of_tier: bool = False
+
 
 @dataclass(frozen=True)
 class AlertMemory:
-    """What a SKU remembers about its messages (epoch ms).
+    """What a SKU remembers about its messages (instants in epoch ms).
 
-    `announced` is the tier people were last told (by an ALERT, REPEAT or RESOLVED);
-    `last_*_ms` is the last message claiming that tier; `lower_since_ms` is since when the
-    current tier has been below `announced` (None when it is not)."""
+    `announced`: the tier people were last told; `last_*_ms`: the last message claiming that
+    tier; `lower_since_ms`: since when the tier has been below `announced`; `resolved_*`: the
+    last resolution; `told`: the tiers ever announced (letters y/o/r); `sold_out_restocked`:
+    set while a SOLD_OUT stands (the restocked counter then), `sold_out_paused` whether the
+    SKU was paused then.
+    """
 
     announced: Tier = Tier.NONE
     last_yellow_ms: int | None = None
     last_orange_ms: int | None = None
     last_red_ms: int | None = None
     lower_since_ms: int | None = None
+    resolved_ms: int | None = None
+    resolved_tier: Tier = Tier.NONE
+    told: str = ""
+    sold_out_restocked: int | None = None
+    sold_out_paused: bool = False
 
     def last_ms(self, tier: Tier) -> int | None:
         return {
@@ -74,24 +106,39 @@ class AlertMemory:
         times = [t for k in _ANNOUNCED if k >= tier and (t := self.last_ms(k)) is not None]
         return max(times, default=None)
 
-    def told(self, tier: Tier, now_ms: int) -> AlertMemory:
+    @property
+    def sold_out(self) -> bool:
+        return self.sold_out_restocked is not None
+
+    def first(self, tier: Tier) -> bool:
+        return tier in _LETTER and _LETTER[tier] not in self.told
+
+    def said(self, tier: Tier, now_ms: int) -> AlertMemory:
         """Memory after a message claiming `tier` at `now_ms`."""
         memory = replace(self, announced=tier, lower_since_ms=None)
-        if tier == Tier.YELLOW:
+        if tier not in _LETTER:
+            return memory
+        memory = replace(memory, told="".join(sorted(set(self.told) | {_LETTER[tier]})))
+        if tier is Tier.YELLOW:
             return replace(memory, last_yellow_ms=now_ms)
-        if tier == Tier.ORANGE:
+        if tier is Tier.ORANGE:
             return replace(memory, last_orange_ms=now_ms)
-        if tier == Tier.RED:
-            return replace(memory, last_red_ms=now_ms)
-        return memory
+        return replace(memory, last_red_ms=now_ms)
 
-    def to_item(self) -> dict[str, int | str]:
-        """JSON-able (and DynamoDB-able) dict; absent keys mean None."""
-        item: dict[str, int | str] = {"announced": self.announced.value}
-        for key in ("last_yellow_ms", "last_orange_ms", "last_red_ms", "lower_since_ms"):
+    def to_item(self) -> dict[str, int | str | bool]:
+        """JSON-able (and DynamoDB-able) dict; absent keys mean None / the default."""
+        item: dict[str, int | str | bool] = {"announced": self.announced.value}
+        for key in ("last_yellow_ms", "last_orange_ms", "last_red_ms", "lower_since_ms", "resolved_ms",
+                    "sold_out_restocked"):  # fmt: skip
             value = getattr(self, key)
             if value is not None:
                 item[key] = value
+        if self.resolved_tier is not Tier.NONE:
+            item["resolved_tier"] = self.resolved_tier.value
+        if self.told:
+            item["told"] = self.told
+        if self.sold_out_paused:
+            item["sold_out_paused"] = True
         return item
 
     @classmethod
@@ -112,6 +159,11 @@ class AlertMemory:
             last_orange_ms=ms("last_orange_ms"),
             last_red_ms=ms("last_red_ms"),
             lower_since_ms=ms("lower_since_ms"),
+            resolved_ms=ms("resolved_ms"),
+            resolved_tier=Tier(str(item.get("resolved_tier", Tier.NONE.value))),
+            told=str(item.get("told", "")),
+            sold_out_restocked=ms("sold_out_restocked"),
+            sold_out_paused=bool(item.get("sold_out_paused", False)),
         )
 
 
@@ -119,38 +171,83 @@ def _recent(at: int | None, now_ms: int, window_ms: int) -> bool:
     return at is not None and now_ms - at < window_ms
 
 
-def on_tier_change(
-    previous: Tier, current: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy
-) -> tuple[NoticeKind | None, AlertMemory]:
-    """The hot path, on every change of tier: an ALERT to send (or None) and the new memory."""
-    if current > previous:
-        if _recent(memory.last_at_or_above(current), now_ms, policy.reannounce_after_ms):
-            # Hysteresis: re-entry soon after a message at this level or above is silent.
-            if current >= memory.announced:
-                memory = replace(memory, lower_since_ms=None)
-            return None, memory
-        return NoticeKind.ALERT, memory.told(current, now_ms)
+def _reopened(memory: AlertMemory, facts: SkuFacts) -> AlertMemory:
+    """A standing SOLD_OUT ends with a restock, or with the resume of a SKU paused when it sold out."""
+    if memory.sold_out_restocked is None:
+        return memory
+    restocked = facts.restocked > memory.sold_out_restocked
+    resumed = memory.sold_out_paused and not facts.paused
+    if restocked or resumed:
+        return replace(memory, sold_out_restocked=None, sold_out_paused=False)
+    return memory
+
+
+def _sold_out(
+    previous: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory
+) -> tuple[Decision, AlertMemory]:
+    decision = Decision(NoticeKind.SOLD_OUT, Tier.RED, previous, memory.first(Tier.RED))
+    told = memory.said(Tier.RED, now_ms)
+    return decision, replace(told, sold_out_restocked=facts.restocked, sold_out_paused=facts.paused)
+
+
+def _quiet(tier: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
+    """Announcing `tier` now would repeat a message people just had, or undo a fresh resolution."""
+    if tier <= memory.resolved_tier and _recent(memory.resolved_ms, now_ms, policy.quiet_after_resolve_ms):
+        return True
+    return _recent(memory.last_at_or_above(tier), now_ms, policy.reannounce_after_ms)
+
+
+def on_change(
+    previous: Tier, current: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy
+) -> tuple[Decision | None, AlertMemory]:
+    """The hot path, after every stock change: a message to send (or None) and the new memory."""
+    memory = _reopened(memory, facts)
+    if facts.sold_out and not memory.sold_out:
+        return _sold_out(previous, facts, now_ms, memory)
+    if memory.sold_out:
+        return None, memory  # one sold-out message, then silence until a restock
+    if current > previous and current > memory.announced and current >= Tier.YELLOW:
+        if _quiet(current, now_ms, memory, policy):
+            return None, memory  # the evaluator announces it later if it still stands
+        decision = Decision(NoticeKind.ALERT, current, previous, memory.first(current))
+        return decision, memory.said(current, now_ms)
     if current < memory.announced:
         if memory.lower_since_ms is None:
             memory = replace(memory, lower_since_ms=now_ms)
-    else:
+    elif memory.lower_since_ms is not None:
         memory = replace(memory, lower_since_ms=None)
     return None, memory
 
 
 def on_tick(
-    current: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy
-) -> tuple[NoticeKind | None, AlertMemory]:
-    """The evaluator, every minute: a REPEAT or RESOLVED to send (or None) and the new memory."""
+    current: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy
+) -> tuple[Decision | None, AlertMemory]:
+    """The evaluator, every minute: a RESOLVED, REPEAT, held-back ALERT or missed SOLD_OUT."""
+    memory = _reopened(memory, facts)
+    if facts.sold_out and not memory.sold_out:
+        return _sold_out(current, facts, now_ms, memory)
+    if memory.sold_out:
+        return None, memory
     if current < memory.announced:
         since = memory.lower_since_ms
         if since is None:  # a missed downward change: start the clock now
             return None, replace(memory, lower_since_ms=now_ms)
-        if now_ms - since >= policy.resolve_after_ms:
-            return NoticeKind.RESOLVED, memory.told(current, now_ms)
-        return None, memory
+        if now_ms - since < policy.resolve_after_ms:
+            return None, memory
+        was = memory.announced
+        decision = Decision(NoticeKind.RESOLVED, current, was)
+        told = replace(memory, announced=current, lower_since_ms=None, resolved_ms=now_ms, resolved_tier=was)
+        return decision, told
     if memory.lower_since_ms is not None:
         memory = replace(memory, lower_since_ms=None)
-    if current >= Tier.YELLOW and not _recent(memory.last_at_or_above(current), now_ms, policy.cooldown_ms):
-        return NoticeKind.REPEAT, memory.told(current, now_ms)
+    if current > memory.announced and current >= Tier.YELLOW:
+        if _quiet(current, now_ms, memory, policy):
+            return None, memory
+        return Decision(NoticeKind.ALERT, current, memory.announced, memory.first(current)), memory.said(
+            current, now_ms
+        )
+    if current is Tier.RED and not facts.paused and not _recent(
+        memory.last_at_or_above(current), now_ms, policy.cooldown_ms
+    ):
+        return Decision(NoticeKind.REPEAT, current, current), memory.said(current, now_ms)
     return None, memory

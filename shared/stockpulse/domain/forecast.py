@@ -32,6 +32,7 @@ HOT_START_MINUTES = 30.0
 HOT_START_SHARE = Fraction(2, 5)
 SLOW_START_MINUTES = 60.0
 SLOW_START_SHARE = Fraction(1, 10)
+RED_LINE_STOCK_SHARE = Fraction(9, 10)
 
 _EPS = 1e-9  # float noise guard before rounding up (0.5 * 10 - 5 must be 0, not 1)
 
@@ -49,6 +50,8 @@ class SkuPlan:
     has_history: bool = True
     dynamic: bool = True
     ratios: TierRatios = field(default_factory=TierRatios)
+    pack_size: int = 1
+    stock_risk: bool = True  # the sell-out projection may raise the tier (dynamic SKUs only)
 
     @property
     def session_minutes(self) -> float:
@@ -65,7 +68,7 @@ class SkuPlan:
         return min(self.session_minutes, max(0.0, (self.ends_ms - now_ms) / MINUTE_MS))
 
 
-def velocity_per_minute(taken_by_minute: Sequence[int], *, half_life_minutes: float = 5.0) -> float:
+def velocity_per_minute(taken_by_minute: Sequence[int], *, half_life_minutes: float) -> float:
     """Exponentially weighted mean of per-minute units taken (oldest first, last = the most
     recent complete minute). A minute `half_life_minutes` old weighs half as much as the last
     one, so a burst two minutes ago outweighs a quiet first hour and a quiet spell decays it."""
@@ -77,7 +80,7 @@ def velocity_per_minute(taken_by_minute: Sequence[int], *, half_life_minutes: fl
         total += weight * taken
         weights += weight
         weight *= decay
-        if weight < 1e-12:  # older minutes no longer count
+        if weight < 1e-9:  # older minutes no longer count
             break
     return max(0.0, total / weights) if weights else 0.0
 
@@ -112,6 +115,7 @@ def effective_forecast(
     minutes_left: float,
     velocity: float,
     hot_start: bool = False,
+    sellable: int | None = None,
 ) -> Fraction:
     """F for the tiers (before restocks). `dynamic=False`: exactly the configured forecast.
 
@@ -128,30 +132,65 @@ def effective_forecast(
     f = margin_forecast(plan)
     if hot_start or is_hot_start(plan, consumption=consumption, minutes_elapsed=minutes_elapsed):
         trend = trend_units(consumption=consumption, velocity=velocity, minutes_left=minutes_left)
-        # Half-way: a few minutes of smoothed velocity are noisy; never below f.
-        return (f + trend) / 2 if trend > f else f
+        # Half-way: a few minutes of smoothed velocity are noisy; never below f. The raise never
+        # lifts the red line above RED_LINE_STOCK_SHARE of the stock that can be sold
+        # (`sellable`, before restocks): red must come before the last unit goes.
+        raised = (f + trend) / 2 if trend > f else f
+        if sellable is not None:
+            raised = min(raised, max(f, RED_LINE_STOCK_SHARE * sellable / plan.ratios.red))
+        return raised
     if minutes_elapsed >= SLOW_START_MINUTES and consumption < SLOW_START_SHARE * f:
         return Fraction(plan.forecast)
     return f
 
 
-def stock_cover_minutes(available: int, velocity: float) -> float | None:
-    """Minutes the available stock lasts at the current velocity; None when nothing sells."""
+def sell_out_eta_minutes(available: int, velocity: float) -> float | None:
+    """Minutes until sell-out at the current velocity (0 when sold out); None when not selling."""
     if velocity <= 0:
         return None
     return max(0, available) / velocity
 
 
-def sell_out_eta_minutes(available: int, velocity: float) -> float | None:
-    """Minutes until sell-out at the current velocity (0 when sold out); None when not selling.
-    The same number as stock cover: this name is the one shown to people."""
-    return stock_cover_minutes(available, velocity)
+RESTOCK_HALF_LIFE_MINUTES = 5.0  # steadier than the risk's pace: the number must not swing
+RESTOCK_FADE_MINUTES = 45.0
 
 
-def restock_quantity(available: int, velocity: float, minutes_left: float) -> int:
-    """Units to add so the stock lasts to the end of the session at the current velocity."""
-    need = max(0.0, velocity) * max(0.0, minutes_left) - max(0, available)
-    return max(0, math.ceil(need - _EPS))
+def restock_quantity(available: int, velocity: float, minutes_left: float, pack_size: int = 1) -> int:
+    """Units to add so the stock lasts to the end of the show: the units still expected at
+    `velocity` (a pitch's pace fading over RESTOCK_FADE_MINUTES) minus what is available,
+    never negative, rounded up to whole packs."""
+    if velocity <= 0 or minutes_left <= 0:
+        return 0
+    expected = velocity * RESTOCK_FADE_MINUTES * (1.0 - math.exp(-minutes_left / RESTOCK_FADE_MINUTES))
+    need = max(0, math.ceil(expected - max(0, available) - _EPS))
+    return -(-need // max(1, pack_size)) * max(1, pack_size)
+
+
+# The article's pre-show warning line: 1.2 x forecast for stock that can be replenished in about
+# three days, higher for a week's lead time and for a product never sold before.
+PRE_SHOW_LINE = Fraction(6, 5)
+PRE_SHOW_LONG_LEAD_EXTRA = Fraction(3, 10)  # + up to 0.3 as the lead time grows to a week
+PRE_SHOW_NO_HISTORY_EXTRA = Fraction(1, 5)  # + 0.2 when the product has no sales history
+SHORT_LEAD_TIME_DAYS = 3.0
+
+
+def pre_show_line(forecast: int, lead_time_days: float, has_history: bool) -> Fraction:
+    """The sellable stock a SKU should have before the show starts."""
+    span = LONG_LEAD_TIME_DAYS - SHORT_LEAD_TIME_DAYS
+    lead = min(1.0, max(0.0, (lead_time_days - SHORT_LEAD_TIME_DAYS) / span))
+    ratio = PRE_SHOW_LINE + PRE_SHOW_LONG_LEAD_EXTRA * Fraction(lead).limit_denominator(1000)
+    if not has_history:
+        ratio += PRE_SHOW_NO_HISTORY_EXTRA
+    return ratio * forecast
+
+
+def pre_show_shortfall(
+    *, forecast: int, lead_time_days: float, has_history: bool, sellable: int, pack_size: int = 1
+) -> tuple[int, int]:
+    """(the line in whole units, the units to add in whole packs); 0 to add when stock suffices."""
+    line = math.ceil(pre_show_line(forecast, lead_time_days, has_history))
+    need = max(0, line - sellable)
+    return line, -(-need // max(1, pack_size)) * max(1, pack_size)
 
 
 def expected_band(plan: SkuPlan, minute: float, session_minutes: float) -> tuple[float, float]:

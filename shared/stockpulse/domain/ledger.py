@@ -101,6 +101,11 @@ class StockLevels:
         return self.reserved + self.sold
 
     @property
+    def sold_out(self) -> bool:
+        """Nothing left to sell while units are taken (the contract's available-0 red)."""
+        return self.available == 0 and self.consumption > 0
+
+    @property
     def balanced(self) -> bool:
         """The invariant: every count non-negative and on_hand = held + reserved + sold + available."""
         counts = (self.held, self.reserved, self.sold, self.available)

@@ -79,7 +79,7 @@ class TierInputs:
     restocked: int
     forecast: Fraction  # the plan's (or the evaluator's dynamic) forecast, before restocks
     ratios: TierRatios
-    stock_cover_short: bool = False  # dynamic only: cover < lead time and < rest of session
+    risk: Tier = Tier.NONE  # dynamic only: the stock-risk tier the evaluator raised (domain/stock_risk.py)
 
     @property
     def consumption(self) -> int:
@@ -91,24 +91,21 @@ class TierInputs:
         return self.forecast + Fraction(self.restocked) / self.ratios.red
 
 
-def tier_of(inputs: TierInputs) -> Tier:
+def consumption_tier(inputs: TierInputs) -> Tier:
+    """The contract's tier, exact and immediate: consumption against the effective forecast, and
+    red whenever nothing is available while units are taken."""
     consumption = inputs.consumption
     f = inputs.effective_forecast
     r = inputs.ratios
     if consumption >= r.red * f or (inputs.available == 0 and consumption > 0):
         return Tier.RED
-    if consumption >= r.orange * f or inputs.stock_cover_short:
+    if consumption >= r.orange * f:
         return Tier.ORANGE
     if consumption >= r.yellow * f:
         return Tier.YELLOW
     return Tier.NONE
 
 
-def stock_cover_short(
-    *, available: int, velocity_per_minute: float, lead_time_minutes: float, minutes_left: float
-) -> bool:
-    """Stock cover (available / velocity) shorter than both the lead time and the rest of the session."""
-    if velocity_per_minute <= 0:
-        return False
-    cover = available / velocity_per_minute
-    return cover < lead_time_minutes and cover < minutes_left
+def tier_of(inputs: TierInputs) -> Tier:
+    """The SKU's tier: the contract's, raised to the stock risk where that is higher."""
+    return max(consumption_tier(inputs), inputs.risk, key=lambda tier: tier.rank)

@@ -1,0 +1,153 @@
+"""Stock risk: will this SKU sell out before the show ends, or within minutes? Pure.
+
+The consumption tiers (80/100/120% of the forecast) say how a SKU does against its plan; stock
+risk says what happens next at the pace it sells now. It is judged once a minute by the
+evaluator and stored on the stock item, where the hot path reads it as a floor for the tier.
+An operator acts on it ("slow the pitch", "call the supplier"), so it must be trustworthy:
+
+- **Evidence first.** The pace is a smoothed rate (`pace`): an exponentially weighted mean of
+  the units taken per minute, half-life PACE_HALF_LIFE_MINUTES. It counts only after
+  MIN_OBSERVED_MINUTES of the show and MIN_RECENT_UNITS units in the last RECENT_MINUTES: three
+  orders in a quiet hour are not a trend.
+- **A fading pace is projected as fading.** A pitch's orders fade within minutes, so the pace
+  is projected with a decay: the units still to come at pace v over the L minutes left are
+  v x T x (1 - exp(-L / T)), T = PACE_FADE_MINUTES. A steady seller still sells out in the
+  projection (its pace is renewed every minute); an opening flash that fades does not.
+- **Orange** when the projected units exceed what is available before the show ends and
+  before a restock could arrive (the lead time): "at this pace it sells out; slow the pitch".
+  **Red** when at the current pace (no fade) the stock lasts under RED_COVER_MINUTES:
+  "sell-out imminent: take the link down soon, call the supplier now".
+- **No flapping.** A raw signal must hold for RAISE_AFTER_MINUTES consecutive evaluations
+  before it raises the risk (red: RED_RAISE_AFTER_MINUTES, as it is urgent); the risk is
+  cleared only after the signal has been gone with a margin (projection under
+  CLEAR_MARGIN x available, cover over CLEAR_MARGIN x the red cover) for CLEAR_AFTER_MINUTES.
+  A restock resets the risk at once (the projection starts again from the new stock).
+
+Why these numbers: they are the values that met every goal of `bench/alert_policies.py`
+(generated two-hour sales of every shape) with the fewest messages; docs/product.md lists them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stockpulse.domain.forecast import velocity_per_minute
+from stockpulse.domain.tiers import Tier
+
+PACE_HALF_LIFE_MINUTES = 2.0
+PACE_FADE_MINUTES = 20.0
+MIN_OBSERVED_MINUTES = 8
+RECENT_MINUTES = 10
+MIN_RECENT_UNITS = 6
+RED_COVER_MINUTES = 12.0
+RAISE_AFTER_MINUTES = 2
+RED_RAISE_AFTER_MINUTES = 1
+CLEAR_MARGIN = 1.25
+CLEAR_AFTER_MINUTES = 10
+FADING_LOOKBACK_MINUTES = 3
+FADING_SHARE = 0.8
+MINUTE_MS = 60_000
+
+
+def pace(taken_by_minute: Sequence[int]) -> float | None:
+    """The smoothed pace in units per minute, or None while the evidence is too thin."""
+    if len(taken_by_minute) < MIN_OBSERVED_MINUTES:
+        return None
+    if sum(taken_by_minute[-RECENT_MINUTES:]) < MIN_RECENT_UNITS:
+        return None
+    return velocity_per_minute(taken_by_minute, half_life_minutes=PACE_HALF_LIFE_MINUTES)
+
+
+def projected_units(velocity: float, minutes: float) -> float:
+    """Units still to come over `minutes` at `velocity`, the pace fading (PACE_FADE_MINUTES)."""
+    if velocity <= 0 or minutes <= 0:
+        return 0.0
+    return velocity * PACE_FADE_MINUTES * (1.0 - math.exp(-minutes / PACE_FADE_MINUTES))
+
+
+@dataclass(frozen=True)
+class RiskInputs:
+    available: int
+    velocity: float | None  # `pace`, None without enough evidence
+    minutes_left: float
+    lead_time_minutes: float
+    restocked: int  # the stock item's cumulative restocked units
+    velocity_before: float | None = None  # the pace FADING_LOOKBACK_MINUTES ago
+
+    @property
+    def fading(self) -> bool:
+        """The pace is falling: a pitch is wearing off."""
+        before = self.velocity_before
+        return self.velocity is not None and before is not None and self.velocity < FADING_SHARE * before
+
+
+def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
+    """What the projection says this minute (NONE, ORANGE or RED). With `margin` < 1 the
+    conditions are looser: a raised risk is clearly gone only when even they no longer hold."""
+    v = inputs.velocity
+    if v is None or v <= 0 or inputs.available <= 0:
+        return Tier.NONE  # sold out is the contract's red already; no pace, no projection
+    cover = inputs.available / v
+    if cover * margin < RED_COVER_MINUTES and cover < inputs.minutes_left:
+        return Tier.RED
+    horizon = min(inputs.minutes_left, inputs.lead_time_minutes)
+    if projected_units(v, horizon) > inputs.available * margin:
+        return Tier.ORANGE
+    return Tier.NONE
+
+
+@dataclass(frozen=True)
+class RiskState:
+    """The raised risk and the counters that keep it from flapping (stored as a small map)."""
+
+    tier: Tier = Tier.NONE
+    orange_runs: int = 0  # evaluations in a row whose signal was orange or red
+    red_runs: int = 0  # evaluations in a row whose signal was red
+    clear_runs: int = 0  # evaluations in a row with the raised risk clearly gone
+    restocked: int = 0  # the restocked counter the risk was judged on
+
+    def to_item(self) -> dict[str, int | str]:
+        return {
+            "tier": self.tier.value,
+            "orange_runs": self.orange_runs,
+            "red_runs": self.red_runs,
+            "clear_runs": self.clear_runs,
+            "restocked": self.restocked,
+        }
+
+    @classmethod
+    def from_item(cls, item: object) -> RiskState:
+        if not isinstance(item, dict) or not item:
+            return cls()
+        return cls(
+            tier=Tier(str(item.get("tier", "none"))),
+            orange_runs=int(item.get("orange_runs", 0)),
+            red_runs=int(item.get("red_runs", 0)),
+            clear_runs=int(item.get("clear_runs", 0)),
+            restocked=int(item.get("restocked", 0)),
+        )
+
+
+def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
+    """One minute's step: the raised risk after this evaluation."""
+    if inputs.restocked != state.restocked:
+        state = RiskState(restocked=inputs.restocked)  # new stock: judge afresh
+    raw = signal(inputs)
+    orange_runs = state.orange_runs + 1 if raw >= Tier.ORANGE else 0
+    red_runs = state.red_runs + 1 if raw is Tier.RED else 0
+    tier, clear_runs = state.tier, state.clear_runs
+    # A fading pitch gets one more minute of evidence before red: the flash at the opening of a
+    # show reads as "sells out in minutes" and is over before it could.
+    red_after = RAISE_AFTER_MINUTES if inputs.fading else RED_RAISE_AFTER_MINUTES
+    if red_runs >= red_after and tier < Tier.RED:
+        tier, clear_runs = Tier.RED, 0
+    elif orange_runs >= RAISE_AFTER_MINUTES and tier < Tier.ORANGE:
+        tier, clear_runs = Tier.ORANGE, 0
+    elif tier > Tier.NONE:
+        still = signal(inputs, margin=1 / CLEAR_MARGIN)
+        clear_runs = clear_runs + 1 if still < tier else 0
+        if clear_runs >= CLEAR_AFTER_MINUTES:  # clearly gone long enough: step down
+            tier, clear_runs = still, 0
+    return RiskState(tier, orange_runs, red_runs, clear_runs, inputs.restocked)

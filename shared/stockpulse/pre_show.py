@@ -1,0 +1,56 @@
+"""The pre-show check (the article's step 1): before the show, a SKU whose sellable stock is
+under its warning line gets one message with the units to add.
+
+Run when a session is loaded (`stockpulse session load`, and at the start of every replay). The
+alert item is written first, conditionally: loading the same session again sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+from stockpulse.domain import forecast
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.session import SessionPlan
+from stockpulse.domain.tiers import Tier
+from stockpulse.guard import notice_for
+from stockpulse.ports import AlertPublisher
+
+
+def announce_pre_show(
+    store: DynamoLedgerStore, publisher: AlertPublisher, plan: SessionPlan, at_ms: int
+) -> list[AlertNotice]:
+    """One PRE_SHOW notice per short SKU, dated `at_ms` (no later than the show's start)."""
+    session_id = plan.session.session_id
+    at_ms = min(at_ms, plan.session.starts_ms)
+    sent: list[AlertNotice] = []
+    for sku in plan.skus:
+        line, add = forecast.pre_show_shortfall(
+            forecast=sku.forecast,
+            lead_time_days=sku.lead_time_days,
+            has_history=sku.has_history,
+            sellable=sku.on_hand - sku.held,
+            pack_size=sku.pack_size,
+        )
+        if add <= 0:
+            continue
+        item = store.stock(session_id, sku.sku_id)
+        if item is None:
+            continue
+        alert: dict[str, Any] = {
+            "alert_id": f"{session_id}#{sku.sku_id}#pre_show",
+            "kind": NoticeKind.PRE_SHOW.value,
+            "tier": Tier.NONE.value,
+            "previous_tier": Tier.NONE.value,
+            "at_ms": at_ms,
+            "restock_units": add,
+            "warning_line": line,
+        }
+        # Keyed at the show's start, whenever it is loaded: one pre-show message per SKU and show.
+        if not store.record_alert(session_id, sku.sku_id, alert, plan.session.starts_ms):
+            continue  # sent when this session was loaded before
+        notice = notice_for(item, item.levels, alert, sku.alerts.channels)
+        publisher.publish(notice)
+        sent.append(notice)
+    return sent
