@@ -1,4 +1,6 @@
-"""alert_policy.py: one ALERT per upward change, cooldown repeats, hysteresis, resolution."""
+"""alert_policy.py: the message budget. One ALERT per upward change, red repeats every 30
+minutes, one SOLD_OUT then silence until a restock, resolutions once and never undone within 15
+minutes, `first_of_tier` for the SMS page."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -6,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stockpulse.domain.alert_policy import AlertMemory, AlertPolicy, on_tick, on_tier_change
+from stockpulse.domain.alert_policy import AlertMemory, AlertPolicy, Decision, SkuFacts, on_change, on_tick
 from stockpulse.domain.alerts import NoticeKind
 from stockpulse.domain.tiers import Tier
 
@@ -14,232 +16,238 @@ MIN = 60_000
 T0 = 1_700_000_000_000
 POLICY = AlertPolicy()
 NONE, YELLOW, ORANGE, RED = Tier.NONE, Tier.YELLOW, Tier.ORANGE, Tier.RED
+SELLING = SkuFacts(sold_out=False, restocked=0, paused=False)
 
 
 class Sku:
-    """Drives the policy like the hot path and the evaluator do."""
+    """Drives the policy like the hot path (`change`) and the evaluator (`tick`) do."""
 
     def __init__(self, policy: AlertPolicy = POLICY) -> None:
         self.policy, self.tier, self.memory = policy, NONE, AlertMemory()
+        self.facts = SELLING
+        self.sent: list[Decision] = []
 
-    def change(self, tier: Tier, minute: float) -> NoticeKind | None:
-        kind, self.memory = on_tier_change(
-            self.tier, tier, T0 + round(minute * MIN), self.memory, self.policy
+    def _keep(self, decision: Decision | None) -> NoticeKind | None:
+        if decision is not None:
+            self.sent.append(decision)
+        return decision.kind if decision else None
+
+    def change(self, tier: Tier, minute: float, facts: SkuFacts | None = None) -> NoticeKind | None:
+        self.facts = facts or self.facts
+        decision, self.memory = on_change(
+            self.tier, tier, self.facts, T0 + round(minute * MIN), self.memory, self.policy
         )
         self.tier = tier
-        return kind
+        return self._keep(decision)
 
     def tick(self, minute: float) -> NoticeKind | None:
-        kind, self.memory = on_tick(self.tier, T0 + round(minute * MIN), self.memory, self.policy)
-        return kind
+        decision, self.memory = on_tick(
+            self.tier, self.facts, T0 + round(minute * MIN), self.memory, self.policy
+        )
+        return self._keep(decision)
 
 
-def test_defaults() -> None:
-    assert (POLICY.cooldown_minutes, POLICY.reannounce_after_minutes, POLICY.resolve_after_minutes) == (
-        10,
-        10,
-        5,
-    )
+def sold_out(restocked: int = 0, paused: bool = False) -> SkuFacts:
+    return SkuFacts(sold_out=True, restocked=restocked, paused=paused)
 
 
-def test_upward_change_alerts_once_and_jump_announces_the_highest() -> None:
+def test_defaults_are_the_documented_budget() -> None:
+    assert (
+        POLICY.cooldown_minutes,
+        POLICY.reannounce_after_minutes,
+        POLICY.resolve_after_minutes,
+        POLICY.quiet_after_resolve_minutes,
+    ) == (30, 10, 5, 15)
+
+
+def test_upward_change_alerts_once_and_a_jump_announces_the_highest() -> None:
     sku = Sku()
     assert sku.change(RED, 0) == NoticeKind.ALERT
+    assert sku.sent[-1] == Decision(NoticeKind.ALERT, RED, NONE, first_of_tier=True)
     assert sku.memory.announced == RED and sku.memory.last_red_ms == T0
     assert sku.memory.last_yellow_ms is None  # the skipped tiers are not announced
 
 
-def test_each_higher_tier_is_announced() -> None:
+def test_each_higher_tier_is_announced_and_a_return_under_it_is_silent() -> None:
     sku = Sku()
-    assert sku.change(YELLOW, 0) == NoticeKind.ALERT
-    assert sku.change(ORANGE, 1) == NoticeKind.ALERT
-    assert sku.change(RED, 2) == NoticeKind.ALERT
+    assert [sku.change(t, m) for t, m in ((YELLOW, 0), (ORANGE, 1), (RED, 2))] == [NoticeKind.ALERT] * 3
+    assert sku.change(ORANGE, 3) is None
+    assert sku.change(RED, 4) is None  # told red, never resolved: nothing new to say
 
 
-def test_repeat_after_cooldown_while_the_tier_stands() -> None:
+def test_only_red_is_repeated_every_cooldown() -> None:
     sku = Sku()
-    sku.change(ORANGE, 0.5)
-    assert [sku.tick(m) for m in range(1, 11)] == [None] * 10  # 9.5 min < cooldown
-    assert sku.tick(11) == NoticeKind.REPEAT
-    assert [sku.tick(m) for m in range(12, 21)] == [None] * 9
-    assert sku.tick(21) == NoticeKind.REPEAT
+    sku.change(ORANGE, 0)
+    assert [sku.tick(m) for m in range(1, 90)] == [None] * 89  # "slow the pitch" is not repeated
+    sku.change(RED, 90)
+    assert [sku.tick(m) for m in range(91, 120)] == [None] * 29
+    assert sku.tick(120) == NoticeKind.REPEAT
+    assert sku.tick(121) is None
+    assert sku.tick(150) == NoticeKind.REPEAT
 
 
-def test_no_repeat_at_none() -> None:
+def test_no_repeat_while_paused() -> None:
     sku = Sku()
-    assert all(sku.tick(m) is None for m in range(0, 60))
+    sku.change(RED, 0, SkuFacts(sold_out=False, restocked=0, paused=True))
+    assert [sku.tick(m) for m in range(1, 120)] == [None] * 119
 
 
-def test_higher_tier_inhibits_lower_repeats() -> None:
+def test_sold_out_is_one_message_then_silence_until_a_restock() -> None:
     sku = Sku()
-    sku.change(YELLOW, 0)
-    sku.change(RED, 3)
-    assert sku.tick(11) is None  # yellow's cooldown is over, but red stands
-    assert sku.tick(13) == NoticeKind.REPEAT
-    assert sku.memory.last_red_ms == T0 + 13 * MIN
-    assert sku.memory.last_yellow_ms == T0
+    sku.change(ORANGE, 0)
+    assert sku.change(RED, 5, sold_out()) == NoticeKind.SOLD_OUT
+    assert sku.sent[-1] == Decision(NoticeKind.SOLD_OUT, RED, ORANGE, first_of_tier=True)
+    # Expired holds come back and sell again: the tier flaps, nobody hears about it.
+    for minute in range(6, 60, 3):
+        assert sku.change(ORANGE, minute, SELLING) is None
+        assert sku.tick(minute + 1) is None
+        assert sku.change(RED, minute + 2, sold_out()) is None
+    # A restock reopens it: the drop is resolved once, the next sell-out is told again.
+    assert sku.change(NONE, 61, SkuFacts(sold_out=False, restocked=50, paused=False)) is None
+    assert [sku.tick(m) for m in range(62, 66)] == [None] * 4
+    assert sku.tick(66) == NoticeKind.RESOLVED
+    assert sku.change(RED, 90, sold_out(restocked=50)) == NoticeKind.SOLD_OUT
+    assert sku.sent[-1].first_of_tier is False  # red was told before: no second page
 
 
-def test_drop_is_silent_then_resolved_once_after_resolve_after() -> None:
+def test_a_sold_out_sku_paused_then_resumed_is_reopened() -> None:
+    sku = Sku()
+    assert sku.change(RED, 0, sold_out(paused=True)) == NoticeKind.SOLD_OUT
+    sku.change(RED, 1, SkuFacts(sold_out=False, restocked=0, paused=False))  # resumed: holds came back
+    assert sku.memory.sold_out is False
+
+
+def test_sold_out_is_caught_on_a_tick_if_the_hot_path_missed_it() -> None:
+    sku = Sku()
+    sku.tier, sku.facts = RED, sold_out()
+    assert sku.tick(1) == NoticeKind.SOLD_OUT
+    assert sku.tick(2) is None
+
+
+def test_drop_is_silent_then_resolved_once() -> None:
     sku = Sku()
     sku.change(RED, 0)
     assert sku.change(YELLOW, 2) is None
     assert sku.memory.lower_since_ms == T0 + 2 * MIN
     assert [sku.tick(m) for m in range(3, 7)] == [None] * 4
     assert sku.tick(7) == NoticeKind.RESOLVED
-    assert sku.memory.announced == YELLOW and sku.memory.lower_since_ms is None
-    assert sku.tick(8) is None  # once
-    assert sku.tick(17) == NoticeKind.REPEAT  # yellow stands: the resolution told it at minute 7
+    assert sku.sent[-1] == Decision(NoticeKind.RESOLVED, YELLOW, RED)
+    assert sku.memory.announced == YELLOW and sku.memory.resolved_tier == RED
+    assert [sku.tick(m) for m in range(8, 60)] == [None] * 52  # once; yellow is never repeated
 
 
-def test_a_further_drop_keeps_the_lower_since_clock() -> None:
-    sku = Sku()
-    sku.change(RED, 0)
-    sku.change(ORANGE, 2)
-    sku.change(NONE, 4)
-    assert sku.tick(6) is None
-    assert sku.tick(7) == NoticeKind.RESOLVED
-    assert sku.memory.announced == NONE
-
-
-def test_resolution_needs_the_tier_to_stay_lower() -> None:
-    sku = Sku()
-    sku.change(RED, 0)
-    sku.change(ORANGE, 2)
-    assert sku.change(RED, 4) is None  # hysteresis: red told 4 minutes ago
-    assert sku.memory.lower_since_ms is None
-    assert sku.tick(7) is None  # no resolution: red is back
-    assert sku.tick(10) == NoticeKind.REPEAT
-
-
-def test_reentry_within_hysteresis_is_silent_after_it_is_announced() -> None:
-    sku = Sku()
-    sku.change(RED, 0)
-    sku.change(NONE, 1)
-    sku.tick(6)  # resolved
-    assert sku.change(RED, 9.9) is None  # 9.9 min after the last red message
-    sku.change(NONE, 10)
-    assert sku.tick(15) is None  # nothing to resolve: the silent red was never told
-    assert sku.change(RED, 20) == NoticeKind.ALERT  # 20 min later: announced
-
-
-def test_silent_reentry_is_caught_up_by_a_repeat_after_cooldown() -> None:
+def test_a_resolved_tier_is_not_announced_again_within_the_quiet_window() -> None:
     sku = Sku()
     sku.change(RED, 0)
     sku.change(NONE, 1)
     assert sku.tick(6) == NoticeKind.RESOLVED
-    assert sku.change(RED, 8) is None
-    assert sku.tick(9) is None
-    assert sku.tick(10) == NoticeKind.REPEAT  # people hear red again within one cooldown
-    assert sku.memory.announced == RED
+    assert sku.change(ORANGE, 8) is None  # 2 minutes after "all clear"
+    assert [sku.tick(m) for m in range(9, 21)] == [None] * 12
+    assert sku.tick(21) == NoticeKind.ALERT  # still standing after 15 minutes: told, once
+    assert sku.sent[-1].tier == ORANGE and sku.sent[-1].first_of_tier is True
+    assert sku.tick(22) is None
 
 
-def test_reentry_of_a_lower_tier_under_a_recent_higher_one_is_silent() -> None:
+def test_a_silenced_tier_that_went_away_is_never_told() -> None:
     sku = Sku()
     sku.change(RED, 0)
     sku.change(NONE, 1)
-    assert sku.change(YELLOW, 2) is None  # red was told 2 minutes ago
-    assert sku.tick(6) == NoticeKind.RESOLVED  # lower than red since minute 1
-    assert sku.memory.announced == YELLOW
+    sku.tick(6)
+    sku.change(RED, 8)
+    sku.change(NONE, 9)
+    assert [sku.tick(m) for m in range(10, 60)] == [None] * 50
 
 
 def test_missed_drop_starts_the_clock_on_tick() -> None:
-    memory = AlertMemory(announced=RED, last_red_ms=T0)
-    kind, memory = on_tick(YELLOW, T0 + MIN, memory, POLICY)
-    assert kind is None and memory.lower_since_ms == T0 + MIN
+    memory = AlertMemory(announced=RED, last_red_ms=T0, told="r")
+    decision, memory = on_tick(YELLOW, SELLING, T0 + MIN, memory, POLICY)
+    assert decision is None and memory.lower_since_ms == T0 + MIN
+
+
+def test_first_of_tier_marks_only_the_first_announcement_of_each_tier() -> None:
+    sku = Sku()
+    sku.change(RED, 0)
+    sku.change(NONE, 1)
+    sku.tick(6)
+    sku.change(RED, 40)
+    assert [d.first_of_tier for d in sku.sent if d.kind is NoticeKind.ALERT] == [True, False]
 
 
 def test_memory_round_trips_through_a_json_and_dynamodb_item() -> None:
-    memory = AlertMemory(announced=ORANGE, last_yellow_ms=T0, last_orange_ms=T0 + 5, lower_since_ms=T0 + 9)
+    memory = AlertMemory(
+        announced=ORANGE, last_yellow_ms=T0, last_orange_ms=T0 + 5, lower_since_ms=T0 + 9,
+        resolved_ms=T0 + 3, resolved_tier=RED, told="or", sold_out_restocked=12, sold_out_paused=True,
+    )  # fmt: skip
     item = memory.to_item()
-    assert item == {
-        "announced": "orange",
-        "last_yellow_ms": T0,
-        "last_orange_ms": T0 + 5,
-        "lower_since_ms": T0 + 9,
-    }
     assert AlertMemory.from_item(item) == memory
     assert (
-        AlertMemory.from_item({k: Decimal(v) if isinstance(v, int) else v for k, v in item.items()}) == memory
-    )
+        AlertMemory.from_item({k: Decimal(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                               for k, v in item.items()}) == memory
+    )  # fmt: skip
     assert AlertMemory.from_item({}) == AlertMemory()
     assert AlertMemory().to_item() == {"announced": "none"}
 
 
-# --- property: any sequence of tier changes and ticks
+# --- property: any sequence of tier changes, sell-outs, restocks and ticks keeps the budget
 
 
 @dataclass
-class Model:
-    """An independent statement of the rules, from the message log only."""
+class Log:
+    """What people received, judged independently of the memory."""
 
-    policy: AlertPolicy
-    messages: list[tuple[int, Tier]] = field(default_factory=list)  # (at, tier claimed)
-    told: Tier = NONE
-    lower_since: int | None = None
-
-    def last_at_or_above(self, tier: Tier) -> int | None:
-        return max((at for at, t in self.messages if t >= tier and t != NONE), default=None)
+    messages: list[tuple[int, Decision]] = field(default_factory=list)
 
 
 steps = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=7 * MIN),  # time advance
         st.one_of(st.none(), st.sampled_from(list(Tier))),  # None = tick, else a tier change
+        st.sampled_from(("selling", "sold_out", "restock")),
     ),
-    max_size=60,
-)
-policies = st.builds(
-    AlertPolicy,
-    cooldown_minutes=st.integers(1, 15),
-    reannounce_after_minutes=st.integers(0, 15),
-    resolve_after_minutes=st.integers(0, 10),
+    max_size=80,
 )
 
 
-@settings(max_examples=400, deadline=None)
-@given(steps=steps, policy=policies)
-def test_message_hygiene_invariants(steps: list[tuple[int, Tier | None]], policy: AlertPolicy) -> None:
-    model, memory, tier, now = Model(policy), AlertMemory(), NONE, T0
-    for advance, new in steps:
+@settings(max_examples=300, deadline=None)
+@given(steps=steps)
+def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, str]]) -> None:
+    memory, tier, now, restocked = AlertMemory(), NONE, T0, 0
+    log = Log()
+    latched_at_restock: int | None = None
+    for advance, new, what in steps:
         now += advance
+        if what == "restock":
+            restocked += 10
+        facts = SkuFacts(sold_out=what == "sold_out", restocked=restocked, paused=False)
+        if facts.sold_out:
+            new = RED  # nothing available is the contract's red
         if new is not None:
-            if new == tier:
-                continue
-            kind, memory = on_tier_change(tier, new, now, memory, policy)
-            upward = new > tier
+            decision, memory = on_change(tier, new, facts, now, memory, POLICY)
+            if decision is not None:
+                assert decision.kind in (NoticeKind.ALERT, NoticeKind.SOLD_OUT)
+                assert new > tier or decision.kind is NoticeKind.SOLD_OUT  # only upward moves speak
             tier = new
-            if upward:
-                last = model.last_at_or_above(tier)
-                recent = last is not None and now - last < policy.reannounce_after_ms
-                # Exactly one ALERT per upward change, unless it re-enters within hysteresis.
-                assert kind == (None if recent else NoticeKind.ALERT)
-            else:
-                assert kind is None  # a drop never speaks immediately
         else:
-            kind, memory = on_tick(tier, now, memory, policy)
-            assert kind != NoticeKind.ALERT  # ticks never announce transitions
-            if kind == NoticeKind.REPEAT:
-                last = model.last_at_or_above(tier)
-                assert tier >= YELLOW
-                assert last is None or now - last >= policy.cooldown_ms
-            if kind == NoticeKind.RESOLVED:
-                assert tier < model.told  # resolves only what people were told
-                assert model.lower_since is not None and now - model.lower_since >= policy.resolve_after_ms
-        if kind is not None:
-            # Every message claims the tier in force right now.
-            model.messages.append((now, tier))
-            model.told = tier
-        # The model's "lower since" clock: reset whenever the tier is not below what was told.
-        if tier >= model.told:
-            model.lower_since = None
-        elif model.lower_since is None:
-            model.lower_since = now
-        assert memory.announced == model.told
+            decision, memory = on_tick(tier, facts, now, memory, POLICY)
+        if decision is None:
+            continue
+        kind = decision.kind
+        # Sold out is one message, then nothing but silence until a restock.
+        if latched_at_restock is not None and restocked == latched_at_restock:
+            raise AssertionError(f"{kind} while sold out and not restocked")
+        latched_at_restock = restocked if kind is NoticeKind.SOLD_OUT else None
+        if kind is NoticeKind.REPEAT:
+            assert decision.tier is RED
+            previous = [at for at, d in log.messages if d.tier >= RED and d.kind is not NoticeKind.RESOLVED]
+            assert not previous or now - max(previous) >= POLICY.cooldown_ms
+        if kind is NoticeKind.ALERT:
+            # Never the same tier again within 15 minutes of its resolution.
+            for at, d in log.messages:
+                if d.kind is NoticeKind.RESOLVED and d.tier < decision.tier <= d.previous:
+                    assert now - at >= POLICY.quiet_after_resolve_ms
+        # Every message claims the tier in force (a resolution: the tier now).
+        assert decision.tier == tier
+        log.messages.append((now, decision))
         assert AlertMemory.from_item(memory.to_item()) == memory
-
-    # Liveness: with the tier standing, a minute tick tells people the truth within the windows.
-    horizon = max(policy.cooldown_ms, policy.resolve_after_ms) + 2 * MIN
-    for minute in range(1, horizon // MIN + 1):
-        _, memory = on_tick(tier, now + minute * MIN, memory, policy)
-    assert memory.announced == tier
+    firsts = [d.tier for _, d in log.messages if d.first_of_tier]
+    assert len(firsts) == len(set(firsts))  # each tier pages at most once

@@ -19,6 +19,7 @@ from moto import mock_aws
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item
+from stockpulse.domain import stock_risk
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
 from stockpulse.domain.ledger import Outcome, Result
@@ -166,10 +167,9 @@ def sku(sku_id: str = "a", **kw: Any) -> SkuConfig:
 
 # ---------------------------------------------------------------------------- FORECAST item
 def test_forecast_item_velocity_eta_restock_band(world: World) -> None:
-    # Planned pace 1800 / 180 min = 10/min, sold at 10/min: the early-minutes prior agrees.
-    world.load(sku("a", dynamic=False, forecast=1800))
+    world.load(sku("a", dynamic=False, forecast=1800, pack_size=6))
     world.tick(0)
-    for minute in range(5):
+    for minute in range(10):
         world.reserve("a", 10, minute + 0.5)
         world.tick(minute + 1)
     item = world.forecast("a")
@@ -177,30 +177,31 @@ def test_forecast_item_velocity_eta_restock_band(world: World) -> None:
         "session_id", "sku_id", "updated_ms", "samples", "velocity", "forecast_eff", "hot_start",
         "eta_minutes", "restock_quantity", "band_low", "band_high", "tier",
     }  # fmt: skip
-    assert item["updated_ms"] == world.t0 + 5 * MIN
-    assert [s[1] for s in item["samples"]] == [0, 10, 20, 30, 40, 50]
-    assert [s[2] for s in item["samples"]] == [0, 10, 20, 30, 40, 50]
+    assert item["updated_ms"] == world.t0 + 10 * MIN
+    assert [s[1] for s in item["samples"]] == list(range(0, 110, 10))
+    assert [s[2] for s in item["samples"]] == list(range(0, 110, 10))
     assert item["velocity"] == 10
-    assert item["eta_minutes"] == 45  # 450 available / 10 per minute
-    assert item["restock_quantity"] == 10 * 175 - 450  # to last the 175 minutes left
-    assert float(item["band_low"]) == pytest.approx(0.8 * 1800 * 5 / 180, abs=0.01)
-    assert float(item["band_high"]) == pytest.approx(1.2 * 1800 * 5 / 180, abs=0.01)
+    assert item["eta_minutes"] == 40  # 400 available / 10 per minute
+    # To last the 170 minutes left at 10/min fading over 45 minutes, in whole packs of 6:
+    expected = 10 * 45 * (1 - math.exp(-170 / 45)) - 400
+    assert item["restock_quantity"] == math.ceil(expected / 6) * 6
+    assert float(item["band_low"]) == pytest.approx(0.8 * 1800 * 10 / 180, abs=0.01)
+    assert float(item["band_high"]) == pytest.approx(1.2 * 1800 * 10 / 180, abs=0.01)
     assert item["tier"] == "none"
     assert item["hot_start"] is False
-    assert world.stock("a")["velocity"] == 10  # the hot path's stock cover uses it
+    stock = world.stock("a")
+    assert stock["velocity"] == 10 and stock["restock_units"] == item["restock_quantity"]  # notices use them
 
 
-def test_first_minutes_lean_on_the_planned_pace(world: World) -> None:
-    world.load(sku("a", dynamic=False, forecast=180))  # planned: 1/min
+def test_no_pace_before_minimum_evidence(world: World) -> None:
+    world.load(sku("a", dynamic=False, forecast=180))
     world.tick(0)
-    assert world.forecast("a")["velocity"] == 0  # nothing seen yet
-    world.reserve("a", 12, 0.5)  # a lively first minute
+    world.reserve("a", 12, 0.5)  # a lively first minute is not a trend
     world.tick(1)
-    v1 = float(world.forecast("a")["velocity"])
-    assert 1 < v1 < 4  # mostly the plan: one minute is not a trend
+    assert world.forecast("a")["velocity"] == 0 and "eta_minutes" not in world.forecast("a")
     for minute in range(1, 20):
         world.reserve("a", 12, minute + 0.5)
-    world.tick(20)  # 19 minutes unseen: spread evenly; past the first 15 minutes, data only
+    world.tick(20)  # 19 minutes unseen: spread evenly
     assert world.forecast("a")["velocity"] == 12
 
 
@@ -270,17 +271,37 @@ def test_hot_start_raises_forecast_eff_and_stays_latched(world: World) -> None:
     assert exact(world.stock("a")["forecast_eff"]) >= 100
 
 
-def test_stock_cover_short_pushes_tier_to_orange(world: World) -> None:
-    world.load(sku("a", forecast=1000, on_hand=100, lead_time_days=3.0))
-    world.tick(0)
-    world.reserve("a", 20, 0.5)
-    assert world.stock("a")["tier"] == "none"  # 2% of the forecast
-    world.tick(1)
-    # 80 left at 20/min: 4 minutes of cover, shorter than the lead time and the session left.
-    assert world.stock("a")["tier"] == "orange"
-    assert world.forecast("a")["tier"] == "orange"
-    assert world.recorder.kinds() == [("alert", "orange")]
-    assert [a["kind"] for a in world.alert_items("a")] == ["alert"]
+def test_stock_risk_raises_red_when_sell_out_is_imminent_and_never_pauses(world: World) -> None:
+    world.load(sku("a", forecast=1000, on_hand=200, lead_time_days=3.0, auto_pause_on_red=True))
+    for minute in range(12):
+        world.tick(minute)
+        world.reserve("a", 10, minute + 0.5)
+    world.tick(12)
+    # Under 12 minutes of cover at 10/min after the minimum evidence, far from the forecast.
+    stock = world.stock("a")
+    assert (stock["tier"], stock["hard_tier"], stock["risk"]) == ("red", "none", "red")
+    assert stock["paused"] is False  # a SKU with stock is never paused by a projection
+    assert world.forecast("a")["tier"] == "red"
+    assert world.recorder.kinds() == [("alert", "red")]
+    notice = world.recorder.notices[0]
+    assert notice.stock_risk and notice.first_of_tier
+    assert (
+        notice.sell_out_eta_minutes is not None and notice.sell_out_eta_minutes < stock_risk.RED_COVER_MINUTES
+    )
+    assert notice.restock_quantity > 0
+    # It keeps selling until the last unit: the contract's red then pauses it, one sold-out message.
+    for minute in range(12, 20):
+        world.reserve("a", 10, minute + 0.5)
+    assert world.stock("a")["paused"] is True
+    assert world.recorder.kinds() == [("alert", "red"), ("sold_out", "red")]
+
+
+def test_stock_risk_off_for_a_sku_that_opts_out(world: World) -> None:
+    world.load(sku("a", forecast=1000, on_hand=200, alerts={"stock_risk": False}))
+    for minute in range(15):
+        world.tick(minute)
+        world.reserve("a", 10, minute + 0.5)
+    assert world.stock("a")["tier"] == "none" and world.recorder.notices == []
 
 
 def test_unchanged_thresholds_are_not_rewritten(world: World) -> None:
@@ -302,38 +323,45 @@ def test_per_minute_cost_is_a_few_requests_per_sku(world: World) -> None:
 
 
 # ---------------------------------------------------------------------------- message hygiene
-def test_repeat_after_cooldown_only(world: World) -> None:
+def test_red_repeats_after_the_cooldown_only(world: World) -> None:
     world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
     world.tick(0)
-    world.reserve("a", 85, 0.5)  # yellow on the hot path
-    assert world.recorder.kinds() == [("alert", "yellow")]
-    for minute in range(1, 10):
+    world.reserve("a", 125, 0.5)  # red on the hot path
+    assert world.recorder.kinds() == [("alert", "red")]
+    for minute in range(1, 30):
         world.tick(minute)
-    assert world.recorder.kinds() == [("alert", "yellow")]
-    world.tick(10.5)
-    assert world.recorder.kinds() == [("alert", "yellow"), ("repeat", "yellow")]
-    world.tick(11)
-    world.tick(20)
-    assert world.recorder.kinds()[-1] == ("repeat", "yellow") and len(world.recorder.notices) == 2
-    world.tick(20.5)
+    assert world.recorder.kinds() == [("alert", "red")]
+    world.tick(30.5)
+    assert world.recorder.kinds() == [("alert", "red"), ("repeat", "red")]
+    world.tick(31)
+    world.tick(60)
+    assert len(world.recorder.notices) == 2
+    world.tick(60.5)
     assert len(world.recorder.notices) == 3
     assert [a["kind"] for a in world.alert_items("a")] == ["alert", "repeat", "repeat"]
     repeat = world.recorder.notices[1]
-    assert repeat.text_en.startswith("Still YELLOW")
+    assert "RED" in repeat.text_en and repeat.first_of_tier is False
     assert "pending_alert" not in world.stock("a")
 
 
-def test_higher_tier_inhibits_lower_repeats(world: World) -> None:
+def test_a_per_sku_cooldown_overrides_the_stack(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False, alerts={"cooldown_minutes": 60}))
+    world.reserve("a", 125, 0.5)
+    for minute in (30.5, 45, 59):
+        world.tick(minute)
+    assert world.recorder.kinds() == [("alert", "red")]
+    world.tick(60.5)
+    assert world.recorder.kinds() == [("alert", "red"), ("repeat", "red")]
+
+
+def test_yellow_and_orange_are_never_repeated(world: World) -> None:
     world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
     world.tick(0)
     world.reserve("a", 85, 0.5)
-    world.reserve("a", 40, 1.5)  # red
-    for minute in (2, 10.5, 11, 11.5, 12, 21.5, 22, 31.5):
+    world.reserve("a", 20, 1.5)  # orange
+    for minute in range(2, 120, 3):
         world.tick(minute)
-    # Yellow's cooldown ends at 10.5 but red stands: only red is ever repeated, from 11.5 on.
-    assert world.recorder.kinds() == [
-        ("alert", "yellow"), ("alert", "red"), ("repeat", "red"), ("repeat", "red"), ("repeat", "red"),
-    ]  # fmt: skip
+    assert world.recorder.kinds() == [("alert", "yellow"), ("alert", "orange")]
 
 
 def test_resolution_after_restock_once(world: World) -> None:
@@ -344,12 +372,12 @@ def test_resolution_after_restock_once(world: World) -> None:
     assert world.stock("a")["tier"] == "none"
     for minute in (2, 4, 6, 7, 8, 9, 20, 40):
         world.tick(minute)
-    assert world.recorder.kinds() == [("alert", "red"), ("resolved", "none")]
+    assert world.recorder.kinds() == [("sold_out", "red"), ("resolved", "none")]
     resolved = world.recorder.notices[1]
     assert resolved.previous_tier is Tier.RED and resolved.kind is NoticeKind.RESOLVED
     assert resolved.at == world.start + timedelta(minutes=7)  # 5 minutes lower, checked every minute
     items = world.alert_items("a")
-    assert [(a["kind"], a["tier"]) for a in items] == [("alert", "red"), ("resolved", "none")]
+    assert [(a["kind"], a["tier"]) for a in items] == [("sold_out", "red"), ("resolved", "none")]
 
 
 def test_stale_pending_alert_is_published_again_once(world: World) -> None:
@@ -377,12 +405,36 @@ def test_stale_pending_alert_is_published_again_once(world: World) -> None:
 def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:
     world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
     world.tick(0)
-    world.reserve("a", 85, 0.5)
-    world.tick(10.5)
-    world.clock.set(world.t0 + round(10.6 * MIN))
+    world.reserve("a", 125, 0.5)
+    world.tick(30.5)
+    world.clock.set(world.t0 + round(30.6 * MIN))
     other = ThresholdEvaluator(world.guard)
     other.run()
-    assert world.recorder.kinds() == [("alert", "yellow"), ("repeat", "yellow")]
+    assert world.recorder.kinds() == [("alert", "red"), ("repeat", "red")]
+
+
+def test_selling_under_the_band_after_half_an_hour_sends_one_tip_to_the_feed(world: World) -> None:
+    world.load(sku("a", forecast=180, on_hand=1000, dynamic=False))
+    for minute in range(0, 121):
+        world.tick(minute)
+    # The band's lower edge is 0.8 x 180 x minute / 180: nothing sold is under it from minute 2.
+    assert world.recorder.kinds() == [("slow", "none")]
+    tip = world.recorder.notices[0]
+    assert tip.at == world.start + timedelta(minutes=39)  # judged from minute 30, ten minutes in a row
+
+
+def test_restock_suggestion_is_frozen_while_sold_out(world: World) -> None:
+    world.load(sku("a", forecast=1000, on_hand=100, dynamic=False))
+    for minute in range(10):
+        world.tick(minute)
+        world.reserve("a", 10, minute + 0.5)
+    world.tick(10)
+    sold_out = world.forecast("a")["restock_quantity"]
+    assert sold_out > 0
+    for minute in range(11, 40):  # nothing can sell: the measured pace falls to nothing
+        world.tick(minute)
+    assert 0 < world.forecast("a")["restock_quantity"] <= sold_out
+    assert world.forecast("a")["frozen_velocity"] > 0
 
 
 # ---------------------------------------------------------------------------- quota rebalancing
@@ -505,7 +557,7 @@ def test_lambda_handler_runs_the_evaluator(world: World, monkeypatch: pytest.Mon
     monkeypatch.setenv("ALERT_COOLDOWN_MINUTES", "3")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
-    world.reserve("a", 85, 0.5)
+    world.reserve("a", 125, 0.5)
     wiring.install(wiring.Dependencies(guard=world.guard, dead_letters=None))  # type: ignore[arg-type]
     try:
         app = load_handler("threshold_evaluator")

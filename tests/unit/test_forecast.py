@@ -12,9 +12,9 @@ from stockpulse.domain.forecast import (
     expected_band,
     is_hot_start,
     margin_forecast,
+    pre_show_shortfall,
     restock_quantity,
     sell_out_eta_minutes,
-    stock_cover_minutes,
     velocity_per_minute,
 )
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, tier_of
@@ -57,21 +57,21 @@ def test_session_minutes_from_epoch_ms() -> None:
 
 
 def test_velocity_empty_and_steady() -> None:
-    assert velocity_per_minute([]) == 0.0
-    assert velocity_per_minute([4] * 30) == pytest.approx(4.0)
+    assert velocity_per_minute([], half_life_minutes=5) == 0.0
+    assert velocity_per_minute([4] * 30, half_life_minutes=5) == pytest.approx(4.0)
 
 
 def test_recent_burst_outweighs_a_quiet_first_hour() -> None:
     taken = [0] * 60 + [120, 0, 0]  # burst two minutes ago
     lifetime = sum(taken) / len(taken)
-    assert velocity_per_minute(taken) > 5 * lifetime
+    assert velocity_per_minute(taken, half_life_minutes=5) > 5 * lifetime
 
 
 def test_quiet_spell_decays_velocity() -> None:
     burst = [10] * 20
-    v0 = velocity_per_minute(burst)
-    v5 = velocity_per_minute([*burst, *[0] * 5])
-    v10 = velocity_per_minute([*burst, *[0] * 10])
+    v0 = velocity_per_minute(burst, half_life_minutes=5)
+    v5 = velocity_per_minute([*burst, *[0] * 5], half_life_minutes=5)
+    v10 = velocity_per_minute([*burst, *[0] * 10], half_life_minutes=5)
     assert v0 > v5 > v10 > 0
     assert v5 == pytest.approx(v0 / 2, rel=0.05)  # one half-life
 
@@ -84,12 +84,12 @@ def test_half_life_controls_memory() -> None:
 
 
 def test_long_history_is_cheap_and_finite() -> None:
-    assert velocity_per_minute([1] * 100_000) == pytest.approx(1.0)
+    assert velocity_per_minute([1] * 100_000, half_life_minutes=5) == pytest.approx(1.0)
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=200))
 def test_velocity_is_within_the_samples(taken: list[int]) -> None:
-    v = velocity_per_minute(taken)
+    v = velocity_per_minute(taken, half_life_minutes=5)
     assert 0.0 <= v <= (max(taken) if taken else 0) + 1e-9
 
 
@@ -187,20 +187,77 @@ def test_effective_forecast_bounds(
 
 def test_sell_out_eta_and_cover() -> None:
     assert sell_out_eta_minutes(24, 2.0) == 12.0
-    assert stock_cover_minutes(24, 2.0) == 12.0
     assert sell_out_eta_minutes(0, 2.0) == 0.0
     assert sell_out_eta_minutes(24, 0.0) is None
-    assert stock_cover_minutes(24, -1.0) is None
+    assert sell_out_eta_minutes(24, -1.0) is None
 
 
-def test_restock_quantity_lasts_to_the_end() -> None:
-    assert restock_quantity(10, 2.0, 30) == 50
-    assert restock_quantity(10, 0.7, 30) == 11  # 21 - 10 = 11 exactly, no float round-up
-    assert restock_quantity(10, 0.75, 30) == 13  # 12.5 rounds up
-    assert restock_quantity(100, 2.0, 30) == 0
+def test_restock_quantity_lasts_to_the_end_at_a_fading_pace() -> None:
+    # 2/min over 30 minutes fading with a 45-minute time constant: 45 x 2 x (1 - e^(-30/45)) = 43.8
+    assert restock_quantity(10, 2.0, 30) == 34
+    assert restock_quantity(10, 2.0, 30, pack_size=6) == 36  # whole packs, rounded up
+    assert restock_quantity(10, 2.0, 30, pack_size=1) == 34
+    assert restock_quantity(100, 2.0, 30) == 0  # never negative
     assert restock_quantity(10, 0.0, 30) == 0
     assert restock_quantity(10, 2.0, 0) == 0
-    assert restock_quantity(5, 0.5, 10) == 0  # exactly enough
+    # A long show never asks for more than the pace could sell in one fade time constant.
+    assert restock_quantity(0, 1.0, 10_000) == 45
+
+
+@given(
+    available=st.integers(0, 10_000),
+    velocity=st.floats(0, 500, allow_nan=False),
+    left=st.floats(0, 600, allow_nan=False),
+    pack=st.integers(1, 50),
+)
+def test_restock_is_whole_packs_never_negative_and_grows_with_pace(
+    available: int, velocity: float, left: float, pack: int
+) -> None:
+    units = restock_quantity(available, velocity, left, pack)
+    assert units >= 0 and units % pack == 0
+    assert restock_quantity(available, velocity * 2, left, pack) >= units
+
+
+@pytest.mark.parametrize(
+    ("forecast", "lead", "history", "line"),
+    [
+        (500, 3, True, 600),  # the article: 500 expected, warn under 600
+        (500, 1, True, 600),
+        (100, 7, True, 150),  # a week to resupply: 1.5 x
+        (100, 5, True, 135),  # half-way to a week
+        (100, 3, False, 140),  # never sold before: + 0.2
+        (30, 7, False, 51),  # the contract example's tea
+    ],
+)
+def test_pre_show_line(forecast: int, lead: float, history: bool, line: int) -> None:
+    assert (
+        pre_show_shortfall(forecast=forecast, lead_time_days=lead, has_history=history, sellable=0)[0] == line
+    )
+
+
+def test_pre_show_shortfall_in_whole_packs() -> None:
+    assert pre_show_shortfall(forecast=30, lead_time_days=7, has_history=False, sellable=40) == (51, 11)
+    assert pre_show_shortfall(forecast=30, lead_time_days=7, has_history=False, sellable=40, pack_size=6) == (
+        51,
+        12,
+    )
+    assert pre_show_shortfall(forecast=30, lead_time_days=3, has_history=True, sellable=40) == (36, 0)
+
+
+def test_a_hot_start_never_lifts_the_red_line_above_the_stock() -> None:
+    p = plan(forecast=100)
+    raised = f_at(p, 60, 20, velocity=10.0)  # 60% in 20 minutes, 10/min: the trend says 1660
+    assert raised > 100
+    capped = effective_forecast(
+        p, consumption=60, minutes_elapsed=20, minutes_left=160, velocity=10.0, sellable=150
+    )
+    assert capped * p.ratios.red <= Fraction(9, 10) * 150  # red comes before the last unit goes
+    assert (
+        effective_forecast(  # never below the plan, whatever the stock
+            p, consumption=60, minutes_elapsed=20, minutes_left=160, velocity=10.0, sellable=10
+        )
+        == 100
+    )
 
 
 def test_expected_band_follows_the_plan_line_between_yellow_and_red() -> None:

@@ -1,10 +1,10 @@
-"""tiers.py: exact boundaries, restock extension, the available = 0 rule and stock cover."""
+"""tiers.py: exact boundaries, restock extension, the available = 0 rule and the stock-risk floor."""
 
 from fractions import Fraction
 
 import pytest
 
-from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, exact, stock_cover_short, tier_of
+from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
 
 
 def inputs(
@@ -14,7 +14,7 @@ def inputs(
     available: int = 1000,
     restocked: int = 0,
     ratios: TierRatios | None = None,
-    short: bool = False,
+    risk: Tier = Tier.NONE,
 ) -> TierInputs:
     return TierInputs(
         reserved=consumption // 2,
@@ -23,7 +23,7 @@ def inputs(
         restocked=restocked,
         forecast=Fraction(forecast),
         ratios=ratios or TierRatios(),
-        stock_cover_short=short,
+        risk=risk,
     )
 
 
@@ -92,33 +92,15 @@ def test_available_zero_without_consumption_is_none() -> None:
     assert tier_of(inputs(0, available=0)) == Tier.NONE
 
 
-def test_short_stock_cover_is_at_least_orange() -> None:
-    assert tier_of(inputs(0, short=True)) == Tier.ORANGE
-    assert tier_of(inputs(85, short=True)) == Tier.ORANGE
-    assert tier_of(inputs(120, short=True)) == Tier.RED
+def test_stock_risk_raises_the_tier_but_never_the_contract_tier() -> None:
+    assert tier_of(inputs(0, risk=Tier.ORANGE)) == Tier.ORANGE
+    assert tier_of(inputs(85, risk=Tier.ORANGE)) == Tier.ORANGE
+    assert tier_of(inputs(85, risk=Tier.RED)) == Tier.RED
+    assert consumption_tier(inputs(85, risk=Tier.RED)) == Tier.YELLOW  # what auto-pause follows
+    assert tier_of(inputs(120, risk=Tier.ORANGE)) == Tier.RED  # risk is a floor, never a ceiling
 
 
 def test_tier_order() -> None:
     assert Tier.NONE < Tier.YELLOW < Tier.ORANGE < Tier.RED
     assert Tier.RED >= Tier.RED and Tier.YELLOW <= Tier.ORANGE
     assert max(Tier.YELLOW, Tier.RED, Tier.NONE) == Tier.RED
-
-
-@pytest.mark.parametrize(
-    ("available", "velocity", "lead", "left", "short"),
-    [
-        (10, 1.0, 4320.0, 60.0, True),  # 10 min cover < 3 days and < 60 min
-        (10, 1.0, 5.0, 60.0, False),  # lead time shorter than cover
-        (10, 1.0, 4320.0, 5.0, False),  # the session ends before stock does
-        (10, 1.0, 10.0, 60.0, False),  # cover equal to lead time is not shorter
-        (10, 0.0, 4320.0, 60.0, False),  # nothing sells: infinite cover
-        (0, 2.0, 4320.0, 60.0, True),
-    ],
-)
-def test_stock_cover_short(available: int, velocity: float, lead: float, left: float, short: bool) -> None:
-    assert (
-        stock_cover_short(
-            available=available, velocity_per_minute=velocity, lead_time_minutes=lead, minutes_left=left
-        )
-        is short
-    )

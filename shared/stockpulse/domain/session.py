@@ -48,8 +48,8 @@ class AlertOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    cooldown_minutes: Annotated[int, Field(ge=10, le=1440)] = Field(
-        default=30, description="minutes between IM repeats of a standing tier"
+    cooldown_minutes: Annotated[int, Field(ge=10, le=1440)] | None = Field(
+        default=None, description="minutes between IM repeats of a standing red (default: the stack's, 30)"
     )
     stock_risk: bool = Field(
         default=True, description="the sell-out projection may raise the tier (dynamic SKUs only)"

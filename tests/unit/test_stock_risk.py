@@ -1,0 +1,111 @@
+"""stock_risk.py: the sell-out projection raises orange / red only on evidence, after a pending
+period, and lets go only with a margin held for minutes; a restock judges afresh."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stockpulse.domain import stock_risk as sr
+from stockpulse.domain.tiers import Tier
+
+LEAD = 3 * 1440.0
+
+
+def inputs(available: int, velocity: float | None, left: float = 100.0, **kw: object) -> sr.RiskInputs:
+    args: dict[str, object] = {
+        "available": available, "velocity": velocity, "minutes_left": left, "lead_time_minutes": LEAD,
+        "restocked": 0,
+    }  # fmt: skip
+    args.update(kw)
+    return sr.RiskInputs(**args)  # type: ignore[arg-type]
+
+
+def run(minutes: list[sr.RiskInputs], state: sr.RiskState | None = None) -> list[Tier]:
+    state = state or sr.RiskState()
+    tiers = []
+    for step in minutes:
+        state = sr.evaluate(state, step)
+        tiers.append(state.tier)
+    return tiers
+
+
+def test_pace_needs_minutes_and_units_of_evidence() -> None:
+    assert sr.pace([5] * (sr.MIN_OBSERVED_MINUTES - 1)) is None  # too early in the show
+    assert sr.pace([0] * 30 + [1, 0, 2, 0, 1]) is None  # 4 units in 10 minutes: no trend
+    assert sr.pace([2] * 30) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("available", "velocity", "left", "signal"),
+    [
+        (100, 10.0, 100.0, Tier.RED),  # 10 minutes of cover
+        (90, 5.0, 100.0, Tier.ORANGE),  # fading, the pace still sells 20 x 5 x (1 - e^-5) = 99.3 > 90
+        (100, 5.0, 100.0, Tier.NONE),  # ... 99.3 < 100: it lasts
+        (100, 1.0, 100.0, Tier.NONE),
+        (100, 10.0, 5.0, Tier.NONE),  # the show ends before the stock does
+        (0, 10.0, 100.0, Tier.NONE),  # sold out: the contract's red, not a projection
+        (100, None, 100.0, Tier.NONE),  # no evidence, no projection
+    ],
+)
+def test_signal(available: int, velocity: float | None, left: float, signal: Tier) -> None:
+    assert sr.signal(inputs(available, velocity, left)) is signal
+
+
+def test_orange_waits_for_the_pending_period() -> None:
+    risky = inputs(90, 5.0)
+    pending = sr.RAISE_AFTER_MINUTES
+    assert run([risky] * (pending + 1)) == [Tier.NONE] * (pending - 1) + [Tier.ORANGE] * 2
+    assert run([risky, inputs(200, 5.0)] * pending) == [Tier.NONE] * 2 * pending  # must hold in a row
+
+
+def test_red_is_raised_at_once_unless_the_pitch_is_fading() -> None:
+    imminent = inputs(50, 10.0)
+    assert run([imminent]) == [Tier.RED]
+    fading = inputs(50, 10.0, velocity_before=20.0)
+    assert run([fading]) == [Tier.NONE]
+    assert run([fading, fading]) == [Tier.NONE, Tier.RED]
+
+
+def test_a_raised_risk_needs_a_margin_held_for_minutes_to_clear() -> None:
+    state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
+    assert state.tier is Tier.RED
+    barely = inputs(115, 10.0)  # 11.5 minutes of cover: within the 25% margin of 12
+    assert run([barely] * 30, state)[-1] is Tier.RED
+    calm = inputs(1000, 1.0)
+    tiers = run([calm] * sr.CLEAR_AFTER_MINUTES, state)
+    assert tiers[:-1] == [Tier.RED] * (sr.CLEAR_AFTER_MINUTES - 1)
+    assert tiers[-1] is Tier.NONE
+
+
+def test_a_restock_voids_the_risk_at_once() -> None:
+    state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
+    after = sr.evaluate(state, inputs(500, 10.0, restocked=450))
+    assert after.tier is Tier.NONE and after.restocked == 450
+
+
+def test_state_round_trips() -> None:
+    state = sr.RiskState(Tier.ORANGE, 3, 1, 2, 40)
+    assert sr.RiskState.from_item(state.to_item()) == state
+    assert sr.RiskState.from_item(None) == sr.RiskState()
+    assert sr.RiskState.from_item({}) == sr.RiskState()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 500), st.one_of(st.none(), st.floats(0, 50, allow_nan=False))),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_never_raised_without_the_signal_in_a_row(steps: list[tuple[int, float | None]]) -> None:
+    """Any raise is backed by the raw signal on the evaluations before it (the pending period)."""
+    state, signals = sr.RiskState(), []
+    for available, velocity in steps:
+        step = inputs(available, velocity)
+        signals.append(sr.signal(step))
+        before = state.tier
+        state = sr.evaluate(state, step)
+        if state.tier > before:
+            needed = sr.RED_RAISE_AFTER_MINUTES if state.tier is Tier.RED else sr.RAISE_AFTER_MINUTES
+            assert all(s >= state.tier for s in signals[-needed:])
