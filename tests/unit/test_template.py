@@ -29,6 +29,7 @@ from cfnlint.api import lint_file
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from stockpulse_local.channels import matches, resolve_defaults
 from stockpulse_local.template_tables import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,14 +162,13 @@ def test_outputs(cfn: dict[str, Any]) -> None:
 def test_parameter_defaults(raw: dict[str, Any]) -> None:
     params = raw["Parameters"]
     assert params["ExpiryShards"]["Default"] == 16
-    assert params["AlertCooldownMinutes"]["Default"] == 10
+    assert params["AlertCooldownMinutes"]["Default"] == 30
     assert params["AlertEmail"]["Default"] == ""
     assert params["OnCallPhoneNumber"]["Default"] == ""
     for name, default in {
         "ImRobotTiers": "orange,red",
         "EmailTiers": "orange,red",
-        "SmsTiers": "red",
-        "SmsCoreTiers": "orange,red",
+        "SmsCoreTiers": "red",
     }.items():
         assert params[name]["Type"] == "CommaDelimitedList"
         assert params[name]["Default"] == default
@@ -370,32 +370,6 @@ def test_topics_are_encrypted(cfn: dict[str, Any]) -> None:
         assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
 
 
-def _resolve_params(value: Any, params: Mapping[str, Any]) -> Any:
-    """Replace parameter Refs by their defaults (CommaDelimitedList -> list)."""
-    if isinstance(value, dict):
-        if set(value) == {"Ref"} and value["Ref"] in params:
-            param = params[value["Ref"]]
-            default = str(param.get("Default", ""))
-            return default.split(",") if param["Type"] == "CommaDelimitedList" else default
-        return {k: _resolve_params(v, params) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve_params(v, params) for v in value]
-    return value
-
-
-def _filter_matches(policy: Mapping[str, Any] | None, attributes: Mapping[str, str]) -> bool:
-    """SNS filter-policy semantics for the subset used here: exact string lists and `$or`."""
-    if policy is None:
-        return True
-    for key, allowed in policy.items():
-        if key == "$or":
-            if not any(_filter_matches(branch, attributes) for branch in allowed):
-                return False
-        elif attributes.get(key) not in allowed:
-            return False
-    return True
-
-
 def _alerts_subscriptions(cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         k: v
@@ -415,19 +389,31 @@ def test_alert_subscriptions_and_filter_policies(cfn: dict[str, Any]) -> None:
 
     router = by_protocol["lambda"]["Properties"]
     assert router["Endpoint"] == {"Fn::GetAtt": ["AlertRouterFunction", "Arn"]}
-    assert router["FilterPolicy"] == {"tier": {"Ref": "ImRobotTiers"}}
+    assert router["FilterPolicy"] == {
+        "$or": [
+            {"kind": ["pre_show"], "channels": ["im"]},
+            {"kind": ["alert", "sold_out", "resolved", "repeat"], "tier": {"Ref": "ImRobotTiers"},
+             "channels": ["im"]},
+        ]
+    }  # fmt: skip
 
     email = by_protocol["email"]
     assert email["Condition"] == "HasAlertEmail"
-    assert email["Properties"]["FilterPolicy"] == {"tier": {"Ref": "EmailTiers"}}
+    assert email["Properties"]["FilterPolicy"] == {
+        "$or": [
+            {"kind": ["pre_show"], "channels": ["email"]},
+            {"kind": ["alert", "sold_out", "resolved"], "tier": {"Ref": "EmailTiers"}, "channels": ["email"]},
+        ]
+    }
 
     sms = by_protocol["sms"]
     assert sms["Condition"] == "HasOnCallPhone"
     assert sms["Properties"]["FilterPolicy"] == {
-        "$or": [
-            {"tier": {"Ref": "SmsTiers"}},
-            {"tier": {"Ref": "SmsCoreTiers"}, "importance": ["core"]},
-        ]
+        "kind": ["alert", "sold_out"],
+        "tier": {"Ref": "SmsCoreTiers"},
+        "importance": ["core"],
+        "first": ["true"],
+        "channels": ["sms"],
     }
     for sub in subs.values():
         assert sub["Properties"].get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
@@ -440,35 +426,49 @@ def test_subscription_conditions_need_a_non_empty_parameter(cfn: dict[str, Any])
 
 
 @pytest.mark.parametrize(
-    ("tier", "importance", "expected"),
+    ("kind", "tier", "importance", "first", "expected"),
     [
-        ("yellow", "normal", {"sqs"}),
-        ("yellow", "core", {"sqs"}),
-        ("orange", "normal", {"sqs", "lambda", "email"}),
-        ("orange", "core", {"sqs", "lambda", "email", "sms"}),
-        ("red", "normal", {"sqs", "lambda", "email", "sms"}),
-        ("red", "core", {"sqs", "lambda", "email", "sms"}),
-        ("resolved", "core", {"sqs"}),
+        ("alert", "yellow", "core", "true", {"sqs"}),  # yellow: the big screen only
+        ("alert", "orange", "normal", "true", {"sqs", "lambda", "email"}),
+        ("alert", "orange", "core", "true", {"sqs", "lambda", "email"}),  # SMS pages on red only
+        ("alert", "red", "normal", "true", {"sqs", "lambda", "email"}),
+        ("alert", "red", "core", "true", {"sqs", "lambda", "email", "sms"}),
+        ("alert", "red", "core", "false", {"sqs", "lambda", "email"}),  # one page per tier and show
+        ("sold_out", "red", "core", "true", {"sqs", "lambda", "email", "sms"}),
+        ("sold_out", "red", "core", "false", {"sqs", "lambda", "email"}),
+        ("repeat", "red", "core", "false", {"sqs", "lambda"}),  # repeats: the IM group only
+        ("resolved", "orange", "core", "false", {"sqs", "lambda", "email"}),  # where the alert went
+        ("resolved", "yellow", "core", "false", {"sqs"}),
+        ("pre_show", "none", "normal", "false", {"sqs", "lambda", "email"}),
+        ("slow", "none", "core", "false", {"sqs"}),  # a tip for the big screen
     ],
 )
 def test_default_routing(
-    cfn: dict[str, Any], raw: dict[str, Any], tier: str, importance: str, expected: set[str]
+    cfn: dict[str, Any],
+    raw: dict[str, Any],
+    kind: str,
+    tier: str,
+    importance: str,
+    first: str,
+    expected: set[str],
 ) -> None:
     attributes = {
-        "tier": tier,
-        "importance": importance,
-        "kind": "alert",
-        "sku_id": "cake-osmanthus",
-        "session_id": "demo-cakes",
-    }
+        "kind": kind, "tier": tier, "importance": importance, "first": first,
+        "channels": ["im", "sms", "email", "supply_chain"], "sku_id": "cake", "session_id": "demo",
+    }  # fmt: skip
     delivered = {
         sub["Properties"]["Protocol"]
         for sub in _alerts_subscriptions(cfn).values()
-        if _filter_matches(
-            _resolve_params(sub["Properties"].get("FilterPolicy"), raw["Parameters"]), attributes
-        )
+        if matches(resolve_defaults(sub["Properties"].get("FilterPolicy"), raw["Parameters"]), attributes)
     }
     assert delivered == expected
+    # A product whose session file allows only the feed and IM never reaches e-mail or SMS.
+    only_im = {**attributes, "channels": ["im"]}
+    assert {
+        sub["Properties"]["Protocol"]
+        for sub in _alerts_subscriptions(cfn).values()
+        if matches(resolve_defaults(sub["Properties"].get("FilterPolicy"), raw["Parameters"]), only_im)
+    } == expected & {"sqs", "lambda"}
 
 
 # ---------------------------------------------------------------------------- alarms
@@ -726,9 +726,9 @@ def test_sns_alert_event_routes_like_the_template(cfn: dict[str, Any], raw: dict
     for key in ("tier", "sku_id", "session_id", "kind"):
         assert message[key] == attributes[key]
     router = _props(cfn, "AlertRouterFunctionImRobotAlerts")
-    policy = _resolve_params(router["FilterPolicy"], raw["Parameters"])
-    channels = json.loads(attributes.pop("channels"))  # a String.Array matches if any element does
-    assert any(_filter_matches(policy, {**attributes, "channels": channel}) for channel in channels)
+    policy = resolve_defaults(router["FilterPolicy"], raw["Parameters"])
+    attributes["channels"] = json.loads(attributes["channels"])  # String.Array: any element matches
+    assert matches(policy, attributes)
 
 
 def test_http_get_skus_event_matches_a_route(cfn: dict[str, Any]) -> None:
