@@ -23,10 +23,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem, StockItemExists
+from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain import forecast
+from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
+from stockpulse.ports import AlertPublisher
+from stockpulse.pre_show import announce_pre_show
 from stockpulse_local.scenario import load_scenario
 
 OUTPUT_NAMES = {
@@ -47,6 +52,17 @@ class Target:
     client: Any
     where: str
     outputs: dict[str, str]
+    sns: Any = None  # the stack's SNS client (pre-show messages), None for a bare table
+
+
+class _Collected:
+    """A publisher that keeps the notices: a bare table has no topic to send them to."""
+
+    def __init__(self) -> None:
+        self.notices: list[AlertNotice] = []
+
+    def publish(self, notice: AlertNotice) -> None:
+        self.notices.append(notice)
 
 
 def add_commands(commands: Any) -> None:
@@ -108,8 +124,9 @@ def resolve_target(args: argparse.Namespace) -> Target:
         raise CommandError(f"--table {args.table} differs from the stack's table {outputs['table']}")
     client = session.client("dynamodb", region_name=region)
     return Target(
-        outputs["table"], client, f"stack {args.stack} ({region}) table {outputs['table']}", outputs
-    )
+        outputs["table"], client, f"stack {args.stack} ({region}) table {outputs['table']}", outputs,
+        session.client("sns", region_name=region),
+    )  # fmt: skip
 
 
 # -- load --------------------------------------------------------------------------------------
@@ -149,6 +166,14 @@ def cmd_load(args: argparse.Namespace) -> int:
         f"session {session_id} {verb} on {target.where}: {len(plan.skus)} SKUs, "
         f"{rfc3339(plan.session.starts_ms)} to {rfc3339(plan.session.ends_ms)}"
     )
+    # The pre-show check: to the stack's alerts topic, or (a table alone) to this terminal.
+    topic = target.outputs.get("alerts_topic_arn")
+    publisher: AlertPublisher = _Collected()
+    if topic is not None and target.sns is not None:
+        publisher = SnsAlertPublisher(target.sns, topic, target.outputs.get("supply_topic_arn"))
+    for notice in announce_pre_show(store, publisher, plan, SystemClock().now_ms()):
+        sent = "sent" if topic is not None else "not sent: no alerts topic"
+        print(f"pre-show {notice.sku_id}: {notice.text_zh} ({sent})")
     if stocked:
         print(
             "warning: the orders already recorded for this session are kept; a reservation of theirs"

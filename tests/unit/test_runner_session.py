@@ -145,3 +145,36 @@ def test_endpoint_url_needs_a_table(tmp_path: Path, capsys: pytest.CaptureFixtur
     path.write_text(json.dumps(SCENARIO), encoding="utf-8")
     code, _, err = run(capsys, "session", "load", str(path), "--endpoint-url", "http://127.0.0.1:9")
     assert code == 1 and "--table" in err
+
+
+def test_load_sends_the_pre_show_check_once_to_the_stack_alerts_topic(
+    stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tea: 40 sellable for a forecast of 30 with no history and a week's lead time (line 51)."""
+    sqs, sns = boto3.client("sqs", region_name="us-east-1"), boto3.client("sns", region_name="us-east-1")
+    outputs = boto3.client("cloudformation", region_name="us-east-1").describe_stacks(StackName=stack)
+    topic = next(
+        o["OutputValue"] for o in outputs["Stacks"][0]["Outputs"] if o["OutputKey"] == "AlertsTopicArn"
+    )
+    url = sqs.create_queue(QueueName="feed")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    short = {**SCENARIO["skus"][1], "lead_time_days": 7, "has_history": False, "pack_size": 6}
+    path = tmp_path / "tonight.json"
+    path.write_text(json.dumps({**SCENARIO, "skus": [SCENARIO["skus"][0], short]}), encoding="utf-8")
+
+    code, out, err = run(capsys, "session", "load", str(path), "--stack", stack, "--region", "us-east-1")
+    assert code == 0, err
+    assert "pre-show tea:" in out and "(sent)" in out and "pre-show cake" not in out
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    [notice] = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+    assert (notice["kind"], notice["sku_id"], notice["restock_quantity"]) == (
+        "pre_show",
+        "tea",
+        12,
+    )  # 11 -> 2 packs
+    assert "51" in notice["text_zh"] and "12" in notice["text_zh"]
+
+    # Loading it again (the plan is identical) sends nothing more.
+    run(capsys, "session", "load", str(path), "--stack", stack, "--region", "us-east-1", "--overwrite")
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
