@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stockpulse_local import rehearse as rehearsal
-from stockpulse_local.progress import AlertWatcher, ProgressBar, use_colour
+from stockpulse_local.progress import MessagePrinter, ProgressBar, use_colour
 from stockpulse_local.scenario import Scenario, ScenarioError, load_scenario
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SCENARIO = 0, 1, 2
@@ -63,20 +63,15 @@ class Run:
         self.progress = ProgressBar(
             len(self.scenario.events), tz=tz, stream=self.err, quiet=self.quiet, label=self.label
         )
-        watcher = AlertWatcher(session.session_id, tz=tz)
         colour = use_colour(self.err)
+        printer: MessagePrinter | None = None
 
         def observe(run: Any) -> None:
             now = run.clock.now_ms()
             self.timeline.sample(now, run.stock_items)
-            if not self.quiet:
-                store = run.stack.store
-                for alert in watcher.check(
-                    run.stock_items, lambda sku: store.alerts(session.session_id, sku)
-                ):
-                    self.progress.message(
-                        watcher.describe(alert, run.stock_items.get(alert["sku_id"]), colour)
-                    )
+            if not self.quiet and printer is not None:
+                for notice in printer.fresh(run.notices):
+                    self.progress.message(printer.describe(notice, colour))
             self.progress.update(run.events_done, now)
             if self.serve:  # pace the virtual clock so people can watch the sale unfold
                 ahead = (now - session.starts_ms) / 1000 / self.speed - (time.monotonic() - paced_from)
@@ -99,10 +94,9 @@ class Run:
                         self.scenario, stack, on_batch=observe, on_outcome=self.outcomes.record,
                         checkpoint_path=self.state_dir / "checkpoint.json" if self.state_dir else None,
                     )  # fmt: skip
-                    if run.resumed_at:  # the alerts before the stop were shown by the stopped run
-                        for sku in self.scenario.plan.skus:
-                            alerts = stack.store.alerts(session.session_id, sku.sku_id)
-                            watcher.seen.update(watcher.key(a) for a in alerts)
+                    printer = MessagePrinter(run.routing, tz=tz)
+                    if run.resumed_at:  # the messages before the stop were shown by the stopped run
+                        printer.fresh(run.notices)
                         self.progress.message(
                             f"resuming at event {run.resumed_at} of {len(self.scenario.events)}"
                             f" from {self.state_dir} (the picture and per-SKU summary cover the rest)"

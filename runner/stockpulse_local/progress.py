@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, TextIO
+from typing import TextIO
 
-from stockpulse.adapters.dynamodb_ledger import StockItem
-from stockpulse.domain.events import from_epoch_ms
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.events import epoch_ms, from_epoch_ms
+from stockpulse_local.channels import Routing
 
 TIER_COLOURS = {"yellow": "33", "orange": "38;5;208", "red": "31;1", "resolved": "32", "none": "32"}
 
@@ -128,55 +129,40 @@ class ProgressBar:
         self.stream.flush()
 
 
+CHANNEL_NAMES = {
+    "feed": "big screen", "im": "IM", "sms": "SMS", "email": "e-mail", "supply_chain": "supply chain",
+}  # fmt: skip
+
+
 @dataclass
-class AlertWatcher:
-    """Reports alert records as they appear, reading them only when a SKU's tier state changed.
+class MessagePrinter:
+    """Prints every message the stack sent, once, as the people it reached read it: who got it,
+    the ledger as it stood when it was decided, the text, and the SMS when one was paged."""
 
-    The stock item (read once per batch by the replay) carries the tier and the alert memory;
-    only when one of them moved are the SKU's alert records queried.
-    """
-
-    session_id: str
+    routing: Routing
     tz: tzinfo | None = None
-    seen: set[str] = field(default_factory=set)
-    _state: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    shown: set[str] = field(default_factory=set)
 
-    def check(
-        self, items: Mapping[str, StockItem], fetch: Callable[[str], list[dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
-        """New alert records (any kind) since the last call, oldest first."""
-        fresh: list[dict[str, Any]] = []
-        for sku_id, item in items.items():
-            state = (item.raw.get("tier"), item.raw.get("alert_memory"))
-            if self._state.get(sku_id) == state:
-                continue
-            self._state[sku_id] = state
-            for alert in fetch(sku_id):
-                key = self.key(alert)
-                if key in self.seen:
-                    continue
-                self.seen.add(key)
-                fresh.append({**alert, "sku_id": sku_id})
-        return sorted(fresh, key=lambda a: (int(a.get("at_ms", 0)), str(a.get("sku_id"))))
+    def fresh(self, notices: Mapping[str, AlertNotice]) -> list[AlertNotice]:
+        """The notices not shown yet, in the order they were sent."""
+        new = [n for alert_id, n in notices.items() if alert_id not in self.shown]
+        self.shown.update(n.alert_id for n in new)
+        return new
 
-    @staticmethod
-    def key(alert: Mapping[str, Any]) -> str:
-        return str(alert.get("sk") or f"{alert.get('at_ms')}#{alert.get('tier')}#{alert.get('kind')}")
-
-    def describe(self, alert: Mapping[str, Any], item: StockItem | None, colour: bool = False) -> str:
-        kind = str(alert.get("kind", "alert"))
-        tier = str(alert.get("tier", "none"))
-        at = clock_text(int(alert.get("at_ms", 0)), self.tz)
-        label = {"alert": "ALERT", "repeat": "still", "resolved": "RESOLVED"}.get(kind, kind)
-        shown_tier = "resolved" if kind == "resolved" else tier
-        head = paint(f"{label} {tier.upper()}", shown_tier, colour)
-        text = f"  {at}  {head:<12}  {alert.get('sku_id')}"
-        previous = alert.get("previous_tier")
-        if kind == "alert" and previous:
-            text += f" (was {previous})"
-        if item is not None:
-            lv = item.levels
-            text += f"  available {lv.available}, reserved {lv.reserved}, sold {lv.sold}"
-            if lv.paused:
-                text += ", paused"
-        return text
+    def describe(self, notice: AlertNotice, colour: bool = False) -> str:
+        kind, tier = notice.kind.value, notice.tier.value
+        label = f"{tier.upper()} {kind}" if kind in ("alert", "repeat", "sold_out") else kind
+        if notice.kind is NoticeKind.RESOLVED:
+            label = f"resolved {notice.previous_tier.value}->{tier}"
+        head = paint(label, "resolved" if notice.kind is NoticeKind.RESOLVED else tier, colour)
+        at = clock_text(epoch_ms(notice.at), self.tz)
+        channels = self.routing.channels(notice)
+        reached = " · ".join(CHANNEL_NAMES[c] for c in channels)
+        lines = [
+            f"  {at}  {head}  {notice.sku_id}  (available {notice.available}, reserved {notice.reserved},"
+            f" sold {notice.sold})  -> {reached}",
+            f"            {notice.text_zh}",
+        ]
+        if "sms" in channels:
+            lines.append(f"            SMS: {notice.sms_zh}")
+        return "\n".join(lines)

@@ -771,7 +771,6 @@ def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
         "auto_pause_on_red": sku.auto_pause_on_red,
         "velocity": Decimal(0),
         "lead_time_minutes": Decimal(str(sku.lead_time_days * 24 * 60)),
-        "session_starts_ms": plan.session.starts_ms,
         "session_ends_ms": plan.session.ends_ms,
         "pack_size": sku.pack_size,
         "importance": sku.importance,
