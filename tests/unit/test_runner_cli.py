@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from stockpulse_local import cli
-from stockpulse_local.progress import AlertWatcher, ProgressBar
+from stockpulse_local.progress import MessagePrinter, ProgressBar
 from stockpulse_local.scenario import parse_scenario
 from stockpulse_local.summary import OutcomeLog, Sample, Timeline, render_summary
 
@@ -189,7 +189,8 @@ def test_stderr_that_is_not_a_terminal_gets_no_bar_but_the_final_line(tiny_run: 
     err = tiny_run["err"]
     assert "\r" not in err
     assert "replay: 5 events in" in err and "events/s) on moto" in err
-    assert "ALERT YELLOW" in err and "s1" in err  # the alert as it fired
+    assert "YELLOW alert  s1  (available" in err  # the message as it went out, with its ledger
+    assert "-> big screen" in err and "【黄色预警】" in err  # who got it, and what they read
 
 
 def test_the_picture_is_a_png_and_an_offline_html(tiny_run: dict[str, Any]) -> None:
@@ -243,40 +244,30 @@ def test_a_quiet_bar_writes_only_the_final_line() -> None:
     assert stream.getvalue() == "done\n"
 
 
-def test_the_alert_watcher_reads_alerts_only_when_the_tier_state_moved() -> None:
-    from stockpulse.adapters.dynamodb_ledger import StockItem, levels_of
+def test_the_console_prints_each_message_once_with_who_got_it_and_the_sms() -> None:
+    from datetime import UTC, datetime
 
-    def item(tier: str, memory: dict[str, Any]) -> StockItem:
-        raw = {
-            "session_id": "tiny",
-            "sku_id": "s1",
-            "on_hand": 5,
-            "held": 0,
-            "reserved": 4,
-            "sold": 0,
-            "available": 1,
-            "version": 1,
-            "hold_minutes": 15,
-            "tier": tier,
-            "alert_memory": memory,
-        }
-        return StockItem("tiny", "s1", levels_of(raw), 1, 15, frozenset(), raw)
+    from stockpulse.domain.alerts import AlertNotice, NoticeKind
+    from stockpulse.domain.tiers import Tier
+    from stockpulse_local.channels import Routing
 
-    stored: list[dict[str, Any]] = []
-    calls: list[str] = []
+    def notice(alert_id: str, sku_id: str, tier: Tier) -> AlertNotice:
+        return AlertNotice(
+            alert_id=alert_id, kind=NoticeKind.ALERT, session_id="tiny", sku_id=sku_id, sku_name="Cake",
+            importance="core", tier=tier, previous_tier=Tier.NONE, at=datetime(2026, 12, 1, tzinfo=UTC),
+            on_hand=5, held=0, reserved=4, sold=0, available=1, first_of_tier=True,
+            text_zh="【红色预警】Cake", sms_zh="【红色预警】Cake 可售1",
+        )  # fmt: skip
 
-    def fetch(sku_id: str) -> list[dict[str, Any]]:
-        calls.append(sku_id)
-        return list(stored)
-
-    watcher = AlertWatcher("tiny")
-    assert watcher.check({"s1": item("none", {})}, fetch) == []
-    assert watcher.check({"s1": item("none", {})}, fetch) == []
-    stored.append({"sk": "ALERT#1#yellow", "tier": "yellow", "kind": "alert", "at_ms": 1})
-    fresh = watcher.check({"s1": item("yellow", {"announced": "yellow"})}, fetch)
-    assert [a["tier"] for a in fresh] == ["yellow"]
-    assert watcher.check({"s1": item("yellow", {"announced": "yellow"})}, fetch) == []
-    assert calls == ["s1", "s1"]  # the first sight, then the change; never for an unchanged SKU
+    printer = MessagePrinter(Routing.from_template())
+    # Two SKUs in the same second are two messages (the old watcher keyed them by time and tier).
+    sent = {"a": notice("a", "s1", Tier.RED), "b": notice("b", "s2", Tier.RED)}
+    assert [n.alert_id for n in printer.fresh(sent)] == ["a", "b"]
+    assert printer.fresh(sent) == []
+    text = printer.describe(sent["a"])
+    assert "RED alert  s1  (available 1, reserved 4, sold 0)" in text
+    assert "-> big screen · IM · SMS · e-mail · supply chain" in text
+    assert "【红色预警】Cake" in text and "SMS: 【红色预警】Cake 可售1" in text
 
 
 def test_the_lines_follow_the_effective_forecast() -> None:
