@@ -260,7 +260,7 @@ def test_hand_made_cases() -> None:
 
 def check_report_shape(report: dict[str, Any]) -> None:
     """Contract section 3: the keys and the value types."""
-    assert set(report) == {"skus", "orders", "events", "invariant_violations"}
+    assert set(report) == {"skus", "orders", "events", "invariant_violations", "messages"}
     for sku_report in report["skus"].values():
         assert set(sku_report) == {
             "on_hand",
@@ -285,6 +285,22 @@ def check_report_shape(report: dict[str, Any]) -> None:
     assert all(type(n) is int for n in [report["events"]["processed"], report["events"]["duplicate"]])
     assert all(type(n) is int for n in report["events"]["rejected"].values())
     assert type(report["invariant_violations"]) is int
+    kinds = {"pre_show", "alert", "repeat", "resolved", "sold_out", "slow"}
+    channels = ["feed", "im", "sms", "email", "supply_chain"]
+    instants = [epoch_ms(parse_instant(m["at"])) for m in report["messages"]]
+    assert instants == sorted(instants), "messages in time order"
+    for message in report["messages"]:
+        keys = {"at", "sku_id", "kind", "tier", "channels", "restock_units", "sellout_eta_minutes", "text"}
+        assert set(message) == keys | ({"from_tier"} if message["kind"] == "resolved" else set())
+        assert message["kind"] in kinds and message["tier"] in RANK and message["sku_id"] in report["skus"]
+        assert message["channels"][0] == "feed" and message["channels"] == sorted(
+            message["channels"], key=channels.index
+        )
+        assert message["restock_units"] is None or (
+            type(message["restock_units"]) is int and message["restock_units"] > 0
+        )
+        assert message["sellout_eta_minutes"] is None or message["sellout_eta_minutes"] >= 0
+        assert isinstance(message["text"], str) and message["text"]
     json.dumps(report)  # plain JSON types only
 
 
@@ -340,6 +356,29 @@ def test_contract_example() -> None:
                 f"{sku_id}: {str(err).splitlines()[0]} (alerts {report['skus'][sku_id]['alerts']})"
             )
     assert problems == []
+    check_contract_messages(report["messages"])
+
+
+def check_contract_messages(messages: list[dict[str, Any]]) -> None:
+    """What people get from the contract's example, read as they read it."""
+    said = [(m["at"][11:19], m["sku_id"], m["kind"], m["tier"], m["channels"]) for m in messages]
+    # Tea: 40 sellable for a forecast of 30, a week's lead time, no history: under its line of 51.
+    pre = [m for m in messages if m["kind"] == "pre_show"]
+    assert [(m["sku_id"], m["restock_units"], m["at"]) for m in pre] == [
+        ("tea-longjing", 11, "2026-11-25T20:00:00Z")
+    ]
+    assert "51" in pre[0]["text"] and "11" in pre[0]["text"]
+    cake = [s for s in said if s[1] == "cake-osmanthus"]
+    assert cake == [
+        ("20:40:25", "cake-osmanthus", "alert", "yellow", ["feed"]),
+        ("20:40:33", "cake-osmanthus", "alert", "orange", ["feed", "im", "email"]),
+        ("20:40:41", "cake-osmanthus", "alert", "red", ["feed", "im", "sms", "email", "supply_chain"]),
+        ("20:40:54", "cake-osmanthus", "sold_out", "red", ["feed", "im", "email", "supply_chain"]),
+        ("21:15:00", "cake-osmanthus", "resolved", "yellow", ["feed", "im", "email"]),
+    ], said
+    # One page for the core cake's first red; the restock is a number, never "0".
+    assert sum("sms" in m["channels"] for m in messages) == 1
+    assert all("补货0" not in m["text"] for m in messages)
 
 
 def test_a_remembered_event_never_counted_is_counted_with_its_first_outcome() -> None:
