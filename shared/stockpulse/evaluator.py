@@ -222,6 +222,7 @@ def compute_forecast(
                 minutes_left=left,
                 lead_time_minutes=plan.lead_time_minutes,
                 restocked=levels.restocked,
+                velocity_before=_pace_before(increments),
             ),
         )
     # Restock: a steadier pace than the risk's, frozen while sold out (nothing can sell then,
@@ -258,6 +259,14 @@ def compute_forecast(
         slow_tip=slow_tip,
         slow_sent=slow_sent or slow_tip,
     )
+
+
+def _pace_before(increments: Sequence[int]) -> float | None:
+    """The pace FADING_LOOKBACK_MINUTES ago (no evidence gate: it is only compared with now)."""
+    earlier = increments[: -stock_risk.FADING_LOOKBACK_MINUTES]
+    if not earlier:
+        return None
+    return forecast.velocity_per_minute(earlier, half_life_minutes=stock_risk.PACE_HALF_LIFE_MINUTES)
 
 
 def plan_rebalance(
