@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
-from stockpulse.domain import forecast
-from stockpulse.domain.events import rfc3339
+from stockpulse.domain import forecast, messages
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
+from stockpulse.domain.events import from_epoch_ms, rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, TierRatios, exact
 from stockpulse.ports import Clock
@@ -42,10 +43,6 @@ ALERTS_MAX_LIMIT = 200
 
 TierName = Literal["none", "yellow", "orange", "red"]
 SessionStatus = Literal["upcoming", "live", "ended"]
-
-RESOLVED_ACTION_EN = "Back to a lower tier: resume the normal pace."
-RESOLVED_ACTION_ZH = "已回落到较低等级，恢复正常节奏。"
-
 
 class NotFound(LookupError):
     """The session or the SKU does not exist (the API answers 404)."""
@@ -169,7 +166,7 @@ class SkuResponse(_View):
 
 class AlertView(_View):
     alert_id: str
-    kind: str = Field(description="alert / repeat / resolved")
+    kind: str = Field(description="pre_show / alert / repeat / resolved / sold_out / slow")
     sku_id: str
     sku_name: str
     tier: TierName
@@ -436,24 +433,28 @@ def _series(plan: forecast.SkuPlan, samples: Sequence[Any]) -> SeriesView:
 
 
 def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
+    """One message of the feed, with what to do about it (the same words the message said)."""
     tier = _tier_name(raw.get("tier"))
-    kind = str(raw.get("kind", "alert"))
-    if kind == "resolved" or tier == "none":
-        action_en, action_zh = RESOLVED_ACTION_EN, RESOLVED_ACTION_ZH
-    else:
-        action_en, action_zh = TIER_ACTIONS_EN[Tier(tier)], TIER_ACTIONS_ZH[Tier(tier)]
     at_ms = int(raw["at_ms"])
-    return AlertView(
+    said = AlertNotice(
         alert_id=str(raw.get("alert_id", f"{sku.sku_id}#{at_ms}#{tier}")),
-        kind=kind,
+        kind=NoticeKind(str(raw.get("kind", "alert"))),
+        session_id="", sku_id=sku.sku_id, sku_name=sku.name or sku.sku_id, tier=Tier(tier),
+        previous_tier=Tier(_tier_name(raw.get("previous_tier"))), at=from_epoch_ms(at_ms),
+        on_hand=0, held=0, reserved=0, sold=0, available=1,
+        restock_quantity=int(raw.get("restock_units", 0)),
+    )  # fmt: skip
+    return AlertView(
+        alert_id=said.alert_id,
+        kind=said.kind.value,
         sku_id=sku.sku_id,
-        sku_name=sku.name or sku.sku_id,
+        sku_name=said.sku_name,
         tier=tier,
         previous_tier=_tier_name(raw.get("previous_tier")),
         at_ms=at_ms,
         at=rfc3339(at_ms),
-        action_en=action_en,
-        action_zh=action_zh,
+        action_en=messages.action_text(said, "en"),
+        action_zh=messages.action_text(said, "zh"),
     )
 
 
