@@ -38,11 +38,10 @@ def test_pace_needs_minutes_and_units_of_evidence() -> None:
 @pytest.mark.parametrize(
     ("available", "velocity", "left", "signal"),
     [
-        (100, 10.0, 100.0, Tier.RED),  # 10 minutes of cover
-        (90, 5.0, 100.0, Tier.ORANGE),  # fading, the pace still sells 20 x 5 x (1 - e^-5) = 99.3 > 90
-        (100, 5.0, 100.0, Tier.NONE),  # ... 99.3 < 100: it lasts
-        (100, 1.0, 100.0, Tier.NONE),
-        (100, 10.0, 5.0, Tier.NONE),  # the show ends before the stock does
+        (100, 10.0, 100.0, Tier.RED),  # within 15 minutes: 30 x 10 x (1 - e^-0.5) = 118 > 100
+        (130, 10.0, 100.0, Tier.ORANGE),  # ... 118 < 130, but the show sells 30 x 10 x (1 - e^-97/30) = 288
+        (130, 1.0, 100.0, Tier.NONE),  # 29 units to come: it lasts
+        (100, 10.0, 3.0, Tier.NONE),  # selling out as the show ends costs nothing
         (0, 10.0, 100.0, Tier.NONE),  # sold out: the contract's red, not a projection
         (100, None, 100.0, Tier.NONE),  # no evidence, no projection
     ],
@@ -51,17 +50,25 @@ def test_signal(available: int, velocity: float | None, left: float, signal: Tie
     assert sr.signal(inputs(available, velocity, left)) is signal
 
 
+def test_a_falling_pace_is_projected_as_fading() -> None:
+    steady = inputs(80, 5.0, velocity_before=5.0)
+    fading = inputs(80, 5.0, velocity_before=10.0)  # half the pace of three minutes ago
+    assert not steady.fading and fading.fading
+    assert sr.signal(steady) is Tier.ORANGE  # 30 x 5 x (1 - e^-97/30) = 144 > 80
+    assert sr.signal(fading) is Tier.NONE  # 10 x 5 = 50 < 80: the flash is wearing off
+
+
 def test_orange_waits_for_the_pending_period() -> None:
-    risky = inputs(90, 5.0)
+    risky = inputs(130, 10.0)
     pending = sr.RAISE_AFTER_MINUTES
     assert run([risky] * (pending + 1)) == [Tier.NONE] * (pending - 1) + [Tier.ORANGE] * 2
-    assert run([risky, inputs(200, 5.0)] * pending) == [Tier.NONE] * 2 * pending  # must hold in a row
+    assert run([risky, inputs(400, 10.0)] * pending) == [Tier.NONE] * 2 * pending  # must hold in a row
 
 
 def test_red_is_raised_at_once_unless_the_pitch_is_fading() -> None:
     imminent = inputs(50, 10.0)
     assert run([imminent]) == [Tier.RED]
-    fading = inputs(50, 10.0, velocity_before=20.0)
+    fading = inputs(50, 10.0, velocity_before=20.0)  # 10 x 10 x (1 - e^-1.5) = 78 > 50: still red
     assert run([fading]) == [Tier.NONE]
     assert run([fading, fading]) == [Tier.NONE, Tier.RED]
 
@@ -69,7 +76,7 @@ def test_red_is_raised_at_once_unless_the_pitch_is_fading() -> None:
 def test_a_raised_risk_needs_a_margin_held_for_minutes_to_clear() -> None:
     state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
     assert state.tier is Tier.RED
-    barely = inputs(115, 10.0)  # 11.5 minutes of cover: within the 25% margin of 12
+    barely = inputs(110, 10.0)  # 118 still to come in 15 minutes: within the 25% margin
     assert run([barely] * 30, state)[-1] is Tier.RED
     calm = inputs(1000, 1.0)
     tiers = run([calm] * sr.CLEAR_AFTER_MINUTES, state)

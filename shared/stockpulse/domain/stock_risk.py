@@ -9,22 +9,25 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   the units taken per minute, half-life PACE_HALF_LIFE_MINUTES. It counts only after
   MIN_OBSERVED_MINUTES of the show and MIN_RECENT_UNITS units in the last RECENT_MINUTES: three
   orders in a quiet hour are not a trend.
-- **A fading pace is projected as fading.** A pitch's orders fade within minutes, so the pace
-  is projected with a decay: the units still to come at pace v over the L minutes left are
-  v x T x (1 - exp(-L / T)), T = PACE_FADE_MINUTES. A steady seller still sells out in the
-  projection (its pace is renewed every minute); an opening flash that fades does not.
-- **Orange** when the projected units exceed what is available before the show ends and
-  before a restock could arrive (the lead time): "at this pace it sells out; slow the pitch".
-  **Red** when at the current pace (no fade) the stock lasts under RED_COVER_MINUTES:
-  "sell-out imminent: take the link down soon, call the supplier now".
+- **A pace is projected as fading.** A pitch's orders fade within minutes, so the units still to
+  come at pace v over L minutes are v x T x (1 - exp(-L / T)): T = PACE_FADE_MINUTES, or
+  FADING_PACE_FADE_MINUTES while the pace is falling (under FADING_SHARE of the pace
+  FADING_LOOKBACK_MINUTES ago). A steady seller still sells out in the projection (its pace is
+  renewed every minute); an opening flash that is already fading does not.
+- **Orange** when the projected units exceed what is available before the show ends (less
+  END_GRACE_MINUTES: selling out as it ends costs nothing) and before a restock could arrive
+  (the lead time): "at this pace it sells out; slow the pitch". **Red** when they exceed it
+  within RED_HORIZON_MINUTES: "sell-out imminent: take the link down soon, call the supplier".
 - **No flapping.** A raw signal must hold for RAISE_AFTER_MINUTES consecutive evaluations
-  before it raises the risk (red: RED_RAISE_AFTER_MINUTES, as it is urgent); the risk is
+  before it raises the risk (red: RED_RAISE_AFTER_MINUTES, as it is urgent, unless the pace is
+  falling); the risk is
   cleared only after the signal has been gone with a margin (projection under
-  CLEAR_MARGIN x available, cover over CLEAR_MARGIN x the red cover) for CLEAR_AFTER_MINUTES.
+  available / CLEAR_MARGIN) for CLEAR_AFTER_MINUTES.
   A restock resets the risk at once (the projection starts again from the new stock).
 
-Why these numbers: they are the values that met every goal of `bench/alert_policies.py`
-(generated two-hour sales of every shape) with the fewest messages; docs/product.md lists them.
+Why these numbers: each trades warning lead against false alarms on generated two-hour sales of
+every shape (`bench/alert_policies.py`); docs/product.md says why each is where it is, and the
+README has the figures they give.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ from stockpulse.domain.forecast import velocity_per_minute
 from stockpulse.domain.tiers import Tier
 
 PACE_HALF_LIFE_MINUTES = 2.0
-PACE_FADE_MINUTES = 20.0
+PACE_FADE_MINUTES = 30.0
+FADING_PACE_FADE_MINUTES = 10.0
+END_GRACE_MINUTES = 3.0
 MIN_OBSERVED_MINUTES = 8
 RECENT_MINUTES = 10
 MIN_RECENT_UNITS = 6
-RED_COVER_MINUTES = 12.0
+RED_HORIZON_MINUTES = 15.0
 RAISE_AFTER_MINUTES = 2
 RED_RAISE_AFTER_MINUTES = 1
 CLEAR_MARGIN = 1.25
@@ -60,11 +65,11 @@ def pace(taken_by_minute: Sequence[int]) -> float | None:
     return velocity_per_minute(taken_by_minute, half_life_minutes=PACE_HALF_LIFE_MINUTES)
 
 
-def projected_units(velocity: float, minutes: float) -> float:
-    """Units still to come over `minutes` at `velocity`, the pace fading (PACE_FADE_MINUTES)."""
+def projected_units(velocity: float, minutes: float, fade_minutes: float = PACE_FADE_MINUTES) -> float:
+    """Units still to come over `minutes` at `velocity`, the pace fading (time constant `fade_minutes`)."""
     if velocity <= 0 or minutes <= 0:
         return 0.0
-    return velocity * PACE_FADE_MINUTES * (1.0 - math.exp(-minutes / PACE_FADE_MINUTES))
+    return velocity * fade_minutes * (1.0 - math.exp(-minutes / fade_minutes))
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,14 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
     v = inputs.velocity
     if v is None or v <= 0 or inputs.available <= 0:
         return Tier.NONE  # sold out is the contract's red already; no pace, no projection
-    cover = inputs.available / v
-    if cover * margin < RED_COVER_MINUTES and cover < inputs.minutes_left:
+    left = inputs.minutes_left - END_GRACE_MINUTES  # selling out as the show ends costs nothing
+    if left <= 0:
+        return Tier.NONE
+    fade = FADING_PACE_FADE_MINUTES if inputs.fading else PACE_FADE_MINUTES
+    stock = inputs.available * margin
+    if projected_units(v, min(RED_HORIZON_MINUTES, left), fade) > stock:
         return Tier.RED
-    horizon = min(inputs.minutes_left, inputs.lead_time_minutes)
-    if projected_units(v, horizon) > inputs.available * margin:
+    if projected_units(v, min(left, inputs.lead_time_minutes), fade) > stock:
         return Tier.ORANGE
     return Tier.NONE
 
