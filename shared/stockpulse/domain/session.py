@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -201,6 +202,11 @@ class SessionPlan(BaseModel):
                 raise ValueError(f"sku_id {sku.sku_id!r} appears twice")
             seen.add(sku.sku_id)
         return self
+
+    @property
+    def digest(self) -> str:
+        """Names this exact plan: a stock item written by its load carries it (see load_session)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:32]
 
     def sku(self, sku_id: str) -> SkuConfig | None:
         return next((s for s in self.skus if s.sku_id == sku_id), None)
