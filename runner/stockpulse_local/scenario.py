@@ -9,12 +9,33 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from stockpulse.domain.events import EventType, InvalidEvent, OrderEvent, epoch_ms, parse_event, parse_instant
 from stockpulse.domain.session import SessionConfig, SessionPlan
 
 MAX_DEPTH = 64  # arrays and objects inside one another; deeper is refused (exit 2), never a RecursionError
+
+
+def _scenario_schema(schema: dict[str, Any]) -> None:
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://stockpulse.example/schemas/scenario.schema.json"
+
+
+class ScenarioFile(SessionPlan):
+    """A scenario file (contract section 2), the model of docs/schemas/scenario.schema.json.
+
+    `parse_scenario` reads files with SessionPlan for `session` and `skus` (refused whole: exit 2)
+    and each event on its own (a malformed event is one `invalid` rejection, so any JSON value is
+    accepted in `events`).
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, title="Scenario", json_schema_extra=_scenario_schema)
+
+    events: list[Any] = Field(
+        description="order events (docs/schemas/order-event.schema.json), in any order: replayed by"
+        " occurred_at; a malformed one is one `invalid` rejection, not a refused file"
+    )
 
 
 class ScenarioError(Exception):
