@@ -4,10 +4,13 @@
     stockpulse session load SCENARIO.json --endpoint-url URL --table NAME [--overwrite]
     stockpulse session status SESSION_ID --stack NAME [--json]
 
-`load` validates the file exactly as `replay` does (the same `parse_scenario`), then writes the
-session and each SKU's opening stock. It is idempotent: loading the identical file again reports
-"already loaded" and writes nothing. It refuses to overwrite a session whose SKUs already have
-stock (a live session) unless told `--overwrite`. The events of the file are not loaded: in
+`load` validates the file exactly as `replay` does (the same `parse_scenario`, every number
+bounded), and builds every item before the first write: a refused load writes nothing. Then it
+writes each SKU's opening stock and the session. It is idempotent: loading the identical file
+again reports "already loaded" and writes nothing; a load that failed mid-way (network, throttling)
+is finished by running the same command again. It refuses to overwrite a session whose SKUs
+already have stock of another plan or have started selling (a live session) unless told
+`--overwrite`. The events of the file are not loaded: in
 production they come from the platforms through the orders stream.
 
 With `--stack`, the table (and topic) names come from the stack's CloudFormation outputs.
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem, StockItemExists
 from stockpulse.adapters.sns import SnsAlertPublisher
@@ -32,7 +37,7 @@ from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
 from stockpulse.ports import AlertPublisher
 from stockpulse.pre_show import announce_pre_show
-from stockpulse_local.scenario import load_scenario
+from stockpulse_local.scenario import ScenarioError, load_scenario
 
 OUTPUT_NAMES = {
     "table": "LedgerTableName",
@@ -96,7 +101,6 @@ def target_options(p: argparse.ArgumentParser) -> None:
 
 def resolve_target(args: argparse.Namespace) -> Target:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
     from stockpulse_local.cli import CommandError
 
@@ -146,11 +150,21 @@ def cmd_load(args: argparse.Namespace) -> int:
     store = DynamoLedgerStore(target.client, target.table)
     session_id = plan.session.session_id
     existing = stored_plan(store, session_id)
-    stocked = [s.sku_id for s in plan.skus if store.stock(session_id, s.sku_id) is not None]
+    items = {s.sku_id: store.stock(session_id, s.sku_id) for s in plan.skus}
+    stocked = [sku_id for sku_id, item in items.items() if item is not None]
     if existing == plan and len(stocked) == len(plan.skus) and not args.overwrite:
         print(f"session {session_id} already loaded on {target.where} (identical plan): nothing written")
         return 0
-    if stocked and not args.overwrite:
+    # What an interrupted load of this same file left: stock items of this plan, untouched since.
+    resuming = (
+        bool(stocked)
+        and existing in (None, plan)
+        and all(
+            item is None or (item.version == 0 and item.raw.get("plan_digest") == plan.digest)
+            for item in items.values()
+        )
+    )
+    if stocked and not args.overwrite and not resuming:
         what = "a different plan" if existing is not None and existing != plan else "stock"
         raise CommandError(
             f"session {session_id} on {target.where} already has {what} for {', '.join(stocked)}"
@@ -159,8 +173,19 @@ def cmd_load(args: argparse.Namespace) -> int:
         )
     try:
         store.load_session(plan, overwrite=args.overwrite)
+    except ValueError as err:  # what DynamoDB cannot hold, found before the first write
+        raise ScenarioError(f"{err}; nothing written") from None
     except StockItemExists as err:  # loaded by someone else meanwhile
         raise CommandError(f"{err}; use --overwrite to replace it") from None
+    except (ClientError, BotoCoreError) as err:
+        raise CommandError(
+            f"loading session {session_id} on {target.where} stopped: {err}. Run the same command again"
+            " to finish it (the stock written so far is kept until the session is complete)"
+        ) from None
+    if resuming and not args.overwrite:
+        done = len(plan.skus) - len(stocked)
+        print(f"session {session_id}: finishing an interrupted load ({done} of {len(plan.skus)} SKUs left)")
+        stocked = []
     verb = "reloaded (stock overwritten)" if stocked else "loaded"
     print(
         f"session {session_id} {verb} on {target.where}: {len(plan.skus)} SKUs, "

@@ -285,9 +285,8 @@ def test_stock_risk_raises_red_when_sell_out_is_imminent_and_never_pauses(world:
     assert world.recorder.kinds() == [("alert", "red")]
     notice = world.recorder.notices[0]
     assert notice.stock_risk and notice.first_of_tier
-    assert (
-        notice.sell_out_eta_minutes is not None and notice.sell_out_eta_minutes < stock_risk.RED_HORIZON_MINUTES
-    )
+    eta = notice.sell_out_eta_minutes
+    assert eta is not None and eta < stock_risk.RED_HORIZON_MINUTES
     assert notice.restock_quantity > 0
     # It keeps selling until the last unit: the contract's red then pauses it, one sold-out message.
     for minute in range(12, 20):

@@ -365,9 +365,11 @@ def test_alert_feed_queue_policy_only_admits_alerts_topic(cfn: dict[str, Any]) -
 
 def test_topics_are_encrypted(cfn: dict[str, Any]) -> None:
     topics = _of_type(cfn, "AWS::SNS::Topic")
-    assert set(topics) == {"AlertsTopic", "SupplyChainTopic", "StockSyncTopic"}
-    for topic in topics.values():
-        assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert set(topics) == {"AlertsTopic", "SupplyChainTopic", "StockSyncTopic", "OperationsTopic"}
+    for name, topic in topics.items():
+        # OperationsTopic: a key of its own that CloudWatch alarms may use (test_template_alarms.py)
+        expected = {"Ref": "OperationsTopicKey"} if name == "OperationsTopic" else "alias/aws/sns"
+        assert topic["Properties"]["KmsMasterKeyId"] == expected
 
 
 def _alerts_subscriptions(cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:

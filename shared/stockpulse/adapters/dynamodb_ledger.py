@@ -317,28 +317,56 @@ class DynamoLedgerStore:
 
     # -- session set-up ------------------------------------------------------------------------
     def load_session(self, plan: SessionPlan, *, overwrite: bool = False) -> None:
-        """Write each SKU's opening stock, then the session and its index entry.
+        """Write each SKU's opening stock, then the session's index entry, then the session.
 
-        Stock first: a refused load (StockItemExists) leaves the live session's plan as it was.
+        The session item (with the plan) is written last: once it is there, the load is complete.
+        Every item is built and checked (DynamoDB's numbers, the 400 KB item size) before the
+        first write: a plan that cannot be stored raises ValueError naming the SKU and writes
+        nothing. Stock first: a refused load (StockItemExists) leaves the live session's plan as it
+        was. A load interrupted mid-way (a network error, a throttle) can be run again: a stock
+        item this same plan wrote and nothing has touched since (`version` 0, the plan's digest)
+        is written again; any other existing stock item is refused unless `overwrite`.
         """
+        import json
+
+        max_item_bytes = 400 * 1024
         s = plan.session
-        for sku in plan.skus:
-            condition = None if overwrite else "attribute_not_exists(pk)"
+        writes: list[tuple[str, dict[str, Any]]] = []
+        try:
+            for sku in plan.skus:
+                where = f"skus.{sku.sku_id}"
+                stock = to_item(opening_stock(plan, sku))
+                writes.append((where, {**stock_key(s.session_id, sku.sku_id), **stock}))
+            where = "session"
+            index_item = {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms}
+            writes.append((where, {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{s.session_id}"},
+                                   **to_item(index_item)}))  # fmt: skip
+            session_item = {**index_item, "plan": plan.model_dump_json()}
+            writes.append((where, {**session_key(s.session_id), **to_item(session_item)}))
+        except (ArithmeticError, TypeError, ValueError) as err:  # decimal.Rounded, Infinity, ...
+            raise ValueError(f"{where}: cannot be stored in DynamoDB ({err.__class__.__name__})") from None
+        for where, item in writes:
+            size = sum(len(k.encode()) + len(json.dumps(v).encode()) for k, v in item.items())
+            if size > max_item_bytes:
+                raise ValueError(f"{where}: about {size // 1024} KB, more than a DynamoDB item holds")
+        condition: dict[str, Any] = {}
+        if not overwrite:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(pk) OR (#version = :zero AND #digest = :digest)",
+                "ExpressionAttributeNames": {"#version": "version", "#digest": "plan_digest"},
+                "ExpressionAttributeValues": {":zero": {"N": "0"}, ":digest": {"S": plan.digest}},
+            }
+        for (_, item), sku in zip(writes, plan.skus, strict=False):
+            self.request_log.append("PutItem")
             try:
-                self._put(stock_key(s.session_id, sku.sku_id), opening_stock(plan, sku), condition)
+                self._db.put_item(TableName=self.table_name, Item=item, **condition)
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 raise StockItemExists(f"{s.session_id}/{sku.sku_id} already has stock") from None
-        self._put(
-            session_key(s.session_id),
-            {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms,
-             "plan": plan.model_dump_json()},
-        )  # fmt: skip
-        self._put(
-            {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{s.session_id}"}},
-            {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms},
-        )
+        for _, item in writes[len(plan.skus) :]:
+            self.request_log.append("PutItem")
+            self._db.put_item(TableName=self.table_name, Item=item)
 
     def _put(self, key: dict[str, Any], values: Mapping[str, Any], condition: str | None = None) -> None:
         self.request_log.append("PutItem")
@@ -745,6 +773,7 @@ class TransactionContention(Exception):
 
 
 def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
+    """The stock item `load_session` writes; `plan_digest` lets an interrupted load run again."""
     r = sku.tier_ratios
     return {
         "session_id": plan.session.session_id,
@@ -775,4 +804,5 @@ def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
         "pack_size": sku.pack_size,
         "importance": sku.importance,
         "name": sku.name,
+        "plan_digest": plan.digest,
     }

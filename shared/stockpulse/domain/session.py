@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Annotated, Literal
 
@@ -13,9 +14,24 @@ from stockpulse.domain.alerts import CHANNELS, Channel
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.domain.tiers import TierRatios, exact
 
+# Every number is bounded by what the ledger (DynamoDB numbers: 38 significant digits, exponents
+# -130..125; the runner's minute-by-minute clock) and a real live sale can hold (issue 11, item 5).
+MAX_UNITS = 1_000_000_000  # on_hand, held, forecast, a platform's cap: a billion units
+MAX_LEAD_TIME_DAYS = 365
+MIN_RATIO, MAX_RATIO, RATIO_DECIMALS = Decimal("0.01"), Decimal(100), 6
+MAX_RATIO_TEXT = 32  # a ratio written as a string: longer is refused before Decimal() reads it
+MAX_SKUS = 200  # the session item keeps the whole plan (an item holds at most 400 KB)
+MAX_PLATFORMS = 64
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # sessions and events live between these instants
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_SESSION = timedelta(hours=48)  # the runner's clock walks the session minute by minute
+EVENT_WINDOW = timedelta(hours=24)  # an event further than this outside its session is malformed
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Units = Annotated[int, Field(ge=0)]
-Ratio = Annotated[Decimal, Field(gt=0, le=100)]
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
+Ratio = Annotated[
+    Decimal, Field(ge=MIN_RATIO, le=MAX_RATIO, decimal_places=RATIO_DECIMALS, allow_inf_nan=False)
+]
 
 
 class TierRatioConfig(BaseModel):
@@ -31,7 +47,13 @@ class TierRatioConfig(BaseModel):
         # As written: 1.1 means 11/10 (str() keeps the shortest decimal form of a JSON float).
         if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
             raise ValueError("must be a number")
-        return Decimal(str(value))
+        text = str(value)
+        if len(text) > MAX_RATIO_TEXT:
+            raise ValueError(f"must be a number of at most {MAX_RATIO_TEXT} characters")
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise ValueError("must be a number") from None
 
     @model_validator(mode="after")
     def _ordered(self) -> TierRatioConfig:
@@ -76,8 +98,8 @@ class SkuConfig(BaseModel):
     name: Annotated[str, StringConstraints(max_length=256)] = ""
     on_hand: Units
     held: Units = 0
-    forecast: Annotated[int, Field(gt=0)]
-    lead_time_days: Annotated[float, Field(ge=0)] = 3.0
+    forecast: Annotated[int, Field(gt=0, le=MAX_UNITS)]
+    lead_time_days: Annotated[float, Field(ge=0, le=MAX_LEAD_TIME_DAYS, allow_inf_nan=False)] = 3.0
     has_history: bool = True
     hold_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     tier_ratios: TierRatioConfig = TierRatioConfig()
@@ -85,7 +107,7 @@ class SkuConfig(BaseModel):
     auto_pause_on_red: bool = False
     importance: Literal["core", "normal"] = "normal"
     platform_quotas: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")], Units] = Field(
-        default_factory=dict
+        default_factory=dict, max_length=MAX_PLATFORMS
     )
     rebalance_quotas: bool = False
     pack_size: Annotated[int, Field(ge=1, le=100_000)] = 1
@@ -133,13 +155,27 @@ class SessionConfig(BaseModel):
     @field_validator("starts_at", "ends_at", mode="before")
     @classmethod
     def _rfc3339(cls, value: object) -> datetime:
-        return parse_instant(value)
+        instant = parse_instant(value)
+        if not EARLIEST <= instant < LATEST:
+            raise ValueError(f"must be in the years {EARLIEST.year} to {LATEST.year - 1} (UTC)")
+        return instant
 
     @model_validator(mode="after")
     def _ordered(self) -> SessionConfig:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        if self.ends_at - self.starts_at > MAX_SESSION:
+            hours = MAX_SESSION // timedelta(hours=1)
+            raise ValueError(f"ends_at: a session lasts at most {hours} hours")
         return self
+
+    def accepts_event_at(self, ms: int) -> bool:
+        """Whether an event dated `ms` is plausible for this session (at most EVENT_WINDOW outside it).
+
+        An event further away is malformed (`invalid`): the runner's clock never walks to it.
+        """
+        window = EVENT_WINDOW // timedelta(milliseconds=1)
+        return self.starts_ms - window <= ms <= self.ends_ms + window
 
     @property
     def starts_ms(self) -> int:
@@ -156,7 +192,7 @@ class SessionPlan(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True)
 
     session: SessionConfig
-    skus: list[SkuConfig]
+    skus: list[SkuConfig] = Field(max_length=MAX_SKUS)
 
     @model_validator(mode="after")
     def _unique_skus(self) -> SessionPlan:
@@ -166,6 +202,11 @@ class SessionPlan(BaseModel):
                 raise ValueError(f"sku_id {sku.sku_id!r} appears twice")
             seen.add(sku.sku_id)
         return self
+
+    @property
+    def digest(self) -> str:
+        """Names this exact plan: a stock item written by its load carries it (see load_session)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:32]
 
     def sku(self, sku_id: str) -> SkuConfig | None:
         return next((s for s in self.skus if s.sku_id == sku_id), None)
