@@ -17,6 +17,8 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from stockpulse import wiring
+from stockpulse.domain.alerts import AlertNotice
+from stockpulse.domain.events import epoch_ms
 from stockpulse_local import replay
 from stockpulse_local.replay import Replay, Stack, open_backend
 from stockpulse_local.scenario import load_scenario
@@ -62,7 +64,9 @@ class Faulty:
 
 def run(
     faulty: bool, monkeypatch: pytest.MonkeyPatch
-) -> tuple[dict[str, Any], set[str], set[str], dict[str, int]]:
+) -> tuple[dict[str, Any], dict[str, tuple[str, int]], dict[str, tuple[str, int]], dict[str, int]]:
+    """The report, the stored alert items and the notices the feed received, each as
+    alert_id -> (sku_id, at_ms), and the faults injected."""
     scenario = load_scenario(EXAMPLE)
     with open_backend("moto") as backend:
         injected: dict[str, int] = {}
@@ -81,28 +85,37 @@ def run(
             monkeypatch.setattr(replay, "_invoke", invoke_armed)
         stack = Stack.create(backend)
         try:
-            report = Replay(scenario, stack).run()
+            runner = Replay(scenario, stack)
+            report = runner.run()
         finally:
             wiring.install(None)
         if faulty:
             injected = {f"dynamodb_{k}": v for k, v in dynamodb.faults.items()}
             injected |= {f"sns_{k}": v for k, v in sns.faults.items()}
         session = scenario.plan.session.session_id
+        # Every message stored (the pre-show check is written and published by the runner
+        # itself, outside the faulty functions).
         stored = {
-            str(a["alert_id"])
+            str(a["alert_id"]): (s.sku_id, int(a["at_ms"]))
             for s in scenario.plan.skus
             for a in stack.store.alerts(session, s.sku_id)
-            if a["kind"] == "alert"
+            if a["kind"] != "pre_show"
         }
-        delivered: set[str] = set()
+        # The replay drains the feed queue itself after every batch and minute (Replay.notices);
+        # anything still queued is read too, so no delivery escapes the check.
+        notices = dict(runner.notices)
         while messages := backend.sqs.receive_message(
             QueueUrl=stack.alert_feed_url, MaxNumberOfMessages=10
         ).get("Messages"):
             for m in messages:
-                notice = json.loads(json.loads(m["Body"])["Message"])
-                if notice["kind"] == "alert":
-                    delivered.add(notice["alert_id"])
+                notice = AlertNotice.model_validate_json(json.loads(m["Body"])["Message"])
+                notices.setdefault(notice.alert_id, notice)
                 backend.sqs.delete_message(QueueUrl=stack.alert_feed_url, ReceiptHandle=m["ReceiptHandle"])
+        delivered = {
+            alert_id: (n.sku_id, epoch_ms(n.at))
+            for alert_id, n in notices.items()
+            if n.kind.value != "pre_show"
+        }
         return report, stored, delivered, injected
 
 
@@ -113,7 +126,7 @@ def test_faults_lose_nothing_and_double_nothing(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(
         Replay, "_send", lambda self, batch, attempts=80: send(self, batch, attempts=attempts)
     )
-    clean, _, clean_delivered, _ = run(False, monkeypatch)
+    clean, clean_stored, clean_delivered, _ = run(False, monkeypatch)
     report, stored, delivered, injected = run(True, monkeypatch)
     assert injected["dynamodb_before"] > 5 and injected["dynamodb_after"] > 5, injected
     assert injected["sns_before"] + injected["sns_after"] > 0, injected
@@ -132,14 +145,18 @@ def test_faults_lose_nothing_and_double_nothing(monkeypatch: pytest.MonkeyPatch)
     assert events["processed"] + events["duplicate"] + sum(events["rejected"].values()) >= total
     assert events["rejected"] == clean["events"]["rejected"]
 
-    # Every stored alert reached the feed at least once, or a later alert of that SKU that
-    # superseded it while it was pending (a higher tier inhibits the lower) did.
-    def parts(alert_id: str) -> tuple[str, int]:
-        _, sku, version, _ = alert_id.split("#")
-        return sku, int(version)
-
-    for missing in stored - delivered:
-        sku, version = parts(missing)
-        assert any(parts(d)[0] == sku and parts(d)[1] > version for d in delivered), missing
-    assert {parts(max(stored, key=lambda a: parts(a)[1]))} <= {parts(d) for d in delivered}
+    # Every stored message (alert, repeat, resolved, sold out, slow) reached the feed at least
+    # once, or a later message of that SKU that superseded it while it was pending did (a newer
+    # tier change overwrites the pending announcement). Alert ids are now
+    # `session#sku#kind#instance#tier`, the instance being a stock version on the hot path and a
+    # minute in the evaluator, so "later" is the message's instant, not a number in its id.
+    assert delivered.keys() <= stored.keys(), "a notice without its alert item"
+    for missing in stored.keys() - delivered.keys():
+        sku, at_ms = stored[missing]
+        assert any(d_sku == sku and d_at >= at_ms for d_sku, d_at in delivered.values()), missing
+    # The last message of every SKU is never lost: nothing can supersede it.
+    for sku in {sku for sku, _ in stored.values()}:
+        last = max(at for s, at in stored.values() if s == sku)
+        assert any(s == sku and at == last for s, at in delivered.values()), sku
     assert clean_delivered
+    assert clean_delivered.keys() == clean_stored.keys()  # without faults: every message, once

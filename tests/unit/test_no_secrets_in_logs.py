@@ -34,12 +34,15 @@ from aws_lambda_powertools.utilities import parameters
 from support import sns_lambda_event
 
 from stockpulse import wiring
+from stockpulse.adapters.sns import alert_message, message_attributes
+from stockpulse.domain.alerts import AlertNotice
+from stockpulse.domain.messages import email_subject
+from stockpulse_local.channels import Routing
 from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend
 from stockpulse_local.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMETER_PATH = "/stockpulse/webhooks"  # template.yaml: WEBHOOK_SSM_PREFIX
-IM_ROBOT_TIERS = ("orange", "red")  # template.yaml: ImRobotTiers default
 
 # ------------------------------------------------------------------------------- the scenario
 
@@ -198,16 +201,17 @@ class FakeRobots:
 # ------------------------------------------------------------------------------- the rehearsal
 
 
-def _sns_lambda_event(envelope: dict[str, Any]) -> dict[str, Any]:
-    """The event Lambda gets from an SNS subscription, from the envelope SNS put on the feed queue."""
-    return sns_lambda_event(
-        envelope["Message"],
-        topic_arn=envelope["TopicArn"],
-        attributes={k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
-        message_id=envelope["MessageId"],
-        subject=envelope.get("Subject"),
-        timestamp=envelope["Timestamp"],
-    )
+def _sns_lambda_event(notice: AlertNotice, topic_arn: str) -> dict[str, Any]:
+    """The event Lambda gets from the alerts topic for `notice`: the `default` body of the
+    JSON-structured publish, the publisher's subject and its message attributes, typed as SNS
+    types them (`channels` is a String.Array)."""
+    event = sns_lambda_event(json.loads(alert_message(notice))["default"], topic_arn=topic_arn,
+                             subject=email_subject(notice))  # fmt: skip
+    event["Records"][0]["Sns"]["MessageAttributes"] = {
+        name: {"Type": value["DataType"], "Value": value["StringValue"]}
+        for name, value in message_attributes(notice).items()
+    }
+    return event
 
 
 def api_event(
@@ -265,23 +269,18 @@ class Rehearsal:
         return self.report
 
     def route_alerts(self) -> int:
-        """Every alert published to the alerts topic (read back from the feed queue, subscribed to
-        it) that passes the router's subscription filter goes through AlertRouterFunction."""
-        sqs = self.stack.backend.sqs
-        envelopes = []
-        while True:
-            got = sqs.receive_message(QueueUrl=self.stack.alert_feed_url, MaxNumberOfMessages=10)
-            if not got.get("Messages"):
-                break
-            for message in got["Messages"]:
-                envelopes.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.stack.alert_feed_url, ReceiptHandle=message["ReceiptHandle"])
-        for envelope in envelopes:
-            tier = envelope.get("MessageAttributes", {}).get("tier", {}).get("Value")
-            if tier in IM_ROBOT_TIERS:
-                self.routed.append(
-                    self.router.handler(_sns_lambda_event(envelope), LambdaContext("alert_router"))
-                )
+        """Every notice published to the alerts topic that the IM router's subscription filter
+        policy (template.yaml, default parameters) admits goes through AlertRouterFunction.
+
+        The replay drains the feed queue itself after every batch and minute, so the notices are
+        read from `Replay.notices` (every message the feed received, by alert id), and which of
+        them SNS would hand the router is decided by the template's own filter policy
+        (`stockpulse_local.channels.Routing`), not restated here."""
+        routing = Routing.from_template()
+        for notice in self.replay.notices.values():
+            if "im" in routing.channels(notice):
+                event = _sns_lambda_event(notice, self.stack.alerts_topic_arn)
+                self.routed.append(self.router.handler(event, LambdaContext("alert_router")))
         return len(self.routed)
 
     def ttl_removal(self) -> dict[str, Any]:
