@@ -374,7 +374,7 @@ def _sku_view(
         consumption=lv.reserved + lv.sold,
         velocity=round(velocity, 3),
         sell_out_eta_minutes=None if eta is None else round(eta, 1),
-        restock_quantity=forecast.restock_quantity(lv.available, velocity, minutes_left),
+        restock_quantity=forecast.restock_quantity(lv.available, velocity, minutes_left, sku.pack_size),
         forecast=ForecastView(
             configured=sku.forecast,
             effective=round(float(f_eff), 2),
