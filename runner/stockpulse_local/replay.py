@@ -11,7 +11,9 @@ minute boundary: the sweep (and the per-minute evaluator) run at the start of ea
 With a state directory (DynamoDB Local on files), a checkpoint is written after every batch: a
 runner killed mid-replay and started again resumes from it with the same final report. Events of
 the interrupted batch that had applied come back as duplicates carrying their first outcome, and
-are counted with that outcome.
+are counted with that outcome. The messages the stack publishes are journaled beside the checkpoint
+as each publish returns (the feed queue lives in the runner's process), so the resumed report
+lists those sent after the last checkpoint too.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from stockpulse.domain.events import OrderEvent, epoch_ms, rfc3339
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.domain.tiers import Tier
 from stockpulse.guard import InventoryGuard
+from stockpulse.ports import AlertPublisher
 from stockpulse.pre_show import announce_pre_show
 from stockpulse_local.channels import Routing
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
@@ -413,6 +416,59 @@ class ResumeError(Exception):
     """A state directory that cannot resume this replay."""
 
 
+class MessageJournal:
+    """Every notice a checkpointed replay published, one JSON line each, appended as the publish
+    returns (beside the checkpoint, first line the scenario's digest).
+
+    The feed queue is drained into `Replay.notices` after every batch and minute and the
+    checkpoint keeps them, but the queue lives in the runner's process: a runner killed after a
+    publish and before its next checkpoint would lose that message, while the table keeps it as
+    told, so the resumed run never sends it again. The journal keeps it for the report."""
+
+    def __init__(self, path: Path, digest: str) -> None:
+        self.path = path
+        self.digest = digest
+
+    @staticmethod
+    def beside(checkpoint_path: Path, digest: str) -> MessageJournal:
+        return MessageJournal(checkpoint_path.with_name(checkpoint_path.stem + ".messages.jsonl"), digest)
+
+    def open(self) -> list[AlertNotice]:
+        """The notices journaled by earlier runs of this replay (another scenario's are dropped)."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        if not lines or lines[0] != self.digest:
+            self.path.write_text(self.digest + "\n", encoding="utf-8")
+            return []
+        notices = []
+        for line in lines[1:]:
+            try:
+                notices.append(AlertNotice.model_validate_json(line))
+            except ValueError:
+                continue  # not a whole line: the runner was killed writing it
+        return notices
+
+    def append(self, notice: AlertNotice) -> None:
+        data = (notice.model_dump_json() + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)  # one append: a kill leaves the line whole or absent
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class _JournaledPublisher:
+    publisher: AlertPublisher
+    journal: MessageJournal
+
+    def publish(self, notice: AlertNotice) -> None:
+        self.publisher.publish(notice)
+        self.journal.append(notice)
+
+
 class Replay:
     """One replay of one scenario on one stack."""
 
@@ -453,12 +509,15 @@ class Replay:
         self.resumed_at = 0  # events already done by an interrupted run of this replay
         if checkpoint_path is not None and (saved := Checkpoint.load(checkpoint_path, scenario)):
             self._restore(saved)
-        guard = InventoryGuard(
-            store=stack.store,
-            clock=self.clock,
-            publisher=SnsAlertPublisher(stack.backend.sns, stack.alerts_topic_arn, stack.supply_topic_arn),
-            sink=self.outcomes,
+        publisher: AlertPublisher = SnsAlertPublisher(
+            stack.backend.sns, stack.alerts_topic_arn, stack.supply_topic_arn
         )
+        if checkpoint_path is not None:
+            journal = MessageJournal.beside(checkpoint_path, Checkpoint.digest(scenario))
+            for notice in journal.open():  # published after the last checkpoint of a killed run
+                self.notices.setdefault(notice.alert_id, notice)
+            publisher = _JournaledPublisher(publisher, journal)
+        guard = InventoryGuard(store=stack.store, clock=self.clock, publisher=publisher, sink=self.outcomes)
         self.guard = guard
         wiring.install(
             wiring.Dependencies(

@@ -118,6 +118,60 @@ class StopsAfter:
         return call
 
 
+class StopsAfterAnnouncing:
+    """A DynamoDB client whose process stops right after the n-th announcement was published and
+    its pending slot cleared: the message is out, the table keeps it as told, and the batch's
+    checkpoint (with the feed drained into it) was never written."""
+
+    def __init__(self, client: Any, n: int) -> None:
+        self._client = client
+        self._n = n
+        self.cleared = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name != "update_item":
+            return method
+
+        def call(**kwargs: Any) -> Any:
+            result = method(**kwargs)
+            if "REMOVE pending_alert" in kwargs.get("UpdateExpression", ""):
+                self.cleared += 1
+                if self.cleared == self._n:
+                    raise Stopped
+            return result
+
+        return call
+
+
+def test_stopped_right_after_an_announcement_keeps_its_message(
+    sale: tuple[Path, Scenario, dict[str, Any]], dynamodb_local: DynamoDBLocal, tmp_path: Path
+) -> None:
+    """The report's messages outlive the runner's in-process feed queue (the message journal)."""
+    _, scenario, expected = sale
+    assert [m for m in expected["messages"] if m["kind"] != "pre_show"], "the sale announces something"
+    checkpoint = tmp_path / "checkpoint.json"
+    prefix = f"resume-{uuid.uuid4().hex[:8]}-"
+    creds = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    try:
+        with mock_aws():
+            sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
+            stopping = StopsAfterAnnouncing(dynamodb_local.client(), 1)
+            first = Replay(
+                scenario,
+                Stack.create(Backend(stopping, sns, sqs, "dynamodb-local"), prefix=prefix),
+                checkpoint_path=checkpoint,
+            )
+            with pytest.raises(Stopped):
+                first.run()
+        with mock_aws():  # a new process: fresh SNS and SQS, the same tables
+            sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
+            stack = Stack.create(Backend(dynamodb_local.client(), sns, sqs, "dynamodb-local"), prefix=prefix)
+            assert Replay(scenario, stack, checkpoint_path=checkpoint).run() == expected
+    finally:
+        wiring.install(None)
+
+
 @pytest.mark.parametrize("stop_at", [30, 110])
 def test_stopped_inside_a_batch_resumes_counting_each_event_once(
     sale: tuple[Path, Scenario, dict[str, Any]], dynamodb_local: DynamoDBLocal, tmp_path: Path, stop_at: int
