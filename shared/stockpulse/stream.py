@@ -11,10 +11,17 @@ declines goes record by record, each in its place.
 
 from __future__ import annotations
 
+import binascii
+from base64 import b64decode
+from typing import Any
+
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamModel, KinesisDataStreamRecord
+from aws_lambda_powertools.utilities.parser.models import (
+    KinesisDataStreamRecord,
+    KinesisDataStreamRecordPayload,
+)
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from stockpulse.domain.events import InvalidEvent, OrderEvent, parse_event
 from stockpulse.domain.hot_sku import runs
@@ -24,6 +31,28 @@ from stockpulse.stock_sync import StockSyncFeed
 from stockpulse.wiring import Dependencies
 
 logger = Logger(child=True)
+
+
+class KinesisPayload(KinesisDataStreamRecordPayload):
+    """A record's `kinesis` part. Data that is not base64 does not fail the envelope (Powertools
+    would fail the record on every retry and hold its shard back): it is kept as delivered in
+    `not_base64`, with empty `data`, and the record is rejected `invalid` like any malformed event."""
+
+    not_base64: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_undecodable(cls, values: Any) -> Any:
+        if isinstance(values, dict) and isinstance(values.get("data"), str):
+            try:
+                b64decode(values["data"], validate=True)
+            except (binascii.Error, ValueError):
+                return {**values, "data": "", "not_base64": values["data"]}
+        return values
+
+
+class KinesisRecord(KinesisDataStreamRecord):
+    kinesis: KinesisPayload
 
 
 class HeldBackAfterFailure(Exception):
@@ -43,20 +72,27 @@ class SkuOrderedBatch:
             self._plan_runs(event)
 
     def _plan_runs(self, event: dict[str, object]) -> None:
-        try:
-            records = KinesisDataStreamModel.model_validate(event).Records
-        except ValidationError:
-            return  # the processor reports the bad envelope record by record
+        raw_records = event.get("Records")
+        if not isinstance(raw_records, list):
+            return  # the processor reports the bad envelope
+        records: list[KinesisRecord | None] = []
         parsed: list[OrderEvent | None] = []
-        for record in records:
+        for raw_record in raw_records:
             try:
-                parsed.append(
-                    parse_event(record.kinesis.data) if isinstance(record.kinesis.data, bytes) else None
-                )
+                record = KinesisRecord.model_validate(raw_record)
+            except ValidationError:  # the processor reports this record
+                records.append(None)
+                parsed.append(None)
+                continue
+            records.append(record)
+            data = record.kinesis.data
+            try:
+                decoded = isinstance(data, bytes) and record.kinesis.not_base64 is None
+                parsed.append(parse_event(data) if decoded and isinstance(data, bytes) else None)
             except InvalidEvent:
                 parsed.append(None)
         for run in runs(parsed):
-            sequences = [records[i].kinesis.sequenceNumber for i in run.indexes]
+            sequences = [r.kinesis.sequenceNumber for i in run.indexes if (r := records[i]) is not None]
             events = [e for e in (parsed[i] for i in run.indexes) if e is not None]
             self._runs[sequences[0]] = (events, run.crossed_orders)
             self._in_a_run.update(dict.fromkeys(sequences[1:], sequences[0]))
@@ -65,7 +101,7 @@ class SkuOrderedBatch:
     def guard(self) -> InventoryGuard:
         return self._deps.guard
 
-    def handle_record(self, record: KinesisDataStreamRecord) -> None:
+    def handle_record(self, record: KinesisRecord) -> None:
         partition = record.kinesis.partitionKey
         if partition in self._failed_partitions:
             raise HeldBackAfterFailure(partition)
@@ -86,7 +122,11 @@ class SkuOrderedBatch:
             self._failed_partitions.add(partition)
             raise
 
-    def _handle(self, record: KinesisDataStreamRecord) -> None:
+    def _handle(self, record: KinesisRecord) -> None:
+        if record.kinesis.not_base64 is not None:
+            raw_text = record.kinesis.not_base64.encode("utf-8", "backslashreplace")
+            self._reject_invalid(record, raw_text, InvalidEvent("data", "Kinesis data is not base64"))
+            return
         raw = record.kinesis.data
         assert isinstance(raw, bytes)
         try:
@@ -98,7 +138,7 @@ class SkuOrderedBatch:
         outcome = self._deps.guard.handle(event)
         logger.debug("event handled", extra={"event_id": event.event_id, "result": outcome.result.value})
 
-    def _reject_invalid(self, record: KinesisDataStreamRecord, raw: bytes, invalid: InvalidEvent) -> None:
+    def _reject_invalid(self, record: KinesisRecord, raw: bytes, invalid: InvalidEvent) -> None:
         source = {
             "sequence_number": record.kinesis.sequenceNumber,
             "partition_key": record.kinesis.partitionKey,
