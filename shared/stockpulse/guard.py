@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpulse.adapters.dynamodb_ledger import (
     MINUTE_MS,
@@ -27,7 +26,7 @@ from stockpulse.adapters.dynamodb_ledger import (
 )
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.events import EventType, OrderEvent, from_epoch_ms
+from stockpulse.domain.events import EventType, InvalidEvent, OrderEvent, from_epoch_ms
 from stockpulse.domain.ledger import (
     REFUSED_STATUS,
     STEP_STATUS,
@@ -43,7 +42,7 @@ from stockpulse.domain.ledger import (
     step_move,
     stock_move,
 )
-from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, exact, stock_cover_short, tier_of
 from stockpulse.ports import AlertPublisher, Clock, OutcomeSink
 
@@ -76,6 +75,13 @@ class SessionCatalog:
         self._plans[session_id] = (self._monotonic(), plan)
         return plan
 
+    def time_problem(self, event: OrderEvent) -> InvalidEvent | None:
+        """The event's `occurred_at` outside the sane window around its session (or the absolute
+        bounds, for an unknown session): malformed, rejected `invalid` before any write."""
+        plan = self.plan(event.session_id) or self.plan(event.session_id, fresh=True)
+        problem = event_time_problem(event.occurred_ms, plan.session if plan else None)
+        return InvalidEvent("occurred_at", problem, event.event_id) if problem else None
+
     def sku(self, session_id: str, sku_id: str) -> SkuConfig | None:
         plan = self.plan(session_id)
         found = plan.sku(sku_id) if plan else None
@@ -99,9 +105,20 @@ class InventoryGuard:
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: OrderEvent) -> Outcome:
-        outcome = self._apply(event)
-        self.sink.record(event, outcome)
+        if self.catalog.time_problem(event) is not None:  # the order stream dead-letters it first
+            outcome = Outcome.rejected(Reason.INVALID)
+        else:
+            outcome = self._apply(event)
+        self._record(event, outcome)
         return outcome
+
+    def _record(self, event: OrderEvent, outcome: Outcome) -> None:
+        """Count an outcome. After a committed change, a failing sink (metrics) must not fail
+        the event: its redelivery would be a `duplicate` and it would never count as processed."""
+        try:
+            self.sink.record(event, outcome)
+        except Exception:
+            logger.exception("outcome not recorded", extra={"event_id": event.event_id})
 
     def _apply(self, event: OrderEvent) -> Outcome:
         sku = self.catalog.sku(event.session_id, event.sku_id)
@@ -300,7 +317,7 @@ class InventoryGuard:
                     self.announce(item, dict(item.raw["pending_alert"]))
                 if self._move_tier(item, [(item.version, item.levels, at_ms)]):
                     return
-        except (ClientError, BotoCoreError, TransactionContention) as err:
+        except Exception as err:  # boto, contention, and any notice/formatting failure alike
             logger.warning(
                 "tier not evaluated after a committed change",
                 extra={"session_id": session_id, "sku_id": sku_id, "error": repr(err)},
@@ -355,7 +372,7 @@ class InventoryGuard:
         first = events[0]
         session_id = first.session_id
         sku = self.catalog.sku(session_id, first.sku_id)
-        if sku is None:
+        if sku is None or any(self.catalog.time_problem(e) for e in events):
             return None
         # The orders that payments and cancels name are read; new orders are not: their writes
         # check it. When a write finds one that exists (a creation delivered again), every
@@ -386,14 +403,14 @@ class InventoryGuard:
         else:
             return None
         for event, outcome in zip(events, plan.outcomes, strict=True):
-            self.sink.record(event, outcome)
+            self._record(event, outcome)
         path = [
             (item.version + k, levels, events[i].occurred_ms) for k, (i, levels) in enumerate(plan.steps, 1)
         ]
         try:
             if not self._move_tier(item, path):
                 self.settle(item.session_id, item.sku_id, events[-1].occurred_ms)
-        except (ClientError, BotoCoreError, TransactionContention) as err:  # the run is written: see `settle`
+        except Exception as err:  # the run is written: see `settle`
             logger.warning(
                 "tier not evaluated after a committed run",
                 extra={"session_id": item.session_id, "sku_id": item.sku_id, "error": repr(err)},

@@ -88,9 +88,11 @@ class SkuOrderedBatch:
             data = record.kinesis.data
             try:
                 decoded = isinstance(data, bytes) and record.kinesis.not_base64 is None
-                parsed.append(parse_event(data) if decoded and isinstance(data, bytes) else None)
+                found = parse_event(data) if decoded and isinstance(data, bytes) else None
             except InvalidEvent:
-                parsed.append(None)
+                found = None
+            # An event dated outside its session's window is rejected in its place, not in a run.
+            parsed.append(found if found is None or self.guard.catalog.time_problem(found) is None else None)
         for run in runs(parsed):
             sequences = [r.kinesis.sequenceNumber for i in run.indexes if (r := records[i]) is not None]
             events = [e for e in (parsed[i] for i in run.indexes) if e is not None]
@@ -133,6 +135,10 @@ class SkuOrderedBatch:
             event = parse_event(raw)
         except InvalidEvent as invalid:
             self._reject_invalid(record, raw, invalid)
+            return
+        out_of_window = self._deps.guard.catalog.time_problem(event)
+        if out_of_window is not None:
+            self._reject_invalid(record, raw, out_of_window)
             return
         self.touched.add((event.session_id, event.sku_id))
         outcome = self._deps.guard.handle(event)

@@ -134,3 +134,94 @@ def test_non_base64_record_inside_a_hot_run_does_not_break_it(handlers: Handlers
     assert handlers.stream([records[0], bad, *records[1:]]) == []
     assert handlers.levels(TEA).reserved == 3
     assert handlers.outcomes.counts() == {"processed": 3, "rejected:invalid": 1}
+
+
+# ==================================================================== item 1: event times
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "0001-01-01T00:00:00+08:00",  # .NET's DateTime.MinValue
+        "9999-12-31T23:59:59-23:59",
+        "2030-11-25T20:01:00Z",  # an order dated 2030 in a three-hour session
+        "2026-11-24T19:59:59Z",  # a day and a second before the session starts
+        "2026-11-26T23:00:01Z",  # a day and a second after it ends
+    ],
+)
+def test_an_event_far_outside_its_session_is_invalid_before_any_write(
+    handlers: Handlers, occurred_at: str
+) -> None:
+    """Issue 11, finding 1: `0001-01-01T00:00:00+08:00` parsed, the reservation committed, then
+    `from_epoch_ms` overflowed in the alert notice and the record failed on every retry. An event
+    outside a day around its session is `invalid`, naming `occurred_at`, and nothing is written."""
+    created = {**order("order.created", "e1", 1, CAKE, "o1", 5), "occurred_at": occurred_at}
+    paid = {**order("order.paid", "e2", 2, CAKE, "o1"), "occurred_at": occurred_at}
+    restock = {**order("stock.restocked", "e3", 3, CAKE, "x", 5), "occurred_at": occurred_at}
+    records = [kinesis_record(raw, CAKE, i) for i, raw in enumerate([created, paid, restock], 1)]
+    assert handlers.stream(records) == []
+    assert handlers.outcomes.counts() == {"rejected:invalid": 3}
+    assert [m["field"] for m in handlers.rejected_messages()] == ["occurred_at"] * 3
+    assert handlers.status("o1") is None and handlers.levels(CAKE).available == 5
+    items = handlers.stack.backend.dynamodb.scan(TableName=handlers.store.table_name)["Items"]
+    assert not [i for i in items if i["pk"]["S"].startswith(("ORDER#", "EVENT#"))]
+
+
+def test_events_within_a_day_of_the_session_apply(handlers: Handlers) -> None:
+    """Issue 11, finding 1: the window is generous (a platform's clock may be hours off)."""
+    early = {**order("order.created", "e1", 1, CAKE, "o1", 1), "occurred_at": "2026-11-24T20:00:00Z"}
+    late = {**order("order.created", "e2", 1, CAKE, "o2", 1), "occurred_at": "2026-11-26T23:00:00Z"}
+    assert handlers.stream([kinesis_record(early, CAKE, 1), kinesis_record(late, CAKE, 2)]) == []
+    assert handlers.outcomes.counts() == {"processed": 2}
+
+
+def test_out_of_window_event_inside_a_hot_run_is_rejected_in_its_place(handlers: Handlers) -> None:
+    """Issue 11, finding 1: a run of one SKU's orders still applies around an out-of-window record."""
+    raws = [order("order.created", f"e{i}", 1, TEA, f"o{i}", 1) for i in range(4)]
+    raws[2]["occurred_at"] = "9999-12-31T23:59:59-23:59"
+    assert handlers.stream([kinesis_record(r, TEA, i) for i, r in enumerate(raws, 1)]) == []
+    assert handlers.levels(TEA).reserved == 3 and handlers.status("o2") is None
+    assert handlers.outcomes.counts() == {"processed": 3, "rejected:invalid": 1}
+
+
+class Exploding:
+    """A publisher or outcome sink that fails the way a formatting or metrics bug would."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def publish(self, notice: Any) -> None:
+        self.calls += 1
+        raise self.error
+
+    def record(self, event: Any, outcome: Any) -> None:
+        self.calls += 1
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [OverflowError("date value out of range"), ValueError("bad format")])
+@pytest.mark.parametrize("batch_size", [1, 3])  # one record alone, and a hot-SKU run
+def test_a_failing_notice_after_a_committed_change_does_not_fail_the_record(
+    handlers: Handlers, error: Exception, batch_size: int
+) -> None:
+    """Issue 11, finding 1: `settle` / `apply_run` caught only boto errors, so a notice that failed
+    to build or publish after the reservation committed failed the record on every retry (and
+    its redelivery was a `duplicate`). The event stays applied and counted; the stream moves on."""
+    exploding = Exploding(error)
+    handlers.guard.publisher = exploding
+    raws = [order("order.created", "e0", 1, CAKE, "o0", 5)]  # the last units: red
+    raws += [order("order.cancelled", f"c{i}", 2, CAKE, "o0") for i in range(1, batch_size)]
+    assert handlers.stream([kinesis_record(r, CAKE, i) for i, r in enumerate(raws, 1)]) == []
+    assert exploding.calls >= 1  # the last units were taken: red, announced, and the notice failed
+    assert handlers.status("o0") == ("reserved" if batch_size == 1 else "released")
+    assert handlers.outcomes.counts() == {"processed": batch_size}
+
+
+def test_a_failing_metric_after_a_committed_change_does_not_fail_the_record(handlers: Handlers) -> None:
+    """Issue 11, finding 1: counting the outcome is after the commit, too."""
+    exploding = Exploding(RuntimeError("metrics backend down"))
+    handlers.guard.sink = exploding
+    raws = [order("order.created", "e1", 1, CAKE, "o1", 1), order("order.created", "e2", 1, CAKE, "o2", 1)]
+    assert handlers.stream([kinesis_record(raws[0], CAKE, 1)]) == []
+    assert handlers.stream([kinesis_record(r, CAKE, i) for i, r in enumerate(raws, 2)]) == []
+    assert handlers.status("o1") == "reserved" and handlers.status("o2") == "reserved"
+    assert exploding.calls == 3
