@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
+from stockpulse.adapters.keys import forecast_key
 from stockpulse.domain import forecast
 from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig
@@ -193,10 +194,6 @@ class DashboardStore(Protocol):
     def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
 
     def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
-
-
-def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "FORECAST"}}
 
 
 def read_forecast(store: DashboardStore, session_id: str, sku_id: str) -> dict[str, Any] | None:

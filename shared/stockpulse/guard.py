@@ -24,6 +24,7 @@ from stockpulse.adapters.dynamodb_ledger import (
     order_fields,
     order_of,
 )
+from stockpulse.adapters.keys import order_ids_of
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import EventType, InvalidEvent, OrderEvent, from_epoch_ms
@@ -449,17 +450,14 @@ def with_order_identity(image: Mapping[str, Any]) -> dict[str, Any]:
 
     The store writes both attributes, but a removal record whose image lacks them (as
     events/dynamodb_ttl_removal.json does) must not fail its batch forever: the key
-    `ORDER#{session_id}#{order_id}` holds them. With neither attribute, the session id is taken
-    to end at the first '#'.
+    `ORDER#{session_id}#{order_id}` holds them, each escaped (`stockpulse.adapters.keys`), so it
+    splits back exactly whatever `#` the ids contain.
     """
     full = dict(image)
-    rest = str(full.get("pk", "")).removeprefix("ORDER#")
-    if "session_id" not in full and "order_id" in full:
-        full["session_id"] = rest.removesuffix(f"#{full['order_id']}")
-    elif "session_id" in full and "order_id" not in full:
-        full["order_id"] = rest.removeprefix(f"{full['session_id']}#")
-    elif "session_id" not in full:
-        full["session_id"], _, full["order_id"] = rest.partition("#")
+    ids = order_ids_of(str(full.get("pk", "")))
+    if ids is not None:
+        full.setdefault("session_id", ids[0])
+        full.setdefault("order_id", ids[1])
     return full
 
 

@@ -15,20 +15,59 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import OutcomeRecorder, RecordingPublisher, kinesis_record, session_plan
+from botocore.exceptions import ClientError
+from support import (
+    MINUTE,
+    T0,
+    OutcomeRecorder,
+    RecordingPublisher,
+    event,
+    kinesis_record,
+    moto_rig,
+    session_plan,
+)
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+from stockpulse.adapters.keys import order_ids_of, order_key, order_pk, stock_key
 from stockpulse.adapters.sqs import SqsDeadLetters
-from stockpulse.domain.ledger import StockLevels
-from stockpulse.guard import InventoryGuard
+from stockpulse.domain.ledger import OrderStatus, Result, StockLevels
+from stockpulse.guard import InventoryGuard, with_order_identity
 from stockpulse_local.replay import LambdaContext, Stack, load_handler, open_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 SESSION = "live-11"
 TEA, CAKE = "tea", "cake"
+
+
+class Flaky:
+    """A DynamoDB client that throttles every write touching the stock item `failing` (a pk)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.failing: str | None = None
+
+    def _check(self, op: str, keys: list[str | None]) -> None:
+        if self.failing is not None and self.failing in keys:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, op
+            )
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        ops = [next(iter(op.values())) for op in kwargs["TransactItems"]]
+        self._check(
+            "TransactWriteItems", [op.get("Key", op.get("Item", {})).get("pk", {}).get("S") for op in ops]
+        )
+        return self._inner.transact_write_items(**kwargs)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self._check("UpdateItem", [kwargs["Key"]["pk"]["S"]])
+        return self._inner.update_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 @dataclass
@@ -39,6 +78,7 @@ class Handlers:
     clock: VirtualClock
     outcomes: OutcomeRecorder
     order_stream: ModuleType
+    flaky: Flaky
 
     def stream(self, records: list[dict[str, Any]]) -> list[str]:
         response = self.order_stream.handler({"Records": records}, LambdaContext("order_stream"))
@@ -67,7 +107,8 @@ class Handlers:
 def handlers() -> Iterator[Handlers]:
     with open_backend("moto") as backend:
         stack = Stack.create(backend, prefix=f"r{uuid.uuid4().hex[:8]}-")
-        store = stack.store
+        flaky = Flaky(backend.dynamodb)
+        store = DynamoLedgerStore(flaky, stack.store.table_name, expiry_shards=stack.store.expiry_shards)
         plan = session_plan(
             [
                 {"sku_id": TEA, "on_hand": 10, "forecast": 100},
@@ -85,7 +126,7 @@ def handlers() -> Iterator[Handlers]:
             )
         )
         try:
-            yield Handlers(stack, store, guard, clock, outcomes, load_handler("order_stream"))
+            yield Handlers(stack, store, guard, clock, outcomes, load_handler("order_stream"), flaky)
         finally:
             wiring.install(None)
 
@@ -225,3 +266,72 @@ def test_a_failing_metric_after_a_committed_change_does_not_fail_the_record(hand
     assert handlers.stream([kinesis_record(r, CAKE, i) for i, r in enumerate(raws, 2)]) == []
     assert handlers.status("o1") == "reserved" and handlers.status("o2") == "reserved"
     assert exploding.calls == 3
+
+
+# ======================================================================= item 2: ids with '#'
+def test_ids_with_the_key_separator_do_not_collide_across_sessions() -> None:
+    """Issue 11, finding 2: keys were `ORDER#{session}#{order}` / `SKU#{session}#{sku}`, so session
+    `live` with order `2#o1` and session `live#2` with order `o1` shared one order item (the new
+    order was a `duplicate`, its cancel failed on every retry), and SKU `2#tea` of `live` shared
+    `live#2`'s `tea` stock item. Every id component of every key is escaped."""
+    first = session_plan(
+        [{"sku_id": "2#tea", "on_hand": 10}, {"sku_id": "tea", "on_hand": 10}], session_id="live"
+    )
+    second = session_plan([{"sku_id": "tea", "on_hand": 7}], session_id="live#2")
+    with moto_rig(first) as rig:
+        rig.store.load_session(second)
+        g = rig.guard
+
+        def ev(
+            kind: str, eid: str, session: str, sku: str, order_id: str, quantity: int | None = None
+        ) -> Any:
+            return event(
+                kind, eid, T0 + MINUTE, sku, session_id=session, platform="douyin", order_id=order_id,
+                quantity=quantity,
+            )  # fmt: skip
+
+        assert g.handle(ev("order.created", "a1", "live", "2#tea", "2#o1", 2)).result is Result.PROCESSED
+        assert g.handle(ev("order.created", "b1", "live#2", "tea", "o1", 3)).result is Result.PROCESSED
+        assert g.handle(ev("order.created", "c1", "live", "tea", "o1", 1)).result is Result.PROCESSED
+        assert g.handle(ev("order.cancelled", "b2", "live#2", "tea", "o1")).result is Result.PROCESSED
+        # A hot run on `live#2` reads its orders back by key (BatchGetItem).
+        run = [ev("order.created", f"r{i}", "live#2", "tea", f"2#r{i}", 1) for i in range(3)]
+        run.append(ev("order.paid", "rp", "live#2", "tea", "2#r0"))
+        outcomes = g.apply_run(run)
+        assert outcomes is not None, "applied as a run"
+        assert [o.result for o in outcomes] == [Result.PROCESSED] * 4
+
+        store = rig.store
+        assert store.order("live", "2#o1").status is OrderStatus.RESERVED  # type: ignore[union-attr]
+        assert store.order("live#2", "o1").status is OrderStatus.RELEASED  # type: ignore[union-attr]
+        assert store.order("live", "o1").status is OrderStatus.RESERVED  # type: ignore[union-attr]
+        assert store.order("live#2", "2#r0").status is OrderStatus.SOLD  # type: ignore[union-attr]
+        levels = {
+            (s, k): store.stock(s, k).levels  # type: ignore[union-attr]
+            for s, k in [("live", "2#tea"), ("live", "tea"), ("live#2", "tea")]
+        }
+        assert (levels["live", "2#tea"].reserved, levels["live", "2#tea"].available) == (2, 8)
+        assert (levels["live", "tea"].reserved, levels["live", "tea"].available) == (1, 9)
+        assert (levels["live#2", "tea"].reserved, levels["live#2", "tea"].sold) == (2, 1)
+        assert levels["live#2", "tea"].available == 4
+        pks = [i["pk"]["S"] for i in rig.items("ORDER#")]
+        assert len(pks) == len(set(pks)) == 6
+
+
+@pytest.mark.parametrize(
+    ("session_id", "order_id"),
+    [("live", "2#o1"), ("live#2", "o1"), ("a%23b", "c%25#%"), ("#", "#"), ("%", "%2523")],
+)
+def test_an_order_key_reads_back_to_its_ids(session_id: str, order_id: str) -> None:
+    """Issue 11, finding 2: `with_order_identity` (a TTL removal image without its ids) is the
+    exact inverse of the key builder, whatever `#` and `%` the ids hold."""
+    image = {"pk": order_key(session_id, order_id)["pk"]["S"], "status": "reserved"}
+    assert with_order_identity(image) == {**image, "session_id": session_id, "order_id": order_id}
+    assert order_ids_of(order_pk(session_id, order_id)) == (session_id, order_id)
+    assert "#" not in order_pk(session_id, order_id).removeprefix("ORDER#").replace("#", "", 1)
+
+
+def test_plain_ids_keep_their_keys() -> None:
+    """Items written before escaping existed are still found: ids without `#` or `%` are unchanged."""
+    assert order_key("demo-cakes", "dy1")["pk"]["S"] == "ORDER#demo-cakes#dy1"
+    assert stock_key("s1", "sku-1")["pk"]["S"] == "SKU#s1#sku-1"

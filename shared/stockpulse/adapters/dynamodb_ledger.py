@@ -24,6 +24,15 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from stockpulse.adapters.keys import (
+    alert_key,
+    marker_key,
+    order_key,
+    session_index_key,
+    session_key,
+    sku_pk,
+    stock_key,
+)
 from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 
@@ -56,22 +65,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def stock_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "STOCK"}}
-
-
-def order_key(session_id: str, order_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"ORDER#{session_id}#{order_id}"}, "sk": {"S": "ORDER"}}
-
-
-def marker_key(event_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}
-
-
-def session_key(session_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
 
 
 def expiry_shard(session_id: str, order_id: str, shards: int) -> str:
@@ -224,14 +217,16 @@ class DynamoLedgerStore:
         """Several orders in one request per 100 (consistent reads); absent ones are empty."""
         found: dict[str, OrderMemory] = {order_id: OrderMemory(None, {}) for order_id in order_ids}
         for first in range(0, len(order_ids), 100):
-            keys = [order_key(session_id, order_id) for order_id in order_ids[first : first + 100]]
+            chunk = order_ids[first : first + 100]
+            keys = [order_key(session_id, order_id) for order_id in chunk]
+            by_pk = {key["pk"]["S"]: order_id for key, order_id in zip(keys, chunk, strict=True)}
             request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
             for attempt in range(TRANSACTION_ATTEMPTS):
                 self.request_log.append("BatchGetItem")
                 response = self._db.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table_name, []):
                     raw = from_item(item)
-                    found[str(raw["pk"]).removeprefix(f"ORDER#{session_id}#")] = memory_of(raw)
+                    found[by_pk[str(raw["pk"])]] = memory_of(raw)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -327,7 +322,7 @@ class DynamoLedgerStore:
              "plan": plan.model_dump_json()},
         )  # fmt: skip
         self._put(
-            {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{s.session_id}"}},
+            session_index_key(s.session_id),
             {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms},
         )
 
@@ -654,8 +649,7 @@ class DynamoLedgerStore:
                         "_kind": "Put",
                         "TableName": self.table_name,
                         "Item": {
-                            "pk": {"S": f"SKU#{session_id}#{sku_id}"},
-                            "sk": {"S": f"ALERT#{int(alert['at_ms']):015d}#{alert['tier']}"},
+                            **alert_key(session_id, sku_id, int(alert["at_ms"]), str(alert["tier"])),
                             **to_item(alert),
                         },
                     },
@@ -684,7 +678,7 @@ class DynamoLedgerStore:
             "query",
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
-            ExpressionAttributeValues={":pk": {"S": f"SKU#{session_id}#{sku_id}"}, ":a": {"S": "ALERT#"}},
+            ExpressionAttributeValues={":pk": {"S": sku_pk(session_id, sku_id)}, ":a": {"S": "ALERT#"}},
         ):
             items.extend(from_item(i) for i in page["Items"])
         return items
