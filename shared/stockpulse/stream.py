@@ -2,7 +2,9 @@
 
 Powertools' BatchProcessor goes on after a failed record. A later `order.paid` must not run
 before its failed `order.created`, so once a SKU's record fails, the rest of that SKU's records
-in the batch are reported failed too and come back, in order, on the retry.
+in the batch are reported failed too and come back, in order, on the retry; and so are the
+later records naming a failed record's order under another partition key (a payment may name
+another SKU), with the rest of their own SKU's records.
 
 Runs of one hot SKU's order events are applied together (`InventoryGuard.apply_run`) when
 their first record comes up; the others in the run are then already done. A run the guard
@@ -67,6 +69,9 @@ class SkuOrderedBatch:
         # between them name
         self._runs: dict[str, tuple[list[OrderEvent], list[str]]] = {}
         self._in_a_run: dict[str, str] = {}  # later records of a run -> its first record
+        # The order each order event names, by sequence number; orders whose record failed here.
+        self._order_of: dict[str, tuple[str, str]] = {}
+        self._failed_orders: set[tuple[str, str]] = set()
         self.touched: set[tuple[str, str]] = set()  # (session, SKU) of every event handled
         if event is not None:
             self._plan_runs(event)
@@ -92,7 +97,11 @@ class SkuOrderedBatch:
             except InvalidEvent:
                 found = None
             # An event dated outside its session's window is rejected in its place, not in a run.
-            parsed.append(found if found is None or self.guard.catalog.time_problem(found) is None else None)
+            if found is not None and self.guard.catalog.time_problem(found) is not None:
+                found = None  # an event dated outside its session is rejected in its place, not in a run
+            if found is not None and found.order_id is not None:
+                self._order_of[record.kinesis.sequenceNumber] = (found.session_id, found.order_id)
+            parsed.append(found)
         for run in runs(parsed):
             sequences = [r.kinesis.sequenceNumber for i in run.indexes if (r := records[i]) is not None]
             events = [e for e in (parsed[i] for i in run.indexes) if e is not None]
@@ -105,9 +114,17 @@ class SkuOrderedBatch:
 
     def handle_record(self, record: KinesisRecord) -> None:
         partition = record.kinesis.partitionKey
-        if partition in self._failed_partitions:
-            raise HeldBackAfterFailure(partition)
         sequence = record.kinesis.sequenceNumber
+        if partition in self._failed_partitions:
+            self._fail_orders(sequence)
+            raise HeldBackAfterFailure(partition)
+        named = self._order_of.get(sequence)
+        if named in self._failed_orders:
+            # A payment or cancel under another SKU's partition key, for an order whose record
+            # failed in this batch: applied now it would be `unknown_order` (and remembered, so a
+            # duplicate on redelivery). It waits for the order, and so does the rest of its SKU.
+            self._failed_partitions.add(partition)
+            raise HeldBackAfterFailure(f"{partition}: its order failed earlier in this batch")
         if sequence in self._in_a_run:
             return  # applied with the first record of its run
         try:
@@ -115,14 +132,24 @@ class SkuOrderedBatch:
             if run is not None:
                 events, crossed = run
                 self.touched.add((events[0].session_id, events[0].sku_id))
-                if self._deps.guard.apply_run(events, crossed) is None:  # declined: each in its place
+                held = any((e.session_id, str(e.order_id)) in self._failed_orders for e in events)
+                if held or self._deps.guard.apply_run(events, crossed) is None:  # each in its place
                     self._in_a_run = {s: f for s, f in self._in_a_run.items() if f != sequence}
                     run = None
             if run is None:
                 self._handle(record)
         except Exception:
             self._failed_partitions.add(partition)
+            self._fail_orders(sequence)
             raise
+
+    def _fail_orders(self, sequence: str) -> None:
+        """The record `sequence` failed: every later record naming its order (or, for a run's
+        first record, any order of the run) waits for the retry, whatever its partition key."""
+        if (named := self._order_of.get(sequence)) is not None:
+            self._failed_orders.add(named)
+        events, _ = self._runs.get(sequence, ([], []))
+        self._failed_orders.update((e.session_id, str(e.order_id)) for e in events)
 
     def _handle(self, record: KinesisRecord) -> None:
         if record.kinesis.not_base64 is not None:

@@ -335,3 +335,47 @@ def test_plain_ids_keep_their_keys() -> None:
     """Items written before escaping existed are still found: ids without `#` or `%` are unchanged."""
     assert order_key("demo-cakes", "dy1")["pk"]["S"] == "ORDER#demo-cakes#dy1"
     assert stock_key("s1", "sku-1")["pk"]["S"] == "SKU#s1#sku-1"
+
+
+# ============================================================ item 3: payments under another SKU
+@pytest.mark.parametrize("hot", [False, True])
+def test_a_payment_under_another_sku_waits_for_its_failed_order(handlers: Handlers, hot: bool) -> None:
+    """Issue 11, finding 3: hold-back was per partition key, so a payment naming another SKU (its
+    partition key) ran before its order's failed creation: rejected `unknown_order` and
+    remembered, a `duplicate` on redelivery; the buyer paid and the hold expired. It now fails
+    with its order (and holds back the rest of its own SKU), and applies on the retry."""
+    extra = [order("order.created", f"t{i}", 1, TEA, f"t{i}", 1) for i in range(3)] if hot else []
+    raws = [
+        (TEA, order("order.created", "a1", 1, TEA, "o1", 2)),
+        *[(TEA, raw) for raw in extra],
+        (CAKE, order("order.created", "c1", 1, CAKE, "c1", 1)),
+        (CAKE, order("order.paid", "a2", 2, CAKE, "o1")),  # names o1 under CAKE's partition key
+        (CAKE, order("order.created", "c2", 3, CAKE, "c2", 1)),
+        (CAKE, order("order.paid", "c3", 3, CAKE, "c1")),
+    ]
+    records = [kinesis_record(raw, sku, i) for i, (sku, raw) in enumerate(raws, 1)]
+    seq = {raw["event_id"]: r["kinesis"]["sequenceNumber"] for (_, raw), r in zip(raws, records, strict=True)}
+
+    handlers.flaky.failing = stock_key(SESSION, TEA)["pk"]["S"]
+    failed = handlers.stream(records)
+    tea = ["a1", *[raw["event_id"] for raw in extra]]
+    assert failed == [seq[e] for e in [*tea, "a2", "c2", "c3"]]
+    assert handlers.status("c1") == "reserved" and handlers.status("o1") is None
+    assert handlers.outcomes.counts() == {"processed": 1}  # c1 only: no `unknown_order` remembered
+
+    handlers.flaky.failing = None
+    handlers.outcomes.clear()
+    assert handlers.stream(records) == []
+    assert handlers.status("o1") == "sold"
+    assert (handlers.status("c1"), handlers.status("c2")) == ("sold", "reserved")
+    assert handlers.outcomes.counts() == {"processed": 4 + len(extra), "duplicate": 1}  # c1 again
+    tea_levels = handlers.levels(TEA)
+    assert (tea_levels.sold, tea_levels.reserved) == (2, len(extra))
+
+
+def test_a_payment_for_an_order_never_seen_is_still_unknown_order(handlers: Handlers) -> None:
+    """Issue 11, finding 3: the contract stands: a payment for an order never created is
+    `unknown_order` (nothing failed in the batch, nothing is held back)."""
+    raws = [order("order.paid", "p1", 2, CAKE, "ghost"), order("order.created", "c1", 3, CAKE, "c1", 1)]
+    assert handlers.stream([kinesis_record(r, CAKE, i) for i, r in enumerate(raws, 1)]) == []
+    assert handlers.outcomes.counts() == {"rejected:unknown_order": 1, "processed": 1}
