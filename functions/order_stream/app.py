@@ -28,5 +28,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     )
     feed = wiring.stock_sync_feed()
     if feed is not None:
-        sync_platform_stock(batch, feed)
+        sync_platform_stock(batch, feed, metrics)  # advisory: logs and counts, never raises
     return response

@@ -17,12 +17,12 @@ import binascii
 from base64 import b64decode
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import (
     KinesisDataStreamRecord,
     KinesisDataStreamRecordPayload,
 )
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError, model_validator
 
 from stockpulse.domain.events import InvalidEvent, OrderEvent, parse_event
@@ -186,11 +186,22 @@ class SkuOrderedBatch:
         self._deps.guard.sink.record(None, Outcome.rejected(Reason.INVALID))
 
 
-def sync_platform_stock(batch: SkuOrderedBatch, feed: StockSyncFeed) -> None:
-    """One coalesced sellable-quantity update per SKU the batch touched (advisory: never fails it)."""
+def sync_platform_stock(batch: SkuOrderedBatch, feed: StockSyncFeed, metrics: Metrics | None = None) -> None:
+    """One coalesced sellable-quantity update per SKU the batch touched (advisory: never fails it).
+
+    It runs after every record applied: raising here would fail the whole batch, whose retry
+    finds every record a duplicate, and the shard would stall on a sync that cannot get through.
+    Any failure (AWS errors, `StockSyncFailed` for refused PublishBatch entries) is logged and
+    counted (`stock_sync_failed`); the feed did not mark those updates published, so the next
+    batch that touches the SKU sends them again.
+    """
     store = batch.guard.store
     try:
         items = [item for s, k in sorted(batch.touched) if (item := store.stock(s, k)) is not None]
         feed.after_batch(items)
-    except (ClientError, BotoCoreError) as err:
+    except Exception as err:
         logger.warning("platform stock sync skipped", extra={"error": repr(err)})
+        try:
+            (metrics or Metrics()).add_metric(name="stock_sync_failed", unit=MetricUnit.Count, value=1)
+        except Exception:  # counting is advisory too
+            logger.exception("stock sync failure not counted")

@@ -379,3 +379,60 @@ def test_a_payment_for_an_order_never_seen_is_still_unknown_order(handlers: Hand
     raws = [order("order.paid", "p1", 2, CAKE, "ghost"), order("order.created", "c1", 3, CAKE, "c1", 1)]
     assert handlers.stream([kinesis_record(r, CAKE, i) for i, r in enumerate(raws, 1)]) == []
     assert handlers.outcomes.counts() == {"rejected:unknown_order": 1, "processed": 1}
+
+
+# ================================================================ item 6: stock sync is advisory
+class RefusingSns:
+    """SNS whose PublishBatch refuses every entry (while `refusing`), else records them."""
+
+    def __init__(self) -> None:
+        self.refusing = True
+        self.published: list[dict[str, Any]] = []
+
+    def publish_batch(
+        self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        if self.refusing:
+            failed = [
+                {"Id": e["Id"], "Code": "InternalError", "SenderFault": False}
+                for e in PublishBatchRequestEntries
+            ]
+            return {"Successful": [], "Failed": failed}
+        self.published += [json.loads(e["Message"]) for e in PublishBatchRequestEntries]
+        return {"Successful": [{"Id": e["Id"]} for e in PublishBatchRequestEntries], "Failed": []}
+
+
+def test_a_refused_stock_sync_never_fails_the_applied_batch(
+    handlers: Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, finding 6: `StockSyncFailed` (PublishBatch refusing entries) escaped
+    `sync_platform_stock` after every record had applied: the batch was retried, every record
+    came back a duplicate, and the shard stalled. The sync is advisory: logged, counted
+    (`stock_sync_failed`), sent again with the next batch."""
+    sns = RefusingSns()
+    monkeypatch.setenv("STOCK_SYNC_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:stock-sync")
+    monkeypatch.setattr(wiring, "aws_client", lambda service: sns)
+    monkeypatch.setattr(wiring, "_stock_sync_feeds", {})
+    counted: list[str] = []
+    real_add = handlers.order_stream.metrics.add_metric
+
+    def spy(name: str, **kwargs: Any) -> None:
+        counted.append(name)
+        real_add(name=name, **kwargs)
+
+    monkeypatch.setattr(handlers.order_stream.metrics, "add_metric", spy)
+
+    first = kinesis_record(order("order.created", "e1", 1, TEA, "o1", 2), TEA, 1)
+    assert handlers.stream([first]) == []
+    assert handlers.status("o1") == "reserved"
+    assert handlers.outcomes.counts() == {"processed": 1}
+    assert counted.count("stock_sync_failed") == 1 and sns.published == []
+
+    sns.refusing = False
+    second = kinesis_record(order("order.created", "e2", 2, CAKE, "o2", 1), CAKE, 2)
+    assert handlers.stream([second]) == []
+    assert counted.count("stock_sync_failed") == 1
+    assert sorted(m["sku_id"] for m in sns.published) == [CAKE]  # only what this batch touched
+    third = kinesis_record(order("order.paid", "e3", 3, TEA, "o1"), TEA, 3)
+    assert handlers.stream([third]) == []
+    assert [m["sku_id"] for m in sns.published] == [CAKE, TEA]
