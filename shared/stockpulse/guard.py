@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,6 +196,9 @@ class InventoryGuard:
         memory = self.store.order_memory(session_id, order_id)
         if event.event_id in memory.events:
             return self._seen_before(event, memory.events[event.event_id])
+        on_order = memory.has_room()  # else the event is remembered on its marker (bounded memory)
+        if not on_order and (original := self.store.remembered(event.event_id)) is not None:
+            return self._seen_before(event, original)
         order = memory.record
         step = order_step(event, order)
         if step is Step.EXPIRE_FIRST:
@@ -202,11 +206,11 @@ class InventoryGuard:
             self.expire(session_id, order)
             raise _Changed
         if step is Step.DUPLICATE:
-            return self._remember(event, Outcome.duplicate(), on_order=True)
+            return self._remember(event, Outcome.duplicate(), on_order=on_order)
         if step is Step.UNKNOWN_ORDER:
-            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_ORDER), on_order=True)
+            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_ORDER), on_order=on_order)
         if step is Step.NO_EFFECT:
-            return self._remember(event, Outcome.processed(changed_stock=False), on_order=True)
+            return self._remember(event, Outcome.processed(changed_stock=False), on_order=on_order)
         sku_id = order.sku_id if order else event.sku_id  # an order acts on its own SKU
         sku = self.catalog.sku(session_id, sku_id)
         assert sku is not None, "orders exist only for known SKUs"
@@ -219,12 +223,14 @@ class InventoryGuard:
             capped=frozenset(sku.platform_quotas),
             order_id=order_id,
             order=self._order_write(step, STEP_STATUS[step], order, event, sku),
-            memory=EventMemory(event.event_id, applied.code, on_order=True),
+            memory=EventMemory(event.event_id, applied.code, on_order=on_order),
             at_ms=at,
         )
         if result.ok:
             self.settle(session_id, sku_id, at)
             return applied
+        if result.failed_on("marker"):
+            return self._seen_before(event, self.store.remembered(event.event_id))
         if result.failed_on("order"):  # changed, or this very event applied meanwhile: read again
             raise _Changed
         stock = self.store.stock(session_id, sku_id)
@@ -234,9 +240,11 @@ class InventoryGuard:
         refused = REFUSED_STATUS[step]
         write = self._order_write(step, refused, order, event, sku)
         if step is Step.RESERVE:
-            return self._remember(event, Outcome.rejected(reason, refused), write, on_order=True)
+            return self._remember(event, Outcome.rejected(reason, refused), write, on_order=on_order)
         # A payment the stock cannot cover: the buyer must be refunded; the event itself applied.
-        return self._remember(event, Outcome.processed(refused, changed_stock=False), write, on_order=True)
+        return self._remember(
+            event, Outcome.processed(refused, changed_stock=False), write, on_order=on_order
+        )
 
     @staticmethod
     def _order_write(
@@ -390,6 +398,9 @@ class InventoryGuard:
             if any((m := known[order_id].record) and m.sku_id == first.sku_id for order_id in crossed):
                 return None
             known = {order_id: m for order_id, m in known.items() if order_id in named}
+            naming = Counter(str(e.order_id) for e in events)
+            if any(not m.has_room(naming[order_id]) for order_id, m in known.items()):
+                return None  # a full memory: those events go to markers, one by one
             plan = hot_sku.plan_group(
                 item.levels, events, {order_id: m.record for order_id, m in known.items()},
                 remembered={order_id: m.events for order_id, m in known.items()},

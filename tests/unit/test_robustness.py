@@ -24,12 +24,18 @@ from support import (
     event,
     kinesis_record,
     moto_rig,
+    run_or_each,
     session_plan,
 )
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+from stockpulse.adapters.dynamodb_ledger import (
+    MAX_EVENTS_PER_ORDER,
+    MEMORY_COUNT,
+    MEMORY_PREFIX,
+    DynamoLedgerStore,
+)
 from stockpulse.adapters.keys import order_ids_of, order_key, order_pk, stock_key
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.ledger import OrderStatus, Result, StockLevels
@@ -436,3 +442,66 @@ def test_a_refused_stock_sync_never_fails_the_applied_batch(
     third = kinesis_record(order("order.paid", "e3", 3, TEA, "o1"), TEA, 3)
     assert handlers.stream([third]) == []
     assert [m["sku_id"] for m in sns.published] == [CAKE, TEA]
+
+
+# ======================================================== item 7: bounded memory per order
+def _long_id(prefix: str, n: int) -> str:
+    return f"{prefix}-{n:06d}-".ljust(128, "x")
+
+
+def test_thousands_of_long_id_events_on_one_order_never_overflow_its_item() -> None:
+    """Issue 11, finding 7: every event naming an order added an `ev:` attribute to its item;
+    after ~820 events with 128-character ids the item passed 400 KB and every later event on the
+    order failed forever. The memory keeps at most MAX_EVENTS_PER_ORDER ids; later events are
+    remembered on their markers and decided exactly once all the same."""
+    plan = session_plan([{"sku_id": TEA, "on_hand": 10}], session_id=SESSION)
+    with moto_rig(plan) as rig:
+        g = rig.guard
+
+        def ev(kind: str, event_id: str, quantity: int | None = None) -> Any:
+            return event(
+                kind, event_id, T0 + MINUTE, TEA, session_id=SESSION, platform="douyin", order_id="o1",
+                quantity=quantity,
+            )  # fmt: skip
+
+        assert g.handle(ev("order.created", _long_id("c", 0), 2)).result is Result.PROCESSED
+        payments = [ev("order.paid", _long_id("p", n)) for n in range(1, 1500)]
+        # In runs of 99 (the hot path) and one by one, as the stream would send them.
+        for first in range(0, 594, 99):
+            run_or_each(g, payments[first : first + 99])
+        for payment in payments[594:]:
+            g.handle(payment)
+        cancel = ev("order.cancelled", _long_id("x", 1))  # beyond the cap: on its marker
+        assert g.handle(cancel).result is Result.PROCESSED
+        assert rig.levels(TEA).available == 10 and rig.order("o1").status is OrderStatus.RELEASED  # type: ignore[union-attr]
+        # Redeliveries: within the memory, beyond it, and the cancel: none has a second effect.
+        for again in (payments[0], payments[1000], payments[-1], cancel):
+            outcome = g.handle(again)
+            assert outcome.result is Result.DUPLICATE and outcome.original is not None
+        for n in range(1500, 2000):
+            g.handle(ev("order.paid", _long_id("q", n)))  # a payment after the cancel re-takes once
+        assert rig.order("o1").status is OrderStatus.SOLD  # type: ignore[union-attr]
+        levels = rig.levels(TEA)
+        assert (levels.sold, levels.reserved, levels.available) == (2, 0, 8)
+        counts = rig.outcomes.counts()
+        assert sum(counts.values()) == 2 + 1499 + 4 + 500 and set(counts) == {"processed", "duplicate"}
+        assert counts["processed"] == 4  # created, first payment, cancel, re-take
+        [item] = rig.order_items()
+        remembered = [k for k in item if k.startswith(MEMORY_PREFIX)]
+        assert len(remembered) == int(item[MEMORY_COUNT]["N"]) <= MAX_EVENTS_PER_ORDER
+        assert len(json.dumps(item)) < 40_000
+
+
+def test_a_hot_run_counts_the_memory_it_adds() -> None:
+    """Issue 11, finding 7: the count that bounds an order's memory is kept by the run path too."""
+    plan = session_plan([{"sku_id": TEA, "on_hand": 10}], session_id=SESSION)
+    with moto_rig(plan) as rig:
+        run = [
+            event(kind, f"{kind}-{n}", T0 + MINUTE, TEA, session_id=SESSION, platform="douyin",
+                  order_id=f"o{n}", quantity=1 if kind == "order.created" else None)
+            for n in range(3) for kind in ("order.created", "order.paid")
+        ]  # fmt: skip
+        assert rig.guard.apply_run(run) is not None
+        for item in rig.order_items():
+            assert int(item[MEMORY_COUNT]["N"]) == 2 == len([k for k in item if k.startswith(MEMORY_PREFIX)])
+        assert rig.store.order_memory(SESSION, "o1").count == 2

@@ -44,6 +44,13 @@ DAY_MS = 24 * 60 * MINUTE_MS
 ORDER_RETENTION_MS = 30 * DAY_MS  # terminal orders and event markers are garbage-collected by TTL
 MARKER_RETENTION_MS = 7 * DAY_MS  # longer than the stream's retention: redeliveries stay duplicates
 MEMORY_PREFIX = "ev:"  # an order item's attribute per event applied to it: "ev:{event_id}" = outcome code
+# The order item's memory is bounded (an item takes 400 KB; ~820 events with 128-character ids
+# filled one): it keeps at most MAX_EVENTS_PER_ORDER ids, counted in MEMORY_COUNT, a condition of
+# every write that adds to it. A real order has a handful of events (created, paid, cancelled,
+# a few resends); any event beyond the cap is remembered on its own marker item instead, as stock
+# events are, so it is still decided exactly once (at the price of a marker read and write).
+MAX_EVENTS_PER_ORDER = 50
+MEMORY_COUNT = "ev_count"
 TRANSACTION_ATTEMPTS = 8
 
 
@@ -132,7 +139,8 @@ def order_of(raw: Mapping[str, Any]) -> OrderRecord:
 def memory_of(raw: Mapping[str, Any]) -> OrderMemory:
     """An order item's order (if it has a status) and the events remembered on it."""
     events = {k.removeprefix(MEMORY_PREFIX): str(v) for k, v in raw.items() if k.startswith(MEMORY_PREFIX)}
-    return OrderMemory(order_of(raw) if "status" in raw else None, events)
+    count = int(raw.get(MEMORY_COUNT, len(events)))
+    return OrderMemory(order_of(raw) if "status" in raw else None, events, max(count, len(events)))
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,11 @@ class OrderMemory:
 
     record: OrderRecord | None
     events: Mapping[str, str]
+    count: int = 0  # events remembered on it (MEMORY_COUNT)
+
+    def has_room(self, events: int = 1) -> bool:
+        """Whether `events` more ids fit in the order's memory (else: on their markers)."""
+        return self.count + events <= MAX_EVENTS_PER_ORDER
 
 
 @dataclass(frozen=True)
@@ -506,6 +519,13 @@ class DynamoLedgerStore:
             sets.append(f"#ev{i} = :outcome{i}")
             values[f":outcome{i}"] = memory.outcome
             conditions.append(f"attribute_not_exists(#ev{i})")
+        if memories:  # the memory stays bounded: the caller reads a full one and uses markers
+            names["#evn"] = MEMORY_COUNT
+            sets.append("#evn = if_not_exists(#evn, :evzero) + :evn")
+            values.update(
+                {":evzero": 0, ":evn": len(memories), ":evroom": MAX_EVENTS_PER_ORDER - len(memories)}
+            )
+            conditions.append("(attribute_not_exists(#evn) OR #evn <= :evroom)")
         spec: dict[str, Any] = {
             "_kind": "Update",
             "TableName": self.table_name,
@@ -594,7 +614,7 @@ class DynamoLedgerStore:
                             fields={
                                 k: v
                                 for k, v in old_image.items()
-                                if k in _ORDER_FIELDS or k.startswith(MEMORY_PREFIX)
+                                if k in _ORDER_FIELDS or k == MEMORY_COUNT or k.startswith(MEMORY_PREFIX)
                             },
                         ),
                         (),

@@ -42,8 +42,10 @@ def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
     return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": "FORECAST"}}
 
 
-def alert_key(session_id: str, sku_id: str, at_ms: int, tier: str) -> dict[str, Any]:
-    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": f"ALERT#{at_ms:015d}#{part(tier)}"}}
+def alert_key(session_id: str, sku_id: str, at_ms: int, *labels: str) -> dict[str, Any]:
+    """An alert item under the SKU: `ALERT#{at_ms:015d}#{label}#...` (e.g. the tier, or kind and tier)."""
+    suffix = "".join(f"#{part(label)}" for label in labels)
+    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": f"ALERT#{at_ms:015d}{suffix}"}}
 
 
 def order_key(session_id: str, order_id: str) -> dict[str, Any]:
