@@ -38,6 +38,7 @@ from stockpulse.domain.ledger import (
     Reason,
     Step,
     StockLevels,
+    hold_until,
     move_refusal,
     order_step,
     release,
@@ -104,6 +105,7 @@ class InventoryGuard:
 
     def __post_init__(self) -> None:
         self.catalog = SessionCatalog(self.store)
+        self.store.now_ms = self.clock.now_ms  # TTLs count from the processing clock, not event times
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: OrderEvent) -> Outcome:
@@ -246,15 +248,15 @@ class InventoryGuard:
             event, Outcome.processed(refused, changed_stock=False), write, on_order=on_order
         )
 
-    @staticmethod
     def _order_write(
-        step: Step, status: OrderStatus, order: OrderRecord | None, event: OrderEvent, sku: SkuConfig
+        self, step: Step, status: OrderStatus, order: OrderRecord | None, event: OrderEvent, sku: SkuConfig
     ) -> OrderWrite:
         if step is not Step.RESERVE:
             assert order is not None
             return OrderWrite(status, expected=order.status)
         at = event.occurred_ms
-        hold_until = at + sku.hold_minutes * MINUTE_MS if status is OrderStatus.RESERVED else at
+        hold_end = hold_until(at, sku.hold_minutes * MINUTE_MS, self.clock.now_ms())
+        hold_until_ms = hold_end if status is OrderStatus.RESERVED else at
         return OrderWrite(
             status,
             fields={
@@ -262,7 +264,7 @@ class InventoryGuard:
                 "platform": event.platform,
                 "quantity": event.units,
                 "created_ms": at,
-                "hold_until_ms": hold_until,
+                "hold_until_ms": hold_until_ms,
             },
         )
 
@@ -406,7 +408,7 @@ class InventoryGuard:
                 remembered={order_id: m.events for order_id, m in known.items()},
                 hold_ms=sku.hold_minutes * MINUTE_MS, tier=Tier(item.raw.get("tier", "none")),
                 tier_after=functools.partial(tier_for, item.raw),
-                auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")),
+                auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")), now_ms=self.clock.now_ms(),
             )  # fmt: skip
             if plan is None:
                 return None

@@ -505,3 +505,55 @@ def test_a_hot_run_counts_the_memory_it_adds() -> None:
         for item in rig.order_items():
             assert int(item[MEMORY_COUNT]["N"]) == 2 == len([k for k in item if k.startswith(MEMORY_PREFIX)])
         assert rig.store.order_memory(SESSION, "o1").count == 2
+
+
+# ============================================================ item 8: holds and TTLs from the clock
+DAY = 24 * 60 * MINUTE
+
+
+@pytest.mark.parametrize("as_run", [False, True])
+def test_an_order_dated_ahead_of_the_clock_holds_stock_from_now(as_run: bool) -> None:
+    """Issue 11, finding 8: the hold was `occurred_at + hold_minutes`, so an order dated in 2030
+    held stock until 2030 (its TTL too). Now a hold ends at most `hold_minutes` after the
+    processing clock (2030 itself is `invalid`: finding 1; 20 hours ahead is within the window)."""
+    plan = session_plan([{"sku_id": TEA, "on_hand": 10, "hold_minutes": 15}], session_id=SESSION)
+    with moto_rig(plan) as rig:
+        ahead = T0 + 20 * 60 * MINUTE
+        created = [
+            event("order.created", f"e{n}", ahead, TEA, session_id=SESSION, platform="douyin",
+                  order_id=f"o{n}", quantity=1)
+            for n in range(3)
+        ]  # fmt: skip
+        if as_run:
+            assert rig.guard.apply_run(created) is not None
+        else:
+            for e in created:
+                rig.guard.handle(e)
+        for item in rig.order_items():
+            assert int(item["hold_until_ms"]["N"]) == T0 + 15 * MINUTE
+            assert int(item["expires_at"]["N"]) == (T0 + 15 * MINUTE) // 1000
+        rig.clock.set(T0 + 15 * MINUTE)
+        assert rig.guard.sweep() == 3
+        assert rig.levels(TEA).available == 10
+
+
+def test_retention_ttls_count_from_the_processing_clock() -> None:
+    """Issue 11, finding 8: an idempotency marker's TTL was the event's instant + 7 days, so an
+    event processed 15 days after it happened wrote a marker already past its TTL (DynamoDB may
+    delete it at once, and a redelivery would apply again). Markers and terminal orders are kept
+    30 days from the processing clock."""
+    plan = session_plan([{"sku_id": TEA, "on_hand": 1}], session_id=SESSION)
+    with moto_rig(plan) as rig:
+        now = T0 + 15 * DAY
+        rig.clock.set(now)
+        at = T0 + 60 * MINUTE
+        rig.guard.handle(event("stock.restocked", "r1", at, TEA, session_id=SESSION, quantity=2))
+        rig.guard.handle(event("stock.held", "h1", at, "nope", session_id=SESSION, quantity=1))  # unknown SKU
+        big = event(
+            "order.created", "c1", at, TEA, session_id=SESSION, platform="douyin", order_id="big", quantity=9
+        )
+        assert rig.guard.handle(big).reason is not None  # refused: a terminal order at once
+        ttl = {i["pk"]["S"]: int(i["expires_at"]["N"]) for i in rig.items("EVENT#") + rig.order_items()}
+        assert sorted(ttl) == ["EVENT#h1", "EVENT#r1", order_pk(SESSION, "big")]
+        assert all(t == (now + 30 * DAY) // 1000 for t in ttl.values()), ttl
+        assert rig.guard.handle(big).result is Result.DUPLICATE

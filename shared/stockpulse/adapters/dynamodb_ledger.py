@@ -41,8 +41,11 @@ _deserializer = TypeDeserializer()
 
 MINUTE_MS = 60_000
 DAY_MS = 24 * 60 * MINUTE_MS
-ORDER_RETENTION_MS = 30 * DAY_MS  # terminal orders and event markers are garbage-collected by TTL
-MARKER_RETENTION_MS = 7 * DAY_MS  # longer than the stream's retention: redeliveries stay duplicates
+# Terminal orders and event markers are garbage-collected by TTL, counted from the processing
+# clock (`DynamoLedgerStore.now_ms`), never from an event's own instant: an event 15 days old must
+# not write a marker already past its TTL, nor one dated 2030 an order kept until 2060.
+ORDER_RETENTION_MS = 30 * DAY_MS
+MARKER_RETENTION_MS = 30 * DAY_MS  # far beyond the stream's retention: redeliveries stay duplicates
 MEMORY_PREFIX = "ev:"  # an order item's attribute per event applied to it: "ev:{event_id}" = outcome code
 # The order item's memory is bounded (an item takes 400 KB; ~820 events with 128-character ids
 # filled one): it keeps at most MAX_EVENTS_PER_ORDER ids, counted in MEMORY_COUNT, a condition of
@@ -208,6 +211,8 @@ class DynamoLedgerStore:
         self.expiry_shards = expiry_shards
         self._sleep = sleep
         self.request_log: list[str] = []  # every request issued, for cost accounting in benchmarks
+        # The processing clock TTLs are counted from (the guard installs its own clock here).
+        self.now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
     # -- reads -------------------------------------------------------------------------------
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -359,7 +364,9 @@ class DynamoLedgerStore:
         memory: EventMemory | None = None,
         at_ms: int,
     ) -> TxResult:
-        """Apply `move` to the stock item with the order change and the event's memory, atomically."""
+        """Apply `move` to the stock item with the order change and the event's memory, atomically.
+
+        `at_ms` is the change's own instant; retention TTLs count from `now_ms()`, not from it."""
         parts: list[tuple[str, dict[str, Any]]] = []
         if move is not None:
             parts.append(("stock", self._stock_update(session_id, sku_id, move, capped)))
@@ -489,7 +496,7 @@ class DynamoLedgerStore:
         conditions: list[str] = []
         values: dict[str, Any] = {}
         names: dict[str, str] = {}
-        retain = ttl_seconds(at_ms + ORDER_RETENTION_MS)
+        retain = ttl_seconds(self.now_ms() + ORDER_RETENTION_MS)  # not from `at_ms` (an event's instant)
         if order is None:
             sets.append("expires_at = if_not_exists(expires_at, :retain)")
             values[":retain"] = retain
@@ -546,7 +553,10 @@ class DynamoLedgerStore:
             "Item": {
                 **marker_key(memory.event_id),
                 **to_item(
-                    {"outcome": memory.outcome, "expires_at": ttl_seconds(at_ms + MARKER_RETENTION_MS)}
+                    {
+                        "outcome": memory.outcome,
+                        "expires_at": ttl_seconds(self.now_ms() + MARKER_RETENTION_MS),
+                    }
                 ),
             },
             "ConditionExpression": "attribute_not_exists(pk)",
