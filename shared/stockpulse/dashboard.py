@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
+from stockpulse.adapters.keys import forecast_key
 from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
@@ -190,10 +191,6 @@ class DashboardStore(Protocol):
     def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
 
     def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
-
-
-def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "FORECAST"}}
 
 
 def read_forecast(store: DashboardStore, session_id: str, sku_id: str) -> dict[str, Any] | None:
