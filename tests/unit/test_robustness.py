@@ -24,6 +24,7 @@ from support import (
     event,
     kinesis_record,
     moto_rig,
+    order_body,
     run_or_each,
     session_plan,
 )
@@ -140,18 +141,7 @@ def handlers() -> Iterator[Handlers]:
 def order(
     kind: str, event_id: str, minute: int, sku_id: str, order_id: str, quantity: int | None = None
 ) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "event_id": event_id,
-        "type": kind,
-        "occurred_at": f"2026-11-25T20:{minute:02d}:00Z",
-        "session_id": SESSION,
-        "sku_id": sku_id,
-        "platform": "douyin",
-        "order_id": order_id,
-    }
-    if quantity is not None:
-        raw["quantity"] = quantity
-    return raw
+    return order_body(SESSION, kind, event_id, minute, sku_id, order_id, quantity)
 
 
 # ========================================================================== item 11: base64
