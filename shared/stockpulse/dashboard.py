@@ -430,7 +430,7 @@ def _series(plan: forecast.SkuPlan, samples: Sequence[Any]) -> SeriesView:
 
 
 def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
-    """One message of the feed, with what to do about it (the same words the message said)."""
+    """One message of the feed, with what to do about it."""
     tier = _tier_name(raw.get("tier"))
     at_ms = int(raw["at_ms"])
     said = AlertNotice(
@@ -450,9 +450,17 @@ def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
         previous_tier=_tier_name(raw.get("previous_tier")),
         at_ms=at_ms,
         at=rfc3339(at_ms),
-        action_en=messages.action_text(said, "en"),
-        action_zh=messages.action_text(said, "zh"),
+        action_en=_action(said, "en"),
+        action_zh=_action(said, "zh"),
     )
+
+
+def _action(said: AlertNotice, lang: messages.Lang) -> str:
+    """The tier's action for an alert (the feed has no restock number to tailor it with); the
+    message's own words for the other kinds."""
+    if said.kind in (NoticeKind.ALERT, NoticeKind.REPEAT) and said.tier in TIER_ACTIONS_EN:
+        return (TIER_ACTIONS_ZH if lang == "zh" else TIER_ACTIONS_EN)[said.tier]
+    return messages.action_text(said, lang)
 
 
 def _ratios(raw: Mapping[str, Any], sku: SkuConfig) -> TierRatios:
