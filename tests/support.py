@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stockpulse.adapters.clock import VirtualClock
@@ -297,3 +299,32 @@ def moto_rig(plan: SessionPlan, *, expiry_shards: int = 4) -> Iterator[Rig]:
     """A rig on moto (embedded), with the runner's speed-ups (same responses, less work)."""
     with open_backend("moto") as backend:
         yield build_rig(backend.dynamodb, plan, enable_ttl=True, expiry_shards=expiry_shards)
+
+
+def order_body(
+    session_id: str,
+    kind: str,
+    event_id: str,
+    minute: int,
+    sku_id: str,
+    order_id: str,
+    quantity: int | None = None,
+) -> dict[str, Any]:
+    """An order event's JSON, at 20:{minute} of the show's day (the handler tests' sessions)."""
+    raw: dict[str, Any] = {
+        "event_id": event_id, "type": kind, "occurred_at": f"2026-11-25T20:{minute:02d}:00Z",
+        "session_id": session_id, "sku_id": sku_id, "platform": "douyin", "order_id": order_id,
+    }  # fmt: skip
+    if quantity is not None:
+        raw["quantity"] = quantity
+    return raw
+
+
+def check_committed_schema(path: Path, schema: dict[str, Any], test_file: str) -> None:
+    """A published JSON Schema equals its model's; STOCKPULSE_WRITE_SCHEMA=1 rewrites it."""
+    if os.environ.get("STOCKPULSE_WRITE_SCHEMA"):
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    committed = json.loads(path.read_text(encoding="utf-8"))
+    assert committed == schema, (
+        f"{path.name} is stale: regenerate it (STOCKPULSE_WRITE_SCHEMA=1 pytest {test_file})"
+    )

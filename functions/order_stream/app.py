@@ -7,16 +7,15 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import KinesisDataStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpulse import wiring
-from stockpulse.stream import SkuOrderedBatch, sync_platform_stock
+from stockpulse.stream import KinesisRecord, SkuOrderedBatch, sync_platform_stock
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.KinesisDataStreams, model=KinesisDataStreamRecord)
+processor = BatchProcessor(event_type=EventType.KinesisDataStreams, model=KinesisRecord)
 
 
 @logger.inject_lambda_context
@@ -29,5 +28,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     )
     feed = wiring.stock_sync_feed()
     if feed is not None:
-        sync_platform_stock(batch, feed)
+        sync_platform_stock(batch, feed, metrics)  # advisory: logs and counts, never raises
     return response

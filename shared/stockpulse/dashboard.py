@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
+from stockpulse.adapters.keys import forecast_key
 from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
@@ -190,10 +191,6 @@ class DashboardStore(Protocol):
     def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
 
     def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
-
-
-def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "FORECAST"}}
 
 
 def read_forecast(store: DashboardStore, session_id: str, sku_id: str) -> dict[str, Any] | None:
@@ -433,7 +430,7 @@ def _series(plan: forecast.SkuPlan, samples: Sequence[Any]) -> SeriesView:
 
 
 def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
-    """One message of the feed, with what to do about it (the same words the message said)."""
+    """One message of the feed, with what to do about it."""
     tier = _tier_name(raw.get("tier"))
     at_ms = int(raw["at_ms"])
     said = AlertNotice(
@@ -453,9 +450,17 @@ def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
         previous_tier=_tier_name(raw.get("previous_tier")),
         at_ms=at_ms,
         at=rfc3339(at_ms),
-        action_en=messages.action_text(said, "en"),
-        action_zh=messages.action_text(said, "zh"),
+        action_en=_action(said, "en"),
+        action_zh=_action(said, "zh"),
     )
+
+
+def _action(said: AlertNotice, lang: messages.Lang) -> str:
+    """The tier's action for an alert (the feed has no restock number to tailor it with); the
+    message's own words for the other kinds."""
+    if said.kind in (NoticeKind.ALERT, NoticeKind.REPEAT) and said.tier in TIER_ACTIONS_EN:
+        return (TIER_ACTIONS_ZH if lang == "zh" else TIER_ACTIONS_EN)[said.tier]
+    return messages.action_text(said, lang)
 
 
 def _ratios(raw: Mapping[str, Any], sku: SkuConfig) -> TierRatios:

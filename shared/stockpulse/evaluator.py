@@ -54,7 +54,7 @@ from stockpulse.domain.alerts import NoticeKind
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
-from stockpulse.guard import InventoryGuard, alert_record, facts_of, tier_now
+from stockpulse.guard import InventoryGuard, alert_record, facts_of, hard_tier_for, tier_now
 from stockpulse.stock_sync import StockSyncFeed
 
 logger = Logger(child=True)
@@ -133,6 +133,7 @@ class ForecastView:
     band_high: Decimal
     minutes_left: float
     risk: stock_risk.RiskState
+    risk_signal: Tier  # what this minute's projection says by itself (no pending, no hold)
     frozen_velocity: float | None  # the restock pace kept while sold out (nothing can sell then)
     slow_runs: int  # evaluations in a row under the band's lower edge (after SLOW_AFTER_MINUTES)
     slow_tip: bool  # this minute sends the SKU's one "selling slowly" tip
@@ -212,19 +213,18 @@ def compute_forecast(
         hot_start=hot_start,
         sellable=levels.on_hand - levels.held - levels.restocked,
     )
-    risk = stock_risk.RiskState()
+    risk, risk_signal = stock_risk.RiskState(), Tier.NONE
     if plan.dynamic and plan.stock_risk:
-        risk = stock_risk.evaluate(
-            stock_risk.RiskState.from_item(previous.get("risk")),
-            stock_risk.RiskInputs(
-                available=levels.available,
-                velocity=pace,
-                minutes_left=left,
-                lead_time_minutes=plan.lead_time_minutes,
-                restocked=levels.restocked,
-                velocity_before=_pace_before(increments),
-            ),
+        minute_inputs = stock_risk.RiskInputs(
+            available=levels.available,
+            velocity=pace,
+            minutes_left=left,
+            lead_time_minutes=plan.lead_time_minutes,
+            restocked=levels.restocked,
+            velocity_before=_pace_before(increments),
         )
+        risk = stock_risk.evaluate(stock_risk.RiskState.from_item(previous.get("risk")), minute_inputs)
+        risk_signal = stock_risk.signal(minute_inputs)
     # Restock: a steadier pace than the risk's, frozen while sold out (nothing can sell then,
     # so the measured pace falls; the demand did not).
     restock_pace = forecast.velocity_per_minute(
@@ -254,6 +254,7 @@ def compute_forecast(
         band_high=_round(high, "0.01"),
         minutes_left=left,
         risk=risk,
+        risk_signal=risk_signal,
         frozen_velocity=frozen,
         slow_runs=slow_runs,
         slow_tip=slow_tip,
@@ -422,7 +423,7 @@ class ThresholdEvaluator:
                 return result
             item = StockItem.from_raw(raw)
         result.velocity, result.forecast_eff, result.tier = view.velocity, view.forecast_eff, tier
-        item = self._hygiene(item, now, result, slow_tip=view.slow_tip)
+        item = self._hygiene(item, now, result, view)
         if sku.rebalance_quotas:
             self._rebalance(item, sku, view, result)
         return result
@@ -435,8 +436,9 @@ class ThresholdEvaluator:
             self.guard.announce(StockItem.from_raw(raw), dict(pending))
 
     # -- message hygiene -----------------------------------------------------------------------
-    def _hygiene(self, item: StockItem, now: int, result: SkuResult, *, slow_tip: bool = False) -> StockItem:
+    def _hygiene(self, item: StockItem, now: int, result: SkuResult, view: ForecastView) -> StockItem:
         sid, kid = item.session_id, item.sku_id
+        slow_tip = view.slow_tip
         for _ in range(TICK_ATTEMPTS):
             pending = item.raw.get("pending_alert")
             if pending is not None:
@@ -448,7 +450,9 @@ class ThresholdEvaluator:
             current = Tier(str(item.raw.get("tier", Tier.NONE.value)))
             memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory") or {})
             policy = self.guard.policy_for(sid, kid, self.policy)
-            decision, told = alert_policy.on_tick(current, facts_of(item.levels), now, memory, policy)
+            confirmed = max(hard_tier_for(item.raw, item.levels, now), view.risk_signal, key=lambda t: t.rank)
+            facts = replace(facts_of(item.levels), confirmed=confirmed)
+            decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
             if decision is None and slow_tip:
                 decision = alert_policy.Decision(NoticeKind.SLOW, current, current)
             if told == memory and decision is None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpulse.adapters.dynamodb_ledger import (
     MINUTE_MS,
@@ -25,9 +25,10 @@ from stockpulse.adapters.dynamodb_ledger import (
     order_fields,
     order_of,
 )
+from stockpulse.adapters.keys import order_ids_of
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
 from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
-from stockpulse.domain.events import EventType, OrderEvent, from_epoch_ms
+from stockpulse.domain.events import EventType, InvalidEvent, OrderEvent, from_epoch_ms
 from stockpulse.domain.ledger import (
     REFUSED_STATUS,
     STEP_STATUS,
@@ -37,13 +38,14 @@ from stockpulse.domain.ledger import (
     Reason,
     Step,
     StockLevels,
+    hold_until,
     move_refusal,
     order_step,
     release,
     step_move,
     stock_move,
 )
-from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
 from stockpulse.ports import AlertPublisher, Clock, OutcomeSink
 
@@ -76,6 +78,13 @@ class SessionCatalog:
         self._plans[session_id] = (self._monotonic(), plan)
         return plan
 
+    def time_problem(self, event: OrderEvent) -> InvalidEvent | None:
+        """The event's `occurred_at` outside the sane window around its session (or the absolute
+        bounds, for an unknown session): malformed, rejected `invalid` before any write."""
+        plan = self.plan(event.session_id) or self.plan(event.session_id, fresh=True)
+        problem = event_time_problem(event.occurred_ms, plan.session if plan else None)
+        return InvalidEvent("occurred_at", problem, event.event_id) if problem else None
+
     def sku(self, session_id: str, sku_id: str) -> SkuConfig | None:
         plan = self.plan(session_id)
         found = plan.sku(sku_id) if plan else None
@@ -96,12 +105,24 @@ class InventoryGuard:
 
     def __post_init__(self) -> None:
         self.catalog = SessionCatalog(self.store)
+        self.store.now_ms = self.clock.now_ms  # TTLs count from the processing clock, not event times
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: OrderEvent) -> Outcome:
-        outcome = self._apply(event)
-        self.sink.record(event, outcome)
+        if self.catalog.time_problem(event) is not None:  # the order stream dead-letters it first
+            outcome = Outcome.rejected(Reason.INVALID)
+        else:
+            outcome = self._apply(event)
+        self._record(event, outcome)
         return outcome
+
+    def _record(self, event: OrderEvent, outcome: Outcome) -> None:
+        """Count an outcome. After a committed change, a failing sink (metrics) must not fail
+        the event: its redelivery would be a `duplicate` and it would never count as processed."""
+        try:
+            self.sink.record(event, outcome)
+        except Exception:
+            logger.exception("outcome not recorded", extra={"event_id": event.event_id})
 
     def _apply(self, event: OrderEvent) -> Outcome:
         sku = self.catalog.sku(event.session_id, event.sku_id)
@@ -177,6 +198,9 @@ class InventoryGuard:
         memory = self.store.order_memory(session_id, order_id)
         if event.event_id in memory.events:
             return self._seen_before(event, memory.events[event.event_id])
+        on_order = memory.has_room()  # else the event is remembered on its marker (bounded memory)
+        if not on_order and (original := self.store.remembered(event.event_id)) is not None:
+            return self._seen_before(event, original)
         order = memory.record
         step = order_step(event, order)
         if step is Step.EXPIRE_FIRST:
@@ -184,11 +208,11 @@ class InventoryGuard:
             self.expire(session_id, order)
             raise _Changed
         if step is Step.DUPLICATE:
-            return self._remember(event, Outcome.duplicate(), on_order=True)
+            return self._remember(event, Outcome.duplicate(), on_order=on_order)
         if step is Step.UNKNOWN_ORDER:
-            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_ORDER), on_order=True)
+            return self._remember(event, Outcome.rejected(Reason.UNKNOWN_ORDER), on_order=on_order)
         if step is Step.NO_EFFECT:
-            return self._remember(event, Outcome.processed(changed_stock=False), on_order=True)
+            return self._remember(event, Outcome.processed(changed_stock=False), on_order=on_order)
         sku_id = order.sku_id if order else event.sku_id  # an order acts on its own SKU
         sku = self.catalog.sku(session_id, sku_id)
         assert sku is not None, "orders exist only for known SKUs"
@@ -201,12 +225,14 @@ class InventoryGuard:
             capped=frozenset(sku.platform_quotas),
             order_id=order_id,
             order=self._order_write(step, STEP_STATUS[step], order, event, sku),
-            memory=EventMemory(event.event_id, applied.code, on_order=True),
+            memory=EventMemory(event.event_id, applied.code, on_order=on_order),
             at_ms=at,
         )
         if result.ok:
             self.settle(session_id, sku_id, at)
             return applied
+        if result.failed_on("marker"):
+            return self._seen_before(event, self.store.remembered(event.event_id))
         if result.failed_on("order"):  # changed, or this very event applied meanwhile: read again
             raise _Changed
         stock = self.store.stock(session_id, sku_id)
@@ -216,19 +242,21 @@ class InventoryGuard:
         refused = REFUSED_STATUS[step]
         write = self._order_write(step, refused, order, event, sku)
         if step is Step.RESERVE:
-            return self._remember(event, Outcome.rejected(reason, refused), write, on_order=True)
+            return self._remember(event, Outcome.rejected(reason, refused), write, on_order=on_order)
         # A payment the stock cannot cover: the buyer must be refunded; the event itself applied.
-        return self._remember(event, Outcome.processed(refused, changed_stock=False), write, on_order=True)
+        return self._remember(
+            event, Outcome.processed(refused, changed_stock=False), write, on_order=on_order
+        )
 
-    @staticmethod
     def _order_write(
-        step: Step, status: OrderStatus, order: OrderRecord | None, event: OrderEvent, sku: SkuConfig
+        self, step: Step, status: OrderStatus, order: OrderRecord | None, event: OrderEvent, sku: SkuConfig
     ) -> OrderWrite:
         if step is not Step.RESERVE:
             assert order is not None
             return OrderWrite(status, expected=order.status)
         at = event.occurred_ms
-        hold_until = at + sku.hold_minutes * MINUTE_MS if status is OrderStatus.RESERVED else at
+        hold_end = hold_until(at, sku.hold_minutes * MINUTE_MS, self.clock.now_ms())
+        hold_until_ms = hold_end if status is OrderStatus.RESERVED else at
         return OrderWrite(
             status,
             fields={
@@ -236,7 +264,7 @@ class InventoryGuard:
                 "platform": event.platform,
                 "quantity": event.units,
                 "created_ms": at,
-                "hold_until_ms": hold_until,
+                "hold_until_ms": hold_until_ms,
             },
         )
 
@@ -300,7 +328,7 @@ class InventoryGuard:
                     self.announce(item, dict(item.raw["pending_alert"]))
                 if self._move_tier(item, [(item.version, item.levels, at_ms)]):
                     return
-        except (ClientError, BotoCoreError, TransactionContention) as err:
+        except Exception as err:  # boto, contention, and any notice/formatting failure alike
             logger.warning(
                 "tier not evaluated after a committed change",
                 extra={"session_id": session_id, "sku_id": sku_id, "error": repr(err)},
@@ -368,7 +396,7 @@ class InventoryGuard:
         first = events[0]
         session_id = first.session_id
         sku = self.catalog.sku(session_id, first.sku_id)
-        if sku is None:
+        if sku is None or any(self.catalog.time_problem(e) for e in events):
             return None
         # The orders that payments and cancels name are read; new orders are not: their writes
         # check it. When a write finds one that exists (a creation delivered again), every
@@ -385,13 +413,16 @@ class InventoryGuard:
             if any((m := known[order_id].record) and m.sku_id == first.sku_id for order_id in crossed):
                 return None
             known = {order_id: m for order_id, m in known.items() if order_id in named}
+            naming = Counter(str(e.order_id) for e in events)
+            if any(not m.has_room(naming[order_id]) for order_id, m in known.items()):
+                return None  # a full memory: those events go to markers, one by one
             plan = hot_sku.plan_group(
                 item.levels, events, {order_id: m.record for order_id, m in known.items()},
                 remembered={order_id: m.events for order_id, m in known.items()},
                 hold_ms=sku.hold_minutes * MINUTE_MS,
                 tier=Tier(item.raw.get("hard_tier", item.raw.get("tier", "none"))),
                 tier_after=functools.partial(hard_tier_for, item.raw),  # auto-pause follows it
-                auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")),
+                auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")), now_ms=self.clock.now_ms(),
             )  # fmt: skip
             if plan is None:
                 return None
@@ -400,14 +431,14 @@ class InventoryGuard:
         else:
             return None
         for event, outcome in zip(events, plan.outcomes, strict=True):
-            self.sink.record(event, outcome)
+            self._record(event, outcome)
         path = [
             (item.version + k, levels, events[i].occurred_ms) for k, (i, levels) in enumerate(plan.steps, 1)
         ]
         try:
             if not self._move_tier(item, path):
                 self.settle(item.session_id, item.sku_id, events[-1].occurred_ms)
-        except (ClientError, BotoCoreError, TransactionContention) as err:  # the run is written: see `settle`
+        except Exception as err:  # the run is written: see `settle`
             logger.warning(
                 "tier not evaluated after a committed run",
                 extra={"session_id": item.session_id, "sku_id": item.sku_id, "error": repr(err)},
@@ -446,17 +477,14 @@ def with_order_identity(image: Mapping[str, Any]) -> dict[str, Any]:
 
     The store writes both attributes, but a removal record whose image lacks them (as
     events/dynamodb_ttl_removal.json does) must not fail its batch forever: the key
-    `ORDER#{session_id}#{order_id}` holds them. With neither attribute, the session id is taken
-    to end at the first '#'.
+    `ORDER#{session_id}#{order_id}` holds them, each escaped (`stockpulse.adapters.keys`), so it
+    splits back exactly whatever `#` the ids contain.
     """
     full = dict(image)
-    rest = str(full.get("pk", "")).removeprefix("ORDER#")
-    if "session_id" not in full and "order_id" in full:
-        full["session_id"] = rest.removesuffix(f"#{full['order_id']}")
-    elif "session_id" in full and "order_id" not in full:
-        full["order_id"] = rest.removeprefix(f"{full['session_id']}#")
-    elif "session_id" not in full:
-        full["session_id"], _, full["order_id"] = rest.partition("#")
+    ids = order_ids_of(str(full.get("pk", "")))
+    if ids is not None:
+        full.setdefault("session_id", ids[0])
+        full.setdefault("order_id", ids[1])
     return full
 
 

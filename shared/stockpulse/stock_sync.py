@@ -144,7 +144,8 @@ class SnsStockSyncPublisher:
 
 
 class StockSyncFailed(Exception):
-    """SNS refused some entries; the caller's batch fails and the next one publishes again."""
+    """SNS refused some entries: the order stream logs and counts it (the sync is advisory, the
+    batch's records stay applied); the feed keeps them unpublished, so the next batch sends them."""
 
 
 @dataclass

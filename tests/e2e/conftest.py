@@ -77,7 +77,7 @@ def live_sale() -> Scenario:
 
 
 def live_sale_scenario(seed: int = 7, minutes: int = 20) -> Scenario:
-    """A short, busy sale: a hit that sells out (yellow, orange, red), a steady seller that reaches
+    """A short, busy sale: a hit that sells out (yellow, red, sold out), a steady seller that reaches
     yellow, and a slow one. Orders come in pulses, most are paid within two minutes, some are
     cancelled, so every tile moves between two refreshes."""
     rng = random.Random(seed)

@@ -251,3 +251,20 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
         assert AlertMemory.from_item(memory.to_item()) == memory
     firsts = [d.tier for _, d in log.messages if d.first_of_tier]
     assert len(firsts) == len(set(firsts))  # each tier pages at most once
+
+
+def test_a_tier_held_up_only_by_hysteresis_is_neither_announced_late_nor_repeated() -> None:
+    sku = Sku()
+    sku.change(RED, 0)
+    sku.change(NONE, 1)
+    assert sku.tick(6) == NoticeKind.RESOLVED
+    sku.change(RED, 8)  # silent: 2 minutes after "all clear"
+    held = SkuFacts(sold_out=False, restocked=0, paused=False, confirmed=ORANGE)
+    for minute in range(21, 80):  # the projection that raised it is gone; its hold keeps red
+        decision, sku.memory = on_tick(RED, held, T0 + minute * MIN, sku.memory, POLICY)
+        assert decision is None
+    decision, sku.memory = on_tick(RED, SELLING, T0 + 80 * MIN, sku.memory, POLICY)
+    assert decision is not None and decision.kind is NoticeKind.ALERT  # confirmed again: told once
+    for minute in range(81, 200):
+        decision, sku.memory = on_tick(RED, held, T0 + minute * MIN, sku.memory, POLICY)
+        assert decision is None  # and never repeated while only held

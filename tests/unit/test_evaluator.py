@@ -57,9 +57,14 @@ class Recorder:
         return [(n.kind.value, n.tier.value) for n in self.notices]
 
 
+class ProcessDied(BaseException):
+    """The process dies: unlike an exception (which the guard logs after a committed change),
+    nothing runs after it."""
+
+
 class Crashing(Recorder):
     def publish(self, notice: AlertNotice) -> None:
-        raise RuntimeError("the process died before publishing")
+        raise ProcessDied("the process died before publishing")
 
 
 class World:
@@ -384,7 +389,7 @@ def test_stale_pending_alert_is_published_again_once(world: World) -> None:
     world.tick(0)
     crashing = Crashing()
     dying = InventoryGuard(store=world.store, clock=world.clock, publisher=crashing, sink=crashing)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ProcessDied):
         world.event("order.created", "a", 0.5, guard=dying, quantity=85, platform="douyin")
     assert world.stock("a")["pending_alert"]["tier"] == "yellow"
     assert world.recorder.notices == []
@@ -539,7 +544,7 @@ def test_after_the_show_only_unfinished_announcements(world: World) -> None:
     world.tick(29)
     crashing = Crashing()
     dying = InventoryGuard(store=world.store, clock=world.clock, publisher=crashing, sink=crashing)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ProcessDied):
         world.event("order.created", "a", 29.5, guard=dying, quantity=85, platform="douyin")
     assert world.tick(31).skus == []  # ended: no forecast, no repeats
     assert world.forecast("a")["updated_ms"] == world.t0 + 29 * MIN

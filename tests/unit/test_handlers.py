@@ -22,7 +22,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from support import OutcomeRecorder, RecordingPublisher, event, kinesis_record, outcome_key, session_plan
+from support import (
+    OutcomeRecorder,
+    RecordingPublisher,
+    event,
+    kinesis_record,
+    order_body,
+    outcome_key,
+    session_plan,
+)  # fmt: skip
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
@@ -221,18 +229,7 @@ def test_malformed_records_never_fail_the_batch(lambdas: Lambdas) -> None:
 def _order(
     kind: str, event_id: str, minute: int, sku_id: str, order_id: str, quantity: int | None = None
 ) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "event_id": event_id,
-        "type": kind,
-        "occurred_at": f"2026-11-25T20:{minute:02d}:00Z",
-        "session_id": SESSION,
-        "sku_id": sku_id,
-        "platform": "douyin",
-        "order_id": order_id,
-    }
-    if quantity is not None:
-        raw["quantity"] = quantity
-    return raw
+    return order_body(SESSION, kind, event_id, minute, sku_id, order_id, quantity)
 
 
 def test_transient_failure_holds_back_the_rest_of_that_skus_records_only(lambdas: Lambdas) -> None:
@@ -393,6 +390,8 @@ def test_a_malformed_record_after_a_failed_one_waits_its_turn(lambdas: Lambdas) 
 
 # ========================================================================== reservation_expiry
 def _reserve(lambdas: Lambdas, order_id: str, at: str, sku_id: str = OSMANTHUS, quantity: int = 1) -> None:
+    # Processed when it happened: a hold ends at most hold_minutes after the clock (issue 11, finding 8).
+    lambdas.clock.set(max(lambdas.clock.now_ms(), ms(at)))
     outcome = wiring.dependencies().guard.handle(
         event(
             "order.created",

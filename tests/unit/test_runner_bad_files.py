@@ -250,9 +250,6 @@ def test_an_event_far_outside_the_session_does_not_move_the_clock(
     assert counts["processed"] + counts["duplicate"] + sum(counts["rejected"].values()) == 2
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the handler's bound on event times is issue 11 item 1 (branch issue11-ledger)"
-)
 @pytest.mark.parametrize("case", ["an event in 2030 in a one-hour session"])
 def test_an_event_far_outside_the_session_is_one_invalid_rejection(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str

@@ -7,12 +7,12 @@ Regenerate the committed file after a model change with:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator  # pinned through cfn-lint
+from support import check_committed_schema
 
 from stockpulse.domain.session import MAX_UNITS
 from stockpulse_local.scenario import ScenarioError, ScenarioFile, parse_scenario
@@ -27,12 +27,7 @@ def generated() -> dict[str, Any]:
 
 
 def test_committed_schema_is_the_models() -> None:
-    if os.environ.get("STOCKPULSE_WRITE_SCHEMA"):
-        SCHEMA_PATH.write_text(json.dumps(generated(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    committed = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    assert committed == generated(), (
-        f"{SCHEMA_PATH.name} is stale: regenerate it (STOCKPULSE_WRITE_SCHEMA=1 pytest {__file__})"
-    )
+    check_committed_schema(SCHEMA_PATH, generated(), __file__)
 
 
 @pytest.fixture(scope="module")

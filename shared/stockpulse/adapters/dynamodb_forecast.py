@@ -5,6 +5,7 @@ Items (docs/architecture.md): `SKU#{session}#{sku}` / `FORECAST`, written once a
 threshold evaluator and read by the dashboard; the stock item `SKU#{session}#{sku}` / `STOCK`
 (thresholds go through `DynamoLedgerStore.update_stock_fields`, tier state through
 `DynamoLedgerStore.save_tier`; this adapter only adds the writes below, each conditional).
+Every key comes from `stockpulse.adapters.keys` (ids escaped there).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, alert_key, from_item, stock_key, to_item
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, to_item
+from stockpulse.adapters.keys import alert_key, forecast_key, stock_key
 
 MINUTE_MS = 60_000
 _BATCH_GET_ATTEMPTS = 5
@@ -55,10 +57,6 @@ def plain(attribute: Mapping[str, Any]) -> Any:
     if kind == "NULL":
         return None
     return from_item({"v": attribute})["v"]  # sets and binaries: boto3's way
-
-
-def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "FORECAST"}}
 
 
 class DynamoForecastStore:

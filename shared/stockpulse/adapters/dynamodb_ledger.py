@@ -24,6 +24,15 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from stockpulse.adapters.keys import (
+    alert_key,
+    marker_key,
+    order_key,
+    session_index_key,
+    session_key,
+    sku_pk,
+    stock_key,
+)
 from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 
@@ -32,9 +41,19 @@ _deserializer = TypeDeserializer()
 
 MINUTE_MS = 60_000
 DAY_MS = 24 * 60 * MINUTE_MS
-ORDER_RETENTION_MS = 30 * DAY_MS  # terminal orders and event markers are garbage-collected by TTL
-MARKER_RETENTION_MS = 7 * DAY_MS  # longer than the stream's retention: redeliveries stay duplicates
+# Terminal orders and event markers are garbage-collected by TTL, counted from the processing
+# clock (`DynamoLedgerStore.now_ms`), never from an event's own instant: an event 15 days old must
+# not write a marker already past its TTL, nor one dated 2030 an order kept until 2060.
+ORDER_RETENTION_MS = 30 * DAY_MS
+MARKER_RETENTION_MS = 30 * DAY_MS  # far beyond the stream's retention: redeliveries stay duplicates
 MEMORY_PREFIX = "ev:"  # an order item's attribute per event applied to it: "ev:{event_id}" = outcome code
+# The order item's memory is bounded (an item takes 400 KB; ~820 events with 128-character ids
+# filled one): it keeps at most MAX_EVENTS_PER_ORDER ids, counted in MEMORY_COUNT, a condition of
+# every write that adds to it. A real order has a handful of events (created, paid, cancelled,
+# a few resends); any event beyond the cap is remembered on its own marker item instead, as stock
+# events are, so it is still decided exactly once (at the price of a marker read and write).
+MAX_EVENTS_PER_ORDER = 50
+MEMORY_COUNT = "ev_count"
 TRANSACTION_ATTEMPTS = 8
 
 
@@ -56,31 +75,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def stock_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": "STOCK"}}
-
-
-def alert_key(session_id: str, sku_id: str, at_ms: int, kind: str, tier: str) -> dict[str, Any]:
-    """One item per message: at an instant a SKU sends at most one message of a kind and tier."""
-    return {"pk": {"S": f"SKU#{session_id}#{sku_id}"}, "sk": {"S": f"ALERT#{at_ms:015d}#{kind}#{tier}"}}
-
-
-def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
-    return str(alert["kind"]), str(alert["tier"])
-
-
-def order_key(session_id: str, order_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"ORDER#{session_id}#{order_id}"}, "sk": {"S": "ORDER"}}
-
-
-def marker_key(event_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}
-
-
-def session_key(session_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
 
 
 def expiry_shard(session_id: str, order_id: str, shards: int) -> str:
@@ -148,7 +142,8 @@ def order_of(raw: Mapping[str, Any]) -> OrderRecord:
 def memory_of(raw: Mapping[str, Any]) -> OrderMemory:
     """An order item's order (if it has a status) and the events remembered on it."""
     events = {k.removeprefix(MEMORY_PREFIX): str(v) for k, v in raw.items() if k.startswith(MEMORY_PREFIX)}
-    return OrderMemory(order_of(raw) if "status" in raw else None, events)
+    count = int(raw.get(MEMORY_COUNT, len(events)))
+    return OrderMemory(order_of(raw) if "status" in raw else None, events, max(count, len(events)))
 
 
 @dataclass(frozen=True)
@@ -180,6 +175,11 @@ class OrderMemory:
 
     record: OrderRecord | None
     events: Mapping[str, str]
+    count: int = 0  # events remembered on it (MEMORY_COUNT)
+
+    def has_room(self, events: int = 1) -> bool:
+        """Whether `events` more ids fit in the order's memory (else: on their markers)."""
+        return self.count + events <= MAX_EVENTS_PER_ORDER
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,8 @@ class DynamoLedgerStore:
         self.expiry_shards = expiry_shards
         self._sleep = sleep
         self.request_log: list[str] = []  # every request issued, for cost accounting in benchmarks
+        # The processing clock TTLs are counted from (the guard installs its own clock here).
+        self.now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
     # -- reads -------------------------------------------------------------------------------
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -233,14 +235,16 @@ class DynamoLedgerStore:
         """Several orders in one request per 100 (consistent reads); absent ones are empty."""
         found: dict[str, OrderMemory] = {order_id: OrderMemory(None, {}) for order_id in order_ids}
         for first in range(0, len(order_ids), 100):
-            keys = [order_key(session_id, order_id) for order_id in order_ids[first : first + 100]]
+            chunk = order_ids[first : first + 100]
+            keys = [order_key(session_id, order_id) for order_id in chunk]
+            by_pk = {key["pk"]["S"]: order_id for key, order_id in zip(keys, chunk, strict=True)}
             request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
             for attempt in range(TRANSACTION_ATTEMPTS):
                 self.request_log.append("BatchGetItem")
                 response = self._db.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table_name, []):
                     raw = from_item(item)
-                    found[str(raw["pk"]).removeprefix(f"ORDER#{session_id}#")] = memory_of(raw)
+                    found[by_pk[str(raw["pk"])]] = memory_of(raw)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -339,8 +343,7 @@ class DynamoLedgerStore:
                 writes.append((where, {**stock_key(s.session_id, sku.sku_id), **stock}))
             where = "session"
             index_item = {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms}
-            writes.append((where, {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{s.session_id}"},
-                                   **to_item(index_item)}))  # fmt: skip
+            writes.append((where, {**session_index_key(s.session_id), **to_item(index_item)}))
             session_item = {**index_item, "plan": plan.model_dump_json()}
             writes.append((where, {**session_key(s.session_id), **to_item(session_item)}))
         except (ArithmeticError, TypeError, ValueError) as err:  # decimal.Rounded, Infinity, ...
@@ -388,7 +391,9 @@ class DynamoLedgerStore:
         memory: EventMemory | None = None,
         at_ms: int,
     ) -> TxResult:
-        """Apply `move` to the stock item with the order change and the event's memory, atomically."""
+        """Apply `move` to the stock item with the order change and the event's memory, atomically.
+
+        `at_ms` is the change's own instant; retention TTLs count from `now_ms()`, not from it."""
         parts: list[tuple[str, dict[str, Any]]] = []
         if move is not None:
             parts.append(("stock", self._stock_update(session_id, sku_id, move, capped)))
@@ -518,7 +523,7 @@ class DynamoLedgerStore:
         conditions: list[str] = []
         values: dict[str, Any] = {}
         names: dict[str, str] = {}
-        retain = ttl_seconds(at_ms + ORDER_RETENTION_MS)
+        retain = ttl_seconds(self.now_ms() + ORDER_RETENTION_MS)  # not from `at_ms` (an event's instant)
         if order is None:
             sets.append("expires_at = if_not_exists(expires_at, :retain)")
             values[":retain"] = retain
@@ -548,6 +553,13 @@ class DynamoLedgerStore:
             sets.append(f"#ev{i} = :outcome{i}")
             values[f":outcome{i}"] = memory.outcome
             conditions.append(f"attribute_not_exists(#ev{i})")
+        if memories:  # the memory stays bounded: the caller reads a full one and uses markers
+            names["#evn"] = MEMORY_COUNT
+            sets.append("#evn = if_not_exists(#evn, :evzero) + :evn")
+            values.update(
+                {":evzero": 0, ":evn": len(memories), ":evroom": MAX_EVENTS_PER_ORDER - len(memories)}
+            )
+            conditions.append("(attribute_not_exists(#evn) OR #evn <= :evroom)")
         spec: dict[str, Any] = {
             "_kind": "Update",
             "TableName": self.table_name,
@@ -568,7 +580,10 @@ class DynamoLedgerStore:
             "Item": {
                 **marker_key(memory.event_id),
                 **to_item(
-                    {"outcome": memory.outcome, "expires_at": ttl_seconds(at_ms + MARKER_RETENTION_MS)}
+                    {
+                        "outcome": memory.outcome,
+                        "expires_at": ttl_seconds(self.now_ms() + MARKER_RETENTION_MS),
+                    }
                 ),
             },
             "ConditionExpression": "attribute_not_exists(pk)",
@@ -636,7 +651,7 @@ class DynamoLedgerStore:
                             fields={
                                 k: v
                                 for k, v in old_image.items()
-                                if k in _ORDER_FIELDS or k.startswith(MEMORY_PREFIX)
+                                if k in _ORDER_FIELDS or k == MEMORY_COUNT or k.startswith(MEMORY_PREFIX)
                             },
                         ),
                         (),
@@ -738,7 +753,7 @@ class DynamoLedgerStore:
             "query",
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
-            ExpressionAttributeValues={":pk": {"S": f"SKU#{session_id}#{sku_id}"}, ":a": {"S": "ALERT#"}},
+            ExpressionAttributeValues={":pk": {"S": sku_pk(session_id, sku_id)}, ":a": {"S": "ALERT#"}},
         ):
             items.extend(from_item(i) for i in page["Items"])
         return items
@@ -766,6 +781,11 @@ _ORDER_FIELDS = ("sku_id", "platform", "quantity", "created_ms", "hold_until_ms"
 def order_fields(order: OrderRecord) -> dict[str, Any]:
     """A new order item's fixed attributes (status and keys aside)."""
     return {name: getattr(order, name) for name in _ORDER_FIELDS}
+
+
+def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
+    """The labels of a message's alert item key: one item per kind and tier at an instant."""
+    return str(alert["kind"]), str(alert["tier"])
 
 
 class TransactionContention(Exception):

@@ -6,11 +6,12 @@ this module only decides which changes and minutes produce a message (docs/produ
 - an upward change is one ALERT of the new tier (a jump over several tiers: one, the highest),
   unless people were already told this tier or a higher one and it was not resolved since, or
   it comes back within `quiet_after_resolve` of its resolution (then the evaluator announces
-  it once that window has passed, if it still stands);
+  it once that window has passed, if it still stands on this minute's evidence);
 - sold out (available 0 with units taken) is one SOLD_OUT message; then silence, resolutions
   included, until a restock, or a resume of a SKU that was paused when it sold out;
 - a tier that stays below what people were told for `resolve_after` is RESOLVED, once;
-- while red stands, a REPEAT every `cooldown` (IM only), never while sold out or paused ("stop
+- while red stands on this minute's evidence, a REPEAT every `cooldown` (IM only), never while
+  sold out or paused ("stop
   selling, call the supplier" left undone is worth a reminder; "watch" and "slow the pitch" are
   not);
 - `first_of_tier`: the SKU's first announcement of that tier in the show (SMS pages on the
@@ -62,6 +63,10 @@ class SkuFacts:
     sold_out: bool  # available 0 with units taken
     restocked: int  # the stock item's cumulative restocked units
     paused: bool
+    # The tier this minute's evidence supports by itself (the contract's tier, or the stock-risk
+    # signal before its hold time): a tier only held up by hysteresis is neither announced late
+    # nor repeated. The hot path does not know it: no limit.
+    confirmed: Tier = Tier.RED
 
 
 @dataclass(frozen=True)
@@ -241,12 +246,12 @@ def on_tick(
     if memory.lower_since_ms is not None:
         memory = replace(memory, lower_since_ms=None)
     if current > memory.announced and current >= Tier.YELLOW:
-        if _quiet(current, now_ms, memory, policy):
+        if _quiet(current, now_ms, memory, policy) or current > facts.confirmed:
             return None, memory
         return Decision(NoticeKind.ALERT, current, memory.announced, memory.first(current)), memory.said(
             current, now_ms
         )
-    if current is Tier.RED and not facts.paused and not _recent(
+    if current is Tier.RED and facts.confirmed is Tier.RED and not facts.paused and not _recent(
         memory.last_at_or_above(current), now_ms, policy.cooldown_ms
     ):
         return Decision(NoticeKind.REPEAT, current, current), memory.said(current, now_ms)

@@ -24,6 +24,7 @@ from stockpulse.domain.ledger import (
     Reason,
     Step,
     StockLevels,
+    hold_until,
     order_step,
     step_move,
     take_refusal,
@@ -138,12 +139,15 @@ def plan_group(
     tier: Tier,
     tier_after: Callable[[StockLevels, int], Tier],
     auto_pause_on_red: bool,
+    now_ms: int | None = None,
 ) -> GroupPlan | None:
     """Every event of the run decided in sequence, or None when one would be refused, finds its
     hold expired, acts on another SKU's order, or pauses the SKU before the run's end.
 
     `known`: orders as read (None: no order); an order not in it is taken to be new, which its
     write checks. `remembered`: per order, the outcome codes of events already applied to it.
+    `now_ms`: the processing clock; a hold never ends later than `hold_ms` after it (an order
+    dated in the future holds stock from now, as `domain.ledger.hold_until` decides).
     """
     state: dict[str, OrderRecord | None] = dict(known)
     memory: dict[tuple[str, str], Outcome] = {
@@ -175,7 +179,7 @@ def plan_group(
                 record = OrderRecord(
                     order_id=order_id, sku_id=event.sku_id, platform=event.platform, quantity=event.units,
                     status=STEP_STATUS[step], created_ms=event.occurred_ms,
-                    hold_until_ms=event.occurred_ms + hold_ms,
+                    hold_until_ms=hold_until(event.occurred_ms, hold_ms, now_ms),
                 )  # fmt: skip
             elif record is not None:
                 record = replace(record, status=STEP_STATUS[step])

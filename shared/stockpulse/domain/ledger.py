@@ -264,6 +264,18 @@ class Step(StrEnum):
     NO_EFFECT = "no_effect"
 
 
+def hold_until(created_ms: int, hold_ms: int, now_ms: int | None) -> int:
+    """When a reservation made at `created_ms` (the event's instant) stops holding stock.
+
+    `hold_ms` after the order, but never later than `hold_ms` after the processing clock
+    `now_ms`: an order dated in the future (a platform clock ahead, or 2030) holds stock for
+    `hold_minutes` from now, not until its date. A replay's clock has reached every event it
+    processes, so there it is exactly `created_ms + hold_ms` (the contract's rule).
+    """
+    start = created_ms if now_ms is None else min(created_ms, now_ms)
+    return start + hold_ms
+
+
 def order_step(event: OrderEvent, order: OrderRecord | None) -> Step:
     at = event.occurred_ms
     kind = event.type

@@ -210,3 +210,21 @@ class SessionPlan(BaseModel):
 
     def sku(self, sku_id: str) -> SkuConfig | None:
         return next((s for s in self.skus if s.sku_id == sku_id), None)
+
+
+# An event's `occurred_at` must fall in a sane window around its session: a platform's clock may
+# be off by hours, not by years. Outside it (`0001-01-01`, `9999-12-31`, an order dated 2030 in a
+# one-hour session) the event is malformed: rejected `invalid` naming `occurred_at`, before any
+# write, so no hold, TTL or alert is ever computed from it. Whatever the session, an instant must
+# also lie within these absolute bounds (an event for an unknown session is checked against them).
+EARLIEST_EVENT_MS = epoch_ms(datetime(2000, 1, 1, tzinfo=UTC))
+LATEST_EVENT_MS = epoch_ms(datetime(2200, 1, 1, tzinfo=UTC))
+
+
+def event_time_problem(occurred_ms: int, session: SessionConfig | None) -> str | None:
+    """Why an event at `occurred_ms` cannot belong to `session` (None if it can)."""
+    if not EARLIEST_EVENT_MS <= occurred_ms < LATEST_EVENT_MS:
+        return "outside the years 2000-2199"
+    if session is not None and not session.accepts_event_at(occurred_ms):
+        return "more than a day before the session starts or after it ends"
+    return None

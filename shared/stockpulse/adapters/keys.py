@@ -1,0 +1,73 @@
+"""Every key of the ledger table, built in one place (docs/architecture.md, "One table").
+
+Keys join id components with `#` (`ORDER#{session_id}#{order_id}`), and the contract allows any
+1-128-character id, `#` included: sessions `live` / `live#2` with orders `2#o1` / `o1` would
+share one key. So each id component is escaped first: `%` becomes `%25` and `#` becomes `%23`
+(percent-encoding of just those two). A `#` in a key is then always a separator, a key splits
+back into its ids exactly (`order_ids_of`), and an id with neither character keeps the key it
+always had (items written before escaping existed are still found).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_ESCAPED = re.compile(r"%(25|23)")
+
+
+def part(value: str) -> str:
+    """One id component of a key, escaped: no `#` left in it."""
+    return value.replace("%", "%25").replace("#", "%23")
+
+
+def unpart(value: str) -> str:
+    """The inverse of `part` (one pass, so `%2523` comes back as `%23`)."""
+    return _ESCAPED.sub(lambda m: "%" if m[1] == "25" else "#", value)
+
+
+def sku_pk(session_id: str, sku_id: str) -> str:
+    return f"SKU#{part(session_id)}#{part(sku_id)}"
+
+
+def order_pk(session_id: str, order_id: str) -> str:
+    return f"ORDER#{part(session_id)}#{part(order_id)}"
+
+
+def stock_key(session_id: str, sku_id: str) -> dict[str, Any]:
+    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": "STOCK"}}
+
+
+def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
+    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": "FORECAST"}}
+
+
+def alert_key(session_id: str, sku_id: str, at_ms: int, *labels: str) -> dict[str, Any]:
+    """An alert item under the SKU: `ALERT#{at_ms:015d}#{label}#...` (e.g. the tier, or kind and tier)."""
+    suffix = "".join(f"#{part(label)}" for label in labels)
+    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": f"ALERT#{at_ms:015d}{suffix}"}}
+
+
+def order_key(session_id: str, order_id: str) -> dict[str, Any]:
+    return {"pk": {"S": order_pk(session_id, order_id)}, "sk": {"S": "ORDER"}}
+
+
+def marker_key(event_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"EVENT#{part(event_id)}"}, "sk": {"S": "EVENT"}}
+
+
+def session_key(session_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SESSION#{part(session_id)}"}, "sk": {"S": "SESSION"}}
+
+
+def session_index_key(session_id: str) -> dict[str, Any]:
+    return {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{part(session_id)}"}}
+
+
+def order_ids_of(pk: str) -> tuple[str, str] | None:
+    """(session_id, order_id) of an order item's `pk` (the inverse of `order_pk`); None if it
+    is not an order's. A malformed one (no second `#`) gives an empty order id."""
+    if not pk.startswith("ORDER#"):
+        return None
+    session, _, order = pk.removeprefix("ORDER#").partition("#")
+    return unpart(session), unpart(order)
