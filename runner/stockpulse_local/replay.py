@@ -67,6 +67,7 @@ def announces_upward(alert: dict[str, Any]) -> bool:
         return True
     return alert.get("kind") == NoticeKind.SOLD_OUT.value and alert.get("previous_tier") != Tier.RED.value
 
+
 # The handlers' Powertools output is for CloudWatch; a local replay keeps the terminal readable.
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

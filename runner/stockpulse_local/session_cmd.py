@@ -32,10 +32,8 @@ from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem, StockItemExists
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain import forecast
-from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
-from stockpulse.ports import AlertPublisher
 from stockpulse.pre_show import announce_pre_show
 from stockpulse_local.scenario import ScenarioError, load_scenario
 
@@ -58,16 +56,6 @@ class Target:
     where: str
     outputs: dict[str, str]
     sns: Any = None  # the stack's SNS client (pre-show messages), None for a bare table
-
-
-class _Collected:
-    """A publisher that keeps the notices: a bare table has no topic to send them to."""
-
-    def __init__(self) -> None:
-        self.notices: list[AlertNotice] = []
-
-    def publish(self, notice: AlertNotice) -> None:
-        self.notices.append(notice)
 
 
 def add_commands(commands: Any) -> None:
@@ -193,7 +181,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     )
     # The pre-show check: to the stack's alerts topic, or (a table alone) to this terminal.
     topic = target.outputs.get("alerts_topic_arn")
-    publisher: AlertPublisher = _Collected()
+    publisher = None
     if topic is not None and target.sns is not None:
         publisher = SnsAlertPublisher(target.sns, topic, target.outputs.get("supply_topic_arn"))
     for notice in announce_pre_show(store, publisher, plan, SystemClock().now_ms()):

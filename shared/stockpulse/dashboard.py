@@ -45,6 +45,7 @@ ALERTS_MAX_LIMIT = 200
 TierName = Literal["none", "yellow", "orange", "red"]
 SessionStatus = Literal["upcoming", "live", "ended"]
 
+
 class NotFound(LookupError):
     """The session or the SKU does not exist (the API answers 404)."""
 
@@ -335,7 +336,6 @@ def _sku_view(
     raw, lv = item.raw, item.levels
     fc = fc or {}
     velocity = max(0.0, _float(fc.get("velocity", raw.get("velocity", 0))))
-    minutes_left = _minutes(s.ends_ms - as_of, s)
     ratios = _ratios(raw, sku)
     f_eff = TierInputs(
         reserved=lv.reserved,
@@ -371,7 +371,8 @@ def _sku_view(
         consumption=lv.reserved + lv.sold,
         velocity=round(velocity, 3),
         sell_out_eta_minutes=None if eta is None else round(eta, 1),
-        restock_quantity=forecast.restock_quantity(lv.available, velocity, minutes_left, sku.pack_size),
+        # The evaluator's number, as the messages give it (steadier pace, frozen while sold out).
+        restock_quantity=int(fc.get("restock_quantity", raw.get("restock_units", 0))),
         forecast=ForecastView(
             configured=sku.forecast,
             effective=round(float(f_eff), 2),

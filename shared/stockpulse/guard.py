@@ -545,17 +545,13 @@ def notice_for(
     restock = int(alert.get("restock_units", raw.get("restock_units", 0)))
     if velocity == 0 and levels.taken:
         # A burst the evaluator has not seen yet (it runs once a minute): its pace since the
-        # evaluator's last mark, so "sells out in" and "restock" are not "no sales" mid-rush.
+        # evaluator's last mark, so "sells out in" is not "no sales" mid-rush. The restock stays
+        # the evaluator's: one minute's rush is no measure of the rest of the show.
         # The mark holds at least since the minute before this one: the evaluator rewrites it
         # every minute the count moved.
         mark_ms, mark_taken = (int(v) for v in raw.get("pace_mark") or (0, 0))
         since = max(mark_ms, at_ms - at_ms % MINUTE_MS - MINUTE_MS)
         velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - since) / MINUTE_MS)
-        minutes_left = max(0.0, (int(raw.get("session_ends_ms", at_ms)) - at_ms) / MINUTE_MS)
-        restock = max(
-            restock,
-            forecast.restock_quantity(levels.available, velocity, minutes_left, int(raw.get("pack_size", 1))),
-        )
     tier = Tier(alert["tier"])
     inputs = _inputs(raw, levels)
     notice = AlertNotice(

@@ -1,8 +1,10 @@
 """The pre-show check (the article's step 1): before the show, a SKU whose sellable stock is
 under its warning line gets one message with the units to add.
 
-Run when a session is loaded (`stockpulse session load`, and at the start of every replay). The
-alert item is written first, conditionally: loading the same session again sends nothing twice.
+Run when a session is loaded (`stockpulse session load`, and at the start of every replay). A
+SKU whose pre-show message is recorded gets none again; the record is written after the publish,
+so a failed publish is retried by loading again (at least once: a crash between the two sends it
+twice). Without a publisher (a bare table, no alerts topic) the messages are only returned.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from stockpulse.ports import AlertPublisher
 
 
 def announce_pre_show(
-    store: DynamoLedgerStore, publisher: AlertPublisher, plan: SessionPlan, at_ms: int
+    store: DynamoLedgerStore, publisher: AlertPublisher | None, plan: SessionPlan, at_ms: int
 ) -> list[AlertNotice]:
     """One PRE_SHOW notice per short SKU, dated `at_ms` (no later than the show's start)."""
     session_id = plan.session.session_id
@@ -47,10 +49,12 @@ def announce_pre_show(
             "restock_units": add,
             "warning_line": line,
         }
-        # Keyed at the show's start, whenever it is loaded: one pre-show message per SKU and show.
-        if not store.record_alert(session_id, sku.sku_id, alert, plan.session.starts_ms):
+        if any(a.get("kind") == NoticeKind.PRE_SHOW.value for a in store.alerts(session_id, sku.sku_id)):
             continue  # sent when this session was loaded before
         notice = notice_for(item, item.levels, alert, sku.alerts.channels)
-        publisher.publish(notice)
+        if publisher is not None:
+            publisher.publish(notice)
+            # Keyed at the show's start, whenever it is loaded: one record per SKU and show.
+            store.record_alert(session_id, sku.sku_id, alert, plan.session.starts_ms)
         sent.append(notice)
     return sent

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,7 +166,10 @@ def world() -> Iterator[Api]:
         api.order("o5", "lipstick", "douyin", 20, 4.5, paid=True)
         # [minute_ms, taken (the stock item's cumulative counter), consumption], as the evaluator writes
         samples = [[T0 + m * MINUTE, n, c] for m, n, c in ((2, 3, 3), (3, 5, 5), (4, 5, 5), (5, 25, 25))]
-        api.put_forecast("lipstick", {"updated_ms": T0 + 5 * MINUTE, "samples": samples, "velocity": 0.5})
+        api.put_forecast(
+            "lipstick",
+            {"updated_ms": T0 + 5 * MINUTE, "samples": samples, "velocity": 0.5, "restock_quantity": 12},
+        )
         yield api
     dashboard.install(None)
 
@@ -209,14 +211,9 @@ def test_skus_with_ledger_forecast_platforms_series_and_band(api: Api) -> None:
     assert lipstick["tier"] == "yellow" and lipstick["paused"] is False
     assert lipstick["velocity"] == 0.5
     assert lipstick["sell_out_eta_minutes"] == 40.0  # 20 available / 0.5 a minute
-    # Issue 10 changed the restock rule on purpose (a constant pace over the whole show asked for
-    # several times the forecast): a pitch's pace fades over 45 minutes, so 0.5/min with 174.67
-    # minutes left expects 0.5 x 45 x (1 - e^(-174.67/45)) = 22.04 more units; 20 available: 3 to add.
-    expected = (
-        0.5 * forecast.RESTOCK_FADE_MINUTES * (1 - math.exp(-(180 - 16 / 3) / forecast.RESTOCK_FADE_MINUTES))
-    )
-    assert expected == pytest.approx(22.04, abs=0.01)
-    assert lipstick["restock_quantity"] == math.ceil(expected - 20) == 3
+    # The evaluator's restock, as the messages give it (docs/product.md): the screen never works
+    # out a number of its own that could contradict the message people received.
+    assert lipstick["restock_quantity"] == 12
     assert lipstick["forecast"]["configured"] == 30 and lipstick["forecast"]["effective"] == 30
     assert lipstick["forecast"]["lines"] == {"yellow": 24.0, "orange": 30.0, "red": 36.0}
     assert {p["platform"]: (p["used"], p["cap"], p["headroom"]) for p in lipstick["platforms"]} == {
@@ -244,17 +241,17 @@ def test_skus_with_ledger_forecast_platforms_series_and_band(api: Api) -> None:
     assert tea["forecast_updated_ms"] is None
 
 
-def test_restock_on_the_big_screen_is_in_whole_packs(api: Api) -> None:
-    """The screen shows the restock the notices give (issue 10): rounded up to the SKU's pack_size."""
-    starts, ends = T0, T0 + 180 * MINUTE
-    session = dashboard._Session(SESSION, plan(SESSION), starts, ends)
-    sku = plan(SESSION).skus[0].model_copy(update={"pack_size": 12})
+def test_restock_on_the_big_screen_is_the_evaluators(api: Api) -> None:
+    """The screen shows the restock the notices give (issue 10), not a number of its own."""
+    session = dashboard._Session(SESSION, plan(SESSION), T0, T0 + 180 * MINUTE)
+    sku = plan(SESSION).skus[0]
     item = api.stack.store.stock(SESSION, "lipstick")
     assert item is not None
-    fc = {"velocity": 0.5}
-    assert dashboard._sku_view(session, sku, item, fc, NOW).restock_quantity == 12  # 3 units: one pack
-    one = sku.model_copy(update={"pack_size": 1})
-    assert dashboard._sku_view(session, one, item, fc, NOW).restock_quantity == 3
+    assert (
+        dashboard._sku_view(session, sku, item, {"velocity": 9, "restock_quantity": 24}, NOW).restock_quantity
+        == 24
+    )
+    assert dashboard._sku_view(session, sku, item, {"velocity": 9}, NOW).restock_quantity == 0  # none yet
 
 
 def test_one_sku_by_its_percent_encoded_id(api: Api) -> None:

@@ -821,7 +821,6 @@ def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
         "velocity": Decimal(0),
         "lead_time_minutes": Decimal(str(sku.lead_time_days * 24 * 60)),
         "session_ends_ms": plan.session.ends_ms,
-        "pack_size": sku.pack_size,
         "importance": sku.importance,
         "name": sku.name,
         "plan_digest": plan.digest,
