@@ -185,7 +185,10 @@ def read_report(path: Path, scenario: Scenario) -> dict[str, Any]:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise CommandError(f"cannot read the report {path}: {err}") from None
-    if not isinstance(report, dict) or not {"skus", "orders", "messages"} <= report.keys():
+    if not isinstance(report, dict) or not all(
+        isinstance(report.get(key), kind)
+        for key, kind in (("skus", dict), ("orders", dict), ("messages", list))
+    ):
         raise CommandError(f"{path} is not a replay report (docs/formats.md)")
     missing = [s.sku_id for s in scenario.plan.skus if s.sku_id not in report["skus"]]
     if missing:
