@@ -4,6 +4,7 @@
                       [--state-dir DIR] [--picture PATH.png | --no-picture] [--quiet]
     stockpulse rehearse [--shape ...] [--skus N] [--stock N] [--forecast N] [--events N]
                         [--seed N] [--minutes N] [--out DIR] [--backend ...]
+    stockpulse review REPORT.json --scenario SCENARIO.json [--out DIR]
     stockpulse session load SCENARIO.json (--stack NAME | --endpoint-url URL --table NAME) [--overwrite]
     stockpulse session status SESSION_ID (--stack NAME | --endpoint-url URL --table NAME)
 
@@ -22,11 +23,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from stockpulse_local import rehearse as rehearsal
 from stockpulse_local.progress import MessagePrinter, ProgressBar, use_colour
 from stockpulse_local.scenario import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from stockpulse_local.review import Review
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SCENARIO = 0, 1, 2
 BACKENDS = ("moto", "dynamodb-local")
@@ -95,6 +99,7 @@ class Run:
                         checkpoint_path=self.state_dir / "checkpoint.json" if self.state_dir else None,
                     )  # fmt: skip
                     printer = MessagePrinter(run.routing, tz=tz)
+                    self.resumed_at = run.resumed_at
                     if run.resumed_at:  # the messages before the stop were shown by the stopped run
                         printer.fresh(run.notices)
                         self.progress.message(
@@ -139,6 +144,15 @@ class Run:
         written.append(write_html(self.timeline, report, png.with_suffix(".html")))
         return written
 
+    def review(self, report: dict[str, Any], out_dir: Path) -> tuple[Review, list[Path]]:
+        """review.md, review.csv and curves.csv in `out_dir`. A resumed run logged the outcomes
+        after the stop only: its refused units then come from the report's orders."""
+        from stockpulse_local.review import build_review, curves_of
+
+        outcomes = None if self.resumed_at else self.outcomes
+        review = build_review(report, self.scenario, outcomes=outcomes, curves=curves_of(self.timeline))
+        return review, review.write(out_dir)
+
     def summary(self, report: dict[str, Any], out: TextIO) -> None:
         from stockpulse_local.summary import render_summary
 
@@ -165,12 +179,45 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "session"
 
 
-def _where(out: TextIO, report: Path | None, pictures: Sequence[Path]) -> None:
+def read_report(path: Path, scenario: Scenario) -> dict[str, Any]:
+    """A report `replay --json` wrote for this scenario."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CommandError(f"cannot read the report {path}: {err}") from None
+    if not isinstance(report, dict) or not all(
+        isinstance(report.get(key), kind)
+        for key, kind in (("skus", dict), ("orders", dict), ("messages", list))
+    ):
+        raise CommandError(f"{path} is not a replay report (docs/formats.md)")
+    missing = [s.sku_id for s in scenario.plan.skus if s.sku_id not in report["skus"]]
+    if missing:
+        raise CommandError(f"{path} is not this scenario's report: it has no SKU {', '.join(missing)}")
+    return report
+
+
+def _where(
+    out: TextIO,
+    report: Path | None,
+    pictures: Sequence[Path],
+    review: tuple[Review, list[Path]] | None = None,
+    *,
+    next_show: bool = True,
+) -> None:
+    """The files written; with a review, each SKU's line on what to change next show."""
     if report is not None:
         out.write(f"report   {report}\n")
     for i, path in enumerate(pictures):
         note = "  (open in a browser, hover the curves)" if path.suffix == ".html" else ""
         out.write(f"{'picture' if i == 0 else '':8} {path}{note}\n")
+    if review is not None:
+        written, (md, *beside) = review
+        out.write(f"review   {md}  ({', '.join(p.name for p in beside)} beside it)\n")
+        if next_show:
+            advice = written.next_show()
+            width = max(map(len, advice), default=0)
+            for sku_id, lines in advice.items():
+                out.write(f"  {sku_id:{width}}  next show: {'; '.join(a.en for a in lines)}\n")
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -190,13 +237,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
             else Path("out") / f"replay-{_safe(scenario.plan.session.session_id)}" / "sale.png"
         )
         pictures = run.picture(report, png)
+    # Beside the report, else beside the picture; a replay that writes neither writes no review.
+    beside = report_path or (pictures[0] if pictures else None)
+    review = run.review(report, beside.parent) if beside else None
     if args.quiet:
-        if report_path or pictures:
-            _where(sys.stderr, report_path, pictures)
+        if beside:
+            _where(sys.stderr, report_path, pictures, review, next_show=False)
         return EXIT_OK
     run.summary(report, sys.stdout)
     sys.stdout.write("\n")
-    _where(sys.stdout, report_path, pictures)
+    _where(sys.stdout, report_path, pictures, review)
     return EXIT_OK
 
 
@@ -229,13 +279,37 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     report = run.execute()
     report_path = write_report(report, out_dir / "report.json")
     pictures = run.picture(report, out_dir / "sale.png")
+    review = run.review(report, out_dir)
     if args.quiet:
-        _where(sys.stderr, report_path, pictures)
+        _where(sys.stderr, report_path, pictures, review, next_show=False)
         return EXIT_OK
     sys.stdout.write("\n")
     run.summary(report, sys.stdout)
     sys.stdout.write("\n")
-    _where(sys.stdout, report_path, pictures)
+    _where(sys.stdout, report_path, pictures, review)
+    return EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """The post-show review of a saved report; the curves from the curves.csv a replay wrote
+    beside it, if there is one (minutes sold out and paused need them)."""
+    from stockpulse_local.review import CURVES_CSV, build_review, read_curves
+
+    scenario = load_scenario(args.scenario)
+    report_path = Path(args.report)
+    report = read_report(report_path, scenario)
+    curves_path = report_path.parent / CURVES_CSV
+    try:
+        curves = (
+            read_curves(curves_path, scenario.plan.session.starts_at.tzinfo) if curves_path.exists() else None
+        )
+    except (OSError, ValueError, KeyError) as err:
+        raise CommandError(f"cannot read {curves_path}: {err!r}") from None
+    try:
+        review = build_review(report, scenario, curves=curves)
+    except (KeyError, TypeError) as err:
+        raise CommandError(f"{report_path} is not a replay report (docs/formats.md): {err!r}") from None
+    _where(sys.stdout, None, [], (review, review.write(Path(args.out) if args.out else report_path.parent)))
     return EXIT_OK
 
 
@@ -311,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--speed", type=float, default=60.0, metavar="X", help="with --serve: virtual s per s")
     p.set_defaults(func=cmd_rehearse)
+
+    p = commands.add_parser("review", help="the post-show review of a saved report (Chinese and English)")
+    p.add_argument("report", metavar="REPORT.json", help="a report `replay --json` wrote")
+    p.add_argument("--scenario", metavar="SCENARIO.json", required=True, help="the scenario it replayed")
+    p.add_argument("--out", metavar="DIR", help="where review.md and review.csv go; default the report's")
+    p.set_defaults(func=cmd_review)
 
     p = commands.add_parser("serve", help="the live-room big screen for a session in a table")
     p.add_argument("session_id", metavar="SESSION_ID")

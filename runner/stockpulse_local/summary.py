@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stockpulse.adapters.dynamodb_ledger import StockItem
-from stockpulse.domain.events import OrderEvent, epoch_ms, parse_instant
+from stockpulse.domain.events import EventType, OrderEvent, epoch_ms, parse_instant
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse_local.progress import clock_text, paint
 from stockpulse_local.scenario import Scenario
@@ -159,20 +159,33 @@ class Timeline:
 
 @dataclass
 class OutcomeLog:
-    """Outcomes per SKU (the report only has totals): rejections by reason, duplicates."""
+    """Outcomes per SKU (the report only has totals): rejections by reason, duplicates, and the
+    units of the refused orders (what buyers asked for and did not get)."""
 
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
     duplicate: Counter[str] = field(default_factory=Counter)
+    refused_units: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
         sku = event.sku_id if event is not None else "(unreadable)"
         if outcome.result is Result.REJECTED and outcome.reason is not None:
             self.rejected[(sku, outcome.reason.value)] += 1
+            if event is not None and event.type is EventType.ORDER_CREATED and event.quantity:
+                self.refused_units[(sku, outcome.reason.value)] += event.quantity
         elif outcome.result is Result.DUPLICATE:
             self.duplicate[sku] += 1
 
     def for_sku(self, sku_id: str) -> dict[str, int]:
-        return dict(sorted((reason, n) for (sku, reason), n in self.rejected.items() if sku == sku_id))
+        """Rejected events by reason."""
+        return _of_sku(self.rejected, sku_id)
+
+    def units_for_sku(self, sku_id: str) -> dict[str, int]:
+        """Units of refused `order.created` events by reason."""
+        return _of_sku(self.refused_units, sku_id)
+
+
+def _of_sku(counts: Counter[tuple[str, str]], sku_id: str) -> dict[str, int]:
+    return dict(sorted((reason, n) for (sku, reason), n in counts.items() if sku == sku_id))
 
 
 def alert_times(report_sku: Mapping[str, Any]) -> list[tuple[str, int]]:
@@ -197,7 +210,7 @@ def render_summary(
     total = events["processed"] + events["duplicate"] + sum(rejected.values())
     lines.append(
         f"session {session.session_id}  {clock_text(session.starts_ms, tz, seconds=False)}"
-        f"-{clock_text(session.ends_ms, tz, seconds=False)} ({_offset(tz)})"
+        f"-{clock_text(session.ends_ms, tz, seconds=False)} ({utc_offset(tz)})"
     )
     for sku_id, s in report["skus"].items():
         tier = s["tier"]
@@ -249,7 +262,8 @@ def render_summary(
     return "\n".join(lines)
 
 
-def _offset(tz: tzinfo | None) -> str:
+def utc_offset(tz: tzinfo | None) -> str:
+    """The session's offset for people: `UTC`, `UTC+08:00`."""
     if tz is None:
         return "UTC"
     from datetime import datetime
@@ -315,7 +329,7 @@ def write_png(timeline: Timeline, report: Mapping[str, Any], path: Path) -> Path
         ax.set_ylim(bottom=0)
     axes[0, 0].legend(loc="upper left", fontsize=7, ncol=5)
     axes[-1, 0].xaxis.set_major_formatter(minutes)
-    axes[-1, 0].set_xlabel(f"virtual time ({_offset(tz)})")
+    axes[-1, 0].set_xlabel(f"virtual time ({utc_offset(tz)})")
     fig.suptitle(
         f"{timeline.scenario.plan.session.session_id}: consumption against the tier lines", fontsize=12
     )
@@ -459,7 +473,7 @@ def write_html(timeline: Timeline, report: Mapping[str, Any], path: Path) -> Pat
         title=html.escape(f"stockpulse · {session.session_id}"),
         heading=html.escape(session.session_id),
         period=html.escape(
-            f"{clock_text(start, tz, seconds=False)}-{clock_text(end, tz, seconds=False)} ({_offset(tz)})"
+            f"{clock_text(start, tz, seconds=False)}-{clock_text(end, tz, seconds=False)} ({utc_offset(tz)})"
         ),
         events=html.escape(f"{counts}; invariant violations: {report['invariant_violations']}"),
         charts="\n".join(charts),

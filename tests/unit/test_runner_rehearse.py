@@ -118,7 +118,10 @@ def test_a_rehearsal_writes_the_scenario_the_report_and_the_picture(tmp_path: Pa
         )
     assert code == 0
     files = {p.name for p in (tmp_path / "r").iterdir()}
-    assert files == {"scenario.json", "report.json", "sale.png", "sale.html"}
+    assert files == {
+        *("scenario.json", "report.json", "sale.png", "sale.html"),
+        *("review.md", "review.csv", "curves.csv"),
+    }
     scenario = json.loads((tmp_path / "r" / "scenario.json").read_text(encoding="utf-8"))
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     events = report["events"]
@@ -128,7 +131,9 @@ def test_a_rehearsal_writes_the_scenario_the_report_and_the_picture(tmp_path: Pa
     assert report["invariant_violations"] == 0
     text = out.getvalue()
     assert f"scenario {tmp_path / 'r' / 'scenario.json'}" in text
-    assert (
-        text.rstrip().splitlines()[-2] == f"picture  {tmp_path / 'r' / 'sale.png'}"
-    )  # it ends telling where
+    # It ends telling where, and what to change next show for its one SKU.
+    *_, picture, _html, review, next_show = text.rstrip().splitlines()
+    assert picture == f"picture  {tmp_path / 'r' / 'sale.png'}"
+    assert review.startswith(f"review   {tmp_path / 'r' / 'review.md'}")
+    assert "next show: " in next_show
     assert "rehearsal: " in err.getvalue()

@@ -1,0 +1,406 @@
+"""The post-show review: per SKU, what sold, what buyers were refused, how long it was sold out or
+paused, the tiers, who was told, the restock, and one line on what to change next show.
+
+Built from the report and the scenario; a replay adds its `OutcomeLog` (why orders were refused)
+and its `Timeline` (the curves, one row per minute). From a saved report alone the refused units
+come from the report's orders (their reasons are not in it) and the curves from a `curves.csv`
+a replay wrote beside it. Files: `review.md` (Chinese and English), `review.csv` (one row per
+SKU), `curves.csv` (one row per minute per SKU); docs/formats.md, "Post-show review".
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from stockpulse.domain.events import EventType, epoch_ms, from_epoch_ms, parse_instant
+from stockpulse.domain.forecast import MINUTE_MS
+from stockpulse.domain.ledger import Reason
+from stockpulse.domain.messages import TIER_ZH
+from stockpulse.domain.tiers import Tier
+from stockpulse_local.channels import ORDER as CHANNELS
+from stockpulse_local.progress import CHANNEL_NAMES, clock_text
+from stockpulse_local.scenario import Scenario
+from stockpulse_local.summary import OutcomeLog, Timeline, alert_times, utc_offset
+
+REVIEW_MD, REVIEW_CSV, CURVES_CSV = "review.md", "review.csv", "curves.csv"
+# Why a buyer of one of the show's SKUs was turned away: the demand a shop could have sold.
+DEMAND_REASONS = (Reason.INSUFFICIENT_STOCK.value, Reason.SKU_PAUSED.value, Reason.QUOTA_EXCEEDED.value)
+REASON_ZH = {"insufficient_stock": "库存不足", "sku_paused": "暂停销售", "quota_exceeded": "超出平台配额"}
+REFUSED_STATUSES = ("rejected", "refund_required")  # in the report: orders that never got their units
+CHANNEL_ZH = {"feed": "大屏", "im": "IM", "sms": "短信", "email": "邮件", "supply_chain": "供应链"}
+FLOP_SHARE = Decimal("0.5")  # sold under half its forecast, with nothing refused: a flop
+MINUTE_FORMAT = "%Y-%m-%d %H:%M"
+REVIEW_COLUMNS = (
+    "sku_id", "name", "forecast", "sold", "reserved", "refused_units",
+    *(f"refused_{reason}" for reason in DEMAND_REASONS),
+    "demand", "minutes_sold_out", "minutes_paused", "sold_out_at", "tiers",
+    *(f"messages_{channel}" for channel in CHANNELS),
+    "restock_suggested", "restocked", "next_show", "next_show_zh",
+)  # fmt: skip
+CURVE_COLUMNS = ("sku_id", "time", "on_hand", "held", "reserved", "sold", "available", "tier", "paused")
+
+
+# -- the curves: the ledger at every minute -----------------------------------------------------
+@dataclass(frozen=True)
+class Minute:
+    """One SKU's ledger at one minute mark (a row of curves.csv)."""
+
+    t_ms: int
+    on_hand: int
+    held: int
+    reserved: int
+    sold: int
+    available: int
+    tier: str
+    paused: bool
+
+    @property
+    def sold_out(self) -> bool:
+        return self.available == 0 and self.reserved + self.sold > 0
+
+
+Curves = dict[str, list[Minute]]
+
+
+def curves_of(timeline: Timeline) -> Curves:
+    """The Timeline at each minute mark from the show's start to its end (both included)."""
+    start, end = timeline.span
+    marks = [*range(start, end, MINUTE_MS), end]
+    curves: Curves = {}
+    for sku_id, series in timeline.samples.items():
+        rows, i = [], 0
+        for t in marks:
+            while i + 1 < len(series) and series[i + 1].t_ms <= t:
+                i += 1
+            s = series[i]
+            rows.append(Minute(t, s.on_hand, s.held, s.reserved, s.sold, s.available, s.tier, s.paused))
+        curves[sku_id] = rows
+    return curves
+
+
+def read_curves(path: Path, tz: tzinfo | None) -> Curves:
+    """curves.csv as a replay wrote it."""
+    curves: Curves = {}
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for row in csv.DictReader(f):
+            at = datetime.strptime(row["time"], MINUTE_FORMAT).replace(tzinfo=tz)
+            curves.setdefault(row["sku_id"], []).append(
+                Minute(
+                    t_ms=epoch_ms(at),
+                    on_hand=int(row["on_hand"]),
+                    held=int(row["held"]),
+                    reserved=int(row["reserved"]),
+                    sold=int(row["sold"]),
+                    available=int(row["available"]),
+                    tier=row["tier"],
+                    paused=row["paused"] == "1",
+                )
+            )
+    return curves
+
+
+# -- one SKU's review -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Advice:
+    en: str
+    zh: str
+
+
+@dataclass(frozen=True)
+class SkuReview:
+    sku_id: str
+    name: str
+    forecast: int
+    red_ratio: Decimal
+    sold: int
+    reserved: int
+    refused_units: int  # units of the orders that never got their units
+    refused_by_reason: dict[str, int] | None  # units by reason; None: a saved report has no reasons
+    sold_out_at: int | None  # the first sold_out message
+    minutes_sold_out: int | None  # None: no curves
+    minutes_paused: int | None
+    alerts: list[tuple[str, int]]  # the report's upward tiers and their instants
+    messages: dict[str, int]  # per channel, in CHANNELS order
+    restock_suggested: int | None  # the largest restock in the SKU's messages
+    restocked: int  # on_hand at the end - on_hand at the start
+
+    @property
+    def demand(self) -> int:
+        """What buyers asked for: sold, still reserved, and refused."""
+        return self.sold + self.reserved + self.refused_units
+
+    def next_show(self, tz: tzinfo | None) -> list[Advice]:
+        """What to change next show: the forecast, the stock, quotas, pauses; else a flop or on plan."""
+        advice: list[Advice] = []
+        if self.demand > self.red_ratio * self.forecast:
+            advice.append(
+                Advice(
+                    f"forecast was {self.forecast}, demand {self.demand}: raise it",
+                    f"预测{self.forecast}件，实际需求{self.demand}件：下场调高预测",
+                )
+            )
+        stock_refused = (
+            self.refused_units
+            if self.refused_by_reason is None
+            else self.refused_by_reason.get(Reason.INSUFFICIENT_STOCK.value, 0)
+        )
+        if self.sold_out_at is not None and stock_refused:
+            at = clock_text(self.sold_out_at, tz, seconds=False)
+            advice.append(
+                Advice(
+                    f"sold out at {at} with demand left ({stock_refused} units refused): stock more",
+                    f"{at}售罄后仍有{stock_refused}件需求被拒：下场多备货",
+                )
+            )
+        reasons = self.refused_by_reason or {}
+        if quota := reasons.get(Reason.QUOTA_EXCEEDED.value, 0):
+            advice.append(
+                Advice(
+                    f"platform quotas refused {quota} units: raise or rebalance them",
+                    f"平台配额拒绝了{quota}件：下场调高配额或开启配额再平衡",
+                )
+            )
+        if paused := reasons.get(Reason.SKU_PAUSED.value, 0):
+            advice.append(
+                Advice(
+                    f"{paused} units refused while paused: resume sooner",
+                    f"暂停期间拒绝了{paused}件：下场尽早恢复销售",
+                )
+            )
+        if advice:
+            return advice
+        share = round(100 * self.sold / self.forecast)
+        if self.sold < FLOP_SHARE * self.forecast and self.sold_out_at is None:
+            return [
+                Advice(
+                    f"sold {share}% of its forecast: lower it or pitch it more",
+                    f"只卖出预测的{share}%：下场调低预测或加强讲解",
+                )
+            ]
+        return [
+            Advice(
+                f"sold {self.sold} of a forecast of {self.forecast}: keep the plan",
+                f"售出{self.sold}件，预测{self.forecast}件：保持原计划",
+            )
+        ]
+
+
+def build_review(
+    report: Mapping[str, Any],
+    scenario: Scenario,
+    *,
+    outcomes: OutcomeLog | None = None,
+    curves: Curves | None = None,
+) -> Review:
+    """The review of `report`; `outcomes` and `curves` from the replay when there was one."""
+    refused = _refused_units(report, scenario)
+    skus = []
+    for sku in scenario.plan.skus:
+        final = report["skus"][sku.sku_id]
+        messages = [m for m in report["messages"] if m["sku_id"] == sku.sku_id]
+        per_channel = Counter(c for m in messages for c in m["channels"])
+        sold_out = [epoch_ms(parse_instant(m["at"])) for m in messages if m["kind"] == "sold_out"]
+        restocks = [m["restock_units"] for m in messages if m["restock_units"]]
+        rows = curves.get(sku.sku_id) if curves is not None else None
+        by_reason = None
+        if outcomes is not None:
+            logged = outcomes.units_for_sku(sku.sku_id)
+            by_reason = {reason: logged.get(reason, 0) for reason in DEMAND_REASONS}
+        skus.append(
+            SkuReview(
+                sku_id=sku.sku_id,
+                name=sku.name,
+                forecast=sku.forecast,
+                red_ratio=sku.tier_ratios.red,
+                sold=final["sold"],
+                reserved=final["reserved"],
+                refused_units=refused[sku.sku_id] if by_reason is None else sum(by_reason.values()),
+                refused_by_reason=by_reason,
+                sold_out_at=sold_out[0] if sold_out else None,
+                minutes_sold_out=None if rows is None else sum(m.sold_out for m in rows),
+                minutes_paused=None if rows is None else sum(m.paused for m in rows),
+                alerts=alert_times(final),
+                messages={c: per_channel[c] for c in CHANNELS},
+                restock_suggested=max(restocks, default=None),
+                restocked=final["on_hand"] - sku.on_hand,
+            )
+        )
+    return Review(scenario, skus, curves)
+
+
+def _refused_units(report: Mapping[str, Any], scenario: Scenario) -> Counter[str]:
+    """Per SKU, the units of the orders the report ends rejected or refund_required."""
+    wanted = {order_id for order_id, status in report["orders"].items() if status in REFUSED_STATUSES}
+    known = {s.sku_id for s in scenario.plan.skus}
+    session_id = scenario.plan.session.session_id
+    units: Counter[str] = Counter()
+    for e in scenario.events:
+        p = e.parsed
+        if (
+            p and p.type is EventType.ORDER_CREATED and p.order_id in wanted and p.quantity
+            and p.session_id == session_id and p.sku_id in known
+        ):  # fmt: skip
+            wanted.discard(p.order_id)  # its first creation, as in `Scenario.order_ids`
+            units[p.sku_id] += p.quantity
+    return units
+
+
+# -- the whole show: Markdown and CSV -------------------------------------------------------------
+@dataclass(frozen=True)
+class Review:
+    scenario: Scenario
+    skus: list[SkuReview]
+    curves: Curves | None
+
+    @property
+    def tz(self) -> tzinfo | None:
+        return self.scenario.plan.session.starts_at.tzinfo
+
+    def next_show(self) -> dict[str, list[Advice]]:
+        """Per SKU, what to change next show."""
+        return {s.sku_id: s.next_show(self.tz) for s in self.skus}
+
+    def markdown(self) -> str:
+        session, tz = self.scenario.plan.session, self.tz
+        period = (
+            f"{from_epoch_ms(session.starts_ms).astimezone(tz).strftime('%Y-%m-%d %H:%M')}"
+            f"-{clock_text(session.ends_ms, tz, seconds=False)} ({utc_offset(tz)})"
+        )
+        sold = sum(s.sold for s in self.skus)
+        next_show = self.next_show()
+        lines = [
+            f"# 直播复盘 · Post-show review: {session.session_id}",
+            "",
+            f"{period} · 共售出 {sold} 件 · {sold} units sold",
+        ]
+        for s in self.skus:
+            advice = next_show[s.sku_id]
+            lines += [
+                "",
+                f"## {s.sku_id} · {' '.join(s.name.split())}",
+                "",
+                f"- **下场怎么改**：{'；'.join(a.zh for a in advice)}",
+                f"- **Next show**: {'; '.join(a.en for a in advice)}",
+                "",
+                "| 项目 | item | 数值 · value |",
+                "|---|---|---|",
+                *(f"| {zh} | {en} | {value} |" for zh, en, value in self._table(s)),
+            ]
+        if self.curves is None:
+            lines += ["", "售罄和暂停分钟数需要回放写出的 curves.csv · "
+                      "Minutes sold out and paused need the curves.csv a replay writes."]  # fmt: skip
+        return "\n".join(lines) + "\n"
+
+    def _table(self, s: SkuReview) -> list[tuple[str, str, str]]:
+        tz, no_curves = self.tz, "— (curves.csv)"
+        if s.refused_by_reason is None:
+            refused = f"{s.refused_units}" + (
+                "（报告中无拒绝原因 · the report has no reasons）" if s.refused_units else ""
+            )
+        else:
+            parts = [f"{REASON_ZH[r]} {r} {n}" for r, n in s.refused_by_reason.items() if n]
+            refused = f"{s.refused_units}" + (f": {' · '.join(parts)}" if parts else "")
+        tiers = " · ".join(f"{TIER_ZH[Tier(t)]} {t} {clock_text(at, tz)}" for t, at in s.alerts)
+        messages = " · ".join(
+            f"{' '.join(dict.fromkeys((CHANNEL_ZH[c], CHANNEL_NAMES[c])))} {s.messages[c]}" for c in CHANNELS
+        )
+        return [
+            ("售出（件）", "sold (units)", str(s.sold)),
+            ("已预留未付款", "reserved, not paid yet", str(s.reserved)),
+            ("被拒需求（件）", "refused demand (units)", refused),
+            ("需求 = 售出 + 预留 + 被拒", "demand = sold + reserved + refused", f"{s.demand}"),
+            ("预测", "forecast", str(s.forecast)),
+            ("售罄分钟", "minutes sold out", _shown(s.minutes_sold_out, no_curves)),
+            ("暂停分钟", "minutes paused", _shown(s.minutes_paused, no_curves)),
+            ("售罄时间", "sold out at", "—" if s.sold_out_at is None else clock_text(s.sold_out_at, tz)),
+            ("预警级别", "tiers", tiers or "—"),
+            ("消息（按渠道）", "messages per channel", messages),
+            ("建议补货", "restock suggested", _shown(s.restock_suggested, "—")),
+            ("实际补货", "restocked", str(s.restocked)),
+        ]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """review.csv: one row per SKU."""
+        tz, rows, next_show = self.tz, [], self.next_show()
+        for s in self.skus:
+            advice = next_show[s.sku_id]
+            reasons = s.refused_by_reason
+            rows.append(
+                {
+                    "sku_id": _text(s.sku_id),
+                    "name": _text(s.name),
+                    "forecast": s.forecast,
+                    "sold": s.sold,
+                    "reserved": s.reserved,
+                    "refused_units": s.refused_units,
+                    **{f"refused_{r}": "" if reasons is None else reasons[r] for r in DEMAND_REASONS},
+                    "demand": s.demand,
+                    "minutes_sold_out": _blank(s.minutes_sold_out),
+                    "minutes_paused": _blank(s.minutes_paused),
+                    "sold_out_at": "" if s.sold_out_at is None else clock_text(s.sold_out_at, tz),
+                    "tiers": "; ".join(f"{t} {clock_text(at, tz)}" for t, at in s.alerts),
+                    **{f"messages_{c}": s.messages[c] for c in CHANNELS},
+                    "restock_suggested": _blank(s.restock_suggested),
+                    "restocked": s.restocked,
+                    "next_show": "; ".join(a.en for a in advice),
+                    "next_show_zh": "；".join(a.zh for a in advice),
+                }
+            )
+        return rows
+
+    def curve_rows(self) -> list[dict[str, Any]]:
+        """curves.csv: one row per minute per SKU."""
+        return [
+            {
+                "sku_id": _text(sku_id),
+                "time": from_epoch_ms(m.t_ms).astimezone(self.tz).strftime(MINUTE_FORMAT),
+                "on_hand": m.on_hand,
+                "held": m.held,
+                "reserved": m.reserved,
+                "sold": m.sold,
+                "available": m.available,
+                "tier": m.tier,
+                "paused": int(m.paused),
+            }
+            for sku_id, minutes in (self.curves or {}).items()
+            for m in minutes
+        ]
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """review.md, review.csv and, when the curves are known, curves.csv."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        md = out_dir / REVIEW_MD
+        md.write_text(self.markdown(), encoding="utf-8")
+        written = [md, _write_csv(out_dir / REVIEW_CSV, REVIEW_COLUMNS, self.rows())]
+        if self.curves is not None:
+            written.append(_write_csv(out_dir / CURVES_CSV, CURVE_COLUMNS, self.curve_rows()))
+        return written
+
+
+def _shown(value: int | None, missing: str) -> str:
+    return missing if value is None else str(value)
+
+
+def _blank(value: int | None) -> int | str:
+    return "" if value is None else value
+
+
+def _text(value: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> Path:
+    # UTF-8 with a byte-order mark: spreadsheets then read the Chinese columns right.
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
