@@ -171,6 +171,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     sold_late = [s for s in shows if (so := s.sold_out_ms) is not None and so - s.starts_ms >= 15 * MINUTE_MS]
     leads: list[float] = []
     warned = red_early = restock_ok = restock_judged = 0
+    restocks: list[str] = []  # "sku suggested/true shortfall", for the record
     for s in sold_late:
         so = s.sold_out_ms
         assert so is not None
@@ -186,6 +187,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
             restock_judged += 1
             suggested = before[-1]["restock_units"] or 0
             restock_ok += abs(suggested - shortfall) <= 0.5 * shortfall
+            restocks.append(f"{s.sku_id} {suggested}/{shortfall}")
     n = len(sold_late)
     figures.add("SKU-shows", str(len(shows)))
     figures.add("sold out after minute 15", str(n))
@@ -234,6 +236,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
                 noisy <= 0.1 * len(calm))  # fmt: skip
     figures.add("restock within +-50% of true shortfall", f"{restock_ok} / {restock_judged}", ">= 70%",
                 restock_ok >= 0.7 * restock_judged)  # fmt: skip
+    print("restock suggested / true shortfall at the last warning:", ", ".join(restocks))
 
     kinds = Counter(m["kind"] for s in shows for m in s.to_people())
     figures.add("messages to people by kind", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
