@@ -12,3 +12,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "stockpulse")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "stockpulse")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+
+# Property tests assert behaviour, never time: a shared, loaded machine must not fail them on
+# hypothesis' per-example deadline (timing targets live in bench/).
+from hypothesis import settings
+
+settings.register_profile("stockpulse", deadline=None)
+settings.load_profile("stockpulse")
