@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event, parse_instant, rfc3339
 from stockpulse.domain.ledger import OrderRecord, Outcome, Result, StockLevels
 from stockpulse.domain.session import SessionPlan
 from stockpulse.guard import InventoryGuard
-from stockpulse_local.replay import open_backend
+from stockpulse_local.replay import Backend, Stack, open_backend
 from stockpulse_local.template_tables import create_tables, load_template
 
 REGION = "us-east-1"
@@ -328,3 +330,31 @@ def check_committed_schema(path: Path, schema: dict[str, Any], test_file: str) -
     assert committed == schema, (
         f"{path.name} is stale: regenerate it (STOCKPULSE_WRITE_SCHEMA=1 pytest {test_file})"
     )
+
+
+@dataclass
+class InstalledGuard:
+    store: DynamoLedgerStore
+    guard: InventoryGuard
+    clock: VirtualClock
+    outcomes: OutcomeRecorder
+
+
+@contextmanager
+def installed_guard(
+    backend: Backend, stack: Stack, client: Any, plan: SessionPlan
+) -> Iterator[InstalledGuard]:
+    """The handlers' guard on `client` (e.g. a fault-injecting wrapper of the backend's), with
+    `plan` loaded and the clock at its start, installed for every handler until the block ends."""
+    store = DynamoLedgerStore(client, stack.store.table_name, expiry_shards=stack.store.expiry_shards)
+    store.load_session(plan)
+    clock = VirtualClock(plan.session.starts_ms)
+    outcomes = OutcomeRecorder()
+    guard = InventoryGuard(store=store, clock=clock, publisher=RecordingPublisher(), sink=outcomes)
+    wiring.install(
+        wiring.Dependencies(guard=guard, dead_letters=SqsDeadLetters(backend.sqs, stack.rejected_queue_url))
+    )
+    try:
+        yield InstalledGuard(store, guard, clock, outcomes)
+    finally:
+        wiring.install(None)

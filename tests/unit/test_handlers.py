@@ -24,8 +24,8 @@ import pytest
 from botocore.exceptions import ClientError
 from support import (
     OutcomeRecorder,
-    RecordingPublisher,
     event,
+    installed_guard,
     kinesis_record,
     order_body,
     outcome_key,
@@ -35,10 +35,8 @@ from support import (
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, marker_key, order_key, stock_key
-from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.domain.ledger import OrderStatus, StockLevels
-from stockpulse.guard import InventoryGuard
 from stockpulse_local.replay import LambdaContext, Stack, load_handler, open_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -130,7 +128,6 @@ def lambdas() -> Iterator[Lambdas]:
     with open_backend("moto") as backend:
         stack = Stack.create(backend, prefix=f"h{uuid.uuid4().hex[:8]}-")
         flaky = FlakyDynamoDB(backend.dynamodb)
-        store = DynamoLedgerStore(flaky, stack.store.table_name, expiry_shards=stack.store.expiry_shards)
         plan = session_plan(
             [
                 {"sku_id": OSMANTHUS, "on_hand": 10, "forecast": 100, "platform_quotas": {"kuaishou": 2}},
@@ -138,27 +135,11 @@ def lambdas() -> Iterator[Lambdas]:
             ],
             session_id=SESSION,
         )
-        store.load_session(plan)
-        clock = VirtualClock(plan.session.starts_ms)
-        outcomes = OutcomeRecorder()
-        guard = InventoryGuard(store=store, clock=clock, publisher=RecordingPublisher(), sink=outcomes)
-        wiring.install(
-            wiring.Dependencies(
-                guard=guard, dead_letters=SqsDeadLetters(backend.sqs, stack.rejected_queue_url)
-            )
-        )
-        try:
+        with installed_guard(backend, stack, flaky, plan) as g:
             yield Lambdas(
-                stack,
-                store,
-                flaky,
-                clock,
-                outcomes,
-                load_handler("order_stream"),
-                load_handler("reservation_expiry"),
-            )
-        finally:
-            wiring.install(None)
+                stack, g.store, flaky, g.clock, g.outcomes,
+                load_handler("order_stream"), load_handler("reservation_expiry"),
+            )  # fmt: skip
 
 
 # ================================================================================ order_stream

@@ -20,8 +20,8 @@ from support import (
     MINUTE,
     T0,
     OutcomeRecorder,
-    RecordingPublisher,
     event,
+    installed_guard,
     kinesis_record,
     moto_rig,
     order_body,
@@ -38,7 +38,6 @@ from stockpulse.adapters.dynamodb_ledger import (
     DynamoLedgerStore,
 )
 from stockpulse.adapters.keys import order_ids_of, order_key, order_pk, stock_key
-from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.ledger import OrderStatus, Result, StockLevels
 from stockpulse.guard import InventoryGuard, with_order_identity
 from stockpulse_local.replay import LambdaContext, Stack, load_handler, open_backend
@@ -115,7 +114,6 @@ def handlers() -> Iterator[Handlers]:
     with open_backend("moto") as backend:
         stack = Stack.create(backend, prefix=f"r{uuid.uuid4().hex[:8]}-")
         flaky = Flaky(backend.dynamodb)
-        store = DynamoLedgerStore(flaky, stack.store.table_name, expiry_shards=stack.store.expiry_shards)
         plan = session_plan(
             [
                 {"sku_id": TEA, "on_hand": 10, "forecast": 100},
@@ -123,19 +121,8 @@ def handlers() -> Iterator[Handlers]:
             ],
             session_id=SESSION,
         )
-        store.load_session(plan)
-        clock = VirtualClock(plan.session.starts_ms)
-        outcomes = OutcomeRecorder()
-        guard = InventoryGuard(store=store, clock=clock, publisher=RecordingPublisher(), sink=outcomes)
-        wiring.install(
-            wiring.Dependencies(
-                guard=guard, dead_letters=SqsDeadLetters(backend.sqs, stack.rejected_queue_url)
-            )
-        )
-        try:
-            yield Handlers(stack, store, guard, clock, outcomes, load_handler("order_stream"), flaky)
-        finally:
-            wiring.install(None)
+        with installed_guard(backend, stack, flaky, plan) as g:
+            yield Handlers(stack, g.store, g.guard, g.clock, g.outcomes, load_handler("order_stream"), flaky)
 
 
 def order(
