@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,52 +97,45 @@ class Stopped(BaseException):
 
 
 class StopsAfter:
-    """A DynamoDB client whose process stops right after its n-th transaction has applied."""
+    """A DynamoDB client whose process stops right after its n-th call of `operation` that
+    `counts` has applied (default: the n-th transaction)."""
 
-    def __init__(self, client: Any, n: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        n: int,
+        operation: str = "transact_write_items",
+        counts: Callable[[dict[str, Any]], bool] = lambda _: True,
+    ) -> None:
         self._client = client
         self._n = n
-        self.transactions = 0
+        self._operation = operation
+        self._counts = counts
+        self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
-        if name != "transact_write_items":
+        if name != self._operation:
             return method
 
         def call(**kwargs: Any) -> Any:
             result = method(**kwargs)
-            self.transactions += 1
-            if self.transactions == self._n:
-                raise Stopped
-            return result
-
-        return call
-
-
-class StopsAfterAnnouncing:
-    """A DynamoDB client whose process stops right after the n-th announcement was published and
-    its pending slot cleared: the message is out, the table keeps it as told, and the batch's
-    checkpoint (with the feed drained into it) was never written."""
-
-    def __init__(self, client: Any, n: int) -> None:
-        self._client = client
-        self._n = n
-        self.cleared = 0
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        if name != "update_item":
-            return method
-
-        def call(**kwargs: Any) -> Any:
-            result = method(**kwargs)
-            if "REMOVE pending_alert" in kwargs.get("UpdateExpression", ""):
-                self.cleared += 1
-                if self.cleared == self._n:
+            if self._counts(kwargs):
+                self.calls += 1
+                if self.calls == self._n:
                     raise Stopped
             return result
 
         return call
+
+
+def stops_after_announcing(client: Any, n: int) -> StopsAfter:
+    """Stops right after the n-th announcement was published and its pending slot cleared: the
+    message is out, the table keeps it as told, and the batch's checkpoint (with the feed drained
+    into it) was never written."""
+    return StopsAfter(
+        client, n, "update_item", lambda kw: "REMOVE pending_alert" in kw.get("UpdateExpression", "")
+    )
 
 
 def test_stopped_right_after_an_announcement_keeps_its_message(
@@ -156,7 +150,7 @@ def test_stopped_right_after_an_announcement_keeps_its_message(
     try:
         with mock_aws():
             sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
-            stopping = StopsAfterAnnouncing(dynamodb_local.client(), 1)
+            stopping = stops_after_announcing(dynamodb_local.client(), 1)
             first = Replay(
                 scenario,
                 Stack.create(Backend(stopping, sns, sqs, "dynamodb-local"), prefix=prefix),
