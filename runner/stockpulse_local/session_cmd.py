@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -203,10 +202,9 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 # -- status ------------------------------------------------------------------------------------
-def sku_status(item: StockItem, now_ms: int) -> dict[str, Any]:
+def sku_status(item: StockItem) -> dict[str, Any]:
     raw, lv = item.raw, item.levels
     velocity = float(raw.get("velocity", 0))
-    ends = int(raw.get("session_ends_ms", now_ms))
     eta = forecast.sell_out_eta_minutes(lv.available, velocity)
     return {
         "on_hand": lv.on_hand,
@@ -219,9 +217,7 @@ def sku_status(item: StockItem, now_ms: int) -> dict[str, Any]:
         "forecast": _number(raw.get("forecast_eff", 0)),
         "velocity_per_minute": round(velocity, 3),
         "sell_out_eta_minutes": None if eta is None else round(eta, 1),
-        "restock_quantity": forecast.restock_quantity(
-            lv.available, velocity, max(0.0, (ends - now_ms) / 60_000)
-        ),
+        "restock_quantity": int(raw.get("restock_units", 0)),  # as the evaluator last judged it
     }
 
 
@@ -247,11 +243,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     plan = stored_plan(store, args.session_id)
     if plan is None:
         raise CommandError(f"no session {args.session_id} on {target.where}")
-    now_ms = time.time_ns() // 1_000_000
     skus: dict[str, Any] = {}
     for sku in plan.skus:
         item = store.stock(args.session_id, sku.sku_id)
-        skus[sku.sku_id] = sku_status(item, now_ms) if item is not None else None
+        skus[sku.sku_id] = sku_status(item) if item is not None else None
     if args.json:
         print(json.dumps({"session_id": args.session_id, "skus": skus}, indent=1))
         return 0

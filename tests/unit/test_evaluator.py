@@ -187,8 +187,9 @@ def test_forecast_item_velocity_eta_restock_band(world: World) -> None:
     assert [s[2] for s in item["samples"]] == list(range(0, 110, 10))
     assert item["velocity"] == 10
     assert item["eta_minutes"] == 40  # 400 available / 10 per minute
-    # To last the 170 minutes left at 10/min fading over 45 minutes, in whole packs of 6:
-    expected = 10 * 45 * (1 - math.exp(-170 / 45)) - 400
+    # To last the 170 minutes left at 10/min, the plan's own pace (1,800 over 180 minutes), with
+    # 400 available, in whole packs of 6:
+    expected = 10 * 170 - 400
     assert item["restock_quantity"] == math.ceil(expected / 6) * 6
     assert float(item["band_low"]) == pytest.approx(0.8 * 1800 * 10 / 180, abs=0.01)
     assert float(item["band_high"]) == pytest.approx(1.2 * 1800 * 10 / 180, abs=0.01)

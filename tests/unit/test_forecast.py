@@ -1,5 +1,6 @@
 """forecast.py: velocity, the dynamic forecast rules, ETA, restock quantity and the band."""
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -192,30 +193,64 @@ def test_sell_out_eta_and_cover() -> None:
     assert sell_out_eta_minutes(24, -1.0) is None
 
 
-def test_restock_quantity_lasts_to_the_end_at_a_fading_pace() -> None:
-    # 2/min over 30 minutes fading with a 45-minute time constant: 45 x 2 x (1 - e^(-30/45)) = 43.8
-    assert restock_quantity(10, 2.0, 30) == 34
-    assert restock_quantity(10, 2.0, 30, pack_size=6) == 36  # whole packs, rounded up
-    assert restock_quantity(10, 2.0, 30, pack_size=1) == 34
-    assert restock_quantity(100, 2.0, 30) == 0  # never negative
-    assert restock_quantity(10, 0.0, 30) == 0
-    assert restock_quantity(10, 2.0, 0) == 0
-    # A long show never asks for more than the pace could sell in one fade time constant.
-    assert restock_quantity(0, 1.0, 10_000) == 45
+def test_restock_lasts_to_the_end_at_the_plans_pace_plus_a_fading_pitch() -> None:
+    def units(available: int, pace: float, left: float, kept_share: float = 1.0, pack_size: int = 1) -> int:
+        return restock_quantity(
+            available=available,
+            pace=pace,
+            plan_pace=1.0,
+            minutes_left=left,
+            kept_share=kept_share,
+            pack_size=pack_size,
+        )
+
+    # At the plan's pace: 1/min over the 30 minutes left, less the 10 available.
+    assert units(10, 1.0, 30) == 20
+    # A pitch selling 5/min: the plan's 1/min for 30 minutes, plus the extra 4/min wearing off
+    # over 15 minutes: 30 + 4 x 15 x (1 - e^-2) = 81.9, less 10 available.
+    assert units(10, 5.0, 30) == math.ceil(30 + 4 * 15 * (1 - math.exp(-2)) - 10)
+    # Selling slower than planned: the slower pace is expected, not the plan's.
+    assert units(10, 0.5, 30) == 5
+    # Unpaid holds come back: only the kept share of what sells is needed.
+    assert units(0, 1.0, 30, kept_share=0.8) == 24
+    assert units(10, 1.0, 30, pack_size=6) == 24  # whole packs, rounded up
+    assert units(100, 5.0, 30) == 0  # never negative
+    assert units(10, 0.0, 30) == 0  # not selling
+    assert units(10, 2.0, 0) == 0  # the show is over
+
+
+def test_a_pitchs_burst_moves_the_restock_far_less_than_the_pace() -> None:
+    """The complaint: a burst multiplied the suggestion by 10. A pace 10x the plan's, an hour
+    before the end, must not ask for anywhere near 10x the plan's remaining units."""
+    calm = restock_quantity(available=0, pace=1.0, plan_pace=1.0, minutes_left=60)
+    burst = restock_quantity(available=0, pace=10.0, plan_pace=1.0, minutes_left=60)
+    assert calm == 60
+    assert calm < burst < 4 * calm
 
 
 @given(
     available=st.integers(0, 10_000),
-    velocity=st.floats(0, 500, allow_nan=False),
+    pace=st.floats(0, 500, allow_nan=False),
+    plan_pace=st.floats(0, 50, allow_nan=False),
     left=st.floats(0, 600, allow_nan=False),
+    kept=st.floats(0, 1, allow_nan=False),
     pack=st.integers(1, 50),
 )
 def test_restock_is_whole_packs_never_negative_and_grows_with_pace(
-    available: int, velocity: float, left: float, pack: int
+    available: int, pace: float, plan_pace: float, left: float, kept: float, pack: int
 ) -> None:
-    units = restock_quantity(available, velocity, left, pack)
-    assert units >= 0 and units % pack == 0
-    assert restock_quantity(available, velocity * 2, left, pack) >= units
+    def units(p: float) -> int:
+        return restock_quantity(
+            available=available,
+            pace=p,
+            plan_pace=plan_pace,
+            minutes_left=left,
+            kept_share=kept,
+            pack_size=pack,
+        )
+
+    assert units(pace) >= 0 and units(pace) % pack == 0
+    assert units(pace * 2) >= units(pace)
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,11 @@ class SkuPlan:
     def lead_time_minutes(self) -> float:
         return self.lead_time_days * DAY_MINUTES
 
+    @property
+    def planned_pace(self) -> float:
+        """Units per minute the forecast expects, spread evenly over the show."""
+        return self.forecast / self.session_minutes if self.session_minutes else 0.0
+
     def minutes_elapsed(self, now_ms: int) -> float:
         return min(self.session_minutes, max(0.0, (now_ms - self.starts_ms) / MINUTE_MS))
 
@@ -151,17 +156,34 @@ def sell_out_eta_minutes(available: int, velocity: float) -> float | None:
     return max(0, available) / velocity
 
 
-RESTOCK_HALF_LIFE_MINUTES = 5.0  # steadier than the risk's pace: the number must not swing
-RESTOCK_FADE_MINUTES = 45.0
+RESTOCK_HALF_LIFE_MINUTES = 8.0  # steadier than the risk's pace: the number must not swing
+PITCH_FADE_MINUTES = 15.0  # a pitch's extra orders wear off over this time constant
 
 
-def restock_quantity(available: int, velocity: float, minutes_left: float, pack_size: int = 1) -> int:
-    """Units to add so the stock lasts to the end of the show: the units still expected at
-    `velocity` (a pitch's pace fading over RESTOCK_FADE_MINUTES) minus what is available,
-    never negative, rounded up to whole packs."""
-    if velocity <= 0 or minutes_left <= 0:
+def restock_quantity(
+    *,
+    available: int,
+    pace: float,
+    plan_pace: float,
+    minutes_left: float,
+    kept_share: float = 1.0,
+    pack_size: int = 1,
+) -> int:
+    """Units to add so the stock lasts to the end of the show, in whole packs, never negative.
+
+    The units still expected: the rest of the show at the pace the plan was sized for
+    (`plan_pace`, forecast / show minutes; the current pace when it is slower), plus what the
+    current pace sells above the plan while it wears off (PITCH_FADE_MINUTES): a pitch's burst
+    does not last the show, the plan's demand does. Only `kept_share` of the units taken stay
+    taken (unpaid holds expire and come back to stock). What is available goes first.
+    """
+    if pace <= 0 or minutes_left <= 0:
         return 0
-    expected = velocity * RESTOCK_FADE_MINUTES * (1.0 - math.exp(-minutes_left / RESTOCK_FADE_MINUTES))
+    base = min(plan_pace, pace) * minutes_left
+    burst = (
+        max(0.0, pace - plan_pace) * PITCH_FADE_MINUTES * (1.0 - math.exp(-minutes_left / PITCH_FADE_MINUTES))
+    )
+    expected = min(1.0, max(0.0, kept_share)) * (base + burst)
     need = max(0, math.ceil(expected - max(0, available) - _EPS))
     return -(-need // max(1, pack_size)) * max(1, pack_size)
 

@@ -101,6 +101,11 @@ class StockLevels:
         return self.reserved + self.sold
 
     @property
+    def kept_share(self) -> float:
+        """The share of the units taken that are still taken (the rest expired or were cancelled)."""
+        return self.consumption / self.taken if self.taken > 0 else 1.0
+
+    @property
     def sold_out(self) -> bool:
         """Nothing left to sell while units are taken (the contract's available-0 red)."""
         return self.available == 0 and self.consumption > 0
