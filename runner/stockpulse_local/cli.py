@@ -58,11 +58,10 @@ class Run:
         from stockpulse import wiring
         from stockpulse_local.dynamodb_local import DynamoDBLocalUnavailable
         from stockpulse_local.replay import Replay, ResumeError, Stack, open_backend
-        from stockpulse_local.summary import OutcomeLog, Timeline
+        from stockpulse_local.summary import OutcomeLog
 
         session = self.scenario.plan.session
         tz = session.starts_at.tzinfo
-        self.timeline = Timeline(self.scenario)
         self.outcomes = OutcomeLog()
         self.progress = ProgressBar(
             len(self.scenario.events), tz=tz, stream=self.err, quiet=self.quiet, label=self.label
@@ -72,7 +71,6 @@ class Run:
 
         def observe(run: Any) -> None:
             now = run.clock.now_ms()
-            self.timeline.sample(now, run.stock_items)
             if not self.quiet and printer is not None:
                 for notice in printer.fresh(run.notices):
                     self.progress.message(printer.describe(notice, colour))
@@ -83,7 +81,6 @@ class Run:
                     time.sleep(min(ahead, 5.0))
 
         def finish(run: Any) -> None:
-            self.timeline.sample(session.ends_ms, run.stock_items, always=True)
             observe(run)
 
         if self.backend == "dynamodb-local":
@@ -99,6 +96,7 @@ class Run:
                         checkpoint_path=self.state_dir / "checkpoint.json" if self.state_dir else None,
                     )  # fmt: skip
                     printer = MessagePrinter(run.routing, tz=tz)
+                    self.timeline = run.timeline
                     self.resumed_at = run.resumed_at
                     if run.resumed_at:  # the messages before the stop were shown by the stopped run
                         printer.fresh(run.notices)

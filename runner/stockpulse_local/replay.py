@@ -37,18 +37,19 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore, StockItem
+from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import OrderEvent, epoch_ms, rfc3339
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.domain.tiers import Tier
-from stockpulse.guard import InventoryGuard
+from stockpulse.guard import InventoryGuard, tier_inputs
 from stockpulse.ports import AlertPublisher
 from stockpulse.pre_show import announce_pre_show
 from stockpulse_local.channels import Routing
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
+from stockpulse_local.summary import Timeline
 from stockpulse_local.template_tables import create_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -497,9 +498,8 @@ class Replay:
         self.events_done = 0
         self.batches = 0
         self.invariant_violations = 0
-        # Each SKU's stock item as last read (after every batch, and for the report): observers
-        # such as the progress bar and the picture use these instead of reading again.
-        self.stock_items: dict[str, StockItem] = {}
+        # The ledger's history as the guard judged it, change by change: the picture and review.
+        self.timeline = Timeline(scenario)
         self._sequence = 0
         self._next_minute = scenario.plan.session.starts_ms
         self.checkpoint_path = checkpoint_path
@@ -518,8 +518,16 @@ class Replay:
             for notice in journal.open():  # published after the last checkpoint of a killed run
                 self.notices.setdefault(notice.alert_id, notice)
             publisher = _JournaledPublisher(publisher, journal)
-        guard = InventoryGuard(store=stack.store, clock=self.clock, publisher=publisher, sink=self.outcomes)
+        guard = InventoryGuard(
+            store=stack.store,
+            clock=self.clock,
+            publisher=publisher,
+            sink=self.outcomes,
+            history=self.timeline,
+        )
         self.guard = guard
+        if self.resumed_at:
+            self._resume_timeline()
         wiring.install(
             wiring.Dependencies(
                 guard=guard,
@@ -544,6 +552,17 @@ class Replay:
         done = self.scenario.events[: saved.events_done]
         self.outcomes.counted_ids = {e.parsed.event_id for e in done if e.parsed is not None}
         self.load_session = False  # it was loaded before the first batch
+
+    def _resume_timeline(self) -> None:
+        """A resumed replay's timeline goes on from the ledger as the interrupted run left it."""
+        session_id = self.scenario.plan.session.session_id
+        at_ms = max(self._next_minute - MINUTE_MS, self.scenario.events[self.events_done - 1].at_ms)
+        for sku in self.scenario.plan.skus:
+            item = self.stack.store.stock(session_id, sku.sku_id)
+            if item is not None:
+                tier = Tier(item.raw.get("tier", Tier.NONE.value))
+                inputs = tier_inputs(item.raw, item.levels)
+                self.timeline.record(session_id, sku.sku_id, at_ms, item.levels, tier, inputs)
 
     def _save_checkpoint(self) -> None:
         if self.checkpoint_path is None:
@@ -690,10 +709,7 @@ class Replay:
     def _check_invariant(self) -> None:
         for sku in self.scenario.plan.skus:
             item = self.stack.store.stock(self.scenario.plan.session.session_id, sku.sku_id)
-            if item is None:
-                continue
-            self.stock_items[sku.sku_id] = item
-            if not item.levels.balanced:
+            if item is not None and not item.levels.balanced:
                 self.invariant_violations += 1
 
     # -- the report (contract section 3) ---------------------------------------------------------
@@ -704,7 +720,6 @@ class Replay:
         for sku in self.scenario.plan.skus:
             item = store.stock(session_id, sku.sku_id)
             assert item is not None
-            self.stock_items[sku.sku_id] = item
             lv = item.levels
             if not lv.balanced:
                 self.invariant_violations += 1

@@ -1,9 +1,9 @@
 """What a replay leaves behind for people: the terminal summary and the picture (PNG + HTML).
 
-The curves come from a `Timeline` sampled during the replay, from the stock items the replay
-reads after every batch anyway (no extra reads): consumption = reserved + sold, and the tier
-lines = ratio x effective forecast, where the effective forecast is the stored `forecast_eff`
-extended by restocked / red (contract: "a restock extends the plan").
+The curves come from a `Timeline`: the ledger's own history, one point per change, as the
+guard judged each state's tier: consumption = reserved + sold, and the tier lines = ratio x
+effective forecast, where the effective forecast is the stored `forecast_eff` extended by
+restocked / red (contract: "a restock extends the plan").
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
-from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain.events import EventType, OrderEvent, epoch_ms, parse_instant
-from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.domain.ledger import Outcome, Result, StockLevels
+from stockpulse.domain.tiers import Tier, TierInputs
 from stockpulse_local.progress import clock_text, paint
 from stockpulse_local.scenario import Scenario
 
@@ -81,31 +81,36 @@ class Sample:
         )
 
     @classmethod
-    def of(cls, t_ms: int, item: StockItem) -> Sample:
-        raw, lv = item.raw, item.levels
-        ratios = raw.get("ratios") or {}
+    def of(cls, t_ms: int, levels: StockLevels, tier: Tier, inputs: TierInputs) -> Sample:
+        r = inputs.ratios
         return cls(
             t_ms=t_ms,
-            reserved=lv.reserved,
-            sold=lv.sold,
-            available=lv.available,
-            on_hand=lv.on_hand,
-            held=lv.held,
-            forecast=float(raw.get("forecast_eff", 0)),
-            restocked=lv.restocked,
-            ratios=(
-                float(ratios.get("yellow", 0.8)),
-                float(ratios.get("orange", 1.0)),
-                float(ratios.get("red", 1.2)),
-            ),
-            tier=str(raw.get("tier", "none")),
-            paused=lv.paused,
+            reserved=levels.reserved,
+            sold=levels.sold,
+            available=levels.available,
+            on_hand=levels.on_hand,
+            held=levels.held,
+            forecast=float(inputs.forecast),
+            restocked=levels.restocked,
+            ratios=(float(r.yellow), float(r.orange), float(r.red)),
+            tier=tier.value,
+            paused=levels.paused,
         )
 
 
 @dataclass
 class Timeline:
-    """Per SKU, the ledger and its lines over virtual time (a point whenever something moved)."""
+    """Per SKU, the ledger and its lines over virtual time: a point at every change.
+
+    It is the guard's `LedgerHistory`: after each stock change (an order, a payment, a cancel,
+    an expiry by the sweep, a restock, a hold, a pause) and each new threshold of the evaluator,
+    the guard judges the tier on the ledger's resulting levels at the change's own instant (an
+    expiry at its hold's end), and tells the timeline. The levels are those the guard already
+    reads or computes for the tier: no extra request. Sampling the stock items instead (after
+    every batch and every scheduled minute) would cost a read per SKU per minute and still date
+    the changes within a batch, and the sweep's releases, at the clock instead of when they
+    happened.
+    """
 
     scenario: Scenario
     samples: dict[str, list[Sample]] = field(default_factory=dict)
@@ -134,12 +139,17 @@ class Timeline:
     def tz(self) -> tzinfo | None:
         return self.scenario.plan.session.starts_at.tzinfo
 
-    def sample(self, t_ms: int, items: Mapping[str, StockItem], *, always: bool = False) -> None:
-        for sku_id, item in items.items():
-            series = self.samples.setdefault(sku_id, [])
-            point = Sample.of(t_ms, item)
-            if always or not series or not point.same_state(series[-1]):
-                series.append(point)
+    def record(
+        self, session_id: str, sku_id: str, at_ms: int, levels: StockLevels, tier: Tier, inputs: TierInputs
+    ) -> None:
+        series = self.samples.get(sku_id)
+        if session_id != self.scenario.plan.session.session_id or series is None:
+            return
+        # A state committed after another is never drawn before it (a duplicate's re-evaluation
+        # carries its own, earlier, instant).
+        point = Sample.of(max(at_ms, series[-1].t_ms), levels, tier, inputs)
+        if not point.same_state(series[-1]):
+            series.append(point)
 
     def at(self, sku_id: str, t_ms: int) -> Sample | None:
         """The state in force at `t_ms` (the last sample at or before it)."""

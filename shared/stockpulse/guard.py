@@ -47,7 +47,7 @@ from stockpulse.domain.ledger import (
 )
 from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
-from stockpulse.ports import AlertPublisher, Clock, OutcomeSink
+from stockpulse.ports import AlertPublisher, Clock, LedgerHistory, OutcomeSink
 
 logger = Logger(child=True)
 
@@ -101,6 +101,8 @@ class InventoryGuard:
     publisher: AlertPublisher
     sink: OutcomeSink
     policy: alert_policy.AlertPolicy = field(default_factory=alert_policy.AlertPolicy)
+    # Every ledger state the tier is judged on (the local runner draws its pictures from it).
+    history: LedgerHistory | None = None
     catalog: SessionCatalog = field(init=False)
 
     def __post_init__(self) -> None:
@@ -351,6 +353,7 @@ class InventoryGuard:
             tier, hard = tier_for(item.raw, levels, at_ms), hard_tier_for(item.raw, levels, at_ms)
             decision, told = alert_policy.on_change(current, tier, facts_of(levels), at_ms, memory, policy)
             if tier is current and hard is hard_now and told == memory and decision is None:
+                self._remember_state(item, levels, tier, at_ms)
                 continue
             alert = None
             if decision is not None:
@@ -364,10 +367,23 @@ class InventoryGuard:
             )  # fmt: skip
             if not stored:
                 return False
+            self._remember_state(item, replace(levels, paused=True) if pause else levels, tier, at_ms)
             if alert is not None:
                 self.announce(item, alert, levels)
             current, hard_now, memory = tier, hard, told
         return True
+
+    def _remember_state(self, item: StockItem, levels: StockLevels, tier: Tier, at_ms: int) -> None:
+        """Tell the history a state the ledger passed through; it is only an observer, so its
+        failure never undoes or stops the tier's evaluation."""
+        if self.history is None:
+            return
+        try:
+            self.history.record(
+                item.session_id, item.sku_id, at_ms, levels, tier, tier_inputs(item.raw, levels)
+            )
+        except Exception:
+            logger.exception("ledger state not recorded", extra={"sku_id": item.sku_id})
 
     def policy_for(
         self, session_id: str, sku_id: str, base: alert_policy.AlertPolicy | None = None
@@ -493,7 +509,8 @@ def ratios_of(raw: Mapping[str, Any]) -> TierRatios:
     return TierRatios(yellow=exact(r["yellow"]), orange=exact(r["orange"]), red=exact(r["red"]))
 
 
-def _inputs(raw: Mapping[str, Any], levels: StockLevels) -> TierInputs:
+def tier_inputs(raw: Mapping[str, Any], levels: StockLevels) -> TierInputs:
+    """What the tier of `levels` is judged on: they and the thresholds on the stock item `raw`."""
     risk = Tier.NONE
     if raw.get("dynamic") and int(raw.get("risk_restocked", 0)) == levels.restocked:
         risk = Tier(str(raw.get("risk", Tier.NONE.value)))  # a restock voids it until re-judged
@@ -505,12 +522,12 @@ def _inputs(raw: Mapping[str, Any], levels: StockLevels) -> TierInputs:
 
 def tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
     """The tier of `levels` against the thresholds and stock risk stored on the stock item `raw`."""
-    return tier_of(_inputs(raw, levels))
+    return tier_of(tier_inputs(raw, levels))
 
 
 def hard_tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
     """The contract's tier alone (consumption, available 0): what auto-pause follows."""
-    return consumption_tier(_inputs(raw, levels))
+    return consumption_tier(tier_inputs(raw, levels))
 
 
 def tier_now(item: StockItem, at_ms: int) -> Tier:
@@ -553,7 +570,7 @@ def notice_for(
         since = max(mark_ms, at_ms - at_ms % MINUTE_MS - MINUTE_MS)
         velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - since) / MINUTE_MS)
     tier = Tier(alert["tier"])
-    inputs = _inputs(raw, levels)
+    inputs = tier_inputs(raw, levels)
     notice = AlertNotice(
         alert_id=str(alert["alert_id"]),
         kind=NoticeKind(alert["kind"]),

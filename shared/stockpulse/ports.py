@@ -6,7 +6,8 @@ from typing import Protocol
 
 from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent
-from stockpulse.domain.ledger import Outcome
+from stockpulse.domain.ledger import Outcome, StockLevels
+from stockpulse.domain.tiers import Tier, TierInputs
 
 
 class Clock(Protocol):
@@ -22,4 +23,13 @@ class AlertPublisher(Protocol):
 class OutcomeSink(Protocol):
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
         """Every event ends here exactly once: processed, duplicate or rejected with a reason."""
+        ...
+
+
+class LedgerHistory(Protocol):
+    def record(
+        self, session_id: str, sku_id: str, at_ms: int, levels: StockLevels, tier: Tier, inputs: TierInputs
+    ) -> None:
+        """A SKU's ledger after one change, at the change's own instant, with the tier it stands
+        in and the thresholds it was judged on; in commit order."""
         ...

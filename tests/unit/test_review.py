@@ -24,7 +24,7 @@ from stockpulse_local.review import (
     read_curves,
 )
 from stockpulse_local.scenario import Scenario, load_scenario, parse_scenario
-from stockpulse_local.summary import OutcomeLog, Timeline
+from stockpulse_local.summary import OutcomeLog
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "examples"
 SESSION = {"session_id": "s", "starts_at": "2026-11-25T20:00:00Z", "ends_at": "2026-11-25T22:00:00Z"}
@@ -38,16 +38,10 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 # -- the contract example: one replay (under xdist a shared fixture would run once per worker) ------
 def test_the_contract_examples_review_says_what_the_report_says(tmp_path: Path) -> None:
     scenario = load_scenario(CONTRACT / "demo-cakes.json")
-    timeline, outcomes = Timeline(scenario), OutcomeLog()
-
-    def observe(run: Replay) -> None:
-        timeline.sample(run.clock.now_ms(), run.stock_items)
-
-    def finish(run: Replay) -> None:
-        timeline.sample(scenario.plan.session.ends_ms, run.stock_items, always=True)
-
-    report = replay(scenario, on_batch=observe, on_finish=finish, on_outcome=outcomes.record)
-    review = build_review(report, scenario, outcomes=outcomes, curves=curves_of(timeline))
+    runs: list[Replay] = []
+    outcomes = OutcomeLog()
+    report = replay(scenario, on_finish=runs.append, on_outcome=outcomes.record)
+    review = build_review(report, scenario, outcomes=outcomes, curves=curves_of(runs[0].timeline))
     written = review.write(tmp_path)
     assert [p.name for p in written] == ["review.md", "review.csv", "curves.csv"]
 
@@ -84,7 +78,9 @@ def check_numbers(review: Review, report: dict[str, Any], scenario: Scenario) ->
     assert cake.demand == 84
     assert (cake.restock_suggested, cake.restocked) == (None, 30)
     assert cake.sold_out_at is not None and rfc3339(cake.sold_out_at) == "2026-11-25T20:40:54Z"
-    assert cake.minutes_sold_out and cake.minutes_paused == 0
+    # Sold out at 20:40:54 until the sweep released the first unpaid hold at 20:55:00: the marks
+    # 20:41 to 20:54.
+    assert (cake.minutes_sold_out, cake.minutes_paused) == (14, 0)
     assert (tea.sold, tea.restock_suggested, tea.restocked, tea.minutes_sold_out) == (0, 11, 0, 0)
     assert [a.en for a in review.next_show()["cake-osmanthus"]] == [
         "forecast was 60, demand 84: raise it",
