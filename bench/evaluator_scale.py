@@ -4,13 +4,13 @@ Each size runs on its own day (so one run sees only its SKUs); a session holds a
 (`session.MAX_SKUS`), so 1,000 SKUs are five live sessions at once. The evaluator
 runs once a minute for `--minutes` minutes while a tenth of the SKUs sell (one order each, every
 minute), so each SKU has a FORECAST item with its samples; then two minutes are measured:
-- quiet: nothing sold since the last run (every SKU unchanged);
-- busy: a tenth of the SKUs sold one unit each.
+- sold: a tenth of the SKUs sold one unit each since the last run;
+- paused: nothing sold for 15 minutes (every SKU's thresholds, forecast and tier unchanged).
 Requests and write units per SKU-minute are counted from the engine's own answers (a botocore
 hook adding ReturnConsumedCapacity, `stockpulse_local.metering`). Time is the minute's run in
 seconds divided by the seconds the same engine takes to answer 10 BatchGetItems of 100 keys,
 measured in the same run just before (best of 5), so the ratio does not depend on the machine.
-Run: .venv/bin/python bench/evaluator_scale.py [--sizes 10 100 1000 --minutes 30]
+Run: .venv/bin/python bench/evaluator_scale.py [--sizes 10 100 1000 --minutes 45]
 """
 
 from __future__ import annotations
@@ -94,9 +94,13 @@ def run_size(
     evaluator.run()  # the last sales seen
 
     rows = []
-    for label, minute, selling in (("quiet", minutes + 1, False), ("busy", minutes + 2, True)):
-        if selling:
+    for label, minute in (("sold", minutes + 1), ("paused", minutes + 17)):
+        if label == "sold":
             sell(minute - 1)
+        else:  # nobody sells for 15 minutes: every pace has decayed to nothing
+            for quiet_minute in range(minutes + 2, minute):
+                clock.set(t0 + quiet_minute * MINUTE_MS)
+                evaluator.run()
         ref_s = reference_seconds(client, ledger.table, ref)
         clock.set(t0 + minute * MINUTE_MS)
         meter.reset()
