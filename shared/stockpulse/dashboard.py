@@ -2,9 +2,10 @@
 
 Read-only. Everything comes from the items the other functions write (docs/architecture.md):
 the SESSION item (the plan), each SKU's STOCK item (ledger, tier, thresholds), its FORECAST item
-(written once a minute by the threshold evaluator: per-minute samples, velocity, hot start) and
-its ALERT items. A FORECAST item may be missing (the evaluator has not run yet): the series is
-then empty and the velocity is the one stored on the stock item (0 at the opening).
+(written by the threshold evaluator when it changed: per-minute samples as change points, which
+the session index item's run minutes expand, velocity, hot start) and its ALERT items. A FORECAST
+item may be missing (the evaluator has not run yet): the series is then empty and the velocity is
+the one stored on the stock item (0 at the opening).
 
 Numbers shown to people are recomputed from the freshest values: the sell-out ETA and the restock
 quantity use the stock item's `available` (changed by every order) with the evaluator's velocity,
@@ -13,8 +14,9 @@ sample minute with `forecast.expected_band` from the plan, so the curve and its 
 same x values.
 
 "Now" (`as_of_ms`) is the injected clock when there is one (the local runner passes its virtual
-clock); otherwise the latest instant the evaluator wrote (the data's own clock, which is the
-virtual clock in a replay and at most a minute old in AWS); otherwise the system clock.
+clock); otherwise the evaluator's last run (`evaluated_ms` on the session index item: the data's
+own clock, which is the virtual clock in a replay and at most a minute old in AWS); otherwise
+the system clock.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
-from stockpulse.adapters.keys import forecast_key
+from stockpulse.adapters.keys import forecast_key, session_index_key
 from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
@@ -194,15 +197,27 @@ class DashboardStore(Protocol):
     def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
 
 
-def read_forecast(store: DashboardStore, session_id: str, sku_id: str) -> dict[str, Any] | None:
-    """The evaluator's FORECAST item (one GetItem), or None when it has not been written yet."""
-    # DynamoLedgerStore has no public reader for this item (yet): its GetItem helper is the one
-    # read path (consistent read, counted in request_log), so no second boto3 client is needed.
-    get = getattr(store, "_get", None)
-    if get is None:
-        return None
-    found = get(forecast_key(session_id, sku_id))
-    return dict(found) if isinstance(found, Mapping) else None
+def read_index(store: DashboardStore) -> Any:
+    """The store's GetItem helper: DynamoLedgerStore has no public reader for the evaluator's
+    items; its one read path (consistent, counted in request_log) needs no second boto3 client."""
+    return getattr(store, "_get", None)
+
+
+def session_index(store: DashboardStore, session_id: str) -> dict[str, Any]:
+    """The session's index item: the minutes the evaluator ran, `evaluated_ms` its last run."""
+    get = read_index(store)
+    found = get(session_index_key(session_id)) if get else None
+    return dict(found) if isinstance(found, Mapping) else {}
+
+
+def read_forecast(
+    store: DashboardStore, session_id: str, sku_id: str, index: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The evaluator's FORECAST item (one GetItem) as it reads with the session's `index` item,
+    or None when it has not been written yet."""
+    get = read_index(store)
+    found = get(forecast_key(session_id, sku_id)) if get else None
+    return sample_log.shown(found, index) if isinstance(found, Mapping) else None
 
 
 # -- the read model ---------------------------------------------------------------------------------
@@ -225,11 +240,7 @@ class DashboardReader:
     def session_view(self, session_id: str) -> SessionView:
         s = self._session(session_id)
         rows = [(sku, self._stock(s, sku)) for sku in s.plan.skus]
-        # The forecasts only matter for "now" when no clock was given (they are the big items).
-        as_of = self._as_of(
-            s,
-            [] if self.clock else [read_forecast(self.store, session_id, sku.sku_id) for sku in s.plan.skus],
-        )
+        as_of = self._as_of({} if self.clock else session_index(self.store, session_id))
         tiers: dict[TierName, int] = {"none": 0, "yellow": 0, "orange": 0, "red": 0}
         summaries = []
         for sku, item in rows:
@@ -261,11 +272,12 @@ class DashboardReader:
 
     def skus_view(self, session_id: str) -> SkusView:
         s = self._session(session_id)
+        index = session_index(self.store, session_id)
         stocks = [
-            (sku, self._stock(s, sku), read_forecast(self.store, session_id, sku.sku_id))
+            (sku, self._stock(s, sku), read_forecast(self.store, session_id, sku.sku_id, index))
             for sku in s.plan.skus
         ]
-        as_of = self._as_of(s, [f for _, _, f in stocks])
+        as_of = self._as_of(index)
         return SkusView(
             session_id=session_id,
             as_of_ms=as_of,
@@ -280,8 +292,9 @@ class DashboardReader:
         if sku is None:
             raise NotFound(f"sku {sku_id!r} is not in session {session_id!r}")
         item = self._stock(s, sku)
-        fc = read_forecast(self.store, session_id, sku_id)
-        as_of = self._as_of(s, [fc])
+        index = session_index(self.store, session_id)
+        fc = read_forecast(self.store, session_id, sku_id, index)
+        as_of = self._as_of(index)
         return SkuResponse(
             session_id=session_id,
             as_of_ms=as_of,
@@ -320,12 +333,11 @@ class DashboardReader:
             raise NotFound(f"sku {sku.sku_id!r} of session {s.session_id!r} has no stock item")
         return item
 
-    def _as_of(self, s: _Session, forecasts: Sequence[Mapping[str, Any] | None]) -> int:
+    def _as_of(self, index: Mapping[str, Any]) -> int:
         if self.clock is not None:
             return self.clock.now_ms()
-        written = [int(f["updated_ms"]) for f in forecasts if f is not None and "updated_ms" in f]
-        if written:
-            return max(written)
+        if "evaluated_ms" in index:
+            return int(index["evaluated_ms"])
         return SystemClock().now_ms()
 
 

@@ -1,10 +1,12 @@
 """The threshold evaluator: once a minute, per SKU of every live session.
 
 For each SKU (clock = the guard's, injected):
-1. read the stock item and the FORECAST item together (one consistent BatchGetItem);
+1. read the stock item and the FORECAST item together: one consistent BatchGetItem for 50 SKUs
+   (100 keys);
 2. append this minute's sample `[minute_ms, taken, consumption]` (`taken` is the stock item's
    cumulative counter of units that left `available` for orders: no write per order is added
-   anywhere to measure sales), keep the last 240 minutes;
+   anywhere to measure sales), keep the last 240 minutes. Samples are stored as change points
+   beside the session's run minutes (`adapters/sample_log.py`): a quiet minute stores nothing;
 3. velocity = `forecast.velocity_per_minute` over the per-minute increments of `taken`
    (exponentially weighted, half-life 10 minutes: a smoothed recent rate, not a lifetime mean);
    during the first 15 minutes a pace above the plan's leans on the plan for the minutes not
@@ -13,11 +15,12 @@ For each SKU (clock = the guard's, injected):
    hot start latched in `hot_start` once seen, the slow-start relaxation; `dynamic: false` keeps
    exactly the plan's forecast), the sell-out ETA, the restock quantity to last the session and
    the expected consumption band;
-5. write the FORECAST item (the dashboard reads it), then `forecast_eff` / `velocity` on the
-   stock item through `update_stock_fields` only when they changed (it bumps `version`);
-6. `guard.settle(...)` when the thresholds changed or time alone moved the tier (stock cover
-   against the session's end): the tier is re-evaluated (stock cover short -> orange) and
-   stored / announced / auto-paused exactly as on the hot path;
+5. write the FORECAST item (the dashboard reads it) only when what it would say changed (one
+   BatchWriteItem per 25), then `forecast_eff` / `velocity` on the stock item through
+   `update_stock_fields` only when they changed (it bumps `version`);
+6. `guard.settle(...)` on the item as written when the thresholds changed or time alone moved the
+   tier (stock cover against the session's end): the tier is re-evaluated (stock cover short ->
+   orange) and stored / announced / auto-paused exactly as on the hot path;
 7. message hygiene (`alert_policy.on_tick`): a REPEAT after the cooldown while a tier stands (only
    the standing tier is repeated: a higher tier inhibits the lower), a RESOLVED once the tier
    stayed lower for a while. The memory, the alert item (kind repeat / resolved) and a
@@ -26,13 +29,17 @@ For each SKU (clock = the guard's, injected):
    `pending_alert` older than 30 s (a crash between the tier write and the publish, here or on
    the hot path) is published again, then cleared;
 8. quota rebalancing when the SKU has `rebalance_quotas: true` (see `plan_rebalance`).
+Then the session's run minute is recorded on its index item (one UpdateItem a session).
 
-Sessions that ended (the store lists them for an hour more, so late expiries still settle) get
-no forecasts or repeats: only a stale `pending_alert` is still published.
+Live sessions are evaluated at once, one thread each (SESSION_WORKERS): a slow or failing session
+holds up or fails only its own SKUs. Sessions that ended (the store lists them for an hour more,
+so late expiries still settle) get no forecasts or repeats: only a stale `pending_alert` is still
+published.
 
-Cost per SKU and minute: 1 BatchGetItem + 1 PutItem. When the thresholds changed (or the tier
-moved with time alone): + UpdateItem, settle's GetItem (+ its transaction on a tier change) and one
-GetItem more; a transaction only when a notice goes out.
+Cost per SKU and minute: 1/50 BatchGetItem, and nothing else while its thresholds, forecast and
+tier stay as they were. A selling SKU: its FORECAST item (<= 1 KB: 1 write unit, in a
+BatchWriteItem of 25) and the UpdateItem of its thresholds; settle's transaction only on a tier
+change (then one GetItem); a transaction only when a notice goes out.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -47,6 +55,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from stockpulse.adapters import sample_log
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain import alert_policy, forecast, stock_risk
@@ -60,8 +69,10 @@ from stockpulse.stock_sync import StockSyncFeed
 logger = Logger(child=True)
 
 MINUTE_MS = forecast.MINUTE_MS
-SAMPLE_MINUTES = 240  # the FORECAST item keeps this many minutes of samples
+SAMPLE_MINUTES = sample_log.SAMPLE_MINUTES  # the FORECAST item keeps this many minutes of samples
 PLATFORM_SAMPLE_MINUTES = 30  # per-platform usage samples kept for rebalancing
+SKUS_PER_READ = 50  # a stock item and a FORECAST item each: one BatchGetItem of 100 keys
+SESSION_WORKERS = 8  # live sessions evaluated at once
 PENDING_STALE_MS = 30_000  # a pending announcement older than this is published again
 TICK_ATTEMPTS = 3  # re-reads when the stock item moved under the hygiene write
 PLATFORM_HALF_LIFE_MINUTES = 5.0  # per-platform pace for quota rebalancing
@@ -139,30 +150,80 @@ class ForecastView:
     slow_tip: bool  # this minute sends the SKU's one "selling slowly" tip
     slow_sent: bool
 
-    def item(self, session_id: str, sku_id: str, now_ms: int, tier: Tier) -> dict[str, Any]:
+    def item(self, tier: Tier, *, platforms: bool) -> dict[str, Any]:
+        """The FORECAST item: what the next minute starts from and what the big screen shows.
+
+        Samples are stored as change points (`sample_log`): with the session's run minutes they
+        give back `samples` exactly. Per-platform usage only for a SKU that rebalances quotas (the
+        only reader of its pace). Not stored, as nothing would read them: the band (the plan and
+        the minute give it), the platform paces, and `slow_runs` once the tip went out."""
         values: dict[str, Any] = {
-            "session_id": session_id,
-            "sku_id": sku_id,
-            "updated_ms": now_ms,
-            "samples": self.samples,
+            "samples": sample_log.pack_samples(sample_log.change_points(self.samples)),
             "velocity": self.velocity,
             "forecast_eff": self.forecast_eff,
             "hot_start": self.hot_start,
             "restock_quantity": self.restock_quantity,
-            "band_low": self.band_low,
-            "band_high": self.band_high,
             "tier": tier.value,
-            "platform_samples": self.platform_samples,
-            "platform_velocity": {p: _round(v, "0.01") for p, v in sorted(self.platform_velocity.items())},
             "risk": self.risk.to_item(),
-            "slow_runs": self.slow_runs,
             "slow_sent": self.slow_sent,
         }
+        if not self.slow_sent:
+            values["slow_runs"] = self.slow_runs
+        if platforms:
+            values["platforms"] = sample_log.pack_platforms(sample_log.change_points(self.platform_samples))
         if self.eta_minutes is not None:
             values["eta_minutes"] = self.eta_minutes
         if self.frozen_velocity is not None:
             values["frozen_velocity"] = _round(self.frozen_velocity, "0.0001")
         return values
+
+
+_PACKED = ("samples", "platforms")
+
+
+def _previous(stored: Mapping[str, Any] | None, runs: sample_log.Runs, minute: int) -> dict[str, Any] | None:
+    """The stored FORECAST item as `compute_forecast` reads it: samples expanded over the runs."""
+    if stored is None:
+        return None
+    return {
+        **stored,
+        "samples": sample_log.expand(
+            sample_log.unpack_samples(stored.get("samples", b"")),
+            runs,
+            after_ms=minute - SAMPLE_MINUTES * MINUTE_MS,
+            before_ms=minute,
+        ),
+        "platform_samples": sample_log.expand(
+            sample_log.unpack_platforms(stored["platforms"]) if "platforms" in stored else [],
+            runs,
+            after_ms=minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS,
+            before_ms=minute,
+        ),
+    }
+
+
+def _holds(
+    stored: Mapping[str, Any] | None,
+    values: Mapping[str, Any],
+    view: ForecastView,
+    ran: sample_log.Runs,
+    minute: int,
+) -> bool:
+    """The stored item, read with this minute's run recorded, says what `values` would: no write."""
+    if stored is None:
+        return False
+    old = {k: v for k, v in stored.items() if k not in ("pk", "sk", *_PACKED)}
+    if old != {k: v for k, v in values.items() if k not in _PACKED} or ("platforms" in stored) != (
+        "platforms" in values
+    ):
+        return False
+    after = _previous(stored, ran, minute + MINUTE_MS)  # up to and including this minute
+    assert after is not None
+    samples = [s for s in after["samples"] if s[0] > minute - SAMPLE_MINUTES * MINUTE_MS]
+    if samples != view.samples:
+        return False
+    platforms = [s for s in after["platform_samples"] if s[0] > minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS]
+    return "platforms" not in values or platforms == view.platform_samples
 
 
 def compute_forecast(
@@ -357,6 +418,18 @@ class RunSummary:
         return out
 
 
+@dataclass
+class _Step:
+    """One SKU's minute between the read and the stock-item effects."""
+
+    sku: SkuConfig
+    item: StockItem
+    view: ForecastView
+    changes: dict[str, Any]
+    tier: Tier
+    write: dict[str, Any] | None  # the FORECAST item to store; None: what is stored still holds
+
+
 class ThresholdEvaluator:
     def __init__(
         self,
@@ -372,42 +445,108 @@ class ThresholdEvaluator:
         self.stock_sync = stock_sync
 
     def run(self) -> RunSummary:
+        """Every live session at once, each in its own thread: a slow or failing session (a
+        throttled partition, a hung request) holds up or fails only its own SKUs."""
         now = self.guard.clock.now_ms()
         summary = RunSummary(now)
-        for session_id in self.guard.store.live_sessions(now):
-            plan = self.guard.catalog.plan(session_id)
-            if plan is None:
-                continue
-            ended = now > plan.session.ends_ms
-            for sku in plan.skus:
-                try:
-                    if ended:  # the show is over: no forecasts or repeats, only unfinished business
-                        self._after_end(plan.session.session_id, sku.sku_id, now)
-                        continue
-                    summary.skus.append(self.evaluate(plan, sku, now))
-                except Exception:  # one SKU's failure must not starve the others; next minute retries
-                    summary.failed += 1
-                    logger.exception(
-                        "evaluation failed", extra={"session_id": session_id, "sku_id": sku.sku_id}
-                    )
+        rows = self.guard.store.live_sessions(now)
+        if not rows:
+            return summary
+        with ThreadPoolExecutor(max_workers=min(SESSION_WORKERS, len(rows))) as pool:
+            for part in pool.map(lambda row: self._session(row, now), rows):
+                summary.skus += part.skus
+                summary.failed += part.failed
         return summary
 
-    def evaluate(self, session: SessionPlan, sku: SkuConfig, now: int) -> SkuResult:
-        sid, kid = session.session.session_id, sku.sku_id
-        result = SkuResult(sid, kid)
-        stock_raw, previous = self.forecasts.read(sid, kid)
-        if stock_raw is None:
-            return result
-        item = StockItem.from_raw(stock_raw)
-        view = compute_forecast(sku_plan(session, sku), item.levels, previous, now)
+    def _session(self, row: Mapping[str, Any], now: int) -> RunSummary:
+        summary = RunSummary(now)
+        session_id = str(row["session_id"])
+        try:
+            plan = self.guard.catalog.plan(session_id)
+            if plan is None:
+                return summary
+            skus = list(plan.skus)
+            if now > plan.session.ends_ms:  # the show is over: no forecasts or repeats
+                self._after_end(session_id, skus, now, summary)
+                return summary
+            runs = sample_log.runs_of(row.get("evaluated"))
+            sampled = True  # every SKU's sample of this minute stored (or still holding)
+            for first in range(0, len(skus), SKUS_PER_READ):
+                sampled &= self._chunk(plan, skus[first : first + SKUS_PER_READ], runs, now, summary)
+            if sampled:
+                keep_after = minute_of(now) - SAMPLE_MINUTES * MINUTE_MS
+                self.forecasts.record_run(
+                    session_id, minute_of(now), known=runs, at_ms=now, keep_after_ms=keep_after
+                )
+        except Exception:  # this session only; the next minute retries
+            logger.exception("session not evaluated", extra={"session_id": session_id})
+            summary.failed += 1
+        return summary
 
+    def _chunk(
+        self,
+        session: SessionPlan,
+        skus: Sequence[SkuConfig],
+        runs: sample_log.Runs,
+        now: int,
+        summary: RunSummary,
+    ) -> bool:
+        """Up to SKUS_PER_READ SKUs: one read, the forecasts, one batch of FORECAST writes, then
+        each SKU's stock-item effects. False when a SKU's sample may be missing this minute."""
+        sid = session.session.session_id
+        try:
+            found = self.forecasts.read_many(sid, [sku.sku_id for sku in skus])
+        except Exception:
+            logger.exception("evaluation read failed", extra={"session_id": sid})
+            summary.failed += len(skus)
+            return False
+        steps: list[_Step] = []
+        sampled = True
+        for sku in skus:
+            stock_raw, previous = found[sku.sku_id]
+            if stock_raw is None:
+                summary.skus.append(SkuResult(sid, sku.sku_id))
+                continue
+            try:
+                steps.append(self._forecast(session, sku, StockItem.from_raw(stock_raw), previous, runs, now))
+            except Exception:  # one SKU's failure must not starve the others; next minute retries
+                summary.failed += 1
+                sampled = False
+                logger.exception("evaluation failed", extra={"session_id": sid, "sku_id": sku.sku_id})
+        try:
+            self.forecasts.put_forecasts(sid, {s.sku.sku_id: s.write for s in steps if s.write is not None})
+        except Exception:
+            logger.exception("FORECAST items not written", extra={"session_id": sid})
+            summary.failed += len(steps)
+            return False
+        for step in steps:
+            try:
+                summary.skus.append(self._effects(step, now))
+            except Exception:
+                summary.failed += 1
+                logger.exception("evaluation failed", extra={"session_id": sid, "sku_id": step.sku.sku_id})
+        return sampled
+
+    def _forecast(
+        self,
+        session: SessionPlan,
+        sku: SkuConfig,
+        item: StockItem,
+        stored: Mapping[str, Any] | None,
+        runs: sample_log.Runs,
+        now: int,
+    ) -> _Step:
+        """The minute's forecast, the stock-item changes it implies, and the FORECAST item to write
+        unless the stored one (with this minute's run) already says the same."""
+        minute = minute_of(now)
+        view = compute_forecast(sku_plan(session, sku), item.levels, _previous(stored, runs, minute), now)
         changes: dict[str, Any] = {}
         if exact(item.raw.get("forecast_eff", sku.forecast)) != exact(view.forecast_eff):
             changes["forecast_eff"] = view.forecast_eff
         if exact(item.raw.get("velocity", 0)) != exact(view.velocity):
             changes["velocity"] = view.velocity
         if item.levels.taken != int((item.raw.get("pace_mark") or [0, 0])[1]):
-            changes["pace_mark"] = [minute_of(now), item.levels.taken]  # the hot path's fresh pace
+            changes["pace_mark"] = [minute, item.levels.taken]  # the hot path's fresh pace
         if int(item.raw.get("restock_units", 0)) != view.restock_quantity:
             changes["restock_units"] = view.restock_quantity
         if item.raw.get("risk", Tier.NONE.value) != view.risk.tier.value or (
@@ -415,32 +554,50 @@ class ThresholdEvaluator:
         ):
             changes["risk"] = view.risk.tier.value
             changes["risk_restocked"] = view.risk.restocked
-        projected = replace(item, raw={**item.raw, **changes})
-        tier = tier_now(projected, now)
-        self.forecasts.put_forecast(sid, kid, view.item(sid, kid, now, tier))
+        tier = tier_now(replace(item, raw={**item.raw, **changes}), now)
+        values = view.item(tier, platforms=sku.rebalance_quotas)
+        ran = sample_log.with_run(runs, minute, keep_after_ms=minute - SAMPLE_MINUTES * MINUTE_MS)
+        write = None if _holds(stored, values, view, ran, minute) else values
+        return _Step(sku, item, view, changes, tier, write)
+
+    def _effects(self, step: _Step, now: int) -> SkuResult:
+        """Thresholds on the stock item, the tier settled, message hygiene, quota rebalancing."""
+        item, view, changes, tier = step.item, step.view, step.changes, step.tier
+        sid, kid = item.session_id, item.sku_id
+        result = SkuResult(sid, kid)
         if changes:
-            self.guard.store.update_stock_fields(sid, kid, changes)
+            item = self.guard.store.update_stock_fields(sid, kid, changes)
             result.thresholds_written = True
-        if changes or tier.value != item.raw.get("tier", Tier.NONE.value):
-            # New thresholds or stock risk: settle stores / announces the tier like the hot path.
-            # Otherwise it would be a no-op.
-            self.guard.settle(sid, kid, now)
+        # New thresholds or stock risk: settle stores / announces the tier like the hot path.
+        # Otherwise it would be a no-op.
+        if (changes or tier.value != item.raw.get("tier", Tier.NONE.value)) and self.guard.settle(
+            sid, kid, now, item=item
+        ):
             raw = self.forecasts.stock_raw(sid, kid)
             if raw is None:
                 return result
             item = StockItem.from_raw(raw)
         result.velocity, result.forecast_eff, result.tier = view.velocity, view.forecast_eff, tier
         item = self._hygiene(item, now, result, view)
-        if sku.rebalance_quotas:
-            self._rebalance(item, sku, view, result)
+        if step.sku.rebalance_quotas:
+            self._rebalance(item, step.sku, view, result)
         return result
 
-    def _after_end(self, session_id: str, sku_id: str, now: int) -> None:
+    def _after_end(self, session_id: str, skus: Sequence[SkuConfig], now: int, summary: RunSummary) -> None:
         """An hour after the show still: announcements whose writer died are published."""
-        raw = self.forecasts.stock_raw(session_id, sku_id)
-        pending = raw.get("pending_alert") if raw else None
-        if raw is not None and pending is not None and now - int(pending["at_ms"]) > PENDING_STALE_MS:
-            self.guard.announce(StockItem.from_raw(raw), dict(pending))
+        for first in range(0, len(skus), SKUS_PER_READ * 2):  # stock items only: twice the SKUs
+            chunk = [sku.sku_id for sku in skus[first : first + SKUS_PER_READ * 2]]
+            for sku_id, (raw, _) in self.forecasts.read_many(session_id, chunk, forecasts=False).items():
+                pending = raw.get("pending_alert") if raw else None
+                if raw is None or pending is None or now - int(pending["at_ms"]) <= PENDING_STALE_MS:
+                    continue
+                try:
+                    self.guard.announce(StockItem.from_raw(raw), dict(pending))
+                except Exception:
+                    summary.failed += 1
+                    logger.exception(
+                        "announcement failed", extra={"session_id": session_id, "sku_id": sku_id}
+                    )
 
     # -- message hygiene -----------------------------------------------------------------------
     def _hygiene(self, item: StockItem, now: int, result: SkuResult, view: ForecastView) -> StockItem:

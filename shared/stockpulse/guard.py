@@ -312,7 +312,15 @@ class InventoryGuard:
         return result.ok
 
     # -- tiers and alerts ----------------------------------------------------------------------
-    def settle(self, session_id: str, sku_id: str, at_ms: int, *, recover: bool = False) -> None:
+    def settle(
+        self,
+        session_id: str,
+        sku_id: str,
+        at_ms: int,
+        *,
+        recover: bool = False,
+        item: StockItem | None = None,
+    ) -> bool:
         """Evaluate the tier after a stock change; store it, pause on red, announce an upward move.
 
         Runs after the change is committed, so a transient failure here must not fail the event:
@@ -320,35 +328,43 @@ class InventoryGuard:
         scheduled evaluator re-evaluates the tier and re-publishes a pending alert within a minute;
         with `recover` (a redelivered event) a pending alert is published right away (at least
         once: the alert id stays the same).
+
+        `item`: the stock item as the caller just read or wrote it (else it is read). False when
+        that copy is still the stored item; True when it may not be (a tier stored, a re-read, a
+        failure): the caller reads it again before relying on it.
         """
         try:
             for attempt in range(ATTEMPTS):
-                item = self.store.stock(session_id, sku_id)
+                if item is None or attempt:
+                    item = self.store.stock(session_id, sku_id)
                 if item is None:
-                    return
+                    return True
                 if recover and attempt == 0 and item.raw.get("pending_alert"):
                     self.announce(item, dict(item.raw["pending_alert"]))
-                if self._move_tier(item, [(item.version, item.levels, at_ms)]):
-                    return
+                stored = self._move_tier(item, [(item.version, item.levels, at_ms)])
+                if stored is not None:
+                    return bool(stored) or attempt > 0
         except Exception as err:  # boto, contention, and any notice/formatting failure alike
             logger.warning(
                 "tier not evaluated after a committed change",
                 extra={"session_id": session_id, "sku_id": sku_id, "error": repr(err)},
             )
+        return True
 
-    def _move_tier(self, item: StockItem, path: Sequence[tuple[int, StockLevels, int]]) -> bool:
+    def _move_tier(self, item: StockItem, path: Sequence[tuple[int, StockLevels, int]]) -> int | None:
         """Walk the ledger states `path` (version, levels, instant) in order, recording each change
         of tier and each message the budget allows (docs/product.md, "Message budget").
 
         The write is conditional on the tier seen and its version, so of all the writers that saw
-        a transition exactly one stores it and announces it. False: another writer changed the
-        tier first; read again and evaluate the stored state.
+        a transition exactly one stores it and announces it. Returns how many changes it stored;
+        None: another writer changed the tier first; read again and evaluate the stored state.
         """
         current = Tier(item.raw.get("tier", "none"))
         hard_now = Tier(item.raw.get("hard_tier", current.value))
         memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory", {}))
         policy = self.policy_for(item.session_id, item.sku_id, self.policy)
         auto_pause = bool(item.raw.get("auto_pause_on_red"))
+        changes = 0
         for version, levels, at_ms in path:
             tier, hard = tier_for(item.raw, levels, at_ms), hard_tier_for(item.raw, levels, at_ms)
             decision, told = alert_policy.on_change(current, tier, facts_of(levels), at_ms, memory, policy)
@@ -366,12 +382,13 @@ class InventoryGuard:
                 version=version, memory=told.to_item(), pause=pause, alert=alert,
             )  # fmt: skip
             if not stored:
-                return False
+                return None
             self._remember_state(item, replace(levels, paused=True) if pause else levels, tier, at_ms)
             if alert is not None:
                 self.announce(item, alert, levels)
             current, hard_now, memory = tier, hard, told
-        return True
+            changes += 1
+        return changes
 
     def _remember_state(self, item: StockItem, levels: StockLevels, tier: Tier, at_ms: int) -> None:
         """Tell the history a state the ledger passed through; it is only an observer, so its
@@ -452,7 +469,7 @@ class InventoryGuard:
             (item.version + k, levels, events[i].occurred_ms) for k, (i, levels) in enumerate(plan.steps, 1)
         ]
         try:
-            if not self._move_tier(item, path):
+            if self._move_tier(item, path) is None:
                 self.settle(item.session_id, item.sku_id, events[-1].occurred_ms)
         except Exception as err:  # the run is written: see `settle`
             logger.warning(

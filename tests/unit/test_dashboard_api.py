@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from stockpulse import dashboard
+from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import to_item
 from stockpulse.domain import forecast
@@ -123,22 +124,30 @@ class Api:
         )
         self.guard.handle(event)
 
-    def put_forecast(self, sku: str, values: dict[str, Any]) -> None:
-        """The evaluator's FORECAST item, in its documented shape."""
+    def put_forecast(self, sku: str, samples: list[list[int]], values: dict[str, Any]) -> None:
+        """The evaluator's FORECAST item, in its documented shape (samples as change points), and
+        its runs (every sample minute) on the session's index item."""
         item = {
-            "session_id": SESSION,
-            "sku_id": sku,
             "forecast_eff": 30,
             "hot_start": False,
             "restock_quantity": 0,
-            "band_low": 0,
-            "band_high": 0,
             "tier": "none",
+            "samples": sample_log.pack_samples(sample_log.change_points(samples)),
             **values,
         }
-        self.stack.backend.dynamodb.put_item(
-            TableName=self.stack.store.table_name,
+        db, table = self.stack.backend.dynamodb, self.stack.store.table_name
+        db.put_item(
+            TableName=table,
             Item={"pk": {"S": f"SKU#{SESSION}#{sku}"}, "sk": {"S": "FORECAST"}, **to_item(item)},
+        )
+        runs: sample_log.Runs = []
+        for minute, *_ in samples:
+            runs = sample_log.with_run(runs, minute, keep_after_ms=0)
+        db.update_item(
+            TableName=table,
+            Key={"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{SESSION}"}},
+            UpdateExpression="SET evaluated = :runs, evaluated_ms = :at",
+            ExpressionAttributeValues=to_item({":runs": sample_log.runs_item(runs), ":at": samples[-1][0]}),
         )
 
 
@@ -166,10 +175,7 @@ def world() -> Iterator[Api]:
         api.order("o5", "lipstick", "douyin", 20, 4.5, paid=True)
         # [minute_ms, taken (the stock item's cumulative counter), consumption], as the evaluator writes
         samples = [[T0 + m * MINUTE, n, c] for m, n, c in ((2, 3, 3), (3, 5, 5), (4, 5, 5), (5, 25, 25))]
-        api.put_forecast(
-            "lipstick",
-            {"updated_ms": T0 + 5 * MINUTE, "samples": samples, "velocity": 0.5, "restock_quantity": 12},
-        )
+        api.put_forecast("lipstick", samples, {"velocity": 0.5, "restock_quantity": 12})
         yield api
     dashboard.install(None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item
@@ -34,6 +36,7 @@ from stockpulse.evaluator import (
 from stockpulse.guard import InventoryGuard
 from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate
 from stockpulse_local import moto_speedups
+from stockpulse_local.metering import Meter
 from stockpulse_local.template_tables import create_tables
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -133,10 +136,16 @@ class World:
         return dict(item.raw)
 
     def forecast(self, sku: str) -> dict[str, Any]:
+        """The FORECAST item as the big screen reads it (samples expanded over the run minutes)."""
         response = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": f"SKU#{self.session}#{sku}"}, "sk": {"S": "FORECAST"}}
         )
-        return from_item(response["Item"])
+        index = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{self.session}"}}
+        )
+        shown = sample_log.shown(from_item(response["Item"]), from_item(index["Item"]))
+        assert shown is not None
+        return shown
 
     def alert_items(self, sku: str) -> list[dict[str, Any]]:
         return sorted(self.store.alerts(self.session, sku), key=lambda a: int(a["at_ms"]))
@@ -179,8 +188,8 @@ def test_forecast_item_velocity_eta_restock_band(world: World) -> None:
         world.tick(minute + 1)
     item = world.forecast("a")
     assert set(item) >= {
-        "session_id", "sku_id", "updated_ms", "samples", "velocity", "forecast_eff", "hot_start",
-        "eta_minutes", "restock_quantity", "band_low", "band_high", "tier",
+        "updated_ms", "samples", "velocity", "forecast_eff", "hot_start", "eta_minutes",
+        "restock_quantity", "tier",
     }  # fmt: skip
     assert item["updated_ms"] == world.t0 + 10 * MIN
     assert [s[1] for s in item["samples"]] == list(range(0, 110, 10))
@@ -191,8 +200,6 @@ def test_forecast_item_velocity_eta_restock_band(world: World) -> None:
     # 400 available, in whole packs of 6:
     expected = 10 * 170 - 400
     assert item["restock_quantity"] == math.ceil(expected / 6) * 6
-    assert float(item["band_low"]) == pytest.approx(0.8 * 1800 * 10 / 180, abs=0.01)
-    assert float(item["band_high"]) == pytest.approx(1.2 * 1800 * 10 / 180, abs=0.01)
     assert item["tier"] == "none"
     assert item["hot_start"] is False
     stock = world.stock("a")
@@ -318,13 +325,128 @@ def test_unchanged_thresholds_are_not_rewritten(world: World) -> None:
     assert int(world.stock("a")["version"]) == version
 
 
-def test_per_minute_cost_is_a_few_requests_per_sku(world: World) -> None:
-    world.load(*(sku(f"k{i}", dynamic=False) for i in range(5)))
+def test_an_unchanged_sku_minute_writes_nothing(world: World) -> None:
+    world.load(*(sku(f"k{i}") for i in range(5)))
     world.tick(0)
-    world.store.request_log.clear()
+    world.reserve("k0", 3, 0.5)
     world.tick(1)
-    # live_sessions Query + per SKU: BatchGetItem, PutItem (FORECAST).
-    assert world.store.request_log == ["Query"] + ["BatchGetItem", "PutItem"] * 5
+    meter = Meter(world.client)
+    world.tick(2)  # nothing sold since: thresholds, forecast and tier as they were
+    # The live sessions, one read for the five SKUs, and the session's run minute (one write a
+    # session, whatever its number of SKUs): no write for any SKU.
+    assert meter.requests == {"Query": 1, "BatchGetItem": 1, "UpdateItem": 1}
+    assert world.forecast("k1")["samples"][-1][0] == world.t0 + 2 * MIN  # the minute is a sample still
+
+
+def test_reads_are_one_batch_get_per_100_keys_and_no_get_item(world: World) -> None:
+    world.load(*(sku(f"k{i:03d}", dynamic=False) for i in range(120)))
+    world.tick(0)
+    for i in range(0, 120, 7):
+        world.reserve(f"k{i:03d}", 2, 0.5)
+    meter = Meter(world.client)
+    summary = world.tick(1)  # new paces: thresholds written, no tier moved
+    assert sum(s.thresholds_written for s in summary.skus) == len(range(0, 120, 7))
+    # 120 stock items and 120 FORECAST items: 100 + 100 + 40 keys.
+    assert meter.requests["BatchGetItem"] == 3 and meter.requests["GetItem"] == 0
+    # The changed FORECAST items in one BatchWriteItem per read (up to 25 items each), the
+    # selling SKUs' thresholds, the run minute.
+    assert meter.requests["BatchWriteItem"] == 3
+    assert meter.requests["UpdateItem"] == len(range(0, 120, 7)) + 1
+
+
+def test_samples_carry_quiet_minutes_and_gaps_between_writes(world: World) -> None:
+    world.load(sku("a", dynamic=False, forecast=180))
+    world.tick(0)
+    world.reserve("a", 5, 0.5)
+    for minute in (1, 2, 3, 4, 9):  # 5..8 missed: a gap, not quiet minutes
+        world.tick(minute)
+    world.reserve("a", 4, 9.5)
+    world.tick(10)
+    samples = world.forecast("a")["samples"]
+    assert [((m - world.t0) // MIN, t) for m, t, _ in samples] == [
+        (0, 0), (1, 5), (2, 5), (3, 5), (4, 5), (9, 5), (10, 9),
+    ]  # fmt: skip
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4), st.integers(-3, 400), st.integers(-50, 50), st.booleans()),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_change_points_and_run_minutes_give_the_samples_back(
+    steps: list[tuple[int, int, int, bool]],
+) -> None:
+    """Any samples (gaps, decreases, repeats), stored as packed change points beside the run
+    minutes, expand to exactly the same list; usage per platform likewise."""
+    minute, taken, consumption = 29_000_000 * MIN, 0, 0
+    samples: list[list[Any]] = []
+    platforms: list[list[Any]] = []
+    runs: sample_log.Runs = []
+    for gap, dt, dc, kuaishou in steps:
+        minute, taken, consumption = minute + gap * MIN, max(0, taken + dt), consumption + dc
+        samples.append([minute, taken, consumption])
+        platforms.append([minute, {"douyin": taken, **({"kuaishou": dc % 7} if kuaishou else {})}])
+        runs = sample_log.with_run(runs, minute, keep_after_ms=0)
+    stored = sample_log.unpack_samples(sample_log.pack_samples(sample_log.change_points(samples)))
+    assert sample_log.expand(stored, runs, after_ms=0, before_ms=minute + MIN) == samples
+    stored = sample_log.unpack_platforms(sample_log.pack_platforms(sample_log.change_points(platforms)))
+    assert sample_log.expand(stored, runs, after_ms=0, before_ms=minute + MIN) == platforms
+
+
+# ---------------------------------------------------------------------------- live sessions at once
+class Failing:
+    """A client whose BatchGetItems for one session fail, or wait until released."""
+
+    def __init__(self, client: Any, session: str, release: threading.Event | None = None) -> None:
+        self._client, self._session, self._release = client, session, release
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        ((_, request),) = kwargs["RequestItems"].items()
+        if any(f"#{self._session}#" in key["pk"]["S"] for key in request["Keys"]):
+            if self._release is None:
+                raise ConnectionError("this session's partition is unreachable")
+            assert self._release.wait(timeout=60), "never released: the sessions ran one after the other"
+        return self._client.batch_get_item(**kwargs)
+
+
+def two_sessions(world: World) -> World:
+    other = World(world.client, world.table, world.start, f"{world.session}b")
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    other.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.reserve("a", 125, 0.5)
+    other.reserve("a", 125, 0.5)
+    return other
+
+
+def test_a_failing_session_fails_only_its_own_skus(world: World) -> None:
+    other = two_sessions(world)
+    world.evaluator.forecasts._db = Failing(world.client, world.session)
+    world.clock.set(world.t0 + round(30.5 * MIN))
+    summary = world.evaluator.run()
+    assert summary.failed == 1
+    assert [(s.session_id, s.notices) for s in summary.skus] == [(other.session, [NoticeKind.REPEAT])]
+
+
+def test_a_slow_session_does_not_hold_up_the_others(world: World) -> None:
+    other = two_sessions(world)
+    release = threading.Event()
+    world.evaluator.forecasts._db = Failing(world.client, world.session, release)
+    # The other session's repeat is published while the slow one is still waiting for its read.
+    world.recorder.publish = lambda notice: (Recorder.publish(world.recorder, notice), release.set())  # type: ignore[method-assign]
+    world.clock.set(world.t0 + round(30.5 * MIN))
+    told = len(world.recorder.notices)
+    summary = world.evaluator.run()
+    assert summary.failed == 0
+    assert sorted((s.session_id, tuple(s.notices)) for s in summary.skus) == [
+        (world.session, (NoticeKind.REPEAT,)),
+        (other.session, (NoticeKind.REPEAT,)),
+    ]
+    assert world.recorder.notices[told].session_id == other.session  # published first
 
 
 # ---------------------------------------------------------------------------- message hygiene

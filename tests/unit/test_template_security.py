@@ -183,7 +183,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "ExpiryStreamFailureQueue": SEND,
     },
     "ThresholdEvaluatorFunction": {
-        "LedgerTable": TABLE_READ | TABLE_WRITE,
+        "LedgerTable": TABLE_READ | TABLE_WRITE | {"dynamodb:BatchWriteItem"},  # FORECAST items, 25 a request
         **{topic: PUBLISH for topic in TOPICS},
     },
     "AlertRouterFunction": {
@@ -209,7 +209,9 @@ REQUIRED: dict[str, dict[str, set[str]]] = {
         "LedgerTable/index/by_expiry": {"dynamodb:Query"},
         "ExpiryStreamFailureQueue": {"sqs:SendMessage"},
     },
-    "ThresholdEvaluatorFunction": {"LedgerTable": TABLE_WRITE | {"dynamodb:Query"}},
+    "ThresholdEvaluatorFunction": {
+        "LedgerTable": TABLE_WRITE | {"dynamodb:Query", "dynamodb:BatchWriteItem"}
+    },
     "AlertRouterFunction": {
         "ssm:/stockpulse/webhooks": {"ssm:GetParametersByPath"},
         "AlertRouterDeadLetterQueue": {"sqs:SendMessage"},

@@ -1,8 +1,9 @@
 """The evaluator's reads and writes on the ledger table: the FORECAST item, its alert-hygiene
 writes on the stock item, and quota rebalancing.
 
-Items (docs/architecture.md): `SKU#{session}#{sku}` / `FORECAST`, written once a minute by the
-threshold evaluator and read by the dashboard; the stock item `SKU#{session}#{sku}` / `STOCK`
+Items (docs/architecture.md): `SKU#{session}#{sku}` / `FORECAST`, written by the threshold
+evaluator when it changed and read by the dashboard (samples: `sample_log`); the session index
+item's run minutes (`record_run`); the stock item `SKU#{session}#{sku}` / `STOCK`
 (thresholds go through `DynamoLedgerStore.update_stock_fields`, tier state through
 `DynamoLedgerStore.save_tier`; this adapter only adds the writes below, each conditional).
 Every key comes from `stockpulse.adapters.keys` (ids escaped there).
@@ -10,22 +11,26 @@ Every key comes from `stockpulse.adapters.keys` (ids escaped there).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stockpulse.adapters import sample_log
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, to_item
-from stockpulse.adapters.keys import alert_key, forecast_key, stock_key
+from stockpulse.adapters.keys import alert_key, forecast_key, session_index_key, sku_pk, stock_key
 
 MINUTE_MS = 60_000
-_BATCH_GET_ATTEMPTS = 5
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
+_BATCH_ATTEMPTS = 5
 
 
 def wire(value: Any) -> dict[str, Any]:
-    """A plain value in DynamoDB's wire form. The FORECAST item carries 240 samples: boto3's
-    TypeSerializer spends ~10x longer on them than this direct mapping."""
+    """A plain value in DynamoDB's wire form (boto3's TypeSerializer is ~10x slower)."""
+    if isinstance(value, bytes):
+        return {"B": value}
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int | Decimal):
@@ -52,7 +57,7 @@ def plain(attribute: Mapping[str, Any]) -> Any:
         return [plain(v) for v in value]
     if kind == "M":
         return {k: plain(v) for k, v in value.items()}
-    if kind in ("S", "BOOL"):
+    if kind in ("S", "BOOL", "B"):
         return value
     if kind == "NULL":
         return None
@@ -73,22 +78,31 @@ class DynamoForecastStore:
         return cls(ledger._db, ledger.table_name, ledger.request_log)
 
     # -- reads -------------------------------------------------------------------------------
-    def read(self, session_id: str, sku_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        """The stock item and the FORECAST item in one consistent BatchGetItem."""
-        keys = [stock_key(session_id, sku_id), forecast_key(session_id, sku_id)]
-        found: dict[str, dict[str, Any]] = {}
-        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-        for _ in range(_BATCH_GET_ATTEMPTS):
-            self.request_log.append("BatchGetItem")
-            response = self._db.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self.table_name, []):
-                found[item["sk"]["S"]] = {k: plain(v) for k, v in item.items()}
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-        else:
-            raise ReadIncomplete(f"{session_id}/{sku_id}: keys still unprocessed")
-        return found.get("STOCK"), found.get("FORECAST")
+    def read_many(
+        self, session_id: str, sku_ids: Sequence[str], *, forecasts: bool = True
+    ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        """Each SKU's stock item and (with `forecasts`) FORECAST item, consistent reads, one
+        BatchGetItem per 100 keys: sku_id -> (stock, forecast), None where absent."""
+        keys = [stock_key(session_id, k) for k in sku_ids]
+        if forecasts:
+            keys += [forecast_key(session_id, k) for k in sku_ids]
+        by_pk = {sku_pk(session_id, k): k for k in sku_ids}
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for first in range(0, len(keys), BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": keys[first : first + BATCH_GET_KEYS], "ConsistentRead": True}
+            }
+            for _ in range(_BATCH_ATTEMPTS):
+                self.request_log.append("BatchGetItem")
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    found[item["pk"]["S"], item["sk"]["S"]] = {k: plain(v) for k, v in item.items()}
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise ReadIncomplete(f"{session_id}: keys still unprocessed")
+        return {k: (found.get((pk, "STOCK")), found.get((pk, "FORECAST"))) for pk, k in by_pk.items()}
 
     def stock_raw(self, session_id: str, sku_id: str) -> dict[str, Any] | None:
         self.request_log.append("GetItem")
@@ -98,14 +112,67 @@ class DynamoForecastStore:
         item = response.get("Item")
         return from_item(item) if item else None
 
-    # -- writes ------------------------------------------------------------------------------
-    def put_forecast(self, session_id: str, sku_id: str, values: Mapping[str, Any]) -> None:
-        """The FORECAST item, whole (one writer: the evaluator; last write wins)."""
-        self.request_log.append("PutItem")
-        self._db.put_item(
-            TableName=self.table_name,
-            Item={**forecast_key(session_id, sku_id), **{k: wire(v) for k, v in values.items()}},
+    def evaluated(self, session_id: str) -> dict[str, Any]:
+        """The session index item (its run minutes: `sample_log`); {} when there is none."""
+        self.request_log.append("GetItem")
+        response = self._db.get_item(
+            TableName=self.table_name, Key=session_index_key(session_id), ConsistentRead=True
         )
+        return {k: plain(v) for k, v in response.get("Item", {}).items()}
+
+    # -- writes ------------------------------------------------------------------------------
+    def put_forecasts(self, session_id: str, items: Mapping[str, Mapping[str, Any]]) -> None:
+        """FORECAST items (sku_id -> values), whole, one BatchWriteItem per 25 (one writer: the
+        evaluator; last write wins)."""
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": {**forecast_key(session_id, k), **{n: wire(v) for n, v in values.items()}}
+                }
+            }
+            for k, values in items.items()
+        ]
+        for first in range(0, len(puts), BATCH_WRITE_ITEMS):
+            request: dict[str, Any] = {self.table_name: puts[first : first + BATCH_WRITE_ITEMS]}
+            for _ in range(_BATCH_ATTEMPTS):
+                self.request_log.append("BatchWriteItem")
+                request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                if not request:
+                    break
+            else:
+                raise WriteIncomplete(f"{session_id}: FORECAST items still unprocessed")
+
+    def record_run(
+        self, session_id: str, minute_ms: int, *, known: sample_log.Runs, at_ms: int, keep_after_ms: int
+    ) -> None:
+        """Add `minute_ms` to the session's run minutes (`evaluated`) and set `evaluated_ms` = `at_ms`.
+        Conditional on the runs as read (`known`), so a concurrent run's minute is never lost:
+        on a conflict the item is read again and the minute added to what is there."""
+        for _ in range(_BATCH_ATTEMPTS):
+            runs = sample_log.with_run(known, minute_ms, keep_after_ms=keep_after_ms)
+            values: dict[str, Any] = {":runs": sample_log.runs_item(runs), ":at": at_ms}
+            condition = "attribute_exists(pk) AND attribute_not_exists(evaluated)"
+            if known:
+                condition = "evaluated = :known"
+                values[":known"] = sample_log.runs_item(known)
+            self.request_log.append("UpdateItem")
+            try:
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=session_index_key(session_id),
+                    UpdateExpression="SET evaluated = :runs, evaluated_ms = :at",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=to_item(values),
+                )
+                return
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+            row = self.evaluated(session_id)
+            if not row:
+                return  # the session is gone
+            known = sample_log.runs_of(row.get("evaluated"))
+        raise WriteIncomplete(f"{session_id}: run minute not recorded (contention)")
 
     def save_tick(
         self,
@@ -214,3 +281,7 @@ class DynamoForecastStore:
 
 class ReadIncomplete(Exception):
     """BatchGetItem kept returning unprocessed keys (throttling): the next minute tries again."""
+
+
+class WriteIncomplete(Exception):
+    """A batch write kept returning unprocessed items, or a conditional write kept conflicting."""

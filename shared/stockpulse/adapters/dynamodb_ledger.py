@@ -261,10 +261,12 @@ class DynamoLedgerStore:
     def session(self, session_id: str) -> dict[str, Any] | None:
         return self._get(session_key(session_id))
 
-    def live_sessions(self, now_ms: int) -> list[str]:
-        """Sessions under way (or ended less than an hour ago, so late expiries still settle)."""
+    def live_sessions(self, now_ms: int) -> list[dict[str, Any]]:
+        """The index items of the sessions under way (or ended less than an hour ago, so late
+        expiries still settle): `session_id`, `starts_ms`, `ends_ms`, and the minutes the
+        evaluator ran (`evaluated`, `stockpulse.adapters.sample_log`)."""
         self.request_log.append("Query")
-        ids: list[str] = []
+        rows: list[dict[str, Any]] = []
         for page in self._paginate(
             "query",
             TableName=self.table_name,
@@ -274,8 +276,8 @@ class DynamoLedgerStore:
             for item in page["Items"]:
                 row = from_item(item)
                 if int(row["starts_ms"]) <= now_ms <= int(row["ends_ms"]) + 60 * MINUTE_MS:
-                    ids.append(str(row["session_id"]))
-        return ids
+                    rows.append(row)
+        return rows
 
     def due_reservations(self, now_ms: int, shard: str, limit: int = 500) -> list[dict[str, Any]]:
         """Reservations of one index shard whose hold ended at or before `now_ms`, oldest first.
@@ -758,12 +760,13 @@ class DynamoLedgerStore:
             items.extend(from_item(i) for i in page["Items"])
         return items
 
-    def update_stock_fields(self, session_id: str, sku_id: str, values: Mapping[str, Any]) -> None:
-        """Thresholds from the evaluator; bumps `version` so the tier is evaluated against them."""
+    def update_stock_fields(self, session_id: str, sku_id: str, values: Mapping[str, Any]) -> StockItem:
+        """Thresholds from the evaluator; bumps `version` so the tier is evaluated against them.
+        Returns the item as written (the tier is settled on it without reading it again)."""
         self.request_log.append("UpdateItem")
         names = {f"#f{i}": k for i, k in enumerate(values)}
         sets = [f"#f{i} = :v{i}" for i in range(len(values))] + ["version = version + :one"]
-        self._db.update_item(
+        response = self._db.update_item(
             TableName=self.table_name,
             Key=stock_key(session_id, sku_id),
             UpdateExpression="SET " + ", ".join(sets),
@@ -772,7 +775,9 @@ class DynamoLedgerStore:
             ExpressionAttributeValues=to_item(
                 {**{f":v{i}": v for i, v in enumerate(values.values())}, ":one": 1}
             ),
+            ReturnValues="ALL_NEW",
         )
+        return StockItem.from_raw(from_item(response["Attributes"]))
 
 
 _ORDER_FIELDS = ("sku_id", "platform", "quantity", "created_ms", "hold_until_ms")
