@@ -251,8 +251,11 @@ def on_tick(
         return Decision(NoticeKind.ALERT, current, memory.announced, memory.first(current)), memory.said(
             current, now_ms
         )
-    if current is Tier.RED and facts.confirmed is Tier.RED and not facts.paused and not _recent(
-        memory.last_at_or_above(current), now_ms, policy.cooldown_ms
+    if (
+        current is Tier.RED
+        and facts.confirmed is Tier.RED
+        and not facts.paused
+        and not _recent(memory.last_at_or_above(current), now_ms, policy.cooldown_ms)
     ):
         return Decision(NoticeKind.REPEAT, current, current), memory.said(current, now_ms)
     return None, memory
