@@ -66,6 +66,9 @@ VARIANTS: list[tuple[str, Any]] = [
     ("session_id", "x" * 128),
     ("session_id", 3),
     ("sku_id", ""),
+    ("sku_id", "cake\r\nSubject: free"),  # control characters: SNS and e-mail refuse them
+    ("sku_id", "蛋糕 6寸"),
+    ("order_id", "dy\x00-1"),
     ("type", "order.refunded"),
     ("type", None),
     ("occurred_at", "2026-11-25T20:02:00"),

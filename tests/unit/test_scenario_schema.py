@@ -81,7 +81,7 @@ def test_the_contract_example_and_a_full_sku_pass_both(validator: Draft202012Val
     "sku",
     [{"on_hand": 10**40}, {"forecast": 0}, {"pack_size": 0}, {"alerts": {"cooldown_minutes": 5}},
      {"alerts": {"channels": ["fax"]}}, {"alerts": {"repeat": True}}, {"lead_time_days": 400},
-     {"hold_minutes": 0}],
+     {"hold_minutes": 0}, {"sku_id": "cake\nSubject: free"}],
 )  # fmt: skip
 def test_what_the_schema_refuses_the_reader_refuses(
     validator: Draft202012Validator, sku: dict[str, Any]

@@ -50,7 +50,9 @@ _NEEDS_QUANTITY = {
     EventType.STOCK_UNHELD,
 }
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# No control characters: ids travel as SNS message attributes, e-mail subjects and DynamoDB keys,
+# and AWS refuses control characters in the first two (a refused red alert would be lost).
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Platform = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 

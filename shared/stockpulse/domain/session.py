@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from stockpulse.domain.alerts import CHANNELS, Channel
-from stockpulse.domain.events import epoch_ms, parse_instant
+from stockpulse.domain.events import Id, epoch_ms, parse_instant
 from stockpulse.domain.tiers import TierRatios, exact
 
 # Every number is bounded by what the ledger (DynamoDB numbers: 38 significant digits, exponents
@@ -27,7 +27,6 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_SESSION = timedelta(hours=48)  # the runner's clock walks the session minute by minute
 EVENT_WINDOW = timedelta(hours=24)  # an event further than this outside its session is malformed
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
 Ratio = Annotated[
     Decimal, Field(ge=MIN_RATIO, le=MAX_RATIO, decimal_places=RATIO_DECIMALS, allow_inf_nan=False)
