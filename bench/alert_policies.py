@@ -3,7 +3,7 @@
 Each generated sale (`bench/sales.py`: two-hour shows of every demand shape, demand 0.4-2.5x the
 forecast, stock 0.9-1.6x, some restocks mid-show) is replayed through the real handlers, and the
 figures are read from the report's `messages` (docs/formats.md): what reached whom, when. The
-ledger trajectory (read by the runner after every batch) says when each SKU sold out; the
+ledger's history (every state it passed through, docs/formats.md) says when each SKU sold out; the
 generator says what demand each SKU really had.
 
 The baseline is the article's first attempt: one warning line at 150% of the forecast, checked
@@ -55,7 +55,7 @@ WARNING_KINDS = ("alert", "repeat", "sold_out")
 
 @dataclass
 class SkuShow:
-    """One SKU of one sale: its plan, ledger trajectory, messages and true demand."""
+    """One SKU of one sale: its plan, ledger history, messages and true demand."""
 
     sku_id: str
     forecast: int
@@ -110,29 +110,14 @@ def replay_sale(scenario: Scenario, raw: dict[str, Any], paid: dict[str, int], b
         if event["type"] == "stock.restocked":
             shows[event["sku_id"]].restocks.append(epoch_ms(parse_instant(event["occurred_at"])))
 
-    def on_batch(replay: Replay) -> None:
-        t = replay.clock.now_ms()
-        for sku_id, item in replay.stock_items.items():
-            lv = item.levels
-            shows[sku_id].points.append((t, lv.consumption, lv.available, lv.restocked))
-
     with open_backend(backend) as opened:
-        replay = Replay(
-            scenario, Stack.create(opened, prefix=f"{scenario.plan.session.session_id}-"), on_batch=on_batch
-        )
+        replay = Replay(scenario, Stack.create(opened, prefix=f"{scenario.plan.session.session_id}-"))
         try:
             report = replay.run()
         finally:
             wiring.install(None)
-    for sku_id, sku in report["skus"].items():
-        shows[sku_id].points.append(
-            (
-                scenario.plan.session.ends_ms,
-                sku["reserved"] + sku["sold"],
-                sku["available"],
-                shows[sku_id].points[-1][3],
-            )
-        )
+    for sku_id, samples in replay.timeline.samples.items():  # every state the ledger passed through
+        shows[sku_id].points = [(p.t_ms, p.consumption, p.available, p.restocked) for p in samples]
     for message in report["messages"]:
         shows[message["sku_id"]].messages.append({**message, "at_ms": epoch_ms(parse_instant(message["at"]))})
     return list(shows.values())
