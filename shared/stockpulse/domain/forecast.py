@@ -156,7 +156,7 @@ def sell_out_eta_minutes(available: int, velocity: float) -> float | None:
     return max(0, available) / velocity
 
 
-RESTOCK_HALF_LIFE_MINUTES = 8.0  # steadier than the risk's pace: the number must not swing
+RESTOCK_HALF_LIFE_MINUTES = 5.0  # steadier than the risk's pace: the number must not swing
 PITCH_FADE_MINUTES = 15.0  # a pitch's extra orders wear off over this time constant
 
 
