@@ -286,11 +286,14 @@ def compute_forecast(
         )
         risk = stock_risk.evaluate(stock_risk.RiskState.from_item(previous.get("risk")), minute_inputs)
         risk_signal = stock_risk.signal(minute_inputs)
-    # Restock: a steadier pace than the risk's, frozen while sold out (nothing can sell then,
-    # so the measured pace falls; the demand did not).
-    restock_pace = forecast.velocity_per_minute(
-        increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES
-    )
+    # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
+    # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
+    # measured pace falls; the demand did not).
+    restock_pace = 0.0
+    if pace is not None:
+        restock_pace = forecast.velocity_per_minute(
+            increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES
+        )
     frozen: float | None = None
     if levels.sold_out:
         kept = previous.get("frozen_velocity")
