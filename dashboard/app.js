@@ -308,10 +308,27 @@
     return [x, low, high, stop, curve];
   }
 
+  // The y-axis shows the whole plan (stop line, the band's end) unless that squashes the curve
+  // under a third of the height; then it fits the curve and the band up to now, and the stop line
+  // far above becomes a label at the top instead of stretching the axis.
+  function yScale(sku, data) {
+    var red = sku.forecast.lines.red;
+    var curve = data[4], last = -1, curveMax = 0;
+    for (var i = 0; i < curve.length; i++) if (isNum(curve[i])) { last = i; curveMax = Math.max(curveMax, curve[i]); }
+    var whole = Math.max(red, sku.band_end.high, curveMax, 1) * 1.08;
+    if (curveMax === 0 || curveMax >= whole / 3) return { max: whole, stopAbove: false };
+    var near = Math.min(whole, Math.max(curveMax, last >= 0 ? data[2][last] : 0) * 1.5);
+    return near >= red ? { max: Math.max(near, red * 1.08), stopAbove: false } : { max: near, stopAbove: true };
+  }
+
   function drawChart(tile, sku, view) {
     var container = tile.el.querySelector(".chart");
     var data = chartData(sku, view);
-    var yMax = Math.max(sku.forecast.lines.red, sku.band_end.high, Math.max.apply(null, data[4].filter(isNum).concat([1]))) * 1.08;
+    var y = yScale(sku, data);
+    var yMax = y.max;
+    var far = container.querySelector(".stop-far");
+    far.hidden = !y.stopAbove;
+    far.textContent = t("stopLine") + " " + Math.round(sku.forecast.lines.red) + " ↑";
     container.setAttribute("aria-label", t("curve") + " / " + t("band"));
     if (!container.isConnected && !tile.el.isConnected) return;
     if (tile.chart) {
