@@ -156,6 +156,72 @@ def _settle(page: Any, width: int, height: int) -> None:
     page.wait_for_function(f"() => Number(document.body.dataset.updates) >= {updates + 2}", timeout=10_000)
 
 
+# Every piece of text on the tiles, measured from its box: text wider or taller than its box (cut
+# or overflowing), a box outside its tile, a one-line label that wrapped. Inline boxes have no
+# scroll size: only their position is checked.
+LAYOUT_PROBLEMS_JS = """
+() => {
+  const problems = [];
+  const page = document.documentElement;
+  if (page.scrollWidth > window.innerWidth + 1) problems.push(`page scrolls sideways: ${page.scrollWidth}px`);
+  const oneLine = new Set(['label', 'key', 'platform', 'badge', 'stop-far']);
+  for (const tile of document.querySelectorAll('.tile[data-sku]')) {
+    const t = tile.getBoundingClientRect();
+    const parts = tile.querySelectorAll(
+      '.name, .sku, .badge, .big .label, .big .value, .stats dt, .stats dd, .action, .key, .platform,'
+      + ' .stop-far'
+    );
+    for (const el of parts) {
+      if (!el.getClientRects().length) continue;  // not shown
+      const b = el.getBoundingClientRect();
+      const what = `${tile.dataset.sku} ${el.dataset.field || el.tagName.toLowerCase() + '.' + el.className}`;
+      const text = el.textContent.trim().slice(0, 24);
+      if (el.clientWidth && el.scrollWidth > el.clientWidth + 1)
+        problems.push(`${what} "${text}" overflows: text ${el.scrollWidth}px, box ${el.clientWidth}px`);
+      if (el.clientHeight && el.scrollHeight > el.clientHeight + 1)
+        problems.push(`${what} "${text}" cut: text ${el.scrollHeight}px high, box ${el.clientHeight}px`);
+      const r = (a, z) => `${Math.round(a)}..${Math.round(z)}`;
+      if (b.left < t.left - 1 || b.right > t.right + 1 || b.top < t.top - 1 || b.bottom > t.bottom + 1)
+        problems.push(`${what} "${text}" outside its tile: ${r(b.left, b.right)} x ${r(b.top, b.bottom)},`
+          + ` tile ${r(t.left, t.right)} x ${r(t.top, t.bottom)}`);
+      const size = parseFloat(getComputedStyle(el).fontSize);
+      const single = el.tagName === 'DT' || [...el.classList].some(c => oneLine.has(c));
+      if (single && b.height > size * 1.9)
+        problems.push(`${what} "${text}" wraps: ${Math.round(b.height)}px high`);
+    }
+  }
+  return problems;
+}
+"""
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_nothing_overflows_or_is_cut(page: Any, artifacts: Path, viewport: str) -> None:
+    """At 1920x1080, 1280x720 and on a phone: every number, label, name and platform chip fits
+    in its box and its tile, in Chinese and in English."""
+    width, height = VIEWPORTS[viewport]
+    _settle(page, width, height)
+    shot = artifacts / f"dashboard-layout-{width}x{height}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    problems = page.evaluate(LAYOUT_PROBLEMS_JS)
+    assert not problems, f"{shot}:\n" + "\n".join(problems)
+    name = page.locator('.tile[data-sku="cake-gift-box-12"] .name')
+    assert name.inner_text() == LONG_NAME  # all of it, nothing cut
+    page.click("#lang-toggle")
+    _settle(page, width, height)
+    page.screenshot(path=str(shot.with_name(shot.stem + "-en.png")), full_page=True)
+    problems = page.evaluate(LAYOUT_PROBLEMS_JS)
+    assert not problems, "English:\n" + "\n".join(problems)
+
+
+def test_pre_show_and_slow_tips_in_the_feed(page: Any) -> None:
+    alerts = page.locator("#alerts .alert")
+    kinds = [alerts.nth(i).get_attribute("data-kind") for i in range(alerts.count())]
+    assert kinds == ["slow", "pre_show"]  # newest first
+    assert "互动提示" in alerts.nth(0).inner_text() and "明前龙井" in alerts.nth(0).inner_text()
+    assert "开播前检查" in alerts.nth(1).inner_text() and "丝绒口红" in alerts.nth(1).inner_text()
+
+
 def test_the_curve_stays_readable_under_a_far_stop_line(page: Any, artifacts: Path) -> None:
     """Forecast 148→424 with its stop line at 1,060, 288 taken: the axis fits the curve and the band
     up to now, and the stop line is a label at the top rather than the axis's end."""
