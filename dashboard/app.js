@@ -1,9 +1,9 @@
 /* stockpulse big screen.
  *
  * Polls the dashboard API every few seconds (?refresh=SECONDS, default 3) and draws one tile per
- * SKU: tier colour, available and sell-out ETA in big numbers, velocity, restock quantity, the
- * consumption curve against its expected band (uPlot, shipped from node_modules), and the alerts
- * feed. Labels in Chinese and English (?lang=zh|en or the toggle).
+ * SKU: tier colour, available and sell-out ETA in big numbers, velocity, restock quantity, held
+ * stock (on hand, not for sale), the consumption curve against its expected band (uPlot, shipped
+ * from node_modules), and the alerts feed. Labels in Chinese and English (?lang=zh|en or the toggle).
  *
  * Address parameters: session (the live session id), token (the access token: kept in
  * sessionStorage and removed from the address bar), refresh, lang, api (the API's base URL;
@@ -16,7 +16,7 @@
     zh: {
       title: "直播间库存大屏", waiting: "正在等待直播场次数据…", alerts: "预警动态", noAlerts: "暂无预警",
       pickSession: "直播场次 ID", open: "打开", paused: "已暂停", available: "可售库存", eta: "预计售罄",
-      velocity: "速度", restock: "建议补货", sold: "已售", reserved: "待支付", forecast: "预测",
+      velocity: "速度", restock: "建议补货", sold: "已售", reserved: "待支付", held: "锁定", forecast: "预测",
       curve: "消耗曲线", band: "预期区间", stopLine: "停售线", perMin: "/分", min: "分钟", hour: "小时",
       soldOut: "已售罄", notSelling: "暂无销售", lessThanMin: "<1", left: "剩余", upcoming: "未开始",
       live: "直播中", ended: "已结束", unauthorized: "访问令牌缺失或错误：请打开 stockpulse serve 打印的地址。",
@@ -29,7 +29,7 @@
     en: {
       title: "Live-room stock screen", waiting: "Waiting for the session's data…", alerts: "Alerts", noAlerts: "No alerts yet",
       pickSession: "Session id", open: "Open", paused: "Paused", available: "Available", eta: "Sell-out in",
-      velocity: "Velocity", restock: "Restock", sold: "Sold", reserved: "Reserved", forecast: "Forecast",
+      velocity: "Velocity", restock: "Restock", sold: "Sold", reserved: "Reserved", held: "Held", forecast: "Forecast",
       curve: "Consumption", band: "Expected band", stopLine: "Stop line", perMin: "/min", min: "min", hour: "h",
       soldOut: "Sold out", notSelling: "Not selling", lessThanMin: "<1", left: "left", upcoming: "Upcoming",
       live: "Live", ended: "Ended", unauthorized: "Access token missing or wrong: open the address stockpulse serve printed.",
@@ -260,6 +260,7 @@
     setValue(tile, "restock", String(sku.restock_quantity), String(sku.restock_quantity));
     setValue(tile, "sold", String(sku.ledger.sold), String(sku.ledger.sold));
     setValue(tile, "reserved", String(sku.ledger.reserved), String(sku.ledger.reserved));
+    setValue(tile, "held", String(sku.ledger.held), String(sku.ledger.held));
     var f = sku.forecast;
     var fText = Math.round(f.effective) === f.configured ? String(f.configured) : f.configured + "→" + Math.round(f.effective);
     setValue(tile, "forecast", escapeHtml(fText), fText);
@@ -307,10 +308,27 @@
     return [x, low, high, stop, curve];
   }
 
+  // The y-axis shows the whole plan (stop line, the band's end) unless that squashes the curve
+  // under a third of the height; then it fits the curve and the band up to now, and the stop line
+  // far above becomes a label at the top instead of stretching the axis.
+  function yScale(sku, data) {
+    var red = sku.forecast.lines.red;
+    var curve = data[4], last = -1, curveMax = 0;
+    for (var i = 0; i < curve.length; i++) if (isNum(curve[i])) { last = i; curveMax = Math.max(curveMax, curve[i]); }
+    var whole = Math.max(red, sku.band_end.high, curveMax, 1) * 1.08;
+    if (curveMax === 0 || curveMax >= whole / 3) return { max: whole, stopAbove: false };
+    var near = Math.min(whole, Math.max(curveMax, last >= 0 ? data[2][last] : 0) * 1.5);
+    return near >= red ? { max: Math.max(near, red * 1.08), stopAbove: false } : { max: near, stopAbove: true };
+  }
+
   function drawChart(tile, sku, view) {
     var container = tile.el.querySelector(".chart");
     var data = chartData(sku, view);
-    var yMax = Math.max(sku.forecast.lines.red, sku.band_end.high, Math.max.apply(null, data[4].filter(isNum).concat([1]))) * 1.08;
+    var y = yScale(sku, data);
+    var yMax = y.max;
+    var far = container.querySelector(".stop-far");
+    far.hidden = !y.stopAbove;
+    far.textContent = t("stopLine") + " " + Math.round(sku.forecast.lines.red) + " ↑";
     container.setAttribute("aria-label", t("curve") + " / " + t("band"));
     if (!container.isConnected && !tile.el.isConnected) return;
     if (tile.chart) {

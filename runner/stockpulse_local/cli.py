@@ -2,8 +2,9 @@
 
     stockpulse replay SCENARIO.json [--json REPORT.json] [--backend moto|dynamodb-local]
                       [--state-dir DIR] [--picture PATH.png | --no-picture] [--quiet]
+                      [--serve [--speed X]]
     stockpulse rehearse [--shape ...] [--skus N] [--stock N] [--forecast N] [--events N]
-                        [--seed N] [--minutes N] [--out DIR] [--backend ...]
+                        [--seed N] [--minutes N] [--out DIR] [--backend ...] [--serve [--speed X]]
     stockpulse review REPORT.json --scenario SCENARIO.json [--out DIR]
     stockpulse session load SCENARIO.json (--stack NAME | --endpoint-url URL --table NAME) [--overwrite]
     stockpulse session status SESSION_ID (--stack NAME | --endpoint-url URL --table NAME)
@@ -224,7 +225,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.state_dir and args.backend != "dynamodb-local":
         raise CommandError("--state-dir keeps DynamoDB Local's files: add --backend dynamodb-local")
     state_dir = Path(args.state_dir) if args.state_dir else None
-    run = Run(scenario, backend=args.backend, quiet=args.quiet, state_dir=state_dir)
+    run = Run(scenario, backend=args.backend, quiet=args.quiet, state_dir=state_dir, serve=args.serve,
+              speed=args.speed)  # fmt: skip
     report = run.execute()
     report_path = write_report(report, Path(args.json)) if args.json else None
     pictures: list[Path] = []
@@ -359,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pic.add_argument("--no-picture", action="store_true", help="draw nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar, alerts or summary; one final line")
+    _watch_options(p)
     p.set_defaults(func=cmd_replay)
 
     p = commands.add_parser("rehearse", help="generate a realistic sale and replay it")
@@ -378,10 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="default out/rehearsal-<shape>-<seed>/")
     p.add_argument("--backend", choices=BACKENDS, default="moto")
     p.add_argument("--quiet", action="store_true", help="no progress bar, alerts or summary")
-    p.add_argument(
-        "--serve", action="store_true", help="watch it on the live-room big screen (prints the URL)"
-    )
-    p.add_argument("--speed", type=float, default=60.0, metavar="X", help="with --serve: virtual s per s")
+    _watch_options(p)
     p.set_defaults(func=cmd_rehearse)
 
     p = commands.add_parser("review", help="the post-show review of a saved report (Chinese and English)")
@@ -398,6 +398,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     session_cmd.add_commands(commands)
     return parser
+
+
+def _watch_options(p: argparse.ArgumentParser) -> None:
+    """--serve and --speed: any replayed sale (a user's scenario or a rehearsal) can be watched."""
+    p.add_argument(
+        "--serve", action="store_true", help="watch it on the live-room big screen (prints the URL)"
+    )
+    p.add_argument("--speed", type=_speed, default=60.0, metavar="X", help="with --serve: virtual s per s")
+
+
+def _speed(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"the speed must be above 0, not {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

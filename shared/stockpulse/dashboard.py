@@ -10,8 +10,9 @@ the one stored on the stock item (0 at the opening).
 Numbers shown to people are recomputed from the freshest values: the sell-out ETA and the restock
 quantity use the stock item's `available` (changed by every order) with the evaluator's velocity,
 so the big screen does not lag a minute behind the ledger. The expected band is computed per
-sample minute with `forecast.expected_band` from the plan, so the curve and its band share the
-same x values.
+sample minute with `forecast.expected_band` from the effective forecast F (the one the tiers use
+now, with the dynamic forecast and restocks), so the curve and its band share the same x values
+and the band ends on the tier lines: [yellow x F, red x F], the top on the stop line.
 
 "Now" (`as_of_ms`) is the injected clock when there is one (the local runner passes its virtual
 clock); otherwise the evaluator's last run (`evaluated_ms` on the session index item: the data's
@@ -124,7 +125,9 @@ class SkuView(_View):
     forecast: ForecastView
     platforms: list[PlatformView]
     series: SeriesView
-    band_end: BandPoint = Field(description="the expected band at the end of the session")
+    band_end: BandPoint = Field(
+        description="the expected band at the end of the session, from the effective forecast"
+    )
     forecast_updated_ms: int | None = Field(description="when the evaluator last wrote; null: never")
     action_en: str = Field(description="what to do at this tier (empty at none)")
     action_zh: str
@@ -370,7 +373,7 @@ def _sku_view(
     platforms = sorted(set(lv.used) | set(caps))
     eta = forecast.sell_out_eta_minutes(lv.available, velocity)
     tier = _tier_name(raw.get("tier"))
-    end_low, end_high = forecast.expected_band(plan, plan.session_minutes, plan.session_minutes)
+    end_low, end_high = forecast.expected_band(plan, plan.session_minutes, plan.session_minutes, float(f_eff))
     return SkuView(
         sku_id=sku.sku_id,
         name=str(raw.get("name") or sku.name or sku.sku_id),
@@ -408,7 +411,7 @@ def _sku_view(
             )
             for p in platforms
         ],
-        series=_series(plan, fc.get("samples") or []),
+        series=_series(plan, float(f_eff), fc.get("samples") or []),
         band_end=BandPoint(minute_ms=s.ends_ms, low=round(end_low, 2), high=round(end_high, 2)),
         forecast_updated_ms=int(fc["updated_ms"]) if "updated_ms" in fc else None,
         action_en=TIER_ACTIONS_EN.get(Tier(tier), ""),
@@ -416,7 +419,7 @@ def _sku_view(
     )
 
 
-def _series(plan: forecast.SkuPlan, samples: Sequence[Any]) -> SeriesView:
+def _series(plan: forecast.SkuPlan, f_eff: float, samples: Sequence[Any]) -> SeriesView:
     minute_ms: list[int] = []
     taken: list[int] = []
     consumption: list[int] = []
@@ -432,7 +435,7 @@ def _series(plan: forecast.SkuPlan, samples: Sequence[Any]) -> SeriesView:
     )
     for at_ms, units, total in rows:
         band_low, band_high = forecast.expected_band(
-            plan, (at_ms - plan.starts_ms) / MINUTE_MS, plan.session_minutes
+            plan, (at_ms - plan.starts_ms) / MINUTE_MS, plan.session_minutes, f_eff
         )
         minute_ms.append(at_ms)
         taken.append(units)

@@ -3,8 +3,8 @@
 A short sale replays in a background thread (through the same Lambda handlers as always, on the
 embedded backend) while `stockpulse_local.serve` serves the page and the dashboard API. Headless
 Chromium opens the printed URL and checks what a person in the live room would: a tile per SKU,
-numbers that change between refreshes, the consumption curve drawn against its band, alerts
-arriving, the language toggle, and a phone-sized layout. Screenshots land in out/test-artifacts/.
+numbers that change between refreshes, held stock, the consumption curve drawn against its band,
+alerts arriving, the language toggle, and a phone-sized layout. Screenshots land in out/test-artifacts/.
 """
 
 from __future__ import annotations
@@ -127,6 +127,11 @@ def test_big_screen_follows_a_live_rehearsal(browser: Any, artifacts: Path, live
             assert hit.get_attribute("data-tier") == "red"
             assert hit.locator("[data-field=available]").inner_text() == "0"
             assert hit.locator("[data-field=eta]").inner_text() == "已售罄"
+            # Held stock on every tile: the hit keeps 5 back (on hand, never for sale).
+            held = page.eval_on_selector_all(
+                ".tile[data-sku]", "ts => ts.map(t => t.querySelector('[data-field=held]').textContent)"
+            )
+            assert held == ["5", "0", "0"]
             alerts = page.locator("#alerts .alert")
             assert alerts.count() >= 2
             tiers = {alerts.nth(i).get_attribute("data-tier") for i in range(alerts.count())}

@@ -124,7 +124,9 @@ class Api:
         )
         self.guard.handle(event)
 
-    def put_forecast(self, sku: str, samples: list[list[int]], values: dict[str, Any]) -> None:
+    def put_forecast(
+        self, sku: str, samples: list[list[int]], values: dict[str, Any], session: str = SESSION
+    ) -> None:
         """The evaluator's FORECAST item, in its documented shape (samples as change points), and
         its runs (every sample minute) on the session's index item."""
         item = {
@@ -138,14 +140,14 @@ class Api:
         db, table = self.stack.backend.dynamodb, self.stack.store.table_name
         db.put_item(
             TableName=table,
-            Item={"pk": {"S": f"SKU#{SESSION}#{sku}"}, "sk": {"S": "FORECAST"}, **to_item(item)},
+            Item={"pk": {"S": f"SKU#{session}#{sku}"}, "sk": {"S": "FORECAST"}, **to_item(item)},
         )
         runs: sample_log.Runs = []
         for minute, *_ in samples:
             runs = sample_log.with_run(runs, minute, keep_after_ms=0)
         db.update_item(
             TableName=table,
-            Key={"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{SESSION}"}},
+            Key={"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{session}"}},
             UpdateExpression="SET evaluated = :runs, evaluated_ms = :at",
             ExpressionAttributeValues=to_item({":runs": sample_log.runs_item(runs), ":at": samples[-1][0]}),
         )
@@ -245,6 +247,42 @@ def test_skus_with_ledger_forecast_platforms_series_and_band(api: Api) -> None:
     assert tea["velocity"] == 0 and tea["sell_out_eta_minutes"] is None and tea["restock_quantity"] == 0
     assert tea["action_zh"] == "主播放缓节奏，运营确认补货。"
     assert tea["forecast_updated_ms"] is None
+
+
+def test_the_band_follows_the_effective_forecast() -> None:
+    """Forecast 148, selling far above it: the evaluator raised F to 424. The band (every sample
+    minute and its end) stands on 424 like the tier lines, so it ends on the stop line."""
+    session = "hot-1"
+    hot = plan(session).model_copy(
+        update={"skus": [plan(session).skus[0].model_copy(update={"forecast": 148, "dynamic": True})]}
+    )
+    with open_backend() as backend:
+        stack = Stack.create(backend)
+        stack.store.load_session(hot)
+        db, table = backend.dynamodb, stack.store.table_name
+        db.update_item(
+            TableName=table,
+            Key={"pk": {"S": f"SKU#{session}#lipstick"}, "sk": {"S": "STOCK"}},
+            UpdateExpression="SET forecast_eff = :f",
+            ExpressionAttributeValues=to_item({":f": 424}),
+        )
+        clock = VirtualClock(T0 + 90 * MINUTE)
+        api = Api(stack, clock, None, load_handler("dashboard_api").handler)  # type: ignore[arg-type]
+        samples = [[T0 + m * MINUTE, 4 * m, 4 * m] for m in (30, 60, 90)]
+        api.put_forecast("lipstick", samples, {"forecast_eff": 424}, session=session)
+        dashboard.install(dashboard.DashboardReader(stack.store, clock))
+        try:
+            status, body, _ = api.get(f"/sessions/{session}/skus")
+        finally:
+            dashboard.install(None)
+    assert status == 200
+    (sku,) = body["skus"]
+    assert sku["forecast"]["configured"] == 148 and sku["forecast"]["effective"] == 424
+    # Default ratios 0.8 / 1.2 of F = 424, a sixth, a third and half way through the show.
+    assert sku["series"]["band_low"] == pytest.approx([56.53, 113.07, 169.6], abs=0.01)
+    assert sku["series"]["band_high"] == pytest.approx([84.8, 169.6, 254.4], abs=0.01)
+    assert sku["band_end"]["low"] == sku["forecast"]["lines"]["yellow"] == pytest.approx(339.2)
+    assert sku["band_end"]["high"] == sku["forecast"]["lines"]["red"] == pytest.approx(508.8)
 
 
 def test_restock_on_the_big_screen_is_the_evaluators(api: Api) -> None:

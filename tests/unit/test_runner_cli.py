@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,59 @@ def test_quiet_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and captured.err.startswith("replay: 1 events in")
+
+
+def test_replay_serve_shows_any_scenario_on_the_big_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`replay FILE --serve` is rehearse's big screen for a user's own file: the page's API answers
+    while the sale runs and after it, on the replay's virtual clock; --speed paces it."""
+    from stockpulse_local import serve
+
+    path = write(tmp_path, {"session": GOOD_SESSION, "skus": [GOOD_SKU], "events": TINY_EVENTS})
+    servers: list[serve.LocalServer] = []
+    seen: list[dict[str, Any]] = []
+    slept: list[float] = []
+    start_server = serve.start_server
+
+    def start(*args: Any, **kwargs: Any) -> serve.LocalServer:
+        servers.append(start_server(*args, **kwargs))
+        return servers[-1]
+
+    def look_then_leave() -> None:  # instead of waiting for Ctrl-C: read what the page reads
+        request = urllib.request.Request(
+            f"{servers[0].base_url}/api/sessions/tiny/skus",
+            headers={"Authorization": f"Bearer {servers[0].token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            seen.append(json.load(answer))
+
+    monkeypatch.setattr(serve, "start_server", start)
+    monkeypatch.setattr(cli, "_wait_for_interrupt", look_then_leave)
+    monkeypatch.setattr(cli.time, "sleep", slept.append)  # the pacing asks; no wall time passes
+
+    code = cli.main(["replay", str(path), "--serve", "--speed", "0.001", "--no-picture"])
+
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"big screen: {servers[0].url}" in err and "(speed x0.001)" in err
+    assert servers[0].session_id == "tiny"
+    (view,) = seen
+    assert view["as_of_ms"] == 1_796_126_700_000  # 20:05+08:00, the session's end: the virtual clock
+    assert view["skus"][0]["ledger"] | {"on_hand": 5} == {
+        "on_hand": 5, "held": 0, "reserved": 2, "sold": 2, "available": 1,
+    }  # fmt: skip
+    assert slept and set(slept) == {5.0}  # 0.001 virtual s per s: every batch waits its longest
+    with pytest.raises(OSError):  # stopped once the command returns
+        urllib.request.urlopen(servers[0].base_url + "/", timeout=2)
+
+
+@pytest.mark.parametrize("speed", ["0", "-1", "nan"])
+def test_a_speed_must_be_above_zero(speed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["replay", "x.json"], ["rehearse"]):
+        with pytest.raises(SystemExit) as exited:
+            cli.main([*command, "--serve", "--speed", speed])
+        assert exited.value.code == 2 and "above 0" in capsys.readouterr().err
 
 
 # -- the pieces, without a replay ------------------------------------------------------------------

@@ -215,14 +215,17 @@ def pre_show_shortfall(
     return line, -(-need // max(1, pack_size)) * max(1, pack_size)
 
 
-def expected_band(plan: SkuPlan, minute: float, session_minutes: float) -> tuple[float, float]:
+def expected_band(
+    plan: SkuPlan, minute: float, session_minutes: float, units: float | None = None
+) -> tuple[float, float]:
     """Cumulative consumption the curve should stay in at `minute` of the session.
 
     Shape: the straight plan line forecast x minute / session_minutes (clamped to the session),
     scaled by the plan's yellow and red ratios. At the end the band is exactly
     [yellow x forecast, red x forecast]: below it the plan was too optimistic, above it the SKU
-    crosses the stop line before the session ends.
+    crosses the stop line before the session ends. `units`: the forecast to draw it from
+    (the big screen's is the effective one, as its tier lines are); default the plan's.
     """
     share = 1.0 if session_minutes <= 0 else min(1.0, max(0.0, minute / session_minutes))
-    expected = plan.forecast * share
+    expected = (plan.forecast if units is None else units) * share
     return float(plan.ratios.yellow) * expected, float(plan.ratios.red) * expected
