@@ -1,0 +1,158 @@
+"""How close can a restock suggestion get? The shipped estimate against the pace alone.
+
+The restock number in a warning is a forecast of demand that has not happened yet. This bench
+measures how often it lands within +-50% of the true shortfall (paid demand - stock), the goal of
+issue "Alerts an operator keeps on", at fixed leads before each sell-out, on many more sell-outs
+than the replays of `bench/alert_policies.py` can afford (that bench scores the last warning each
+replayed SKU actually sent).
+
+Each generated sale (`bench/sales.py`) is walked minute by minute with the hold rules of the
+ledger (an order takes units while they are available; an unpaid hold comes back after
+`hold_minutes`; a restock adds units), which is all the estimates read: the units taken per
+minute, what is available, the kept share. The estimates are the shipped
+`forecast.restock_quantity` on the pace the evaluator uses, and, side by side:
+- `pace alone`: the pace (half-life 5) fading over 45 minutes, the estimate this replaced;
+- `plan alone`: the plan's pace for the rest of the show, no pace at all.
+
+Run: .venv/bin/python bench/restock_estimates.py [--sales 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sales import SHOW_MINUTES, generate_sale
+
+from stockpulse.domain import forecast, stock_risk
+from stockpulse.domain.events import epoch_ms, parse_instant
+
+MINUTE_MS = 60_000
+HOLD_MS = 15 * MINUTE_MS  # the session default `hold_minutes`
+LEADS = (1, 3, 6, 10, 15)
+
+
+@dataclass
+class Minute:
+    taken: int  # cumulative units taken at the minute mark
+    available: int
+    consumption: int  # reserved + sold
+    restocked: int
+
+
+def walk(raw: dict[str, Any]) -> dict[str, list[Minute]]:
+    """Per SKU, the stock at every minute mark of the show."""
+    start = epoch_ms(parse_instant(raw["session"]["starts_at"]))
+    fresh = {"taken": 0, "consumption": 0, "restocked": 0}
+    state = {s["sku_id"]: {"available": s["on_hand"], **fresh} for s in raw["skus"]}
+    holds: dict[str, dict[str, tuple[int, int]]] = {s["sku_id"]: {} for s in raw["skus"]}
+    minutes: dict[str, list[Minute]] = {s["sku_id"]: [] for s in raw["skus"]}
+    events = [(epoch_ms(parse_instant(e["occurred_at"])), e) for e in raw["events"]]
+    mark, i = start, 0
+    while mark <= start + SHOW_MINUTES * MINUTE_MS:
+        while i < len(events) and events[i][0] < mark:
+            at, e = events[i]
+            i += 1
+            s, held = state[e["sku_id"]], holds[e["sku_id"]]
+            if e["type"] == "order.created" and s["available"] >= e["quantity"]:
+                s["available"] -= e["quantity"]
+                s["taken"] += e["quantity"]
+                s["consumption"] += e["quantity"]
+                held[e["order_id"]] = (e["quantity"], at + HOLD_MS)
+            elif e["type"] == "order.paid":
+                held.pop(e["order_id"], None)
+            elif e["type"] == "stock.restocked":
+                s["available"] += e["quantity"]
+                s["restocked"] += e["quantity"]
+        for sku_id, s in state.items():
+            for order_id, (quantity, until) in list(holds[sku_id].items()):
+                if until <= mark:  # the hold ended unpaid: the units come back
+                    del holds[sku_id][order_id]
+                    s["available"] += quantity
+                    s["consumption"] -= quantity
+            minutes[sku_id].append(Minute(s["taken"], s["available"], s["consumption"], s["restocked"]))
+        mark += MINUTE_MS
+    return minutes
+
+
+Estimate = Callable[[list[Minute], int, dict[str, Any]], int]
+
+
+def _inputs(series: list[Minute], t: int) -> tuple[float, Minute, float]:
+    increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
+    pace = 0.0
+    if stock_risk.pace(increments) is not None:  # the evaluator's evidence gate
+        pace = forecast.velocity_per_minute(increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES)
+    return pace, series[t], float(SHOW_MINUTES - t)
+
+
+def _packs(units: float, pack: int) -> int:
+    need = max(0, math.ceil(units - 1e-9))
+    return -(-need // pack) * pack
+
+
+def shipped(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
+    pace, now, left = _inputs(series, t)
+    return forecast.restock_quantity(
+        available=now.available,
+        pace=pace,
+        plan_pace=sku["forecast"] / SHOW_MINUTES,
+        minutes_left=left,
+        kept_share=now.consumption / now.taken if now.taken else 1.0,
+        pack_size=sku["pack_size"],
+    )
+
+
+def pace_alone(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
+    pace, now, left = _inputs(series, t)
+    return _packs(pace * 45 * (1 - math.exp(-left / 45)) - now.available, sku["pack_size"])
+
+
+def plan_alone(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
+    _, now, left = _inputs(series, t)
+    return _packs(sku["forecast"] / SHOW_MINUTES * left - now.available, sku["pack_size"])
+
+
+ESTIMATES: dict[str, Estimate] = {"shipped": shipped, "pace alone": pace_alone, "plan alone": plan_alone}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sales", type=int, default=60, help="generated sales (seeds 1..N)")
+    args = parser.parse_args(argv)
+    within: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    sell_outs = 0
+    for seed in range(1, args.sales + 1):
+        raw, paid = generate_sale(seed)
+        for sku_id, series in walk(raw).items():
+            sku = next(s for s in raw["skus"] if s["sku_id"] == sku_id)
+            sold_out = next((t for t, m in enumerate(series) if m.available <= 0 and m.consumption > 0), None)
+            if sold_out is None or sold_out < 15:
+                continue
+            shortfall = paid[sku_id] - (sku["on_hand"] + series[sold_out].restocked)
+            if shortfall <= 0:
+                continue
+            sell_outs += 1
+            for lead in LEADS:
+                for name, estimate in ESTIMATES.items():
+                    units = estimate(series, sold_out - lead, sku)
+                    within[name][lead] += abs(units - shortfall) <= 0.5 * shortfall
+    print(f"{sell_outs} sell-outs after minute 15 with demand left, {args.sales} sales")
+    print("within +-50% of the true shortfall, minutes before the sell-out:")
+    print(f"  {'estimate':12}" + "".join(f"{lead:>7} min" for lead in LEADS))
+    for name in ESTIMATES:
+        print(f"  {name:12}" + "".join(f"{within[name][lead] / max(1, sell_outs):>10.0%} " for lead in LEADS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
