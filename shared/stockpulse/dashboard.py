@@ -34,7 +34,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
-from stockpulse.adapters.keys import forecast_key, session_index_key
 from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
@@ -195,22 +194,18 @@ class AlertsView(_View):
 class DashboardStore(Protocol):
     def session(self, session_id: str) -> dict[str, Any] | None: ...
 
+    def session_index(self, session_id: str) -> dict[str, Any] | None: ...
+
     def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
+
+    def forecast_item(self, session_id: str, sku_id: str) -> dict[str, Any] | None: ...
 
     def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
 
 
-def read_index(store: DashboardStore) -> Any:
-    """The store's GetItem helper: DynamoLedgerStore has no public reader for the evaluator's
-    items; its one read path (consistent, counted in request_log) needs no second boto3 client."""
-    return getattr(store, "_get", None)
-
-
 def session_index(store: DashboardStore, session_id: str) -> dict[str, Any]:
     """The session's index item: the minutes the evaluator ran, `evaluated_ms` its last run."""
-    get = read_index(store)
-    found = get(session_index_key(session_id)) if get else None
-    return dict(found) if isinstance(found, Mapping) else {}
+    return dict(store.session_index(session_id) or {})
 
 
 def read_forecast(
@@ -218,9 +213,8 @@ def read_forecast(
 ) -> dict[str, Any] | None:
     """The evaluator's FORECAST item (one GetItem) as it reads with the session's `index` item,
     or None when it has not been written yet."""
-    get = read_index(store)
-    found = get(forecast_key(session_id, sku_id)) if get else None
-    return sample_log.shown(found, index) if isinstance(found, Mapping) else None
+    found = store.forecast_item(session_id, sku_id)
+    return sample_log.shown(found, index) if found is not None else None
 
 
 # -- the read model ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from stockpulse.adapters.keys import (
     alert_key,
+    forecast_key,
     marker_key,
     order_key,
     session_index_key,
@@ -260,6 +261,14 @@ class DynamoLedgerStore:
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         return self._get(session_key(session_id))
+
+    def session_index(self, session_id: str) -> dict[str, Any] | None:
+        """The session's entry in the live-sessions index (the minutes the evaluator ran)."""
+        return self._get(session_index_key(session_id))
+
+    def forecast_item(self, session_id: str, sku_id: str) -> dict[str, Any] | None:
+        """The evaluator's FORECAST item of a SKU, as stored (`sample_log.shown` reads it)."""
+        return self._get(forecast_key(session_id, sku_id))
 
     def live_sessions(self, now_ms: int) -> list[dict[str, Any]]:
         """The index items of the sessions under way (or ended less than an hour ago, so late
