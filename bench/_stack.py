@@ -72,9 +72,6 @@ def bench_ledger(local: DynamoDBLocal | None = None, config: Config | None = Non
     with contextlib.ExitStack() as stack:
         engine = local if local is not None else stack.enter_context(DynamoDBLocal())
         tables = create_tables(engine.client(), f"bench{next(_prefixes)}-", enable_ttl=False)
-        if local is not None:  # a shared engine would otherwise carry every earlier run's items
-            for name in tables.values():
-                stack.callback(engine.client().delete_table, TableName=name)
         yield BenchLedger(engine, tables["LedgerTable"], config=config)
 
 
