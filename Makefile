@@ -149,7 +149,8 @@ fmt: bootstrap
 	$(BIN)/ruff check --select I --fix .
 	$(BIN)/ruff format .
 
-## demo: rehearse a multi-platform sale on the local runner
+## demo: rehearse a multi-platform sale on the local runner (on DynamoDB Local: bootstrap installs
+## it and checks Java, and the runner's default backend, auto, picks it)
 demo: bootstrap
 	$(BIN)/stockpulse rehearse --shape multi-platform
 

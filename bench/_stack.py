@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from botocore.config import Config
 
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
@@ -42,8 +45,10 @@ class BenchLedger:
     table: str
     session_id: str = "bench"
 
+    config: Config | None = None  # the guard's client: e.g. without parameter validation
+
     def client(self) -> Any:
-        return self.local.client()
+        return self.local.client(config=self.config)
 
     def guard(self, client: Any | None = None) -> InventoryGuard:
         store = DynamoLedgerStore(client or self.client(), self.table)
@@ -61,10 +66,13 @@ class BenchLedger:
 
 
 @contextmanager
-def bench_ledger() -> Iterator[BenchLedger]:
-    with DynamoDBLocal() as local:
-        tables = create_tables(local.client(), f"bench{next(_prefixes)}-", enable_ttl=False)
-        yield BenchLedger(local, tables["LedgerTable"])
+def bench_ledger(local: DynamoDBLocal | None = None, config: Config | None = None) -> Iterator[BenchLedger]:
+    """Fresh tables on `local` (runs paired on one engine share its JIT and its machine), or on
+    a DynamoDB Local of their own."""
+    with contextlib.ExitStack() as stack:
+        engine = local if local is not None else stack.enter_context(DynamoDBLocal())
+        tables = create_tables(engine.client(), f"bench{next(_prefixes)}-", enable_ttl=False)
+        yield BenchLedger(engine, tables["LedgerTable"], config=config)
 
 
 def order_created(order_id: str, sku_id: str, *, seconds: float = 0, quantity: int = 1,

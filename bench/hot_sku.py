@@ -16,6 +16,7 @@ Run: .venv/bin/python bench/hot_sku.py [--orders 2000 --batch 100 --sale-shape i
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -24,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stack import bench_ledger, order_created
+from botocore.config import Config
 from capacity import MeteredClient
 
 from stockpulse import wiring
@@ -31,6 +33,8 @@ from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.hot_sku import MAX_GROUP
 from stockpulse.domain.session import SkuConfig
 from stockpulse.guard import InventoryGuard
+from stockpulse.wiring import HOT_PATH_CONFIG
+from stockpulse_local.dynamodb_local import DynamoDBLocal
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import Replay, Stack, open_backend
 from stockpulse_local.scenario import parse_scenario
@@ -46,52 +50,100 @@ KINESIS_ON_DEMAND_PER_GB_INGESTED = 0.08
 KINESIS_ON_DEMAND_PER_GB_RETRIEVED = 0.04
 
 
-def feed(guard: InventoryGuard, events: list[OrderEvent], batch: int, grouped: bool) -> None:
-    """Stream batches of `batch` records: each as runs of MAX_GROUP (grouped) or one by one."""
+def feed(guard: InventoryGuard, events: list[OrderEvent], batch: int, grouped: bool) -> float:
+    """Stream batches of `batch` records: each as runs of MAX_GROUP (grouped) or one by one.
+    Returns the CPU seconds this process spent on them: process time, so the time spent waiting
+    on the engine (its own JVM process) is left out."""
+    cpu = 0.0
     for first in range(0, len(events), batch):
         chunk = events[first : first + batch]
+        started = time.process_time()
         if not grouped:
             for event in chunk:
                 guard.handle(event)
-            continue
-        for run_start in range(0, len(chunk), MAX_GROUP):
-            run = chunk[run_start : run_start + MAX_GROUP]
-            if guard.apply_run(run) is None:
-                for event in run:
-                    guard.handle(event)
+        else:
+            for run_start in range(0, len(chunk), MAX_GROUP):
+                run = chunk[run_start : run_start + MAX_GROUP]
+                if guard.apply_run(run) is None:
+                    for event in run:
+                        guard.handle(event)
+        cpu += time.process_time() - started
+    return cpu
 
 
-def run(orders: int, batch: int, grouped: bool, metered: bool) -> dict[str, float]:
-    """Metered runs count units (the meter reads each item around each write); the others time,
-    after a warm-up on another SKU (the engine's JIT would otherwise weigh on the shorter run)."""
-    with bench_ledger() as ledger:
-        ledger.load([
-            SkuConfig(sku_id="hot", on_hand=orders * 2, forecast=orders * 2, dynamic=False),
-            SkuConfig(sku_id="warm", on_hand=orders * 2, forecast=orders * 2, dynamic=False),
-        ])  # fmt: skip
-        meter = MeteredClient(ledger.client(), ledger.table)
-        guard = ledger.guard(meter if metered else ledger.client())
-        if not metered:
-            feed(
-                guard,
-                [order_created(f"w{n}", "warm", seconds=n / 100) for n in range(orders // 4)],
-                batch,
-                grouped,
-            )
+def timed(local: DynamoDBLocal, orders: int, batch: int, grouped: bool, config: Config) -> dict[str, float]:
+    """Orders per second and CPU ms per batch on fresh tables, after a warm-up on another SKU
+    (the engine's JIT would otherwise weigh on whichever side runs first)."""
+    with bench_ledger(local, config) as ledger:
+        ledger.load(skus(orders))
+        guard = ledger.guard()
+        warm_up = [order_created(f"w{n}", "warm", seconds=n / 100) for n in range(orders // 4)]
+        feed(guard, warm_up, batch, grouped)
         events = [order_created(f"o{n}", "hot", seconds=n / 100) for n in range(orders)]
         started = time.perf_counter()
-        feed(guard, events, batch, grouped)
+        cpu = feed(guard, events, batch, grouped)
         seconds = time.perf_counter() - started
-        stock = guard.store.stock("bench", "hot")
-        assert stock is not None and stock.levels.reserved == orders and stock.levels.balanced
-        if not metered:
-            return {"orders_per_s": orders / seconds}
-        return {
-            "stock_writes_per_order": meter.stock_item_writes / orders,
-            "write_units_per_order": meter.write_units / orders,
-            "read_units_per_order": meter.read_units / orders,
-            "requests_per_order": sum(meter.requests.values()) / orders,
-        }
+        check(guard, orders)
+    return {"orders_per_s": orders / seconds, "cpu_ms_per_batch": cpu * 1000 / -(-orders // batch)}
+
+
+def metered(orders: int, batch: int, grouped: bool) -> dict[str, float]:
+    """Units and requests per order (the meter reads each item around each write: not timed)."""
+    with bench_ledger() as ledger:
+        ledger.load(skus(orders))
+        meter = MeteredClient(ledger.client(), ledger.table)
+        guard = ledger.guard(meter)
+        feed(guard, [order_created(f"o{n}", "hot", seconds=n / 100) for n in range(orders)], batch, grouped)
+        check(guard, orders)
+    return {
+        "stock_writes_per_order": meter.stock_item_writes / orders,
+        "write_units_per_order": meter.write_units / orders,
+        "read_units_per_order": meter.read_units / orders,
+        "requests_per_order": sum(meter.requests.values()) / orders,
+    }
+
+
+def skus(orders: int) -> list[SkuConfig]:
+    return [
+        SkuConfig(sku_id="hot", on_hand=orders * 2, forecast=orders * 2, dynamic=False),
+        SkuConfig(sku_id="warm", on_hand=orders * 2, forecast=orders * 2, dynamic=False),
+    ]
+
+
+def check(guard: InventoryGuard, orders: int) -> None:
+    stock = guard.store.stock("bench", "hot")
+    assert stock is not None and stock.levels.reserved == orders and stock.levels.balanced
+
+
+def paired(orders: int, batch: int, pairs: int) -> None:
+    """Each one-per-order run back to back with a grouped run on one engine, so the noise of a
+    shared machine weighs on both sides of a ratio; a fresh engine per pair, as one DynamoDB
+    Local slows down run after run (the third one-per-order run at a quarter of the first's
+    pace). Then the grouped path's CPU per batch with the hot path's client (no parameter
+    validation) and with botocore's default, paired the same way."""
+    print(f"{orders} one-unit reservations of one hot SKU, batches of {batch} (DynamoDB Local),"
+          f" {pairs} pairs of runs")  # fmt: skip
+    print(f"{'pair':<6}{'one per order':>15}{'grouped':>12}{'ratio':>8}"
+          f"{'CPU ms/batch':>15}{'grouped':>10}")  # fmt: skip
+    ratios = []
+    for n in range(1, pairs + 1):
+        with DynamoDBLocal() as local:
+            single = timed(local, orders, batch, False, HOT_PATH_CONFIG)
+            grouped = timed(local, orders, batch, True, HOT_PATH_CONFIG)
+        ratios.append(grouped["orders_per_s"] / single["orders_per_s"])
+        print(f"{n:<6}{single['orders_per_s']:>11.1f} o/s{grouped['orders_per_s']:>8.1f} o/s"
+              f"{ratios[-1]:>7.2f}x{single['cpu_ms_per_batch']:>15.1f}"
+              f"{grouped['cpu_ms_per_batch']:>10.1f}")  # fmt: skip
+    print(f"throughput ratio: median {statistics.median(ratios):.2f}x, minimum {min(ratios):.2f}x")
+    validating = HOT_PATH_CONFIG.merge(Config(parameter_validation=True))
+    on, off = [], []
+    for _ in range(pairs):
+        with DynamoDBLocal() as local:
+            on.append(timed(local, orders, batch, True, validating)["cpu_ms_per_batch"])
+            off.append(timed(local, orders, batch, True, HOT_PATH_CONFIG)["cpu_ms_per_batch"])
+    print(f"grouped, CPU ms per {batch}-record batch, median of {pairs}: parameter validation on"
+          f" {statistics.median(on):.1f} ({', '.join(f'{x:.1f}' for x in on)}), off (the hot path's"
+          f" client) {statistics.median(off):.1f} ({', '.join(f'{x:.1f}' for x in off)})")  # fmt: skip
 
 
 def realistic_sale(shape: str, events: int, minutes: int, seed: int, batch: int) -> dict[str, float]:
@@ -129,12 +181,12 @@ def main() -> None:
     parser.add_argument("--sale-events", type=int, default=4000, help="events of the realistic sale")
     parser.add_argument("--sale-minutes", type=int, default=30, help="the realistic sale's length")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pairs", type=int, default=3, help="paired timed runs")
     args = parser.parse_args()
-    single = run(args.orders, args.batch, grouped=False, metered=False)
-    grouped = run(args.orders, args.batch, grouped=True, metered=False)
-    single |= run(args.orders // 4, args.batch, grouped=False, metered=True)
-    grouped |= run(args.orders // 4, args.batch, grouped=True, metered=True)
-    print(f"{args.orders} one-unit reservations of one hot SKU, batches of {args.batch} (DynamoDB Local)")
+    paired(args.orders, args.batch, args.pairs)
+    single = metered(args.orders // 4, args.batch, grouped=False)
+    grouped = metered(args.orders // 4, args.batch, grouped=True)
+    print(f"\n{args.orders // 4} reservations, metered by AWS's rules")
     print(f"{'':<26}{'one per order':>15}{'grouped':>12}{'ratio':>10}")
     for key in single:
         ratio = grouped[key] / single[key] if single[key] else float("nan")

@@ -1,6 +1,6 @@
 """`stockpulse`: replay a sale, rehearse one, load a session into a stack (contract section 3).
 
-    stockpulse replay SCENARIO.json [--json REPORT.json] [--backend moto|dynamodb-local]
+    stockpulse replay SCENARIO.json [--json REPORT.json] [--backend auto|moto|dynamodb-local]
                       [--state-dir DIR] [--picture PATH.png | --no-picture] [--quiet]
                       [--serve [--speed X]]
     stockpulse rehearse [--shape ...] [--skus N] [--stock N] [--forecast N] [--events N]
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from stockpulse_local.review import Review
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SCENARIO = 0, 1, 2
-BACKENDS = ("moto", "dynamodb-local")
+BACKENDS = ("auto", "moto", "dynamodb-local")  # auto: DynamoDB Local where it can run, else moto
+BACKEND_HELP = "auto (default): DynamoDB Local where Java >= 17 and its jar are, else embedded moto"
 
 
 class CommandError(Exception):
@@ -220,12 +221,27 @@ def _where(
 
 
 # -- commands ----------------------------------------------------------------------------------
+def resolve_backend(name: str, quiet: bool) -> str:
+    """`auto`: the real engine wherever it can run, moto elsewhere; says which and why."""
+    if name != "auto":
+        return name
+    from stockpulse_local.dynamodb_local import unavailable_reason
+
+    reason = unavailable_reason()
+    chosen = "moto" if reason else "dynamodb-local"
+    if not quiet:
+        why = f"embedded moto ({reason})" if reason else "DynamoDB Local (Java and its jar are here)"
+        print(f"stockpulse: backend {why}; --backend picks one", file=sys.stderr, flush=True)
+    return chosen
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    if args.state_dir and args.backend != "dynamodb-local":
+    backend = resolve_backend(args.backend, args.quiet)
+    if args.state_dir and backend != "dynamodb-local":
         raise CommandError("--state-dir keeps DynamoDB Local's files: add --backend dynamodb-local")
     state_dir = Path(args.state_dir) if args.state_dir else None
-    run = Run(scenario, backend=args.backend, quiet=args.quiet, state_dir=state_dir, serve=args.serve,
+    run = Run(scenario, backend=backend, quiet=args.quiet, state_dir=state_dir, serve=args.serve,
               speed=args.speed)  # fmt: skip
     report = run.execute()
     report_path = write_report(report, Path(args.json)) if args.json else None
@@ -274,7 +290,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         log.write(f"rehearsal {options.shape} (seed {options.seed}): {rehearsal.describe(generated)}\n")
         log.write(f"scenario {scenario_path}  (edit it and run `stockpulse replay` on it)\n\n")
         log.flush()
-    run = Run(scenario, backend=args.backend, quiet=args.quiet, label="rehearsal", serve=args.serve,
+    backend = resolve_backend(args.backend, args.quiet)
+    run = Run(scenario, backend=backend, quiet=args.quiet, label="rehearsal", serve=args.serve,
               speed=args.speed)  # fmt: skip
     report = run.execute()
     report_path = write_report(report, out_dir / "report.json")
@@ -344,9 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("replay", help="replay a scenario file and report (contract section 3)")
     p.add_argument("scenario", metavar="SCENARIO.json")
     p.add_argument("--json", metavar="REPORT.json", help="write the report here")
-    p.add_argument(
-        "--backend", choices=BACKENDS, default="moto", help="embedded moto (default) or DynamoDB Local"
-    )
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     p.add_argument(
         "--state-dir",
         metavar="DIR",
@@ -379,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=rehearsal.DEFAULT_SEED, metavar="N")
     p.add_argument("--minutes", type=int, metavar="N", help="the show's length (default: the shape's)")
     p.add_argument("--out", metavar="DIR", help="default out/rehearsal-<shape>-<seed>/")
-    p.add_argument("--backend", choices=BACKENDS, default="moto")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar, alerts or summary")
     _watch_options(p)
     p.set_defaults(func=cmd_rehearse)

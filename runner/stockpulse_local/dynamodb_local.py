@@ -108,6 +108,16 @@ def find_java() -> str:
     return candidate
 
 
+def unavailable_reason(install_dir: Path | None = None) -> str | None:
+    """Why DynamoDB Local cannot run here (no jar, no Java >= 17), or None when it can."""
+    try:
+        find_jar(install_dir)
+        find_java()
+    except DynamoDBLocalUnavailable as err:
+        return str(err)
+    return None
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

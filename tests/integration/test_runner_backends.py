@@ -47,7 +47,8 @@ def test_dynamodb_local_agrees_with_moto(
     dynamodb_local: DynamoDBLocal, ledger_table: tuple[str, str], tmp_path: Path
 ) -> None:
     """One test, so the moto replay runs once (under xdist a shared fixture runs once per worker):
-    1. `replay --backend dynamodb-local` gives the report the embedded backend gives;
+    1. `replay` with the default backend picks DynamoDB Local (Java and its jar are here, as
+       integration tests require) and gives the report the embedded backend gives;
     2. `session load` -> the events through the handlers -> `session status` agree with it."""
     scenario_file, data = write_scenario(tmp_path)
     moto_report = replay(parse_scenario(data))
@@ -60,14 +61,12 @@ def test_dynamodb_local_agrees_with_moto(
     code, _, err = run_cli(
         "replay",
         str(scenario_file),
-        "--backend",
-        "dynamodb-local",
         "--json",
         str(report_path),
         "--no-picture",
     )
     assert code == 0, err
-    assert "on dynamodb-local" in err
+    assert "backend DynamoDB Local (Java and its jar are here)" in err and "on dynamodb-local" in err
     assert json.loads(report_path.read_text(encoding="utf-8")) == moto_report
 
     check_session_load(dynamodb_local, ledger_table, scenario_file, data, moto_report, tmp_path)

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 from support import (
     OutcomeRecorder,
     event,
@@ -561,3 +561,20 @@ def test_a_burst_sends_one_platform_stock_update_per_sku_per_batch(
         per_sku[OSMANTHUS][-1]["sellable"]["douyin"]
         == lambdas.store.stock(SESSION, OSMANTHUS).levels.available
     )
+
+
+def test_the_deployed_ledger_client_leaves_validation_to_dynamodb_and_the_tests_clients_keep_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hot path's client skips botocore's client-side validation (its CPU cost:
+    bench/hot_sku.py): a malformed request reaches the engine, which refuses it. The clients these
+    tests run on keep botocore's, so a malformed request from the code fails here first."""
+    monkeypatch.setenv("LEDGER_TABLE", "t")
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:a")
+    monkeypatch.setenv("REJECTED_EVENTS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/q")
+    with open_backend("moto") as backend:
+        ledger = wiring.from_environment().guard.store._db
+        with pytest.raises(ClientError):  # refused by the engine (moto here)
+            ledger.get_item(TableName="", Key={"pk": {"S": "x"}})
+        with pytest.raises(ParamValidationError):
+            backend.dynamodb.get_item(TableName="", Key={"pk": {"S": "x"}})

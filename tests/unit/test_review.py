@@ -232,7 +232,9 @@ def test_replay_writes_the_review_beside_its_report_and_review_rewrites_it(tmp_p
     scenario = tmp_path / "scenario.json"
     scenario.write_text(json.dumps(TINY), encoding="utf-8")
     report = tmp_path / "run" / "report.json"
-    code, out, _ = run_cli("replay", str(scenario), "--json", str(report), "--no-picture")
+    code, out, _ = run_cli(
+        "replay", str(scenario), "--backend", "moto", "--json", str(report), "--no-picture"
+    )
     assert code == 0
     assert {p.name for p in report.parent.iterdir()} == {
         "report.json",

@@ -223,7 +223,8 @@ def replay_with(tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: dict[st
     path = write(tmp_path, text(scenario(events=events)))
     report_path = tmp_path / "report.json"
     started = time.monotonic()
-    code = cli.main(["replay", str(path), "--json", str(report_path), "--no-picture", "--quiet"])
+    argv = ["replay", str(path), "--backend", "moto", "--json", str(report_path), "--no-picture", "--quiet"]
+    code = cli.main(argv)
     assert code == 0, capsys.readouterr().err
     assert time.monotonic() - started < 60  # a one-hour session on moto: seconds, never a clock walk
     report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))

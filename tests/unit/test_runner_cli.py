@@ -130,7 +130,8 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_a_state_directory_needs_dynamodb_local(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, {"session": GOOD_SESSION, "skus": [GOOD_SKU], "events": []})
-    code = cli.main(["replay", str(path), "--state-dir", str(tmp_path / "state"), "--no-picture"])
+    state = str(tmp_path / "state")
+    code = cli.main(["replay", str(path), "--backend", "moto", "--state-dir", state, "--no-picture"])
     assert code == 1 and "--backend dynamodb-local" in capsys.readouterr().err
     assert not (tmp_path / "state").exists()
 
@@ -148,6 +149,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             [
                 "replay",
                 str(path),
+                *("--backend", "moto"),
                 "--json",
                 str(tmp / "report.json"),
                 "--picture",
@@ -204,7 +206,7 @@ def test_the_picture_is_a_png_and_an_offline_html(tiny_run: dict[str, Any]) -> N
 
 def test_quiet_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, {"session": GOOD_SESSION, "skus": [GOOD_SKU], "events": TINY_EVENTS[:1]})
-    assert cli.main(["replay", str(path), "--quiet", "--no-picture"]) == 0
+    assert cli.main(["replay", str(path), "--backend", "moto", "--quiet", "--no-picture"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and captured.err.startswith("replay: 1 events in")
@@ -353,3 +355,21 @@ def test_the_summary_lists_rejections_per_sku() -> None:
     assert "unknown SKUs: ghost" in text
     assert "0 violations, ok" in text
     assert Timeline(scenario).samples["s1"][0].available == 5
+
+
+def test_the_default_backend_falls_back_to_moto_where_dynamodb_local_cannot_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tiny_run: dict[str, Any],
+) -> None:
+    """No `--backend`: DynamoDB Local is not installed here, so the runner says so, replays on
+    moto, and writes the report `--backend moto` wrote."""
+    monkeypatch.setenv("STOCKPULSE_DYNAMODB_LOCAL_DIR", str(tmp_path / "nothing"))
+    path = write(tmp_path, {"session": GOOD_SESSION, "skus": [GOOD_SKU], "events": TINY_EVENTS})
+    assert cli.main(["replay", str(path), "--json", str(tmp_path / "report.json"), "--no-picture"]) == 0
+    err = capsys.readouterr().err
+    assert "stockpulse: backend embedded moto (DynamoDB Local is not installed" in err
+    assert "events/s) on moto" in err
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report == json.loads((tiny_run["dir"] / "report.json").read_text(encoding="utf-8"))

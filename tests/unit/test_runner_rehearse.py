@@ -113,7 +113,7 @@ def test_a_rehearsal_writes_the_scenario_the_report_and_the_picture(tmp_path: Pa
         code = cli.main(
             [
                 *("rehearse", "--shape", "instant-peak", "--skus", "1", "--events", "40", "--minutes", "10"),
-                *("--seed", "3", "--out", str(tmp_path / "r")),
+                *("--seed", "3", "--out", str(tmp_path / "r"), "--backend", "moto"),
             ]
         )
     assert code == 0
