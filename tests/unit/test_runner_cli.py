@@ -241,7 +241,7 @@ def test_replay_serve_shows_any_scenario_on_the_big_screen(
     monkeypatch.setattr(cli, "_wait_for_interrupt", look_then_leave)
     monkeypatch.setattr(cli.time, "sleep", slept.append)  # the pacing asks; no wall time passes
 
-    code = cli.main(["replay", str(path), "--serve", "--speed", "0.001", "--no-picture"])
+    code = cli.main(["replay", str(path), "--backend", "moto", "--serve", "--speed", "0.001", "--no-picture"])
 
     assert code == 0
     err = capsys.readouterr().err
