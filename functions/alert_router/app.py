@@ -8,8 +8,7 @@ to a Lambda subscription the `lambda` key or, as here, the `default` one, the no
 record's Message parses as an AlertNotice (the `sms` and `email` bodies never reach this function).
 Robots route on `AlertNotice.routing_tier`: a resolution reaches the robots that got the alert.
 
-Robots: one SSM parameter per robot below WEBHOOK_PARAMETER_PATH (template.yaml sets the same path
-as WEBHOOK_SSM_PREFIX; either name works), a SecureString JSON
+Robots: one SSM parameter per robot below WEBHOOK_PARAMETER_PATH (`stockpulse.settings`), a SecureString JSON
 {"platform": "dingtalk|wecom|feishu|slack", "url": ..., "secret": ..., "tiers": [...], "lang": "zh|en"}.
 Cached for 5 minutes per warm container. A robot URL must be https to a public host
 (`webhooks.url_problem`, and again at connect time); anything else makes the parameter unusable.
@@ -26,7 +25,6 @@ duplicate alert is cheaper than a missed one, and the robot platforms offer no i
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from typing import Any
 
@@ -38,6 +36,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpulse.adapters import webhooks
 from stockpulse.domain.alerts import AlertNotice
+from stockpulse.settings import Settings
 
 logger = Logger()  # service from POWERTOOLS_SERVICE_NAME ("stockpulse": webhooks' logger is its child)
 metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE
@@ -47,9 +46,8 @@ tracer = Tracer()
 logging.getLogger("botocore").setLevel(logging.INFO)
 
 PARAMETER_MAX_AGE_S = 300
-DEFAULT_PARAMETER_PATH = "/stockpulse/webhooks"
 # Attempts per robot and invocation (5xx, 429, timeouts and throttling codes are retried with backoff).
-RETRY_POLICY = webhooks.RetryPolicy(max_attempts=int(os.environ.get("ROBOT_MAX_ATTEMPTS", "4")))
+RETRY_POLICY = webhooks.RetryPolicy(max_attempts=Settings.from_environment().robot_max_attempts)
 # Robots that took an alert, remembered while this container stays warm (see the module docstring).
 _delivered = webhooks.DeliveredLog()
 # Plain http to the loopback (local fake robots): tests set this attribute on the loaded module.
@@ -62,12 +60,7 @@ class RobotDeliveryError(RuntimeError):
 
 
 def _parameter_path() -> str:
-    path = (
-        os.environ.get("WEBHOOK_PARAMETER_PATH")
-        or os.environ.get("WEBHOOK_SSM_PREFIX")
-        or DEFAULT_PARAMETER_PATH
-    )
-    return path.rstrip("/") or "/"
+    return Settings.from_environment().webhook_parameter_path.rstrip("/") or "/"
 
 
 @tracer.capture_method(capture_response=False)  # the robots carry credentials: never in a trace

@@ -11,7 +11,6 @@ when DASHBOARD_ALLOWED_ORIGIN is set, the resolver sends the same single origin 
 page and the API share one origin, so no CORS header is sent at all).
 """
 
-import os
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -31,12 +30,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpulse import dashboard
 from stockpulse.dashboard import AlertsView, SessionView, SkuResponse, SkusView
+from stockpulse.settings import Settings
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-_origin = os.environ.get("DASHBOARD_ALLOWED_ORIGIN", "").strip()
+_origin = Settings.from_environment().dashboard_allowed_origin.strip()
 app = APIGatewayHttpResolver(
     enable_validation=True,
     cors=CORSConfig(allow_origin=_origin, allow_headers=["Authorization"], max_age=600) if _origin else None,

@@ -6,7 +6,6 @@ turn the summary into metrics. The work is `stockpulse.evaluator.ThresholdEvalua
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stockpulse import wiring
 from stockpulse.domain.alert_policy import AlertPolicy
 from stockpulse.evaluator import ThresholdEvaluator
+from stockpulse.settings import Settings
 
 logger = Logger()
 metrics = Metrics()
@@ -24,8 +24,8 @@ tracer = Tracer()
 
 
 def _policy(base: AlertPolicy) -> AlertPolicy:
-    cooldown = os.environ.get("ALERT_COOLDOWN_MINUTES")
-    return replace(base, cooldown_minutes=float(cooldown)) if cooldown else base
+    cooldown = Settings.from_environment().alert_cooldown_minutes
+    return base if cooldown is None else replace(base, cooldown_minutes=cooldown)
 
 
 @logger.inject_lambda_context

@@ -22,7 +22,6 @@ the system clock.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,13 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import SystemClock
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
+from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, TierRatios, exact
 from stockpulse.ports import Clock
+from stockpulse.settings import Settings
 
 MINUTE_MS = 60_000
 ALERTS_DEFAULT_LIMIT = 50
@@ -513,15 +513,9 @@ def reader() -> DashboardReader:
     """The reader the handler uses: the installed one, or one built from the Lambda environment."""
     global _installed
     if _installed is None:
-        from stockpulse.wiring import aws_client  # boto3 only here, and only in AWS
+        from stockpulse.wiring import ledger_store  # boto3 only here, and only in AWS
 
-        _installed = DashboardReader(
-            DynamoLedgerStore(
-                aws_client("dynamodb"),
-                os.environ["LEDGER_TABLE"],
-                expiry_shards=int(os.environ.get("EXPIRY_SHARDS", "16")),
-            )
-        )
+        _installed = DashboardReader(ledger_store(Settings.from_environment()))
     return _installed
 
 

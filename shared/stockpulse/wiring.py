@@ -6,7 +6,6 @@ then call the very same handlers.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +21,7 @@ from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.guard import InventoryGuard
+from stockpulse.settings import Settings
 from stockpulse.stock_sync import SnsStockSyncPublisher, StockSyncFeed
 
 # Throttling and timeouts are retried by the SDK with backoff before a record is reported failed.
@@ -61,15 +61,22 @@ def aws_client(service: str, config: Config = RETRY_CONFIG, **kwargs: Any) -> An
     return boto3.client(service, config=config, **kwargs)
 
 
-def from_environment() -> Dependencies:
-    env = os.environ
-    ledger = aws_client("dynamodb", HOT_PATH_CONFIG)
-    store = DynamoLedgerStore(ledger, env["LEDGER_TABLE"], expiry_shards=int(env.get("EXPIRY_SHARDS", "16")))
-    publisher = SnsAlertPublisher(aws_client("sns"), env["ALERTS_TOPIC_ARN"], env.get("SUPPLY_TOPIC_ARN"))
-    guard = InventoryGuard(store=store, clock=SystemClock(), publisher=publisher, sink=MetricsOutcomes())
-    return Dependencies(
-        guard=guard, dead_letters=SqsDeadLetters(aws_client("sqs"), env["REJECTED_EVENTS_QUEUE_URL"])
+def ledger_store(settings: Settings, config: Config = RETRY_CONFIG) -> DynamoLedgerStore:
+    """The stack's ledger table; the order stream's client is built with HOT_PATH_CONFIG."""
+    return DynamoLedgerStore(
+        aws_client("dynamodb", config), settings.require("ledger_table"), expiry_shards=settings.expiry_shards
     )
+
+
+def from_environment() -> Dependencies:
+    settings = Settings.from_environment()
+    store = ledger_store(settings, HOT_PATH_CONFIG)
+    publisher = SnsAlertPublisher(
+        aws_client("sns"), settings.require("alerts_topic_arn"), settings.supply_topic_arn
+    )
+    guard = InventoryGuard(store=store, clock=SystemClock(), publisher=publisher, sink=MetricsOutcomes())
+    queue = settings.require("rejected_events_queue_url")
+    return Dependencies(guard=guard, dead_letters=SqsDeadLetters(aws_client("sqs"), queue))
 
 
 _installed: Dependencies | None = None
@@ -78,7 +85,7 @@ _stock_sync_feeds: dict[str, StockSyncFeed] = {}  # per container: remembers wha
 
 def stock_sync_feed() -> StockSyncFeed | None:
     """The platform stock sync feed, when the stack has its topic (STOCK_SYNC_TOPIC_ARN)."""
-    topic = os.environ.get("STOCK_SYNC_TOPIC_ARN")
+    topic = Settings.from_environment().stock_sync_topic_arn
     if not topic:
         return None
     if topic not in _stock_sync_feeds:

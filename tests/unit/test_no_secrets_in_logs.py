@@ -42,7 +42,7 @@ from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, 
 from stockpulse_local.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMETER_PATH = "/stockpulse/webhooks"  # template.yaml: WEBHOOK_SSM_PREFIX
+PARAMETER_PATH = "/stockpulse/webhooks"  # template.yaml: WEBHOOK_PARAMETER_PATH
 
 # ------------------------------------------------------------------------------- the scenario
 

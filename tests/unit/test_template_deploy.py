@@ -207,7 +207,7 @@ def test_functions_point_at_the_stacks_own_resources(stack: dict[str, Any]) -> N
 
     # The router's webhook path (moto drops DeadLetterConfig: test_template.py checks it).
     router = lam.get_function_configuration(FunctionName=resources["AlertRouterFunction"])
-    assert router["Environment"]["Variables"]["WEBHOOK_SSM_PREFIX"] == "/stockpulse/webhooks/"
+    assert router["Environment"]["Variables"]["WEBHOOK_PARAMETER_PATH"] == "/stockpulse/webhooks/"
 
 
 def test_roles_grant_the_deployed_arns(stack: dict[str, Any]) -> None:
