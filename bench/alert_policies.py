@@ -6,6 +6,11 @@ figures are read from the report's `messages` (docs/formats.md): what reached wh
 ledger's history (every state it passed through, docs/formats.md) says when each SKU sold out; the
 generator says what demand each SKU really had.
 
+Beside the restock figure, a bound on the same warnings: the number a forecaster would give if
+it knew each SKU's demand curve ahead (when the orders come, from the generator) and estimated
+only the total from the orders so far. Nobody knows that before a show; it says how much of the
+goal the information at hand allows (bench/restock_estimates.py has it at fixed leads).
+
 The baseline is the article's first attempt: one warning line at 150% of the forecast, checked
 every 5 minutes, a message at every check while over the line (it goes to people).
 
@@ -38,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sales import generate_sale
+from sales import PAY_SHARE, generate_sale_with_curves
 
 from stockpulse import wiring
 from stockpulse.domain.events import epoch_ms, parse_instant
@@ -68,6 +73,8 @@ class SkuShow:
     )  # t, consumption, available, restocked
     messages: list[dict[str, Any]] = field(default_factory=list)
     restocks: list[int] = field(default_factory=list)  # instants of stock.restocked events
+    curve: list[float] = field(default_factory=list)  # share of the demand per minute (the generator's)
+    ordered: list[tuple[int, int]] = field(default_factory=list)  # order.created: instant, units
 
     @property
     def sold_out_ms(self) -> int | None:
@@ -82,6 +89,17 @@ class SkuShow:
         seen = [r for t, _, _, r in self.points if t <= t_ms]
         return seen[-1] if seen else 0
 
+    def bound_restock(self, t_ms: int) -> float:
+        """The restock a forecaster that knew the demand curve would suggest at `t_ms`: only the
+        total estimated, from the units ordered so far (a bound, not an estimate anyone can make)."""
+        minutes = (t_ms - self.starts_ms) / MINUTE_MS
+        whole = int(minutes)
+        share = sum(self.curve[:whole]) + (minutes - whole) * self.curve[min(whole, len(self.curve) - 1)]
+        ordered = sum(q for t, q in self.ordered if t < t_ms)
+        return (
+            PAY_SHARE * ordered / share - (self.sellable + self.restocked_before(t_ms)) if share > 0 else 0.0
+        )
+
     def to_people(self) -> list[dict[str, Any]]:
         return [m for m in self.messages if set(m["channels"]) - {"feed"}]
 
@@ -95,7 +113,13 @@ class SkuShow:
         return polls
 
 
-def replay_sale(scenario: Scenario, raw: dict[str, Any], paid: dict[str, int], backend: str) -> list[SkuShow]:
+def replay_sale(
+    scenario: Scenario,
+    raw: dict[str, Any],
+    paid: dict[str, int],
+    curves: dict[str, list[float]],
+    backend: str,
+) -> list[SkuShow]:
     starts = scenario.plan.session.starts_ms
     shows: dict[str, SkuShow] = {}
     for sku in scenario.plan.skus:
@@ -104,11 +128,16 @@ def replay_sale(scenario: Scenario, raw: dict[str, Any], paid: dict[str, int], b
             sellable=sku.on_hand - sku.held, pack_size=sku.pack_size,
         )  # fmt: skip
         shows[sku.sku_id] = SkuShow(
-            sku.sku_id, sku.forecast, sku.on_hand - sku.held, add > 0, paid[sku.sku_id], starts
-        )
+            sku.sku_id, sku.forecast, sku.on_hand - sku.held, add > 0, paid[sku.sku_id], starts,
+            curve=curves[sku.sku_id],
+        )  # fmt: skip
     for event in raw["events"]:
         if event["type"] == "stock.restocked":
             shows[event["sku_id"]].restocks.append(epoch_ms(parse_instant(event["occurred_at"])))
+        elif event["type"] == "order.created":
+            shows[event["sku_id"]].ordered.append(
+                (epoch_ms(parse_instant(event["occurred_at"])), event["quantity"])
+            )
 
     with open_backend(backend) as opened:
         replay = Replay(scenario, Stack.create(opened, prefix=f"{scenario.plan.session.session_id}-"))
@@ -155,7 +184,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     figures = Figures()
     sold_late = [s for s in shows if (so := s.sold_out_ms) is not None and so - s.starts_ms >= 15 * MINUTE_MS]
     leads: list[float] = []
-    warned = red_early = restock_ok = restock_judged = 0
+    warned = red_early = restock_ok = restock_judged = bound_ok = 0
     restocks: list[str] = []  # "sku suggested/true shortfall", for the record
     for s in sold_late:
         so = s.sold_out_ms
@@ -172,6 +201,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
             restock_judged += 1
             suggested = before[-1]["restock_units"] or 0
             restock_ok += abs(suggested - shortfall) <= 0.5 * shortfall
+            bound_ok += abs(s.bound_restock(before[-1]["at_ms"]) - shortfall) <= 0.5 * shortfall
             restocks.append(f"{s.sku_id} {suggested}/{shortfall}")
     n = len(sold_late)
     figures.add("SKU-shows", str(len(shows)))
@@ -221,6 +251,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
                 noisy <= 0.1 * len(calm))  # fmt: skip
     figures.add("restock within +-50% of true shortfall", f"{restock_ok} / {restock_judged}", ">= 70%",
                 restock_ok >= 0.7 * restock_judged)  # fmt: skip
+    figures.add("  bound: knowing each SKU's demand curve", f"{bound_ok} / {restock_judged}")
     print("restock suggested / true shortfall at the last warning:", ", ".join(restocks))
 
     kinds = Counter(m["kind"] for s in shows for m in s.to_people())
@@ -250,10 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     shows: list[SkuShow] = []
     ends: dict[str, int] = {}
     for seed in range(1, args.sales + 1):
-        raw, paid = generate_sale(seed, args.skus)
+        raw, paid, curves = generate_sale_with_curves(seed, args.skus)
         scenario = parse_scenario(raw)
         started = time.perf_counter()
-        sale = replay_sale(scenario, raw, paid, args.backend)
+        sale = replay_sale(scenario, raw, paid, curves, args.backend)
         for s in sale:
             ends[s.sku_id] = scenario.plan.session.ends_ms
         shows.extend(sale)

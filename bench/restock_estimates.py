@@ -14,6 +14,12 @@ minute, what is available, the kept share. The estimates are the shipped
 - `pace alone`: the pace (half-life 5) fading over 45 minutes, the estimate this replaced;
 - `plan alone`: the plan's pace for the rest of the show, no pace at all.
 
+And a bound no estimate can reach: `knows curve` is told the share of the SKU's demand that
+falls in each minute of the show (the generator's shape, with its pitches where they will come)
+and estimates only the total from the units taken so far. It sells no more than the truth about
+the future allows; the gap between it and 100% is what the orders so far cannot say, and the gap
+between it and the shipped estimate is what knowing the show's shape ahead would be worth.
+
 Run: .venv/bin/python bench/restock_estimates.py [--sales 60]
 """
 
@@ -31,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sales import SHOW_MINUTES, generate_sale
+from sales import PAY_SHARE, SHOW_MINUTES, generate_sale_with_curves
 
 from stockpulse.domain import forecast, stock_risk
 from stockpulse.domain.events import epoch_ms, parse_instant
@@ -122,7 +128,21 @@ def plan_alone(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
     return _packs(sku["forecast"] / SHOW_MINUTES * left - now.available, sku["pack_size"])
 
 
-ESTIMATES: dict[str, Estimate] = {"shipped": shipped, "pace alone": pace_alone, "plan alone": plan_alone}
+def knows_curve(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
+    """The bound: the demand curve known, its total estimated from the units taken so far."""
+    share_so_far = sum(sku["curve"][:t])
+    if share_so_far <= 0:
+        return 0
+    paid = PAY_SHARE * series[t].taken / share_so_far
+    return _packs(paid - (sku["on_hand"] + series[t].restocked), sku["pack_size"])
+
+
+ESTIMATES: dict[str, Estimate] = {
+    "shipped": shipped,
+    "pace alone": pace_alone,
+    "plan alone": plan_alone,
+    "knows curve": knows_curve,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     within: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     sell_outs = 0
     for seed in range(1, args.sales + 1):
-        raw, paid = generate_sale(seed)
+        raw, paid, curves = generate_sale_with_curves(seed)
         for sku_id, series in walk(raw).items():
-            sku = next(s for s in raw["skus"] if s["sku_id"] == sku_id)
+            sku = {**next(s for s in raw["skus"] if s["sku_id"] == sku_id), "curve": curves[sku_id]}
             sold_out = next((t for t, m in enumerate(series) if m.available <= 0 and m.consumption > 0), None)
             if sold_out is None or sold_out < 15:
                 continue

@@ -71,6 +71,15 @@ def _demand_ratio(name: str, rng: random.Random) -> float:
 
 def generate_sale(seed: int, skus: int = 6) -> tuple[dict[str, Any], dict[str, int]]:
     """(scenario dict, paid demand per SKU) for `skus` SKUs cycling through the shapes."""
+    scenario, paid, _ = generate_sale_with_curves(seed, skus)
+    return scenario, paid
+
+
+def generate_sale_with_curves(
+    seed: int, skus: int = 6
+) -> tuple[dict[str, Any], dict[str, int], dict[str, list[float]]]:
+    """`generate_sale` plus, per SKU, the share of its demand drawn in each minute: what no
+    shop knows ahead of a show (bench/restock_estimates.py uses it for a bound, not an estimate)."""
     rng = random.Random(f"alert-bench/{seed}")
     session_id = f"bench-{seed}"
     start_ms = _epoch_ms(SHOW_START)
@@ -78,6 +87,7 @@ def generate_sale(seed: int, skus: int = 6) -> tuple[dict[str, Any], dict[str, i
     events: list[tuple[int, dict[str, Any]]] = []
     plan: list[dict[str, Any]] = []
     paid_demand: dict[str, int] = {}
+    curves: dict[str, list[float]] = {}
     for i in range(skus):
         shape = SHAPES[(i + seed) % len(SHAPES)]
         sku_id = f"{shape}-{seed}-{i}"
@@ -97,6 +107,7 @@ def generate_sale(seed: int, skus: int = 6) -> tuple[dict[str, Any], dict[str, i
         density = _density(shape, rng)
         minutes = list(range(SHOW_MINUTES))
         weights = [density(m + 0.5) for m in minutes]
+        curves[sku_id] = [w / sum(weights) for w in weights]
         wanted, n, paid_units = forecast * _demand_ratio(shape, rng), 0, 0
         while wanted > 0:
             n += 1
@@ -138,4 +149,4 @@ def generate_sale(seed: int, skus: int = 6) -> tuple[dict[str, Any], dict[str, i
             if at < end_ms
         ],
     }
-    return scenario, paid_demand
+    return scenario, paid_demand, curves
