@@ -25,7 +25,12 @@ def test_defaults_without_any_variable() -> None:
 
 def test_values_are_typed_and_blank_means_unset() -> None:
     settings = Settings.from_environment(
-        {"LEDGER_TABLE": "t", "EXPIRY_SHARDS": "32", "ALERT_COOLDOWN_MINUTES": "12.5", "SUPPLY_TOPIC_ARN": " "}
+        {
+            "LEDGER_TABLE": "t",
+            "EXPIRY_SHARDS": "32",
+            "ALERT_COOLDOWN_MINUTES": "12.5",
+            "SUPPLY_TOPIC_ARN": " ",
+        }
     )
     assert (settings.ledger_table, settings.expiry_shards) == ("t", 32)
     assert settings.alert_cooldown_minutes == 12.5
@@ -34,7 +39,12 @@ def test_values_are_typed_and_blank_means_unset() -> None:
 
 @pytest.mark.parametrize(
     "env",
-    [{"EXPIRY_SHARDS": "0"}, {"EXPIRY_SHARDS": "many"}, {"ROBOT_MAX_ATTEMPTS": "0"}, {"ALERT_COOLDOWN_MINUTES": "-1"}],
+    [
+        {"EXPIRY_SHARDS": "0"},
+        {"EXPIRY_SHARDS": "many"},
+        {"ROBOT_MAX_ATTEMPTS": "0"},
+        {"ALERT_COOLDOWN_MINUTES": "-1"},
+    ],
 )
 def test_a_bad_value_is_refused_with_its_variable(env: dict[str, str]) -> None:
     with pytest.raises(ValidationError, match=next(iter(env))):
