@@ -9,8 +9,9 @@ replayed SKU actually sent).
 Each generated sale (`bench/sales.py`) is walked minute by minute with the hold rules of the
 ledger (an order takes units while they are available; an unpaid hold comes back after
 `hold_minutes`; a restock adds units), which is all the estimates read: the units taken per
-minute, what is available, the kept share. The estimates are the shipped
-`forecast.restock_quantity` on the pace the evaluator uses, and, side by side:
+minute, what is available, the kept share. The estimates are the shipped one
+(`forecast.restock_quantity` on the pace the evaluator uses; when that says none while the stock
+risk warns, the risk's own projection, `stock_risk.restock_when_warned`), and, side by side:
 - `pace alone`: the pace (half-life 5) fading over 45 minutes, the estimate this replaced;
 - `plan alone`: the plan's pace for the rest of the show, no pace at all.
 
@@ -41,6 +42,7 @@ from sales import PAY_SHARE, SHOW_MINUTES, generate_sale_with_curves
 
 from stockpulse.domain import forecast, stock_risk
 from stockpulse.domain.events import epoch_ms, parse_instant
+from stockpulse.domain.tiers import Tier
 
 MINUTE_MS = 60_000
 HOLD_MS = 15 * MINUTE_MS  # the session default `hold_minutes`
@@ -108,14 +110,31 @@ def _packs(units: float, pack: int) -> int:
 
 def shipped(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
     pace, now, left = _inputs(series, t)
-    return forecast.restock_quantity(
+    kept_share = now.consumption / now.taken if now.taken else 1.0
+    units = forecast.restock_quantity(
         available=now.available,
         pace=pace,
         plan_pace=sku["forecast"] / SHOW_MINUTES,
         minutes_left=left,
-        kept_share=now.consumption / now.taken if now.taken else 1.0,
+        kept_share=kept_share,
         pack_size=sku["pack_size"],
     )
+    if units or now.available <= 0:
+        return units
+    # The evaluator's fallback: a stock-risk warning carries its own projection's number. The
+    # warning here is this minute's signal (the evaluator's tier also waits out a pending period).
+    increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
+    inputs = stock_risk.RiskInputs(
+        available=now.available,
+        velocity=stock_risk.pace(increments),
+        minutes_left=left,
+        lead_time_minutes=sku["lead_time_days"] * 24 * 60,
+        restocked=now.restocked,
+        velocity_before=stock_risk.pace_before(increments),
+    )
+    if stock_risk.signal(inputs) < Tier.ORANGE:
+        return units
+    return stock_risk.restock_when_warned(inputs, kept_share=kept_share, pack_size=sku["pack_size"])
 
 
 def pace_alone(series: list[Minute], t: int, sku: dict[str, Any]) -> int:

@@ -274,7 +274,7 @@ def compute_forecast(
         hot_start=hot_start,
         sellable=levels.on_hand - levels.held - levels.restocked,
     )
-    risk, risk_signal = stock_risk.RiskState(), Tier.NONE
+    risk, risk_signal, minute_inputs = stock_risk.RiskState(), Tier.NONE, None
     if plan.dynamic and plan.stock_risk:
         minute_inputs = stock_risk.RiskInputs(
             available=levels.available,
@@ -282,7 +282,7 @@ def compute_forecast(
             minutes_left=left,
             lead_time_minutes=plan.lead_time_minutes,
             restocked=levels.restocked,
-            velocity_before=_pace_before(increments),
+            velocity_before=stock_risk.pace_before(increments),
         )
         risk = stock_risk.evaluate(stock_risk.RiskState.from_item(previous.get("risk")), minute_inputs)
         risk_signal = stock_risk.signal(minute_inputs)
@@ -305,6 +305,20 @@ def compute_forecast(
     slow_runs = int(previous.get("slow_runs", 0)) + 1 if under else 0
     slow_tip = not slow_sent and slow_runs >= SLOW_RUNS
     eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
+    restock = forecast.restock_quantity(
+        available=levels.available,
+        pace=restock_pace,
+        plan_pace=plan.planned_pace,
+        minutes_left=left,
+        kept_share=levels.kept_share,
+        pack_size=plan.pack_size,
+    )
+    if restock == 0 and minute_inputs is not None and risk.tier >= Tier.ORANGE and not levels.sold_out:
+        # The plan-anchored estimate says the stock lasts, the stock risk's warning says it does
+        # not: a warning that says "sells out" carries its projection's number, never none.
+        restock = stock_risk.restock_when_warned(
+            minute_inputs, kept_share=levels.kept_share, pack_size=plan.pack_size
+        )
     return ForecastView(
         samples=samples,
         platform_samples=platform_samples,
@@ -313,14 +327,7 @@ def compute_forecast(
         forecast_eff=to_decimal(f_eff),
         hot_start=hot_start,
         eta_minutes=None if eta is None else _round(eta, "0.1"),
-        restock_quantity=forecast.restock_quantity(
-            available=levels.available,
-            pace=restock_pace,
-            plan_pace=plan.planned_pace,
-            minutes_left=left,
-            kept_share=levels.kept_share,
-            pack_size=plan.pack_size,
-        ),
+        restock_quantity=restock,
         band_low=_round(low, "0.01"),
         band_high=_round(high, "0.01"),
         minutes_left=left,
@@ -331,14 +338,6 @@ def compute_forecast(
         slow_tip=slow_tip,
         slow_sent=slow_sent or slow_tip,
     )
-
-
-def _pace_before(increments: Sequence[int]) -> float | None:
-    """The pace FADING_LOOKBACK_MINUTES ago (no evidence gate: it is only compared with now)."""
-    earlier = increments[: -stock_risk.FADING_LOOKBACK_MINUTES]
-    if not earlier:
-        return None
-    return forecast.velocity_per_minute(earlier, half_life_minutes=stock_risk.PACE_HALF_LIFE_MINUTES)
 
 
 def plan_rebalance(

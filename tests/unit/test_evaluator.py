@@ -308,6 +308,29 @@ def test_stock_risk_raises_red_when_sell_out_is_imminent_and_never_pauses(world:
     assert world.recorder.kinds() == [("alert", "red"), ("sold_out", "red")]
 
 
+def test_a_stock_risk_warning_always_carries_a_restock(world: World) -> None:
+    """A closing pitch: the plan-anchored estimate still says the stock lasts (its burst fades),
+    the stock risk says it sells out within minutes. The red says how many to order."""
+    world.load(sku("a", forecast=60, on_hand=150, pack_size=5), minutes=60)
+    for minute in range(40):
+        world.tick(minute)
+        world.reserve("a", 1, minute + 0.5)
+    minute = 40
+    while not [n for n in world.recorder.notices if n.stock_risk]:
+        world.tick(minute)
+        world.reserve("a", 12, minute + 0.5)
+        minute += 1
+    notice = next(n for n in world.recorder.notices if n.stock_risk)
+    assert notice.kind.value == "alert" and notice.tier.value in ("orange", "red")
+    assert notice.available > 0
+    assert notice.restock_quantity > 0 and notice.restock_quantity % 5 == 0
+    # The number is the risk's own projection to the end of the show, less what is available:
+    # at most what the pace would sell if it did not fade at all.
+    left = 60 - (minute - 1) - stock_risk.END_GRACE_MINUTES
+    assert notice.restock_quantity <= 12 * left - notice.available + 5
+    assert world.stock("a")["restock_units"] == notice.restock_quantity
+
+
 def test_stock_risk_off_for_a_sku_that_opts_out(world: World) -> None:
     world.load(sku("a", forecast=1000, on_hand=200, alerts={"stock_risk": False}))
     for minute in range(15):

@@ -183,8 +183,14 @@ def restock_quantity(
     burst = (
         max(0.0, pace - plan_pace) * PITCH_FADE_MINUTES * (1.0 - math.exp(-minutes_left / PITCH_FADE_MINUTES))
     )
-    expected = min(1.0, max(0.0, kept_share)) * (base + burst)
-    need = max(0, math.ceil(expected - max(0, available) - _EPS))
+    return units_to_add(base + burst, available=available, kept_share=kept_share, pack_size=pack_size)
+
+
+def units_to_add(expected: float, *, available: int, kept_share: float = 1.0, pack_size: int = 1) -> int:
+    """What `expected` more units taken need beyond what is available, in whole packs, never
+    negative: only `kept_share` of the units taken stay taken (unpaid holds come back)."""
+    kept = min(1.0, max(0.0, kept_share)) * expected
+    need = max(0, math.ceil(kept - max(0, available) - _EPS))
     return -(-need // max(1, pack_size)) * max(1, pack_size)
 
 

@@ -36,7 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stockpulse.domain.forecast import velocity_per_minute
+from stockpulse.domain.forecast import units_to_add, velocity_per_minute
 from stockpulse.domain.tiers import Tier
 
 PACE_HALF_LIFE_MINUTES = 2.0
@@ -65,6 +65,14 @@ def pace(taken_by_minute: Sequence[int]) -> float | None:
     return velocity_per_minute(taken_by_minute, half_life_minutes=PACE_HALF_LIFE_MINUTES)
 
 
+def pace_before(taken_by_minute: Sequence[int]) -> float | None:
+    """The pace FADING_LOOKBACK_MINUTES ago (no evidence gate: it is only compared with now)."""
+    earlier = taken_by_minute[:-FADING_LOOKBACK_MINUTES]
+    if not earlier:
+        return None
+    return velocity_per_minute(earlier, half_life_minutes=PACE_HALF_LIFE_MINUTES)
+
+
 def projected_units(velocity: float, minutes: float, fade_minutes: float = PACE_FADE_MINUTES) -> float:
     """Units still to come over `minutes` at `velocity`, the pace fading (time constant `fade_minutes`)."""
     if velocity <= 0 or minutes <= 0:
@@ -87,6 +95,20 @@ class RiskInputs:
         before = self.velocity_before
         return self.velocity is not None and before is not None and self.velocity < FADING_SHARE * before
 
+    @property
+    def fade_minutes(self) -> float:
+        """The time constant the projection fades with."""
+        return FADING_PACE_FADE_MINUTES if self.fading else PACE_FADE_MINUTES
+
+
+def restock_when_warned(inputs: RiskInputs, *, kept_share: float, pack_size: int) -> int:
+    """The units a stock-risk warning asks for: what its projection sells before the show ends
+    (less END_GRACE_MINUTES), beyond what is available, in whole packs."""
+    if inputs.velocity is None:
+        return 0
+    expected = projected_units(inputs.velocity, inputs.minutes_left - END_GRACE_MINUTES, inputs.fade_minutes)
+    return units_to_add(expected, available=inputs.available, kept_share=kept_share, pack_size=pack_size)
+
 
 def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
     """What the projection says this minute (NONE, ORANGE or RED). With `margin` < 1 the
@@ -97,7 +119,7 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
     left = inputs.minutes_left - END_GRACE_MINUTES  # selling out as the show ends costs nothing
     if left <= 0:
         return Tier.NONE
-    fade = FADING_PACE_FADE_MINUTES if inputs.fading else PACE_FADE_MINUTES
+    fade = inputs.fade_minutes
     stock = inputs.available * margin
     if projected_units(v, min(RED_HORIZON_MINUTES, left), fade) > stock:
         return Tier.RED
