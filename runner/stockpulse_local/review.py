@@ -35,7 +35,6 @@ DEMAND_REASONS = (Reason.INSUFFICIENT_STOCK.value, Reason.SKU_PAUSED.value, Reas
 REASON_ZH = {"insufficient_stock": "库存不足", "sku_paused": "暂停销售", "quota_exceeded": "超出平台配额"}
 REFUSED_STATUSES = ("rejected", "refund_required")  # in the report: orders that never got their units
 CHANNEL_ZH = {"feed": "大屏", "im": "IM", "sms": "短信", "email": "邮件", "supply_chain": "供应链"}
-FLOP_SHARE = Decimal("0.5")  # sold under half its forecast, with nothing refused: a flop
 MINUTE_FORMAT = "%Y-%m-%d %H:%M"
 REVIEW_COLUMNS = (
     "sku_id", "name", "forecast", "sold", "reserved", "refused_units",
@@ -118,6 +117,7 @@ class SkuReview:
     sku_id: str
     name: str
     forecast: int
+    yellow_ratio: Decimal
     red_ratio: Decimal
     sold: int
     reserved: int
@@ -177,7 +177,9 @@ class SkuReview:
         if advice:
             return advice
         share = round(100 * self.sold / self.forecast)
-        if self.sold < FLOP_SHARE * self.forecast and self.sold_out_at is None:
+        # Under its yellow line (the share of the forecast that says "selling as planned"), with
+        # nothing refused: the plan was too high for this pitch.
+        if self.sold < self.yellow_ratio * self.forecast and self.sold_out_at is None:
             return [
                 Advice(
                     f"sold {share}% of its forecast: lower it or pitch it more",
@@ -218,6 +220,7 @@ def build_review(
                 sku_id=sku.sku_id,
                 name=sku.name,
                 forecast=sku.forecast,
+                yellow_ratio=sku.tier_ratios.yellow,
                 red_ratio=sku.tier_ratios.red,
                 sold=final["sold"],
                 reserved=final["reserved"],

@@ -189,6 +189,12 @@ def test_a_flop_says_lower_the_forecast_or_pitch_it_more() -> None:
     assert zh == "只卖出预测的40%：下场调低预测或加强讲解"
 
 
+def test_a_sale_under_its_yellow_line_says_lower_it() -> None:
+    """Sold 59% with nothing refused: a plan 40% too high is no plan to keep."""
+    en, _ = next_show(*crafted(forecast=225, sold=132))
+    assert en == "sold 59% of its forecast: lower it or pitch it more"
+
+
 def test_a_sale_on_plan_keeps_the_plan() -> None:
     en, _ = next_show(*crafted(forecast=100, sold=95))
     assert en == "sold 95 of a forecast of 100: keep the plan"
