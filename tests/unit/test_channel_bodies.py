@@ -413,7 +413,7 @@ def test_feishu_and_slack_as_sent() -> None:
         "msg_type": "text",
         "content": {
             "text": "【开播前库存不足】桂花糕 6枚（cake-osmanthus）\n建议开播前补货11件。\n"
-            "可售40件，低于预警线51件（预测42.5件）。"
+            "可售40件，低于预警线51件（预测43件）。"
         },
     }
     slack = im_body("slack", KINDS["sold_out"])

@@ -63,6 +63,14 @@ def test_action_for_reuses_the_tier_actions() -> None:
     assert action_for(Tier.NONE, "zh") == "恢复正常，无需操作。"
 
 
+def test_a_fractional_effective_forecast_is_shown_in_whole_units() -> None:
+    """After a restock or a dynamic lift F is fractional; people read whole units, the
+    percentage stays exact."""
+    r = render(notice(forecast=202.2))  # 252 taken: 124.6%
+    assert "达预测202件的125%" in r.text_zh and "202.2" not in r.text_zh + r.text_en
+    assert "预测203件" in render(notice(forecast=202.5)).text_zh
+
+
 def test_consumption_alert_says_what_to_do_and_compares_with_the_forecast() -> None:
     r = render(notice())
     assert r.title_en == "RED: 草莓蛋糕 (cake-01)" and r.title_zh == "【红色预警】草莓蛋糕（cake-01）"
@@ -164,7 +172,7 @@ def test_pre_show_names_the_sellable_stock_the_line_and_the_units_to_add() -> No
     )
     r = render(n)
     assert "开播前库存不足" in r.text_zh
-    assert "可售40件，低于预警线51件（预测42.5件），建议开播前补货11件。" in r.text_zh
+    assert "可售40件，低于预警线51件（预测43件），建议开播前补货11件。" in r.text_zh
     assert "Sellable stock 40 units, under the pre-show warning line of 51" in r.text_en
     assert "Add 11 units before the show." in r.text_en
     assert r.sms_zh == "【开播前库存不足】草莓蛋糕(cake-01) 可售40 预警线51 开播前补货11件。"

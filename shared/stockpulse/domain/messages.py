@@ -149,6 +149,17 @@ def _number(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
 
 
+def _forecast(notice: AlertNotice) -> str:
+    """The forecast in whole units: people count units (the effective forecast is fractional
+    after a restock or a dynamic lift; the percentages use it exactly)."""
+    value = notice.forecast
+    if not math.isfinite(value) or value <= 0:
+        return "0"
+    if value >= 1_000_000:
+        return f"{value:.3g}"
+    return str(math.floor(value + 0.5))
+
+
 def _units(value: float) -> int:
     """A count of units from a float that may be absurd (inf, nan, negative)."""
     if not math.isfinite(value) or value <= 0:
@@ -320,7 +331,7 @@ def _facts(notice: AlertNotice) -> tuple[str, str]:
     eta_en, eta_zh, _, _ = _eta(notice)
     split = _split(notice)
     pct = _percent(notice)
-    forecast = _number(notice.forecast)
+    forecast = _forecast(notice)
     kind = notice.kind
     if kind is NoticeKind.PRE_SHOW:
         line = _line(notice)
@@ -520,7 +531,7 @@ def fact_lines(notice: AlertNotice, lang: Lang) -> list[tuple[str, str]]:
         if line:
             lines.append(("开播预警线", f"{line}件") if zh else ("Pre-show warning line", str(line)))
         if pct is not None:
-            forecast = _number(notice.forecast)
+            forecast = _forecast(notice)
             lines.append(("预测销量", f"{forecast}件") if zh else ("Forecast", forecast))
     else:
         sold_out = kind is NoticeKind.SOLD_OUT
@@ -534,7 +545,7 @@ def fact_lines(notice: AlertNotice, lang: Lang) -> list[tuple[str, str]]:
             _, _, eta_en, eta_zh = _eta(notice)
             lines.append(("预计售罄", eta_zh) if zh else ("Sell-out ETA", eta_en))
         if pct is not None:
-            forecast, c = _number(notice.forecast), notice.consumption
+            forecast, c = _forecast(notice), notice.consumption
             lines.append(
                 ("已消耗", f"{c}件（预测{forecast}件的{pct}%）")
                 if zh
