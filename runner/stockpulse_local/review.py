@@ -280,15 +280,15 @@ FROM_TABLE = Source(
     note_zh=(
         "本复盘读自账本表：售出、预留、被拒需求（按原因）、预警级别和消息来自表中的库存、预警和订单记录；"
         "表中不保存账本的逐分钟历史，因此售罄分钟、暂停分钟和 curves.csv 未知；消息记录不含建议补货量"
-        "（开播前检查除外），因此建议补货未知；消息渠道按模板默认参数的订阅过滤策略推算，并非送达回执。"
+        "（开播前检查除外），因此建议补货未知；消息渠道按该堆栈的参数（预警级别、是否订阅了邮件和短信）和订阅过滤策略推算，并非送达回执。"
     ),
     note_en=(
         "Read from the ledger table: sold, reserved, refused demand by reason, tiers and messages come"
         " from its stock, alert and order items. The table keeps no minute-by-minute history of the"
         " ledger, so minutes sold out and paused (and curves.csv) are unknown; a message's record"
         " keeps no restock units (pre-show ones aside), so the restock suggested is unknown; channels"
-        " are those the template's filter policies route each message to with its default"
-        " parameters, not delivery receipts."
+        " are those the stack's subscriptions route each message to with its parameters (its tiers,"
+        " and e-mail and SMS only if subscribed), not delivery receipts."
     ),
 )
 

@@ -61,6 +61,8 @@ class Target:
     where: str
     outputs: dict[str, str]
     sns: Any = None  # the stack's SNS client (pre-show messages), None for a bare table
+    # The stack's parameter values (the review routes messages with them); None for a bare table.
+    parameters: dict[str, str] | None = None
 
 
 def add_commands(commands: Any) -> None:
@@ -125,9 +127,13 @@ def resolve_target(args: argparse.Namespace) -> Target:
     if args.table and args.table != outputs["table"]:
         raise CommandError(f"--table {args.table} differs from the stack's table {outputs['table']}")
     client = session.client("dynamodb", region_name=region)
+    parameters = {
+        str(p["ParameterKey"]): str(p.get("ResolvedValue", p.get("ParameterValue", "")))
+        for p in stacks["Stacks"][0].get("Parameters", [])
+    }
     return Target(
         outputs["table"], client, f"stack {args.stack} ({region}) table {outputs['table']}", outputs,
-        session.client("sns", region_name=region),
+        session.client("sns", region_name=region), parameters,
     )  # fmt: skip
 
 
@@ -261,7 +267,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"session_id": args.session_id, "skus": skus}, indent=1))
         if args.review:
-            write_review(store, plan, Path(args.review), sys.stderr)
+            write_review(store, plan, target, Path(args.review), sys.stderr)
         return 0
     print(f"session {args.session_id} on {target.where}")
     print(f"  {rfc3339(plan.session.starts_ms)} to {rfc3339(plan.session.ends_ms)}")
@@ -280,19 +286,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     if any(s and s["paused"] for s in skus.values()):
         print("* paused: new reservations are refused")
     if args.review:
-        write_review(store, plan, Path(args.review), sys.stdout)
+        write_review(store, plan, target, Path(args.review), sys.stdout)
     sys.stdout.flush()
     return 0
 
 
-def write_review(store: DynamoLedgerStore, plan: SessionPlan, out_dir: Path, out: TextIO) -> list[Path]:
-    """The session's review as the table holds it (reads only), written into `out_dir`."""
+def write_review(
+    store: DynamoLedgerStore, plan: SessionPlan, target: Target, out_dir: Path, out: TextIO
+) -> list[Path]:
+    """The session's review as the table holds it (reads only), written into `out_dir`. Messages
+    are routed as the stack's parameters route them (a bare table: the template's defaults, every
+    endpoint configured)."""
     from stockpulse_local.channels import Routing
     from stockpulse_local.replay import table_report
     from stockpulse_local.review import FROM_TABLE, build_review
     from stockpulse_local.scenario import Scenario
 
-    read = table_report(store, plan, Routing.from_template())
+    read = table_report(store, plan, Routing.from_template(values=target.parameters))
     loaded = SessionPlan.model_construct(
         session=plan.session, skus=[s for s in plan.skus if s.sku_id not in read.missing]
     )

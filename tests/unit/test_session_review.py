@@ -95,9 +95,17 @@ REFUSED = {  # units by reason, per SKU: what the scenario was written to do
 SOLD = {"cake": 10, "tea": 3, "jam": 3}
 
 
-def with_expiry_index(template: dict[str, Any]) -> dict[str, Any]:
-    """The test stack's table, with the `by_expiry` index the sweep reads (template.yaml's)."""
+def stockpulse_like(template: dict[str, Any]) -> dict[str, Any]:
+    """The test stack's table with the `by_expiry` index the sweep reads, and template.yaml's
+    routing parameters (the review routes messages with the stack's values)."""
     template = copy.deepcopy(template)
+    template["Parameters"] = {
+        "AlertEmail": {"Type": "String", "Default": ""},
+        "OnCallPhoneNumber": {"Type": "String", "Default": ""},
+        "ImRobotTiers": {"Type": "CommaDelimitedList", "Default": "orange,red"},
+        "EmailTiers": {"Type": "CommaDelimitedList", "Default": "orange,red"},
+        "SmsCoreTiers": {"Type": "CommaDelimitedList", "Default": "red"},
+    }
     table = template["Resources"]["LedgerTable"]["Properties"]
     table["AttributeDefinitions"] += [
         {"AttributeName": "expiry_shard", "AttributeType": "S"},
@@ -120,7 +128,14 @@ def with_expiry_index(template: dict[str, Any]) -> dict[str, Any]:
 def outputs() -> Iterator[dict[str, str]]:
     with mock_aws():
         cfn = boto3.client("cloudformation", region_name=REGION)
-        cfn.create_stack(StackName="prod", TemplateBody=json.dumps(with_expiry_index(TEMPLATE)))
+        cfn.create_stack(  # every endpoint configured, the default tiers: routed as a replay's report
+            StackName="prod",
+            TemplateBody=json.dumps(stockpulse_like(TEMPLATE)),
+            Parameters=[
+                {"ParameterKey": "AlertEmail", "ParameterValue": "ops@example.com"},
+                {"ParameterKey": "OnCallPhoneNumber", "ParameterValue": "+8613800000000"},
+            ],
+        )
         found = cfn.describe_stacks(StackName="prod")["Stacks"][0]["Outputs"]
         yield {o["OutputKey"]: o["OutputValue"] for o in found}
 
@@ -252,10 +267,14 @@ def test_session_status_review_says_what_the_table_holds(
 def test_status_review_with_json_keeps_stdout_json(
     outputs: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A session just loaded: nothing sold yet; `--json` still prints only JSON to stdout."""
+    """A session just loaded on a stack with no e-mail subscription: nothing sold yet, the pre-show
+    message reached IM only; `--json` still prints only JSON to stdout."""
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="lean", TemplateBody=json.dumps(stockpulse_like(TEMPLATE))
+    )
     path = tmp_path / "tonight.json"
     path.write_text(json.dumps({**SCENARIO, "events": []}), encoding="utf-8")
-    where = ("--stack", "prod", "--region", REGION)
+    where = ("--stack", "lean", "--region", REGION)
     assert run(capsys, "session", "load", str(path), *where)[0] == 0
     code, out, err = run(capsys, "session", "status", "tonight", *where, "--json", "--review", str(tmp_path))
     assert code == 0, err
@@ -265,3 +284,5 @@ def test_status_review_with_json_keeps_stdout_json(
     assert [(r["sku_id"], r["sold"], r["refused_units"], r["tiers"]) for r in rows] == [
         ("cake", "0", "0", ""), ("tea", "0", "0", ""), ("jam", "0", "0", "")
     ]  # fmt: skip
+    jam = rows[2]
+    assert [jam[f"messages_{c}"] for c in CHANNELS] == ["1", "1", "0", "0", "0"]  # no e-mail here
