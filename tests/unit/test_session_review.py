@@ -286,3 +286,16 @@ def test_status_review_with_json_keeps_stdout_json(
     ]  # fmt: skip
     jam = rows[2]
     assert [jam[f"messages_{c}"] for c in CHANNELS] == ["1", "1", "0", "0", "0"]  # no e-mail here
+
+    # A SKU of the plan with no stock item (a load cut short): left out of the review, and said.
+    table = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName="lean")
+    name = next(
+        o["OutputValue"] for o in table["Stacks"][0]["Outputs"] if o["OutputKey"] == "LedgerTableName"
+    )
+    boto3.client("dynamodb", region_name=REGION).delete_item(
+        TableName=name, Key={"pk": {"S": "SKU#tonight#tea"}, "sk": {"S": "STOCK"}}
+    )
+    code, out, err = run(capsys, "session", "status", "tonight", *where, "--review", str(tmp_path))
+    assert code == 0, err
+    assert "not in the review (no stock item: not loaded): tea" in out
+    assert [r["sku_id"] for r in read_csv(tmp_path / "review.csv")] == ["cake", "jam"]
