@@ -37,19 +37,20 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore
+from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore, StockItem
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import OrderEvent, epoch_ms, rfc3339
-from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.domain.ledger import OrderStatus, Outcome, Result
+from stockpulse.domain.session import SessionPlan
 from stockpulse.domain.tiers import Tier
-from stockpulse.guard import InventoryGuard, tier_inputs
+from stockpulse.guard import InventoryGuard, notice_for, tier_inputs
 from stockpulse.ports import AlertPublisher
 from stockpulse.pre_show import announce_pre_show
 from stockpulse_local.channels import Routing
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
-from stockpulse_local.summary import Timeline
+from stockpulse_local.summary import OutcomeLog, Timeline
 from stockpulse_local.template_tables import create_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -687,24 +688,10 @@ class Replay:
 
     def messages(self) -> list[dict[str, Any]]:
         """The report's `messages` (docs/formats.md): time order, then the order they were sent."""
-        out = []
-        for notice in sorted(self.notices.values(), key=lambda n: n.at):  # stable: sending order
-            message: dict[str, Any] = {
-                "at": rfc3339(epoch_ms(notice.at)),
-                "sku_id": notice.sku_id,
-                "kind": notice.kind.value,
-                "tier": notice.tier.value,
-            }
-            if notice.kind is NoticeKind.RESOLVED:
-                message["from_tier"] = notice.previous_tier.value
-            message |= {
-                "channels": self.routing.channels(notice),
-                "restock_units": notice.restock_quantity or None,
-                "sellout_eta_minutes": notice.sell_out_eta_minutes,
-                "text": notice.text_zh,
-            }
-            out.append(message)
-        return out
+        return [
+            message_of(notice, self.routing)
+            for notice in sorted(self.notices.values(), key=lambda n: n.at)  # stable: sending order
+        ]
 
     def _check_invariant(self) -> None:
         for sku in self.scenario.plan.skus:
@@ -720,23 +707,9 @@ class Replay:
         for sku in self.scenario.plan.skus:
             item = store.stock(session_id, sku.sku_id)
             assert item is not None
-            lv = item.levels
-            if not lv.balanced:
+            if not item.levels.balanced:
                 self.invariant_violations += 1
-            alerts = sorted(
-                (a for a in store.alerts(session_id, sku.sku_id) if announces_upward(a)),
-                key=lambda a: int(a["at_ms"]),
-            )
-            skus[sku.sku_id] = {
-                "on_hand": lv.on_hand,
-                "held": lv.held,
-                "reserved": lv.reserved,
-                "sold": lv.sold,
-                "available": lv.available,
-                "tier": str(item.raw.get("tier", "none")),
-                "paused": lv.paused,
-                "alerts": [{"tier": str(a["tier"]), "at": rfc3339(int(a["at_ms"]))} for a in alerts],
-            }
+            skus[sku.sku_id] = sku_report(store, item)
         # Every order's status, read 100 at a time (consistent reads).
         read = store.order_memories(session_id, self.scenario.order_ids)
         orders = {
@@ -754,6 +727,106 @@ class Replay:
             "invariant_violations": self.invariant_violations,
             "messages": self.messages(),
         }
+
+
+def sku_report(store: DynamoLedgerStore, item: StockItem) -> dict[str, Any]:
+    """One SKU of the report's `skus`: its stock item's ledger and tier, its alert items' upward
+    announcements."""
+    lv = item.levels
+    alerts = sorted(
+        (a for a in store.alerts(item.session_id, item.sku_id) if announces_upward(a)),
+        key=lambda a: int(a["at_ms"]),
+    )
+    return {
+        "on_hand": lv.on_hand,
+        "held": lv.held,
+        "reserved": lv.reserved,
+        "sold": lv.sold,
+        "available": lv.available,
+        "tier": str(item.raw.get("tier", "none")),
+        "paused": lv.paused,
+        "alerts": [{"tier": str(a["tier"]), "at": rfc3339(int(a["at_ms"]))} for a in alerts],
+    }
+
+
+def message_of(notice: AlertNotice, routing: Routing) -> dict[str, Any]:
+    """One of the report's `messages`: a notice as sent, and the channels that deliver it."""
+    message: dict[str, Any] = {
+        "at": rfc3339(epoch_ms(notice.at)),
+        "sku_id": notice.sku_id,
+        "kind": notice.kind.value,
+        "tier": notice.tier.value,
+    }
+    if notice.kind is NoticeKind.RESOLVED:
+        message["from_tier"] = notice.previous_tier.value
+    return message | {
+        "channels": routing.channels(notice),
+        "restock_units": notice.restock_quantity or None,
+        "sellout_eta_minutes": notice.sell_out_eta_minutes,
+        "text": notice.text_zh,
+    }
+
+
+@dataclass(frozen=True)
+class TableReport:
+    """A session's report read back from the ledger table alone (`stockpulse session status
+    --review`): a live session so far, or a finished one.
+
+    `report` has the replay report's `skus`, `orders` and `messages` (docs/formats.md); what the
+    table does not keep is left out: no `events` counts nor `invariant_violations` (a replay's
+    tallies), and of each message only what its alert item records: no `text` or
+    `sellout_eta_minutes` (null), `restock_units` only for pre-show messages (else null).
+    `outcomes` holds the units of the refused `order.created` events by reason, read from the
+    outcome each order item remembers beside its events' ids. `missing`: SKUs of the plan with
+    no stock item (not loaded), left out of `skus`."""
+
+    report: dict[str, Any]
+    outcomes: OutcomeLog
+    missing: list[str]
+
+
+def table_report(store: DynamoLedgerStore, plan: SessionPlan, routing: Routing) -> TableReport:
+    """Reads only: the stock items, their alert items, and the session's order items (a Scan)."""
+    session_id = plan.session.session_id
+    skus: dict[str, Any] = {}
+    messages: list[tuple[int, dict[str, Any]]] = []
+    missing: list[str] = []
+    for sku in plan.skus:
+        item = store.stock(session_id, sku.sku_id)
+        if item is None:
+            missing.append(sku.sku_id)
+            continue
+        skus[sku.sku_id] = sku_report(store, item)
+        for alert in store.alerts(session_id, sku.sku_id):
+            # Routed as when it was sent: its kind, tier, first and the SKU's importance and
+            # channels are on the records; the ledger's numbers of that instant are not.
+            notice = notice_for(item, item.levels, alert, sku.alerts.channels)
+            message = message_of(notice, routing)
+            message |= {
+                "restock_units": alert.get("restock_units"),
+                "sellout_eta_minutes": None,
+                "text": None,
+            }
+            messages.append((int(alert["at_ms"]), message))
+    outcomes = OutcomeLog()
+    orders: dict[str, str] = {}
+    for order_id, memory in store.session_orders(session_id).items():
+        record = memory.record
+        if record is None:  # only events naming an order never created
+            continue
+        orders[order_id] = record.status.value
+        for code in memory.events.values():
+            outcome = Outcome.from_code(code)
+            # A refused `order.created`: rejected with its reason and the order left `rejected`.
+            if outcome.reason is not None and outcome.order_status is OrderStatus.REJECTED:
+                outcomes.refused_units[(record.sku_id, outcome.reason.value)] += record.quantity
+                outcomes.rejected[(record.sku_id, outcome.reason.value)] += 1
+    report = {
+        "skus": skus,
+        "orders": dict(sorted(orders.items())),
+        "messages": [m for _, m in sorted(messages, key=lambda m: m[0])],
+    }
+    return TableReport(report, outcomes, missing)
 
 
 def _invoke(module: ModuleType, event: dict[str, Any], name: str) -> Any:

@@ -4,8 +4,11 @@ paused, the tiers, who was told, the restock, and one line on what to change nex
 Built from the report and the scenario; a replay adds its `OutcomeLog` (why orders were refused)
 and its `Timeline` (the curves, one row per minute). From a saved report alone the refused units
 come from the report's orders (their reasons are not in it) and the curves from a `curves.csv`
-a replay wrote beside it. Files: `review.md` (Chinese and English), `review.csv` (one row per
-SKU), `curves.csv` (one row per minute per SKU); docs/formats.md, "Post-show review".
+a replay wrote beside it. A live or finished session read from the ledger table (`stockpulse
+session status --review`, `replay.table_report`) has the reasons but no curves and no restock
+units: its `Source` (`FROM_TABLE`) names what is unknown, and the review says so. Files:
+`review.md` (Chinese and English), `review.csv` (one row per SKU), `curves.csv` (one row per
+minute per SKU); docs/formats.md, "Post-show review".
 """
 
 from __future__ import annotations
@@ -200,8 +203,10 @@ def build_review(
     *,
     outcomes: OutcomeLog | None = None,
     curves: Curves | None = None,
+    source: Source | None = None,
 ) -> Review:
-    """The review of `report`; `outcomes` and `curves` from the replay when there was one."""
+    """The review of `report`; `outcomes` and `curves` from the replay when there was one.
+    `source`: what the report was read from when it was not a replay's (`FROM_TABLE`)."""
     refused = _refused_units(report, scenario)
     skus = []
     for sku in scenario.plan.skus:
@@ -231,11 +236,13 @@ def build_review(
                 minutes_paused=None if rows is None else sum(m.paused for m in rows),
                 alerts=alert_times(final),
                 messages={c: per_channel[c] for c in CHANNELS},
-                restock_suggested=max(restocks, default=None),
+                restock_suggested=(
+                    None if source and "restock_suggested" in source.unknown else max(restocks, default=None)
+                ),
                 restocked=final["on_hand"] - sku.on_hand,
             )
         )
-    return Review(scenario, skus, curves)
+    return Review(scenario, skus, curves, source)
 
 
 def _refused_units(report: Mapping[str, Any], scenario: Scenario) -> Counter[str]:
@@ -255,12 +262,47 @@ def _refused_units(report: Mapping[str, Any], scenario: Scenario) -> Counter[str
     return units
 
 
+# -- where the numbers come from, when not from a replay -------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """A report read from somewhere that cannot tell everything: `unknown` names the review's
+    fields it cannot give (shown as unknown, blank in the CSV, never guessed); `note` says why,
+    in Chinese and English, at the end of review.md."""
+
+    unknown: frozenset[str]
+    note_zh: str
+    note_en: str
+
+
+UNKNOWN_ZH_EN = "未知 · unknown"
+# `stockpulse session status --review`: the ledger table keeps each SKU's ledger as it stands,
+# every message's alert item and every order with its events' outcomes, but not the ledger's
+# history (so no curves), and a message's restock units only for a pre-show message.
+FROM_TABLE = Source(
+    unknown=frozenset({"minutes_sold_out", "minutes_paused", "restock_suggested"}),
+    note_zh=(
+        "本复盘读自账本表：售出、预留、被拒需求（按原因）、预警级别和消息来自表中的库存、预警和订单记录；"
+        "表中不保存账本的逐分钟历史，因此售罄分钟、暂停分钟和 curves.csv 未知；消息记录不含建议补货量"
+        "（开播前检查除外），因此建议补货未知；消息渠道按该堆栈的参数（预警级别、是否订阅了邮件和短信）和订阅过滤策略推算，并非送达回执。"
+    ),
+    note_en=(
+        "Read from the ledger table: sold, reserved, refused demand by reason, tiers and messages come"
+        " from its stock, alert and order items. The table keeps no minute-by-minute history of the"
+        " ledger, so minutes sold out and paused (and curves.csv) are unknown; a message's record"
+        " keeps no restock units (pre-show ones aside), so the restock suggested is unknown; channels"
+        " are those the stack's subscriptions route each message to with its parameters (its tiers,"
+        " and e-mail and SMS only if subscribed), not delivery receipts."
+    ),
+)
+
+
 # -- the whole show: Markdown and CSV -------------------------------------------------------------
 @dataclass(frozen=True)
 class Review:
     scenario: Scenario
     skus: list[SkuReview]
     curves: Curves | None
+    source: Source | None = None  # None: a replay's report (or a saved one)
 
     @property
     def tz(self) -> tzinfo | None:
@@ -296,13 +338,20 @@ class Review:
                 "|---|---|---|",
                 *(f"| {zh} | {en} | {value} |" for zh, en, value in self._table(s)),
             ]
-        if self.curves is None:
+        if self.source is not None:
+            lines += ["", self.source.note_zh, "", self.source.note_en]
+        elif self.curves is None:
             lines += ["", "售罄和暂停分钟数需要回放写出的 curves.csv · "
                       "Minutes sold out and paused need the curves.csv a replay writes."]  # fmt: skip
         return "\n".join(lines) + "\n"
 
     def _table(self, s: SkuReview) -> list[tuple[str, str, str]]:
         tz, no_curves = self.tz, "— (curves.csv)"
+        unknown = self.source.unknown if self.source is not None else frozenset()
+
+        def known(field: str, value: int | None, missing: str) -> str:
+            return UNKNOWN_ZH_EN if field in unknown else _shown(value, missing)
+
         if s.refused_by_reason is None:
             refused = f"{s.refused_units}" + (
                 "（报告中无拒绝原因 · the report has no reasons）" if s.refused_units else ""
@@ -320,12 +369,12 @@ class Review:
             ("被拒需求（件）", "refused demand (units)", refused),
             ("需求 = 售出 + 预留 + 被拒", "demand = sold + reserved + refused", f"{s.demand}"),
             ("预测", "forecast", str(s.forecast)),
-            ("售罄分钟", "minutes sold out", _shown(s.minutes_sold_out, no_curves)),
-            ("暂停分钟", "minutes paused", _shown(s.minutes_paused, no_curves)),
+            ("售罄分钟", "minutes sold out", known("minutes_sold_out", s.minutes_sold_out, no_curves)),
+            ("暂停分钟", "minutes paused", known("minutes_paused", s.minutes_paused, no_curves)),
             ("售罄时间", "sold out at", "—" if s.sold_out_at is None else clock_text(s.sold_out_at, tz)),
             ("预警级别", "tiers", tiers or "—"),
             ("消息（按渠道）", "messages per channel", messages),
-            ("建议补货", "restock suggested", _shown(s.restock_suggested, "—")),
+            ("建议补货", "restock suggested", known("restock_suggested", s.restock_suggested, "—")),
             ("实际补货", "restocked", str(s.restocked)),
         ]
 

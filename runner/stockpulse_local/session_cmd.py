@@ -2,7 +2,7 @@
 
     stockpulse session load SCENARIO.json --stack NAME [--overwrite]
     stockpulse session load SCENARIO.json --endpoint-url URL --table NAME [--overwrite]
-    stockpulse session status SESSION_ID --stack NAME [--json]
+    stockpulse session status SESSION_ID --stack NAME [--json] [--review DIR]
 
 `load` validates the file exactly as `replay` does (the same `parse_scenario`, every number
 bounded), and builds every item before the first write: a refused load writes nothing. Then it
@@ -14,6 +14,11 @@ already have stock of another plan or have started selling (a live session) unle
 production they come from the platforms through the orders stream.
 
 With `--stack`, the table (and topic) names come from the stack's CloudFormation outputs.
+
+`status --review DIR` also writes the post-show review (`review.md`, `review.csv`) of the session
+as the table holds it, live or finished, with the same writer as a replay's (`review.py`): the
+report is read from the table (`replay.table_report`), reading only. What the table does not keep
+is shown as unknown (`review.FROM_TABLE`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import json
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -55,6 +61,8 @@ class Target:
     where: str
     outputs: dict[str, str]
     sns: Any = None  # the stack's SNS client (pre-show messages), None for a bare table
+    # The stack's parameter values (the review routes messages with them); None for a bare table.
+    parameters: dict[str, str] | None = None
 
 
 def add_commands(commands: Any) -> None:
@@ -73,6 +81,11 @@ def add_commands(commands: Any) -> None:
     p.add_argument("session_id", metavar="SESSION_ID")
     target_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--review",
+        metavar="DIR",
+        help="also write the session's review (review.md, review.csv) into DIR, read from the table",
+    )
     p.set_defaults(func=cmd_status)
 
 
@@ -114,9 +127,13 @@ def resolve_target(args: argparse.Namespace) -> Target:
     if args.table and args.table != outputs["table"]:
         raise CommandError(f"--table {args.table} differs from the stack's table {outputs['table']}")
     client = session.client("dynamodb", region_name=region)
+    parameters = {
+        str(p["ParameterKey"]): str(p.get("ResolvedValue", p.get("ParameterValue", "")))
+        for p in stacks["Stacks"][0].get("Parameters", [])
+    }
     return Target(
         outputs["table"], client, f"stack {args.stack} ({region}) table {outputs['table']}", outputs,
-        session.client("sns", region_name=region),
+        session.client("sns", region_name=region), parameters,
     )  # fmt: skip
 
 
@@ -249,6 +266,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         skus[sku.sku_id] = sku_status(item) if item is not None else None
     if args.json:
         print(json.dumps({"session_id": args.session_id, "skus": skus}, indent=1))
+        if args.review:
+            write_review(store, plan, target, Path(args.review), sys.stderr)
         return 0
     print(f"session {args.session_id} on {target.where}")
     print(f"  {rfc3339(plan.session.starts_ms)} to {rfc3339(plan.session.ends_ms)}")
@@ -266,5 +285,33 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(_row(values, widths))
     if any(s and s["paused"] for s in skus.values()):
         print("* paused: new reservations are refused")
+    if args.review:
+        write_review(store, plan, target, Path(args.review), sys.stdout)
     sys.stdout.flush()
     return 0
+
+
+def write_review(
+    store: DynamoLedgerStore, plan: SessionPlan, target: Target, out_dir: Path, out: TextIO
+) -> list[Path]:
+    """The session's review as the table holds it (reads only), written into `out_dir`. Messages
+    are routed as the stack's parameters route them (a bare table: the template's defaults, every
+    endpoint configured)."""
+    from stockpulse_local.channels import Routing
+    from stockpulse_local.replay import table_report
+    from stockpulse_local.review import FROM_TABLE, build_review
+    from stockpulse_local.scenario import Scenario
+
+    read = table_report(store, plan, Routing.from_template(values=target.parameters))
+    loaded = SessionPlan.model_construct(
+        session=plan.session, skus=[s for s in plan.skus if s.sku_id not in read.missing]
+    )
+    review = build_review(read.report, Scenario(loaded, []), outcomes=read.outcomes, source=FROM_TABLE)
+    written = review.write(out_dir)
+    md, *beside = written
+    out.write(f"review   {md}  ({', '.join(p.name for p in beside)} beside it)\n")
+    if read.missing:
+        out.write(f"  not in the review (no stock item: not loaded): {', '.join(read.missing)}\n")
+    for sku_id, advice in review.next_show().items():
+        out.write(f"  next show {sku_id}: {'; '.join(a.en for a in advice)}\n")
+    return written

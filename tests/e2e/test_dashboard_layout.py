@@ -233,3 +233,25 @@ def test_the_curve_stays_readable_under_a_far_stop_line(page: Any, artifacts: Pa
     # Nothing sold yet: nothing to squash, the whole plan up to its stop line, no label.
     assert page.locator('.tile[data-sku="lipstick-r01"] .stop-far').is_hidden()
     page.screenshot(path=str(artifacts / "dashboard-far-stop-line.png"))
+
+
+# Each tile's plot area (uPlot's `.u-over`: the chart less its axes), measured from its box.
+PLOT_AREAS_JS = """
+() => [...document.querySelectorAll('.tile[data-sku]')].map(tile => {
+  const over = tile.querySelector('.chart .u-over');
+  const b = over ? over.getBoundingClientRect() : {width: 0, height: 0};
+  return [tile.dataset.sku, Math.round(b.width), Math.round(b.height)];
+})
+"""
+MIN_PLOT_HEIGHT = 150  # px: a curve, its band and its tier lines can be told apart
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_each_chart_has_a_readable_plot_area(page: Any, viewport: str) -> None:
+    """At 1920x1080, 1280x720 and on a phone, every tile's plot area is at least 150 px high."""
+    width, height = VIEWPORTS[viewport]
+    _settle(page, width, height)
+    areas = page.evaluate(PLOT_AREAS_JS)
+    assert [sku for sku, *_ in areas] == ["cake-gift-box-12", "tea-longjing", "lipstick-r01"]
+    small = [(sku, w, h) for sku, w, h in areas if h < MIN_PLOT_HEIGHT or w < MIN_PLOT_HEIGHT]
+    assert not small, f"{viewport} {width}x{height}: plot areas (sku, width, height) too small: {small}"

@@ -3,6 +3,7 @@ production path `session load` -> events through the handlers -> `session status
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import uuid
@@ -19,6 +20,7 @@ from stockpulse_local.dynamodb_local import DynamoDBLocal
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import REGION, Backend, Replay, Stack, replay
 from stockpulse_local.scenario import parse_scenario
+from stockpulse_local.summary import OutcomeLog
 from stockpulse_local.template_tables import create_tables
 
 # A short, busy show: holds expire, payments come late, a platform resends, the best seller
@@ -115,7 +117,8 @@ def check_session_load(
         )
         stack = Stack.create(backend, prefix=prefix)  # the same table: created already, reused
         assert stack.store.table_name == table
-        handled = Replay(parse_scenario(data), stack, load_session=False).run()
+        outcomes = OutcomeLog()
+        handled = Replay(parse_scenario(data), stack, load_session=False, on_outcome=outcomes.record).run()
     assert handled["events"] == moto_report["events"]
 
     code, out, err = run_cli("session", "status", session_id, *where, "--json")
@@ -133,6 +136,26 @@ def check_session_load(
     for sku_id, want in moto_report["skus"].items():
         line = next(x for x in out.splitlines() if x.startswith(sku_id))
         assert f" {want['sold']} " in line and want["tier"] in line
+
+    # The review read back from the engine's table (the session's orders by a Scan): what the
+    # replay on that table reported, SKU by SKU.
+    code, out, err = run_cli("session", "status", session_id, *where, "--review", str(tmp_path / "live"))
+    assert code == 0, err
+    with (tmp_path / "live" / "review.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = {r["sku_id"]: r for r in csv.DictReader(f)}
+    refused = 0
+    for sku_id, want in handled["skus"].items():
+        row = rows[sku_id]
+        assert int(row["sold"]) == want["sold"] and int(row["reserved"]) == want["reserved"], sku_id
+        assert len([t for t in row["tiers"].split("; ") if t]) == len(want["alerts"]), sku_id
+        by_reason = outcomes.units_for_sku(sku_id)  # the replay's own log of refused order.created
+        for reason in ("insufficient_stock", "sku_paused", "quota_exceeded"):
+            assert int(row[f"refused_{reason}"]) == by_reason.get(reason, 0), (sku_id, reason)
+        refused += int(row["refused_units"])
+        sent = [m for m in handled["messages"] if m["sku_id"] == sku_id]
+        for channel in ("feed", "im", "sms", "email", "supply_chain"):
+            assert int(row[f"messages_{channel}"]) == sum(channel in m["channels"] for m in sent), channel
+    assert refused > 0  # the rehearsal turned buyers away: the Scan found them
 
     code, _, err = run_cli("session", "status", "no-such-session", *where)
     assert code == 1 and "no session no-such-session" in err

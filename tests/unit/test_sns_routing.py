@@ -18,7 +18,7 @@ from moto import mock_aws
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.tiers import Tier
-from stockpulse_local.channels import Routing
+from stockpulse_local.channels import PolicyError, Routing
 
 REGION = "us-east-1"
 IMPORTANCE = ("core", "normal")
@@ -55,6 +55,36 @@ def test_template_defaults_are_the_documented_routing(routing: Routing) -> None:
         "kind": ["alert", "sold_out"], "tier": ["red"], "importance": ["core"], "first": ["true"],
         "channels": ["sms"],
     }  # fmt: skip
+
+
+def test_a_deployed_stack_is_routed_with_its_own_parameter_values(tmp_path: Any) -> None:
+    """`session status --stack --review`: the stack's tiers, and only the subscriptions its
+    conditions created; a condition in a grammar not read raises rather than guess."""
+    bare = Routing.from_template(values={})  # no e-mail address, no phone: no such subscriptions
+    assert set(bare.policies) == {"feed", "im"}
+    chosen = Routing.from_template(values={"AlertEmail": "ops@example.com", "EmailTiers": "red"})
+    assert set(chosen.policies) == {"feed", "im", "email"}
+    assert chosen.policies["email"] == {
+        "$or": [
+            {"kind": ["pre_show"], "channels": ["email"]},
+            {"kind": ["alert", "sold_out", "resolved"], "tier": ["red"], "channels": ["email"]},
+        ]
+    }
+    assert chosen.policies["im"] == Routing.from_template().policies["im"]  # the default tiers
+
+    template = tmp_path / "t.yaml"
+    template.write_text(
+        "Parameters: {AlertEmail: {Type: String, Default: ''}}\n"
+        "Conditions: {HasAlertEmail: {'Fn::Or': [{'Fn::Equals': [{Ref: AlertEmail}, 'x']}]}}\n"
+        "Resources:\n"
+        "  AlertsTopic: {Type: 'AWS::SNS::Topic'}\n"
+        "  Mail: {Type: 'AWS::SNS::Subscription', Condition: HasAlertEmail,"
+        " Properties: {TopicArn: {Ref: AlertsTopic}, Protocol: email, Endpoint: {Ref: AlertEmail}}}\n",
+        encoding="utf-8",
+    )
+    assert set(Routing.from_template(template).policies) == {"email"}  # a replay's: every endpoint
+    with pytest.raises(PolicyError, match="Fn::Or"):
+        Routing.from_template(template, values={})
 
 
 _ids = itertools.count()

@@ -28,7 +28,9 @@ from stockpulse.adapters.keys import (
     alert_key,
     forecast_key,
     marker_key,
+    order_ids_of,
     order_key,
+    order_pk,
     session_index_key,
     session_key,
     sku_pk,
@@ -269,6 +271,26 @@ class DynamoLedgerStore:
     def forecast_item(self, session_id: str, sku_id: str) -> dict[str, Any] | None:
         """The evaluator's FORECAST item of a SKU, as stored (`sample_log.shown` reads it)."""
         return self._get(forecast_key(session_id, sku_id))
+
+    def session_orders(self, session_id: str) -> dict[str, OrderMemory]:
+        """Every order item of a session, by order id: a Scan of the whole table filtered on the
+        key prefix (order items have no index by session), for reading after or during a show,
+        never on the hot path. Items TTL removed (terminal orders after their retention) are gone."""
+        prefix = order_pk(session_id, "")
+        found: dict[str, OrderMemory] = {}
+        for page in self._paginate(
+            "scan",
+            TableName=self.table_name,
+            FilterExpression="begins_with(pk, :p) AND sk = :order",
+            ExpressionAttributeValues={":p": {"S": prefix}, ":order": {"S": "ORDER"}},
+        ):
+            self.request_log.append("Scan")
+            for item in page.get("Items", []):
+                raw = from_item(item)
+                ids = order_ids_of(str(raw["pk"]))
+                if ids is not None and ids[0] == session_id:
+                    found[ids[1]] = memory_of(raw)
+        return found
 
     def live_sessions(self, now_ms: int) -> list[dict[str, Any]]:
         """The index items of the sessions under way (or ended less than an hour ago, so late
