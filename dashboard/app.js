@@ -405,11 +405,13 @@
   }
 
   // ------------------------------------------------------------------ helpers
+  // Times as the studio's clock (the show's UTC offset), wherever the screen's browser is.
   function clockText(ms, short) {
-    var d = new Date(ms);
+    var offset = state.lastSession ? state.lastSession.utc_offset_minutes : null;
     var opts = { hour: "2-digit", minute: "2-digit", hour12: false };
     if (!short) opts.second = "2-digit";
-    return d.toLocaleTimeString(state.lang === "zh" ? "zh-CN" : "en-GB", opts);
+    if (isNum(offset)) { ms += offset * 60000; opts.timeZone = "UTC"; }
+    return new Date(ms).toLocaleTimeString(state.lang === "zh" ? "zh-CN" : "en-GB", opts);
   }
   function isNum(v) { return typeof v === "number" && isFinite(v); }
   function fmt(value, digits) { return isNum(value) ? value.toFixed(digits).replace(/\.0+$/, "") : "—"; }

@@ -146,6 +146,9 @@ class SessionView(_View):
     ends_ms: int
     starts_at: str
     ends_at: str
+    utc_offset_minutes: int = Field(
+        description="the show's UTC offset (from its starts_at): the screen tells time as the studio does"
+    )
     as_of_ms: int
     as_of: str
     status: SessionStatus
@@ -258,6 +261,7 @@ class DashboardReader:
             ends_ms=s.ends_ms,
             starts_at=rfc3339(s.starts_ms),
             ends_at=rfc3339(s.ends_ms),
+            utc_offset_minutes=_utc_offset_minutes(s.plan),
             as_of_ms=as_of,
             as_of=rfc3339(as_of),
             status="upcoming" if as_of < s.starts_ms else "ended" if as_of >= s.ends_ms else "live",
@@ -498,6 +502,11 @@ def _float(value: Any) -> float:
         return float(str(value))
     except ValueError:
         return 0.0
+
+
+def _utc_offset_minutes(plan: SessionPlan) -> int:
+    offset = plan.session.starts_at.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds() // 60)
 
 
 def _minutes(span_ms: int, s: _Session) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def live_sale_scenario(seed: int = 7, minutes: int = 20) -> Scenario:
     yellow, and a slow one. Orders come in pulses, most are paid within two minutes, some are
     cancelled, so every tile moves between two refreshes."""
     rng = random.Random(seed)
-    start = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+    start = datetime(2026, 11, 25, 20, 0, tzinfo=timezone(timedelta(hours=8)))  # the studio's clock
     skus: list[dict[str, Any]] = [
         {
             "sku_id": "lipstick-r01",

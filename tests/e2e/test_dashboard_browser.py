@@ -78,7 +78,9 @@ def test_big_screen_follows_a_live_rehearsal(browser: Any, artifacts: Path, live
 
         server = start_server(stack.store, session_id=session_id, clock=replay.clock)
         worker = threading.Thread(target=run, name="replay", daemon=True)
-        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        context = browser.new_context(
+            viewport={"width": 1920, "height": 1080}, locale="zh-CN", timezone_id="America/New_York"
+        )
         try:
             page = context.new_page()
             page_errors: list[str] = []
@@ -138,6 +140,10 @@ def test_big_screen_follows_a_live_rehearsal(browser: Any, artifacts: Path, live
             kinds = {alerts.nth(i).get_attribute("data-kind") for i in range(alerts.count())}
             # It sold out within minutes of its evidence: red (sell-out imminent), then one sold-out.
             assert "red" in tiers and "sold_out" in kinds
+            # Times are the studio's (20:00-20:20 at +08:00), wherever the browser is (New York here).
+            whens = page.eval_on_selector_all("#alerts .alert .when", "ws => ws.map(w => w.textContent)")
+            assert whens and all(w.startswith("20:") for w in whens), whens
+            assert page.locator("#session-clock").inner_text().startswith("20:")
             # Big enough to read across a room.
             size = page.eval_on_selector(
                 '.tile[data-sku="tea-longjing"] [data-field=available]',

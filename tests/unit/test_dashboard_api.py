@@ -200,6 +200,7 @@ def test_session_summary(api: Api) -> None:
     assert body["session_id"] == SESSION
     assert body["status"] == "live"
     assert body["as_of_ms"] == NOW  # the injected (virtual) clock
+    assert body["utc_offset_minutes"] == 0  # the session starts at ...Z
     assert body["minutes_elapsed"] == pytest.approx(5.33, abs=0.01)
     assert body["minutes_left"] == pytest.approx(174.67, abs=0.01)
     assert body["tiers"] == {"none": 0, "yellow": 1, "orange": 1, "red": 0}
