@@ -12,7 +12,6 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,7 +22,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from pydantic import ValidationError
 from robots import OK_BODY, Credentials, FakeRobots, Reply
-from support import sns_lambda_event
+from support import make_notice, sns_lambda_event
 
 from stockpulse.adapters import webhooks
 from stockpulse.adapters.sns import SnsAlertPublisher, alert_message, message_attributes
@@ -171,31 +170,6 @@ def log_capture(app: ModuleType) -> Iterator[io.StringIO]:
     for target, level in zip(targets, levels, strict=True):
         target.removeHandler(handler)
         target.setLevel(level)
-
-
-def make_notice(**overrides: Any) -> AlertNotice:
-    values: dict[str, Any] = {
-        "alert_id": "demo-cakes/cake-osmanthus/orange/1764103233120",
-        "kind": NoticeKind.ALERT,
-        "session_id": "demo-cakes",
-        "sku_id": "cake-osmanthus",
-        "sku_name": "桂花糕 6枚",
-        "importance": "core",
-        "tier": Tier.ORANGE,
-        "previous_tier": Tier.YELLOW,
-        "at": datetime(2025, 11, 25, 20, 40, 33, 120000, tzinfo=UTC),
-        "on_hand": 100,
-        "held": 10,
-        "reserved": 4,
-        "sold": 56,
-        "available": 30,
-        "velocity_per_minute": 7.5,
-        "sell_out_eta_minutes": 4.0,
-        "restock_quantity": 95,
-        "platform_split": {"douyin": 38, "kuaishou": 22},
-    }
-    values.update(overrides)
-    return AlertNotice(**values)
 
 
 def sns_event(notice: AlertNotice | None = None, *, message: str | None = None) -> dict[str, Any]:

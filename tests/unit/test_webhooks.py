@@ -15,11 +15,11 @@ import logging
 import socket
 import urllib.parse
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from robots import OK_BODY, Credentials, FakeRobots, Reply
+from support import make_notice
 
 from stockpulse.adapters import webhooks
 from stockpulse.adapters.webhooks import DeliveryFailed, RetryPolicy, RobotConfig
@@ -76,31 +76,6 @@ def log_capture() -> Iterator[io.StringIO]:
     for target, level in zip(targets, levels, strict=True):
         target.removeHandler(handler)
         target.setLevel(level)
-
-
-def make_notice(**overrides: Any) -> AlertNotice:
-    values: dict[str, Any] = {
-        "alert_id": "alert-demo-cakes-cake-osmanthus-orange-1",
-        "kind": NoticeKind.ALERT,
-        "session_id": "demo-cakes",
-        "sku_id": "cake-osmanthus",
-        "sku_name": "桂花糕 Osmanthus cake <6 pcs> & tea",
-        "importance": "core",
-        "tier": Tier.ORANGE,
-        "previous_tier": Tier.YELLOW,
-        "at": datetime(2025, 11, 25, 20, 40, 33, tzinfo=UTC),
-        "on_hand": 100,
-        "held": 10,
-        "reserved": 4,
-        "sold": 56,
-        "available": 30,
-        "velocity_per_minute": 7.5,
-        "sell_out_eta_minutes": 4.0,
-        "restock_quantity": 95,
-        "platform_split": {"douyin": 38, "kuaishou": 22},
-    }
-    values.update(overrides)
-    return AlertNotice(**values)
 
 
 # The fake robots are plain http on 127.0.0.1: only an explicit test-only switch reaches them.
