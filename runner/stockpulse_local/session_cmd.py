@@ -28,11 +28,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpulse.adapters.clock import SystemClock
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem, StockItemExists
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain import forecast
 from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
+from stockpulse.ports import StockItemExists
 from stockpulse.pre_show import announce_pre_show
 from stockpulse_local.scenario import ScenarioError, load_scenario
 

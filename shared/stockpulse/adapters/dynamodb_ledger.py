@@ -36,6 +36,8 @@ from stockpulse.adapters.keys import (
 )
 from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.ports import StockItemExists as StockItemExists
+from stockpulse.ports import TransactionContention as TransactionContention
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -190,10 +192,6 @@ class TxResult:
 
     def failed_on(self, part: str) -> bool:
         return part in self.failed
-
-
-class StockItemExists(Exception):
-    """`load_session` refused to overwrite a live session's stock."""
 
 
 class DynamoLedgerStore:
@@ -800,10 +798,6 @@ def order_fields(order: OrderRecord) -> dict[str, Any]:
 def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
     """The labels of a message's alert item key: one item per kind and tier at an instant."""
     return str(alert["kind"]), str(alert["tier"])
-
-
-class TransactionContention(Exception):
-    """Transient: the batch record is reported failed and retried by the stream."""
 
 
 def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
