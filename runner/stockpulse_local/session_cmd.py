@@ -33,7 +33,7 @@ from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain import forecast
 from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
-from stockpulse.ports import StockItemExists
+from stockpulse.ports import StockItemExists, StoreUnavailable
 from stockpulse.pre_show import announce_pre_show
 from stockpulse_local.scenario import ScenarioError, load_scenario
 
@@ -165,7 +165,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise ScenarioError(f"{err}; nothing written") from None
     except StockItemExists as err:  # loaded by someone else meanwhile
         raise CommandError(f"{err}; use --overwrite to replace it") from None
-    except (ClientError, BotoCoreError) as err:
+    except StoreUnavailable as err:
         raise CommandError(
             f"loading session {session_id} on {target.where} stopped: {err}. Run the same command again"
             " to finish it (the stock written so far is kept until the session is complete)"

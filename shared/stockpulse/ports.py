@@ -12,6 +12,11 @@ from stockpulse.domain.tiers import Tier, TierInputs
 # -- errors the stores raise (their adapters define nothing else for callers to catch) -----------
 
 
+class StoreUnavailable(Exception):
+    """The store did not take a request: a network error, or an error the SDK's own retries did
+    not absorb (a throttle, a refusal). Its message is the SDK's."""
+
+
 class StockItemExists(Exception):
     """`load_session` refused to overwrite a live session's stock."""
 
