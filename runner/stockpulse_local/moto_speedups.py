@@ -1,4 +1,7 @@
-"""Make moto's TransactWriteItems cost O(items touched) instead of O(table).
+"""Make moto cheaper per call, with the same responses: `install()` (TransactWriteItems) and
+`install_call_speedups()` (Query, the wire form, streams; below). Embedded backend only.
+
+TransactWriteItems: O(items touched) instead of O(table).
 
 moto backs up every table a transaction names with `copy.deepcopy` before it starts, so a
 replay slows down with every order it has stored (a 135-event demo spent half its time there).
@@ -123,8 +126,7 @@ def uninstall() -> None:
 # 3. every write built a stream record (both images, copied and measured) and kept it forever.
 #    Nothing in a replay reads the table's stream: expiry is the sweep's job on the virtual clock
 #    (the TTL-removal path is covered by the handler's own tests), so moto records nothing.
-# Responses are identical; only the work changes. Embedded backend only. (These belong with
-# moto_speedups.py; they are kept here while that module has another owner.)
+# Responses are identical; only the work changes. Embedded backend only.
 # Table.query(hash_key, range_comparison, range_objs, limit, start_key, forward, projection, index_name)
 _QUERY_INDEX_ARG = 6
 _WIRE_FORM_OPERATIONS = frozenset(
@@ -145,7 +147,7 @@ _DYNAMODB_CONTENT_TYPE = "application/x-amz-json-1.0"
 _ORIGINALS: list[tuple[Any, str, Any]] = []  # (class, attribute, own value or None)
 
 
-def _install_moto_speedups() -> None:
+def install_call_speedups() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard, Table
     from moto.dynamodb.responses import DynamoHandler, DynamoResult
@@ -273,7 +275,7 @@ def _index_candidates(table: Any) -> list[Any]:
     return found
 
 
-def _uninstall_moto_speedups() -> None:
+def uninstall_call_speedups() -> None:
     while _ORIGINALS:
         owner, name, original = _ORIGINALS.pop()
         if original is None:  # inherited: uncover the base class's again

@@ -159,7 +159,7 @@ def open_backend(kind: str = "moto", state_dir: Path | None = None) -> Iterator[
         raise ValueError("a state directory needs the dynamodb-local backend (moto keeps nothing)")
     creds = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
     moto_speedups.install()
-    moto_speedups._install_moto_speedups()
+    moto_speedups.install_call_speedups()
     try:
         with mock_aws():
             sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
@@ -172,7 +172,7 @@ def open_backend(kind: str = "moto", state_dir: Path | None = None) -> Iterator[
             with DynamoDBLocal(db_path=db_path) as local:
                 yield Backend(local.client(), sns, sqs, kind)
     finally:
-        moto_speedups._uninstall_moto_speedups()
+        moto_speedups.uninstall_call_speedups()
         moto_speedups.uninstall()
 
 
