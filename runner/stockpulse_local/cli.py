@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from stockpulse_local import rehearse as rehearsal
+from stockpulse_local.errors import CommandError
 from stockpulse_local.progress import MessagePrinter, ProgressBar, use_colour
 from stockpulse_local.scenario import Scenario, ScenarioError, load_scenario
 
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SCENARIO = 0, 1, 2
 BACKENDS = ("auto", "moto", "dynamodb-local")  # auto: DynamoDB Local where it can run, else moto
 BACKEND_HELP = "auto (default): DynamoDB Local where Java >= 17 and its jar are, else embedded moto"
-
-
-class CommandError(Exception):
-    """A failure outside the scenario file: printed, exit status 1."""
 
 
 # -- one replay with everything people see around it -------------------------------------------

@@ -35,6 +35,7 @@ from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
 from stockpulse.ports import StockItemExists, StoreUnavailable
 from stockpulse.pre_show import announce_pre_show
+from stockpulse_local.errors import CommandError
 from stockpulse_local.scenario import ScenarioError, load_scenario
 
 OUTPUT_NAMES = {
@@ -90,8 +91,6 @@ def target_options(p: argparse.ArgumentParser) -> None:
 def resolve_target(args: argparse.Namespace) -> Target:
     import boto3
 
-    from stockpulse_local.cli import CommandError
-
     session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
     region = session.region_name or "us-east-1"
     if args.endpoint_url:
@@ -130,8 +129,6 @@ def stored_plan(store: DynamoLedgerStore, session_id: str) -> SessionPlan | None
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from stockpulse_local.cli import CommandError
-
     scenario = load_scenario(args.scenario)  # ScenarioError: exit 2, as `replay` does
     plan = scenario.plan
     target = resolve_target(args)
@@ -237,8 +234,6 @@ def _row(values: tuple[Any, ...], widths: tuple[int, ...]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from stockpulse_local.cli import CommandError
-
     target = resolve_target(args)
     store = DynamoLedgerStore(target.client, target.table)
     plan = stored_plan(store, args.session_id)
