@@ -331,7 +331,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The page and the dashboard API on 127.0.0.1, behind a random token printed here."""
     from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
     from stockpulse_local.serve import start_server
-    from stockpulse_local.session_cmd import resolve_target
+    from stockpulse_local.targets import resolve_target
 
     target = resolve_target(args)
     server = start_server(
@@ -347,7 +347,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # -- the parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from stockpulse_local import session_cmd
+    from stockpulse_local import session_cmd, targets
 
     parser = argparse.ArgumentParser(
         prog="stockpulse",
@@ -404,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("serve", help="the live-room big screen for a session in a table")
     p.add_argument("session_id", metavar="SESSION_ID")
-    session_cmd.target_options(p)
+    targets.target_options(p)
     p.add_argument("--port", type=int, default=0, help="default: a free port")
     p.set_defaults(func=cmd_serve)
 
