@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.sqs import SqsDeadLetters
-from stockpulse.domain.alerts import AlertNotice
+from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event, parse_instant, rfc3339
 from stockpulse.domain.ledger import OrderRecord, Outcome, Result, StockLevels
 from stockpulse.domain.session import SessionPlan
+from stockpulse.domain.tiers import Tier
 from stockpulse.guard import InventoryGuard
 from stockpulse_local.replay import Backend, Stack, open_backend
 from stockpulse_local.template_tables import create_tables, load_template
@@ -51,6 +53,7 @@ __all__ = [
     "build_rig",
     "event",
     "kinesis_record",
+    "make_notice",
     "moto_rig",
     "outcome_key",
     "session_plan",
@@ -212,6 +215,33 @@ def sns_lambda_event(
             }
         ]
     }
+
+
+def make_notice(**overrides: Any) -> AlertNotice:
+    """An orange alert for the demo's osmanthus cake (a name with <, > and & in it); `overrides`
+    replace any field."""
+    values: dict[str, Any] = {
+        "alert_id": "alert-demo-cakes-cake-osmanthus-orange-1",
+        "kind": NoticeKind.ALERT,
+        "session_id": "demo-cakes",
+        "sku_id": "cake-osmanthus",
+        "sku_name": "桂花糕 Osmanthus cake <6 pcs> & tea",
+        "importance": "core",
+        "tier": Tier.ORANGE,
+        "previous_tier": Tier.YELLOW,
+        "at": datetime(2025, 11, 25, 20, 40, 33, tzinfo=UTC),
+        "on_hand": 100,
+        "held": 10,
+        "reserved": 4,
+        "sold": 56,
+        "available": 30,
+        "velocity_per_minute": 7.5,
+        "sell_out_eta_minutes": 4.0,
+        "restock_quantity": 95,
+        "platform_split": {"douyin": 38, "kuaishou": 22},
+    }
+    values.update(overrides)
+    return AlertNotice(**values)
 
 
 # ------------------------------------------------------------------------------------- rigs

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from stockpulse_local import rehearse as rehearsal
+from stockpulse_local.errors import CommandError
 from stockpulse_local.progress import MessagePrinter, ProgressBar, use_colour
 from stockpulse_local.scenario import Scenario, ScenarioError, load_scenario
 
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_BAD_SCENARIO = 0, 1, 2
 BACKENDS = ("auto", "moto", "dynamodb-local")  # auto: DynamoDB Local where it can run, else moto
 BACKEND_HELP = "auto (default): DynamoDB Local where Java >= 17 and its jar are, else embedded moto"
-
-
-class CommandError(Exception):
-    """A failure outside the scenario file: printed, exit status 1."""
 
 
 # -- one replay with everything people see around it -------------------------------------------
@@ -334,7 +331,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The page and the dashboard API on 127.0.0.1, behind a random token printed here."""
     from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
     from stockpulse_local.serve import start_server
-    from stockpulse_local.session_cmd import resolve_target
+    from stockpulse_local.targets import resolve_target
 
     target = resolve_target(args)
     server = start_server(
@@ -350,7 +347,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # -- the parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from stockpulse_local import session_cmd
+    from stockpulse_local import session_cmd, targets
 
     parser = argparse.ArgumentParser(
         prog="stockpulse",
@@ -407,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("serve", help="the live-room big screen for a session in a table")
     p.add_argument("session_id", metavar="SESSION_ID")
-    session_cmd.target_options(p)
+    targets.target_options(p)
     p.add_argument("--port", type=int, default=0, help="default: a free port")
     p.set_defaults(func=cmd_serve)
 

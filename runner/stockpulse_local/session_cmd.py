@@ -26,43 +26,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from stockpulse.adapters.clock import SystemClock
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem, StockItemExists
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain import forecast
 from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
+from stockpulse.ports import StockItemExists, StoreUnavailable
 from stockpulse.pre_show import announce_pre_show
+from stockpulse_local.errors import CommandError
 from stockpulse_local.scenario import ScenarioError, load_scenario
-
-OUTPUT_NAMES = {
-    "table": "LedgerTableName",
-    "alerts_topic_arn": "AlertsTopicArn",
-    "supply_topic_arn": "SupplyChainTopicArn",
-    "stock_sync_topic_arn": "StockSyncTopicArn",
-    "orders_stream": "OrdersStreamName",
-}
-LOCAL_KEY = "stockpulselocal"  # DynamoDB Local takes any letters-and-digits key
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the session lives: the ledger table, and what else the stack's outputs name."""
-
-    table: str
-    client: Any
-    where: str
-    outputs: dict[str, str]
-    sns: Any = None  # the stack's SNS client (pre-show messages), None for a bare table
-    # The stack's parameter values (the review routes messages with them); None for a bare table.
-    parameters: dict[str, str] | None = None
+from stockpulse_local.targets import Target, resolve_target, target_options
 
 
 def add_commands(commands: Any) -> None:
@@ -89,54 +67,6 @@ def add_commands(commands: Any) -> None:
     p.set_defaults(func=cmd_status)
 
 
-def target_options(p: argparse.ArgumentParser) -> None:
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument(
-        "--stack", metavar="NAME", help="a deployed stack (names from its CloudFormation outputs)"
-    )
-    where.add_argument("--endpoint-url", metavar="URL", help="a DynamoDB endpoint, e.g. DynamoDB Local")
-    p.add_argument("--table", metavar="NAME", help="the ledger table (with --endpoint-url)")
-    p.add_argument("--region", metavar="REGION", help="AWS region (default: your AWS configuration)")
-
-
-def resolve_target(args: argparse.Namespace) -> Target:
-    import boto3
-
-    from stockpulse_local.cli import CommandError
-
-    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
-    region = session.region_name or "us-east-1"
-    if args.endpoint_url:
-        if not args.table:
-            raise CommandError("--endpoint-url needs --table NAME (the ledger table)")
-        kwargs: dict[str, Any] = {"endpoint_url": args.endpoint_url, "region_name": region}
-        if session.get_credentials() is None:
-            kwargs.update(aws_access_key_id=LOCAL_KEY, aws_secret_access_key=LOCAL_KEY)
-        client = session.client("dynamodb", **kwargs)
-        return Target(args.table, client, f"{args.endpoint_url} table {args.table}", {"table": args.table})
-    try:
-        stacks = session.client("cloudformation", region_name=region).describe_stacks(StackName=args.stack)
-    except (ClientError, BotoCoreError) as err:
-        raise CommandError(f"stack {args.stack}: {err}") from None
-    found = {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
-    outputs = {name: found[key] for name, key in OUTPUT_NAMES.items() if key in found}
-    if "table" not in outputs:
-        raise CommandError(
-            f"stack {args.stack} has no {OUTPUT_NAMES['table']} output: is it a stockpulse stack?"
-        )
-    if args.table and args.table != outputs["table"]:
-        raise CommandError(f"--table {args.table} differs from the stack's table {outputs['table']}")
-    client = session.client("dynamodb", region_name=region)
-    parameters = {
-        str(p["ParameterKey"]): str(p.get("ResolvedValue", p.get("ParameterValue", "")))
-        for p in stacks["Stacks"][0].get("Parameters", [])
-    }
-    return Target(
-        outputs["table"], client, f"stack {args.stack} ({region}) table {outputs['table']}", outputs,
-        session.client("sns", region_name=region), parameters,
-    )  # fmt: skip
-
-
 # -- load --------------------------------------------------------------------------------------
 def stored_plan(store: DynamoLedgerStore, session_id: str) -> SessionPlan | None:
     item = store.session(session_id)
@@ -146,8 +76,6 @@ def stored_plan(store: DynamoLedgerStore, session_id: str) -> SessionPlan | None
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from stockpulse_local.cli import CommandError
-
     scenario = load_scenario(args.scenario)  # ScenarioError: exit 2, as `replay` does
     plan = scenario.plan
     target = resolve_target(args)
@@ -181,7 +109,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise ScenarioError(f"{err}; nothing written") from None
     except StockItemExists as err:  # loaded by someone else meanwhile
         raise CommandError(f"{err}; use --overwrite to replace it") from None
-    except (ClientError, BotoCoreError) as err:
+    except StoreUnavailable as err:
         raise CommandError(
             f"loading session {session_id} on {target.where} stopped: {err}. Run the same command again"
             " to finish it (the stock written so far is kept until the session is complete)"
@@ -253,8 +181,6 @@ def _row(values: tuple[Any, ...], widths: tuple[int, ...]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from stockpulse_local.cli import CommandError
-
     target = resolve_target(args)
     store = DynamoLedgerStore(target.client, target.table)
     plan = stored_plan(store, args.session_id)

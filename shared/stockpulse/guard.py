@@ -21,7 +21,6 @@ from stockpulse.adapters.dynamodb_ledger import (
     EventMemory,
     OrderWrite,
     StockItem,
-    TransactionContention,
     order_fields,
     order_of,
 )
@@ -47,7 +46,7 @@ from stockpulse.domain.ledger import (
 )
 from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
-from stockpulse.ports import AlertPublisher, Clock, LedgerHistory, OutcomeSink
+from stockpulse.ports import AlertPublisher, Clock, LedgerHistory, OutcomeSink, TransactionContention
 
 logger = Logger(child=True)
 

@@ -9,6 +9,32 @@ from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.ledger import Outcome, StockLevels
 from stockpulse.domain.tiers import Tier, TierInputs
 
+# -- errors the stores raise (their adapters define nothing else for callers to catch) -----------
+
+
+class StoreUnavailable(Exception):
+    """The store did not take a request: a network error, or an error the SDK's own retries did
+    not absorb (a throttle, a refusal). Its message is the SDK's."""
+
+
+class StockItemExists(Exception):
+    """`load_session` refused to overwrite a live session's stock."""
+
+
+class TransactionContention(Exception):
+    """Transient: the batch record is reported failed and retried by the stream."""
+
+
+class ReadIncomplete(Exception):
+    """BatchGetItem kept returning unprocessed keys (throttling): the next minute tries again."""
+
+
+class WriteIncomplete(Exception):
+    """A batch write kept returning unprocessed items, or a conditional write kept conflicting."""
+
+
+# -- ports ---------------------------------------------------------------------------------------
+
 
 class Clock(Protocol):
     def now_ms(self) -> int:

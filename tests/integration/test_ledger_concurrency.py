@@ -44,22 +44,22 @@ def handle(guard: InventoryGuard, e: OrderEvent, retries: list[int]) -> Outcome:
 
 
 class Crew:
-    """`count` guards on the rig's table, each with its own client (made here, in one thread)."""
+    """`count` guards on the rig's table, each with its own client (made here, in one thread):
+    guard i runs on clients[i]."""
 
     def __init__(self, rig: Rig, local: DynamoDBLocal, count: int) -> None:
         session = boto3.session.Session()  # one session: the service model is loaded once
-        self.guards = [
-            rig.new_guard(
-                session.client(
-                    "dynamodb",
-                    endpoint_url=local.endpoint_url,
-                    region_name=REGION,
-                    aws_access_key_id=DUMMY_KEY_ID,
-                    aws_secret_access_key=DUMMY_SECRET,
-                )
+        self.clients = [
+            session.client(
+                "dynamodb",
+                endpoint_url=local.endpoint_url,
+                region_name=REGION,
+                aws_access_key_id=DUMMY_KEY_ID,
+                aws_secret_access_key=DUMMY_SECRET,
             )
             for _ in range(count)
         ]
+        self.guards = [rig.new_guard(client) for client in self.clients]
 
     def run(self, work: Callable[[int, InventoryGuard], None], count: int | None = None) -> None:
         """`work(i, guard)` in `count` threads (default: one per guard), started together."""
@@ -210,10 +210,10 @@ def test_sweep_and_ttl_removal_release_each_reservation_once(dynamodb_local: Dyn
     by_ttl: list[bool] = []
     removals = Work([f"o{i}" for i in range(n)])
 
-    def ttl_delete(guard: InventoryGuard, order_id: str) -> dict[str, Any] | None:
+    def ttl_delete(client: Any, order_id: str) -> dict[str, Any] | None:
         """What TTL does: delete the item if it still carries the hold's expiry (it is reserved)."""
         try:
-            got = guard.store._db.delete_item(
+            got = client.delete_item(
                 TableName=rig.table,
                 Key=order_key(rig.session_id, order_id),
                 ConditionExpression="#s = :reserved",
@@ -221,7 +221,7 @@ def test_sweep_and_ttl_removal_release_each_reservation_once(dynamodb_local: Dyn
                 ExpressionAttributeValues={":reserved": {"S": "reserved"}},
                 ReturnValues="ALL_OLD",
             )
-        except guard.store._db.exceptions.ConditionalCheckFailedException:
+        except client.exceptions.ConditionalCheckFailedException:
             return None  # swept first: its TTL moved to retention, TTL does not remove it now
         return from_item(got["Attributes"])
 
@@ -231,7 +231,7 @@ def test_sweep_and_ttl_removal_release_each_reservation_once(dynamodb_local: Dyn
                 swept.append(guard.sweep())
             return
         for order_id in removals:
-            old = ttl_delete(guard, order_id)
+            old = ttl_delete(crew.clients[i], order_id)
             if old is not None:
                 # The stream delivers at least once: each removal record arrives twice.
                 by_ttl.append(guard.release_ttl_removed(old))

@@ -7,14 +7,11 @@ import io
 import json
 import logging
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,7 +21,8 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from pydantic import ValidationError
-from support import sns_lambda_event
+from robots import OK_BODY, Credentials, FakeRobots, Reply
+from support import make_notice, sns_lambda_event
 
 from stockpulse.adapters import webhooks
 from stockpulse.adapters.sns import SnsAlertPublisher, alert_message, message_attributes
@@ -40,108 +38,38 @@ DING_TOKEN, DING_SECRET = "ding-token-router-01", "SECding-secret-router-01"
 WECOM_KEY = "wecom-key-router-01"
 FEISHU_HOOK, FEISHU_SECRET = "feishu-hook-router-01", "feishu-secret-router-01"
 SLACK_TOKEN = "slack-token-router-01"
-CREDENTIALS = (DING_TOKEN, DING_SECRET, WECOM_KEY, FEISHU_HOOK, FEISHU_SECRET, SLACK_TOKEN)
-OK_BODY = {
-    "dingtalk": b'{"errcode":0,"errmsg":"ok"}',
-    "wecom": b'{"errcode":0,"errmsg":"ok"}',
-    "feishu": b'{"code":0,"msg":"success","data":{}}',
-    "slack": b"ok",
-}
+ROBOT_CREDENTIALS = Credentials(DING_TOKEN, DING_SECRET, WECOM_KEY, FEISHU_HOOK, FEISHU_SECRET, SLACK_TOKEN)
+CREDENTIALS = ROBOT_CREDENTIALS.all()
 
 
 # --------------------------------------------------------------------- fake robot platforms
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    echo: bool = False  # answer with the request itself (path, query, body): a hostile echo
-
-
-@dataclass
-class Captured:
-    path: str
-    query: dict[str, list[str]]
-    body: bytes = field(repr=False)
-
-    @property
-    def platform(self) -> str:
-        return self.path.strip("/").split("/")[0]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class FakeRobots:
-    def __init__(self) -> None:
-        self.requests: list[Captured] = []
-        self._scripts: dict[str, list[Reply]] = {}
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                parts = urllib.parse.urlsplit(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                reply = fake._next(Captured(parts.path, urllib.parse.parse_qs(parts.query), body))
-                payload = self.path.encode() + b" " + body if reply.echo else reply.body
-                self.send_response(reply.status)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the request line carries tokens
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
-
-    def _next(self, captured: Captured) -> Reply:
-        with self._lock:
-            self.requests.append(captured)
-            script = self._scripts.get(captured.platform)
-            if script:
-                return script.pop(0) if len(script) > 1 else script[0]
-        return Reply(200, OK_BODY[captured.platform])
-
-    def script(self, platform: str, *replies: Reply) -> None:
-        with self._lock:
-            self._scripts[platform] = list(replies)
-
-    def to(self, platform: str) -> list[Captured]:
-        return [r for r in self.requests if r.platform == platform]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def robot_parameters(self) -> dict[str, dict[str, Any]]:
-        return {
-            "shop-a/dingtalk": {
-                "platform": "dingtalk",
-                "url": f"{self.base}/dingtalk/robot/send?access_token={DING_TOKEN}",
-                "secret": DING_SECRET,
-                "tiers": ["orange", "red"],
-            },
-            "shop-a/wecom": {
-                "platform": "wecom",
-                "url": f"{self.base}/wecom/cgi-bin/webhook/send?key={WECOM_KEY}",
-                "tiers": ["red"],
-            },
-            "shop-a/feishu": {
-                "platform": "feishu",
-                "url": f"{self.base}/feishu/open-apis/bot/v2/hook/{FEISHU_HOOK}",
-                "secret": FEISHU_SECRET,
-            },
-            "ops/slack": {
-                "platform": "slack",
-                "url": f"{self.base}/slack/services/T0/B0/{SLACK_TOKEN}",
-                "secret": None,
-                "tiers": ["orange", "resolved"],
-                "lang": "en",
-            },
-        }
+def robot_parameters(robots: FakeRobots) -> dict[str, dict[str, Any]]:
+    """The router's robots in SSM: per-robot tiers and language."""
+    return {
+        "shop-a/dingtalk": {
+            "platform": "dingtalk",
+            "url": robots.url("dingtalk"),
+            "secret": DING_SECRET,
+            "tiers": ["orange", "red"],
+        },
+        "shop-a/wecom": {
+            "platform": "wecom",
+            "url": robots.url("wecom"),
+            "tiers": ["red"],
+        },
+        "shop-a/feishu": {
+            "platform": "feishu",
+            "url": robots.url("feishu"),
+            "secret": FEISHU_SECRET,
+        },
+        "ops/slack": {
+            "platform": "slack",
+            "url": robots.url("slack"),
+            "secret": None,
+            "tiers": ["orange", "resolved"],
+            "lang": "en",
+        },
+    }
 
 
 # ---------------------------------------------------------------------------------- fixtures
@@ -163,9 +91,8 @@ class FakeContext:
 
 @pytest.fixture
 def robots() -> Iterator[FakeRobots]:
-    fake = FakeRobots()
-    yield fake
-    fake.close()
+    with FakeRobots(ROBOT_CREDENTIALS) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -177,7 +104,7 @@ def ssm(monkeypatch: pytest.MonkeyPatch, robots: FakeRobots) -> Iterator[Any]:
         # Powertools keeps providers (and their boto3 clients and caches) module-wide
         parameters.clear_caches()  # type: ignore[no-untyped-call]
         client = boto3.client("ssm", region_name="us-east-1")
-        for name, value in robots.robot_parameters().items():
+        for name, value in robot_parameters(robots).items():
             client.put_parameter(
                 Name=f"{PARAMETER_PATH}/{name}", Value=json.dumps(value), Type="SecureString"
             )
@@ -243,31 +170,6 @@ def log_capture(app: ModuleType) -> Iterator[io.StringIO]:
     for target, level in zip(targets, levels, strict=True):
         target.removeHandler(handler)
         target.setLevel(level)
-
-
-def make_notice(**overrides: Any) -> AlertNotice:
-    values: dict[str, Any] = {
-        "alert_id": "demo-cakes/cake-osmanthus/orange/1764103233120",
-        "kind": NoticeKind.ALERT,
-        "session_id": "demo-cakes",
-        "sku_id": "cake-osmanthus",
-        "sku_name": "桂花糕 6枚",
-        "importance": "core",
-        "tier": Tier.ORANGE,
-        "previous_tier": Tier.YELLOW,
-        "at": datetime(2025, 11, 25, 20, 40, 33, 120000, tzinfo=UTC),
-        "on_hand": 100,
-        "held": 10,
-        "reserved": 4,
-        "sold": 56,
-        "available": 30,
-        "velocity_per_minute": 7.5,
-        "sell_out_eta_minutes": 4.0,
-        "restock_quantity": 95,
-        "platform_split": {"douyin": 38, "kuaishou": 22},
-    }
-    values.update(overrides)
-    return AlertNotice(**values)
 
 
 def sns_event(notice: AlertNotice | None = None, *, message: str | None = None) -> dict[str, Any]:

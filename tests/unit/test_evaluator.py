@@ -437,6 +437,12 @@ class Failing:
         return self._client.batch_get_item(**kwargs)
 
 
+def failing_forecasts(world: World, release: threading.Event | None = None) -> DynamoForecastStore:
+    """The evaluator's forecast store, on a client that fails (or holds) this world's session."""
+    client = Failing(world.client, world.session, release)
+    return DynamoForecastStore(client, world.table, world.store.request_log)
+
+
 def two_sessions(world: World) -> World:
     other = World(world.client, world.table, world.start, f"{world.session}b")
     world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
@@ -448,7 +454,7 @@ def two_sessions(world: World) -> World:
 
 def test_a_failing_session_fails_only_its_own_skus(world: World) -> None:
     other = two_sessions(world)
-    world.evaluator.forecasts._db = Failing(world.client, world.session)
+    world.evaluator.forecasts = failing_forecasts(world)
     world.clock.set(world.t0 + round(30.5 * MIN))
     summary = world.evaluator.run()
     assert summary.failed == 1
@@ -458,7 +464,7 @@ def test_a_failing_session_fails_only_its_own_skus(world: World) -> None:
 def test_a_slow_session_does_not_hold_up_the_others(world: World) -> None:
     other = two_sessions(world)
     release = threading.Event()
-    world.evaluator.forecasts._db = Failing(world.client, world.session, release)
+    world.evaluator.forecasts = failing_forecasts(world, release)
     # The other session's repeat is published while the slow one is still waiting for its read.
     world.recorder.publish = lambda notice: (Recorder.publish(world.recorder, notice), release.set())  # type: ignore[method-assign]
     world.clock.set(world.t0 + round(30.5 * MIN))

@@ -595,10 +595,11 @@ def sns_event(message: str, tier: str) -> dict[str, Any]:
 def test_alert_router_handles_arbitrary_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     """A notice it can read is delivered (robots on 127.0.0.1, every platform's renderer); anything
     else raises pydantic's ValidationError - SNS's async retries then the DLQ keep it. Nothing else."""
-    from test_no_secrets_in_logs import PARAMETER_PATH, FakeRobots
+    from robots import robots_for_router
+    from test_no_secrets_in_logs import PARAMETER_PATH
 
     router = load_handler("alert_router")
-    with FakeRobots() as robots, fuzz_stack():
+    with robots_for_router() as robots, fuzz_stack():
         monkeypatch.setenv("WEBHOOK_PARAMETER_PATH", PARAMETER_PATH)
         parameters.clear_caches()  # type: ignore[no-untyped-call]
         ssm = boto3.client("ssm", region_name="us-east-1")

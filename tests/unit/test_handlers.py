@@ -119,7 +119,8 @@ class Lambdas:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     def has_marker(self, event_id: str) -> bool:
-        got = self.store._db.get_item(TableName=self.store.table_name, Key=marker_key(event_id))
+        db = self.stack.backend.dynamodb
+        got = db.get_item(TableName=self.store.table_name, Key=marker_key(event_id))
         return "Item" in got
 
 
@@ -432,7 +433,7 @@ def test_schedule_sweeps_every_due_hold_beyond_one_page(
 
 def _ttl_delete(lambdas: Lambdas, order_id: str) -> dict[str, Any]:
     """What DynamoDB TTL does: delete the item (and stream its old image)."""
-    got = lambdas.store._db.delete_item(
+    got = lambdas.stack.backend.dynamodb.delete_item(
         TableName=lambdas.store.table_name, Key=order_key(SESSION, order_id), ReturnValues="ALL_OLD"
     )
     old: dict[str, Any] = got["Attributes"]
@@ -494,7 +495,7 @@ def test_ttl_removal_with_the_items_full_image(lambdas: Lambdas) -> None:
 
 def test_ttl_removal_of_a_reservation_already_swept_does_nothing(lambdas: Lambdas) -> None:
     _reserve(lambdas, "swept", "2026-11-25T20:02:00Z")
-    reserved_image = lambdas.store._db.get_item(
+    reserved_image = lambdas.stack.backend.dynamodb.get_item(
         TableName=lambdas.store.table_name, Key=order_key(SESSION, "swept"), ConsistentRead=True
     )["Item"]
     lambdas.clock.set(ms("2026-11-25T20:20:00Z"))
@@ -572,8 +573,17 @@ def test_the_deployed_ledger_client_leaves_validation_to_dynamodb_and_the_tests_
     monkeypatch.setenv("LEDGER_TABLE", "t")
     monkeypatch.setenv("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:a")
     monkeypatch.setenv("REJECTED_EVENTS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/q")
+    made: dict[str, Any] = {}  # the clients the wiring builds, by service
+    build = wiring.aws_client
+
+    def recording(service: str, config: Any = wiring.RETRY_CONFIG, **kwargs: Any) -> Any:
+        made[service] = client = build(service, config, **kwargs)
+        return client
+
+    monkeypatch.setattr(wiring, "aws_client", recording)
     with open_backend("moto") as backend:
-        ledger = wiring.from_environment().guard.store._db
+        wiring.from_environment()
+        ledger = made["dynamodb"]
         with pytest.raises(ClientError):  # refused by the engine (moto here)
             ledger.get_item(TableName="", Key={"pk": {"S": "x"}})
         with pytest.raises(ParamValidationError):

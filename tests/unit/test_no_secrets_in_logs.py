@@ -8,7 +8,8 @@ deployed. Robots are a real HTTP server on 127.0.0.1. With POWERTOOLS_LOG_LEVEL=
 logger at DEBUG, as AWS_LAMBDA_LOG_LEVEL=DEBUG would set it) everything printed and every log
 record is collected, and none may contain a token, a secret, a signature or a robot URL.
 
-`Rehearsal` and `FakeRobots` are reused by test_template_security.py (the IAM-sufficiency test).
+`Rehearsal` is reused by test_template_security.py (the IAM-sufficiency test); the robots are
+robots.py's `FakeRobots`, which `robots_for_router()` lets the replay's alert router reach.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ import copy
 import io
 import json
 import logging
-import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from robots import FakeRobots, robots_for_router
 from support import sns_lambda_event
 
 from stockpulse import wiring
@@ -112,90 +112,6 @@ def small_scenario(session_id: str) -> dict[str, Any]:
         ],
         "events": events,
     }
-
-
-# ------------------------------------------------------------------------------- IM robots
-
-
-class FakeRobots:
-    """DingTalk / WeCom / Feishu / Slack robots on 127.0.0.1; credentials unique to this instance."""
-
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:12]
-        self.ding_token, self.ding_secret = f"dtok{tag}", f"SECdsec{tag}"
-        self.wecom_key = f"wkey{tag}"
-        self.feishu_hook, self.feishu_secret = f"fhook{tag}", f"fsec{tag}"
-        self.slack_token = f"stok{tag}"
-        self.requests: list[tuple[str, bytes]] = []
-        lock = threading.Lock()
-        requests = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with lock:
-                    requests.append((self.path, body))
-                platform = self.path.strip("/").split("/")[0]
-                reply = b"ok" if platform == "slack" else b'{"errcode":0,"code":0,"errmsg":"ok"}'
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the request line carries the tokens
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeRobots:
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
-        # These robots are plain http on 127.0.0.1, which the router refuses unless told (tests only).
-        self._router = load_handler("alert_router")
-        self._router.ALLOW_LOOPBACK_HTTP = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._router.ALLOW_LOOPBACK_HTTP = False
-        self.server.shutdown()
-        self.server.server_close()
-
-    def parameters(self) -> dict[str, dict[str, Any]]:
-        return {
-            "shop/dingtalk": {
-                "platform": "dingtalk",
-                "url": f"{self.base}/dingtalk/robot/send?access_token={self.ding_token}",
-                "secret": self.ding_secret,
-            },
-            "shop/wecom": {
-                "platform": "wecom",
-                "url": f"{self.base}/wecom/cgi-bin/webhook/send?key={self.wecom_key}",
-            },
-            "shop/feishu": {
-                "platform": "feishu",
-                "url": f"{self.base}/feishu/open-apis/bot/v2/hook/{self.feishu_hook}",
-                "secret": self.feishu_secret,
-            },
-            "ops/slack": {"platform": "slack", "url": f"{self.base}/slack/services/T0/B0/{self.slack_token}"},
-        }
-
-    def secrets(self) -> set[str]:
-        """Every credential, every robot URL, and every signature the robots were sent."""
-        found = {self.ding_token, self.ding_secret, self.wecom_key, self.feishu_hook, self.feishu_secret}
-        found.add(self.slack_token)
-        for robot in self.parameters().values():
-            url = robot["url"]
-            found |= {url, json.dumps(robot)}
-        for path, body in self.requests:
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
-            for sign in query.get("sign", []):  # DingTalk: the signed URL
-                found |= {sign, urllib.parse.quote_plus(sign), urllib.parse.quote(sign), path}
-            if path.startswith("/feishu"):
-                sign = json.loads(body).get("sign")
-                if sign:
-                    found |= {sign, json.dumps(sign)}
-        return found
 
 
 # ------------------------------------------------------------------------------- the rehearsal
@@ -403,7 +319,7 @@ def all_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
 def test_a_rehearsal_with_robots_logs_no_secret(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with FakeRobots() as robots, Rehearsal(monkeypatch, robots) as rehearsal:
+    with robots_for_router() as robots, Rehearsal(monkeypatch, robots) as rehearsal:
         # The router keeps botocore (which logs response bodies, i.e. decrypted parameters, at
         # DEBUG) at INFO whatever the root level: part of what is under test.
         assert logging.getLogger("botocore").getEffectiveLevel() >= logging.INFO
@@ -420,7 +336,7 @@ def test_a_rehearsal_with_robots_logs_no_secret(
     assert report["events"]["rejected"].get("invalid", 0) == 2  # the malformed and the oversized record
     assert report["events"]["duplicate"] >= 1
     assert routed >= 1 and all(r["failed"] == 0 and r["delivered"] >= 1 for r in rehearsal.routed)
-    assert {path.strip("/").split("/")[0] for path, _ in robots.requests} == {
+    assert {r.platform for r in robots.requests} == {
         "dingtalk",
         "wecom",
         "feishu",
@@ -441,5 +357,5 @@ def test_a_rehearsal_with_robots_logs_no_secret(
     for fragment in ("access_token=", "sign=", "key=wkey", "/hook/fhook", "/services/T0/B0/"):
         assert fragment not in logs, fragment
     # Decoded the way a log reader might: base64 of a secret is as good as the secret.
-    for secret in (robots.ding_secret, robots.feishu_secret):
+    for secret in (robots.credentials.ding_secret, robots.credentials.feishu_secret):
         assert base64.b64encode(secret.encode()).decode() not in logs

@@ -595,9 +595,9 @@ def test_every_call_the_handlers_make_is_granted(
     """The other half of least privilege: the roles are not too tight to work. A small rehearsal
     (orders, expiries, evaluations, alerts), a TTL-removal record, the IM router and the dashboard
     run through the real handlers on moto; every AWS call each makes must be granted by its role."""
+    from robots import robots_for_router
     from test_no_secrets_in_logs import (  # the small rehearsal, shared with the log test
         PARAMETER_PATH,
-        FakeRobots,
         Rehearsal,
     )
 
@@ -610,7 +610,7 @@ def test_every_call_the_handlers_make_is_granted(
         if (ROOT / "functions" / name / "app.py").exists()
     }
     monkeypatch.setenv("WEBHOOK_PARAMETER_PATH", PARAMETER_PATH)
-    with FakeRobots() as robots, Rehearsal(monkeypatch, robots) as rehearsal:
+    with robots_for_router() as robots, Rehearsal(monkeypatch, robots) as rehearsal:
         stock_sync = rehearsal.stack.backend.sns.create_topic(Name="stockpulse-stock-sync")["TopicArn"]
         monkeypatch.setenv("STOCK_SYNC_TOPIC_ARN", stock_sync)
         with recording(modules) as calls:

@@ -13,16 +13,13 @@ import ipaddress
 import json
 import logging
 import socket
-import threading
-import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from robots import OK_BODY, Credentials, FakeRobots, Reply
+from support import make_notice
 
 from stockpulse.adapters import webhooks
 from stockpulse.adapters.webhooks import DeliveryFailed, RetryPolicy, RobotConfig
@@ -34,125 +31,17 @@ NOW_MS = 1_764_103_233_123  # 2025-11-25T20:40:33.123Z
 DING_TOKEN, DING_SECRET = "ding-access-token-0001", "SECding-secret-0001"
 WECOM_KEY = "wecom-key-0001"
 FEISHU_HOOK, FEISHU_SECRET = "feishu-hook-0001", "feishu-secret-0001"
-SLACK_PATH = "/services/T000/B000/slack-token-0001"
-CREDENTIALS = (DING_TOKEN, DING_SECRET, WECOM_KEY, FEISHU_HOOK, FEISHU_SECRET, "slack-token-0001")
-
-OK_BODY = {
-    "dingtalk": b'{"errcode":0,"errmsg":"ok"}',
-    "wecom": b'{"errcode":0,"errmsg":"ok"}',
-    "feishu": b'{"code":0,"msg":"success","data":{}}',
-    "slack": b"ok",
-}
+SLACK_TOKEN = "slack-token-0001"
+SLACK_PATH = f"/services/T0/B0/{SLACK_TOKEN}"
+ROBOT_CREDENTIALS = Credentials(DING_TOKEN, DING_SECRET, WECOM_KEY, FEISHU_HOOK, FEISHU_SECRET, SLACK_TOKEN)
+CREDENTIALS = ROBOT_CREDENTIALS.all()
 
 
 # --------------------------------------------------------------------------- fake platforms
-@dataclass
-class Captured:
-    path: str
-    query: dict[str, list[str]]
-    raw_query: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    delay_s: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-    echo: bool = False  # answer with the request's own path, query and body (a hostile echo)
-
-
-class FakeRobots:
-    """One server for all four platforms, routed by the first path segment."""
-
-    def __init__(self) -> None:
-        self.requests: list[Captured] = []
-        self._scripts: dict[str, list[Reply]] = {}
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                parts = urllib.parse.urlsplit(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                captured = Captured(
-                    parts.path,
-                    urllib.parse.parse_qs(parts.query),
-                    parts.query,
-                    {k.lower(): v for k, v in self.headers.items()},
-                    body,
-                )
-                reply = fake._next(captured)
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)
-                payload = self.path.encode() + b" " + body if reply.echo else reply.body
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out first
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the request line carries tokens: keep it out of captured output
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-        self._thread.start()
-
-    def _next(self, captured: Captured) -> Reply:
-        platform = captured.path.strip("/").split("/")[0]
-        with self._lock:
-            self.requests.append(captured)
-            script = self._scripts.get(platform)
-            if script:
-                return script.pop(0) if len(script) > 1 else script[0]
-        return Reply(200, OK_BODY.get(platform, b"ok"))
-
-    def script(self, platform: str, *replies: Reply) -> None:
-        """Replies in order; the last one repeats."""
-        with self._lock:
-            self._scripts[platform] = list(replies)
-
-    def to(self, platform: str) -> list[Captured]:
-        return [r for r in self.requests if r.path.startswith(f"/{platform}/")]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    # robots pointing at this server
-    def dingtalk(self, **kw: Any) -> RobotConfig:
-        url = f"{self.base}/dingtalk/robot/send?access_token={DING_TOKEN}"
-        return RobotConfig("dingtalk", url, kw.pop("secret", DING_SECRET), name="shop/ding", **kw)
-
-    def wecom(self, **kw: Any) -> RobotConfig:
-        url = f"{self.base}/wecom/cgi-bin/webhook/send?key={WECOM_KEY}"
-        return RobotConfig("wecom", url, None, name="shop/wecom", **kw)
-
-    def feishu(self, **kw: Any) -> RobotConfig:
-        url = f"{self.base}/feishu/open-apis/bot/v2/hook/{FEISHU_HOOK}"
-        return RobotConfig("feishu", url, kw.pop("secret", FEISHU_SECRET), name="shop/feishu", **kw)
-
-    def slack(self, **kw: Any) -> RobotConfig:
-        return RobotConfig("slack", f"{self.base}/slack{SLACK_PATH}", None, name="shop/slack", **kw)
-
-
 @pytest.fixture
 def robots() -> Iterator[FakeRobots]:
-    fake = FakeRobots()
-    yield fake
-    fake.close()
+    with FakeRobots(ROBOT_CREDENTIALS) as fake:
+        yield fake
 
 
 class Sleeps:
@@ -187,31 +76,6 @@ def log_capture() -> Iterator[io.StringIO]:
     for target, level in zip(targets, levels, strict=True):
         target.removeHandler(handler)
         target.setLevel(level)
-
-
-def make_notice(**overrides: Any) -> AlertNotice:
-    values: dict[str, Any] = {
-        "alert_id": "alert-demo-cakes-cake-osmanthus-orange-1",
-        "kind": NoticeKind.ALERT,
-        "session_id": "demo-cakes",
-        "sku_id": "cake-osmanthus",
-        "sku_name": "桂花糕 Osmanthus cake <6 pcs> & tea",
-        "importance": "core",
-        "tier": Tier.ORANGE,
-        "previous_tier": Tier.YELLOW,
-        "at": datetime(2025, 11, 25, 20, 40, 33, tzinfo=UTC),
-        "on_hand": 100,
-        "held": 10,
-        "reserved": 4,
-        "sold": 56,
-        "available": 30,
-        "velocity_per_minute": 7.5,
-        "sell_out_eta_minutes": 4.0,
-        "restock_quantity": 95,
-        "platform_split": {"douyin": 38, "kuaishou": 22},
-    }
-    values.update(overrides)
-    return AlertNotice(**values)
 
 
 # The fake robots are plain http on 127.0.0.1: only an explicit test-only switch reaches them.

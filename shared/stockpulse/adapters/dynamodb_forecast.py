@@ -20,6 +20,8 @@ from botocore.exceptions import ClientError
 from stockpulse.adapters import sample_log
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, to_item
 from stockpulse.adapters.keys import alert_key, forecast_key, session_index_key, sku_pk, stock_key
+from stockpulse.ports import ReadIncomplete as ReadIncomplete
+from stockpulse.ports import WriteIncomplete as WriteIncomplete
 
 MINUTE_MS = 60_000
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
@@ -277,11 +279,3 @@ class DynamoForecastStore:
                 return None
             raise
         return from_item(response["Attributes"])
-
-
-class ReadIncomplete(Exception):
-    """BatchGetItem kept returning unprocessed keys (throttling): the next minute tries again."""
-
-
-class WriteIncomplete(Exception):
-    """A batch write kept returning unprocessed items, or a conditional write kept conflicting."""

@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpulse.adapters.keys import (
     alert_key,
@@ -38,6 +38,9 @@ from stockpulse.adapters.keys import (
 )
 from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.ports import StockItemExists as StockItemExists
+from stockpulse.ports import StoreUnavailable
+from stockpulse.ports import TransactionContention as TransactionContention
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -192,10 +195,6 @@ class TxResult:
 
     def failed_on(self, part: str) -> bool:
         return part in self.failed
-
-
-class StockItemExists(Exception):
-    """`load_session` refused to overwrite a live session's stock."""
 
 
 class DynamoLedgerStore:
@@ -360,9 +359,10 @@ class DynamoLedgerStore:
         Every item is built and checked (DynamoDB's numbers, the 400 KB item size) before the
         first write: a plan that cannot be stored raises ValueError naming the SKU and writes
         nothing. Stock first: a refused load (StockItemExists) leaves the live session's plan as it
-        was. A load interrupted mid-way (a network error, a throttle) can be run again: a stock
-        item this same plan wrote and nothing has touched since (`version` 0, the plan's digest)
-        is written again; any other existing stock item is refused unless `overwrite`.
+        was. A load interrupted mid-way (a network error, a throttle: StoreUnavailable, with the
+        SDK's message) can be run again: a stock item this same plan wrote and nothing has
+        touched since (`version` 0, the plan's digest) is written again; any other existing stock
+        item is refused unless `overwrite`.
         """
         import json
 
@@ -398,11 +398,16 @@ class DynamoLedgerStore:
                 self._db.put_item(TableName=self.table_name, Item=item, **condition)
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+                    raise StoreUnavailable(str(err)) from err
                 raise StockItemExists(f"{s.session_id}/{sku.sku_id} already has stock") from None
+            except BotoCoreError as err:
+                raise StoreUnavailable(str(err)) from err
         for _, item in writes[len(plan.skus) :]:
             self.request_log.append("PutItem")
-            self._db.put_item(TableName=self.table_name, Item=item)
+            try:
+                self._db.put_item(TableName=self.table_name, Item=item)
+            except (ClientError, BotoCoreError) as err:
+                raise StoreUnavailable(str(err)) from err
 
     def _put(self, key: dict[str, Any], values: Mapping[str, Any], condition: str | None = None) -> None:
         self.request_log.append("PutItem")
@@ -822,10 +827,6 @@ def order_fields(order: OrderRecord) -> dict[str, Any]:
 def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
     """The labels of a message's alert item key: one item per kind and tier at an instant."""
     return str(alert["kind"]), str(alert["tier"])
-
-
-class TransactionContention(Exception):
-    """Transient: the batch record is reported failed and retried by the stream."""
 
 
 def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""Import rules: the service layer knows the stores through their ports.
+
+No module of the Lambda layer outside `stockpulse.adapters`, nor the runner's session commands,
+imports boto3's or botocore's error types (or catches them by name): the DynamoDB adapters turn
+them into the errors of `stockpulse.ports` (StoreUnavailable, StockItemExists,
+TransactionContention, ...). And no runner module imports the command line (`cli.py` imports
+them, not the other way round).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "shared" / "stockpulse"
+RUNNER = ROOT / "runner" / "stockpulse_local"
+SERVICE_MODULES = [
+    *sorted(p for p in PACKAGE.rglob("*.py") if "adapters" not in p.relative_to(PACKAGE).parts),
+    RUNNER / "session_cmd.py",
+]
+BOTO_ERRORS = {"ClientError", "BotoCoreError"}
+ERROR_MODULES = ("botocore.exceptions", "boto3.exceptions", "botocore.errorfactory")
+
+
+def boto_error_imports(path: Path) -> list[str]:
+    """Every import of boto's error modules or error types in `path`, as `line: what`."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = {a.name for a in node.names}
+            top = node.module.split(".")[0]
+            if (
+                node.module.startswith(ERROR_MODULES)
+                or (node.module in ("botocore", "boto3") and names & {"exceptions", "errorfactory"})
+                or (top in ("botocore", "boto3") and names & BOTO_ERRORS)
+            ):
+                found.append(f"{node.lineno}: from {node.module} import {', '.join(sorted(names))}")
+        elif isinstance(node, ast.Import):
+            found += [
+                f"{node.lineno}: import {a.name}" for a in node.names if a.name.startswith(ERROR_MODULES)
+            ]
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in BOTO_ERRORS | {"exceptions"}
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("botocore", "boto3")
+        ):
+            found.append(f"{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_the_service_modules_are_found() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in SERVICE_MODULES}
+    layer = {f"shared/stockpulse/{n}" for n in ("guard.py", "evaluator.py", "stream.py", "ports.py")}
+    assert layer | {"runner/stockpulse_local/session_cmd.py"} <= names
+    assert not any("/adapters/" in name for name in names)
+    assert all(p.is_file() for p in SERVICE_MODULES)
+
+
+@pytest.mark.parametrize("path", SERVICE_MODULES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_service_module_imports_boto_errors(path: Path) -> None:
+    assert boto_error_imports(path) == [], "catch the port errors of stockpulse.ports instead"
+
+
+def test_the_rule_sees_what_it_forbids(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import botocore.exceptions\n"
+        "from botocore.exceptions import ClientError\n"
+        "from botocore import exceptions\n"
+        "import botocore\n"
+        "try:\n    pass\nexcept botocore.exceptions.BotoCoreError:\n    pass\n",
+        encoding="utf-8",
+    )
+    assert [line.split(":")[0] for line in boto_error_imports(module)] == ["1", "2", "3", "7"]
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(RUNNER.glob("*.py")), ids=lambda p: p.name)
+def test_no_runner_module_imports_the_command_line(path: Path) -> None:
+    if path.name == "cli.py":
+        return
+    assert "stockpulse_local.cli" not in imports_of(path), "shared helpers live in errors.py, targets.py"
