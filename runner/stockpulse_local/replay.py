@@ -564,11 +564,7 @@ def sku_report(store: DynamoLedgerStore, item: StockItem) -> dict[str, Any]:
         key=lambda a: int(a["at_ms"]),
     )
     return {
-        "on_hand": lv.on_hand,
-        "held": lv.held,
-        "reserved": lv.reserved,
-        "sold": lv.sold,
-        "available": lv.available,
+        **lv.counts(),
         "tier": str(item.raw.get("tier", "none")),
         "paused": lv.paused,
         "alerts": [{"tier": str(a["tier"]), "at": rfc3339(int(a["at_ms"]))} for a in alerts],

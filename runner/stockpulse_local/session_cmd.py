@@ -152,11 +152,7 @@ def sku_status(item: StockItem) -> dict[str, Any]:
     velocity = float(raw.get("velocity", 0))
     eta = forecast.sell_out_eta_minutes(lv.available, velocity)
     return {
-        "on_hand": lv.on_hand,
-        "held": lv.held,
-        "reserved": lv.reserved,
-        "sold": lv.sold,
-        "available": lv.available,
+        **lv.counts(),
         "tier": str(raw.get("tier", "none")),
         "paused": lv.paused,
         "forecast": _number(raw.get("forecast_eff", 0)),

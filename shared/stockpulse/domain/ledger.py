@@ -110,6 +110,16 @@ class StockLevels:
         """Nothing left to sell while units are taken (the contract's available-0 red)."""
         return self.available == 0 and self.consumption > 0
 
+    def counts(self) -> dict[str, int]:
+        """The five counts as reports and status lines show them, in the invariant's order."""
+        return {
+            "on_hand": self.on_hand,
+            "held": self.held,
+            "reserved": self.reserved,
+            "sold": self.sold,
+            "available": self.available,
+        }
+
     @property
     def balanced(self) -> bool:
         """The invariant: every count non-negative and on_hand = held + reserved + sold + available."""
