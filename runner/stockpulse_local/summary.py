@@ -49,6 +49,12 @@ class Sample:
         return self.reserved + self.sold
 
     @property
+    def balanced(self) -> bool:
+        """The ledger's invariant (`StockLevels.balanced`) on this state."""
+        counts = (self.held, self.reserved, self.sold, self.available)
+        return min(counts) >= 0 and self.on_hand == sum(counts)
+
+    @property
     def effective_forecast(self) -> float:
         return self.forecast + self.restocked / self.ratios[2]
 
