@@ -32,13 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import SystemClock
-from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, TierRatios, exact
 from stockpulse.ports import Clock
+from stockpulse.records import StockItem
 from stockpulse.settings import Settings
 
 MINUTE_MS = 60_000

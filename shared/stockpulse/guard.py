@@ -15,15 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from stockpulse.adapters.dynamodb_ledger import (
-    MINUTE_MS,
-    DynamoLedgerStore,
-    EventMemory,
-    OrderWrite,
-    StockItem,
-    order_fields,
-    order_of,
-)
+from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore
 from stockpulse.adapters.keys import order_ids_of
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
 from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
@@ -47,6 +39,7 @@ from stockpulse.domain.ledger import (
 from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
 from stockpulse.ports import AlertPublisher, Clock, LedgerHistory, OutcomeSink, TransactionContention
+from stockpulse.records import EventMemory, OrderWrite, StockItem, order_fields, order_of
 
 logger = Logger(child=True)
 
