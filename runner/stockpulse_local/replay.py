@@ -37,6 +37,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
@@ -360,6 +361,7 @@ class Replay:
             wiring.Dependencies(
                 guard=guard,
                 dead_letters=SqsDeadLetters(stack.backend.sqs, stack.rejected_queue_url),
+                forecasts=DynamoForecastStore.beside(stack.store),
             )
         )
         self._order_stream = load_handler("order_stream")

@@ -436,13 +436,13 @@ class ThresholdEvaluator:
     def __init__(
         self,
         guard: InventoryGuard,
-        forecasts: DynamoForecastStore | None = None,
+        forecasts: DynamoForecastStore,
         *,
         policy: alert_policy.AlertPolicy | None = None,
         stock_sync: StockSyncFeed | None = None,
     ) -> None:
         self.guard = guard
-        self.forecasts = forecasts or DynamoForecastStore.beside(guard.store)
+        self.forecasts = forecasts
         self.policy = policy or guard.policy
         self.stock_sync = stock_sync
 

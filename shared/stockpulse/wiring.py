@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from stockpulse.adapters.clock import SystemClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
@@ -42,6 +43,7 @@ class DeadLetters(Protocol):
 class Dependencies:
     guard: InventoryGuard
     dead_letters: DeadLetters
+    forecasts: DynamoForecastStore  # the threshold evaluator's, beside the guard's ledger store
 
 
 class MetricsOutcomes:
@@ -76,7 +78,11 @@ def from_environment() -> Dependencies:
     )
     guard = InventoryGuard(store=store, clock=SystemClock(), publisher=publisher, sink=MetricsOutcomes())
     queue = settings.require("rejected_events_queue_url")
-    return Dependencies(guard=guard, dead_letters=SqsDeadLetters(aws_client("sqs"), queue))
+    return Dependencies(
+        guard=guard,
+        dead_letters=SqsDeadLetters(aws_client("sqs"), queue),
+        forecasts=DynamoForecastStore.beside(store),
+    )
 
 
 _installed: Dependencies | None = None
