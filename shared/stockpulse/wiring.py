@@ -22,6 +22,7 @@ from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.guard import InventoryGuard
+from stockpulse.ports import DashboardStore, ForecastStore, LedgerStore
 from stockpulse.settings import Settings
 from stockpulse.stock_sync import SnsStockSyncPublisher, StockSyncFeed
 
@@ -43,7 +44,7 @@ class DeadLetters(Protocol):
 class Dependencies:
     guard: InventoryGuard
     dead_letters: DeadLetters
-    forecasts: DynamoForecastStore  # the threshold evaluator's, beside the guard's ledger store
+    forecasts: ForecastStore  # the threshold evaluator's, beside the guard's ledger store
 
 
 class MetricsOutcomes:
@@ -68,6 +69,14 @@ def ledger_store(settings: Settings, config: Config = RETRY_CONFIG) -> DynamoLed
     return DynamoLedgerStore(
         aws_client("dynamodb", config), settings.require("ledger_table"), expiry_shards=settings.expiry_shards
     )
+
+
+def _satisfies_the_ports(ledger: DynamoLedgerStore, forecasts: DynamoForecastStore) -> None:
+    """Never called: mypy checks here that the DynamoDB adapters implement the store ports
+    (a missing method or a changed signature fails the lint, not a Lambda at run time)."""
+    _ledger: LedgerStore = ledger
+    _dashboard: DashboardStore = ledger
+    _forecasts: ForecastStore = forecasts
 
 
 def from_environment() -> Dependencies:
