@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import START, BenchLedger, Quiet, _ms, bench_ledger, order_created
 
 from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.keys import stock_key
 from stockpulse.domain.session import MAX_SKUS, SessionConfig, SessionPlan, SkuConfig
@@ -69,10 +70,9 @@ def run_size(
     t0 = min(load(ledger, session_id, day, skus) for session_id, skus in sessions.items())
     clock = VirtualClock(t0)
     quiet = Quiet()
-    guard = InventoryGuard(
-        store=DynamoLedgerStore(client, ledger.table), clock=clock, publisher=quiet, sink=quiet
-    )
-    evaluator = ThresholdEvaluator(guard)
+    store = DynamoLedgerStore(client, ledger.table)
+    guard = InventoryGuard(store=store, clock=clock, publisher=quiet, sink=quiet)
+    evaluator = ThresholdEvaluator(guard, DynamoForecastStore.beside(store))
     sellers = [(sid, f"k{i:04d}") for sid, skus in sessions.items() for i in skus if i % SELLING_SHARE == 0]
     orders = 0
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
@@ -382,7 +383,11 @@ def installed_guard(
     outcomes = OutcomeRecorder()
     guard = InventoryGuard(store=store, clock=clock, publisher=RecordingPublisher(), sink=outcomes)
     wiring.install(
-        wiring.Dependencies(guard=guard, dead_letters=SqsDeadLetters(backend.sqs, stack.rejected_queue_url))
+        wiring.Dependencies(
+            guard=guard,
+            dead_letters=SqsDeadLetters(backend.sqs, stack.rejected_queue_url),
+            forecasts=DynamoForecastStore.beside(store),
+        )
     )
     try:
         yield InstalledGuard(store, guard, clock, outcomes)

@@ -1,6 +1,7 @@
 """Every minute: dynamic forecasts, thresholds, repeats / resolutions, quota rebalancing.
 
-Thin: build the evaluator around the installed guard (its store, clock and publisher), run it,
+Thin: build the evaluator around the installed guard (its store, clock and publisher) and
+forecast store, run it,
 turn the summary into metrics. The work is `stockpulse.evaluator.ThresholdEvaluator`.
 """
 
@@ -32,8 +33,11 @@ def _policy(base: AlertPolicy) -> AlertPolicy:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    guard = wiring.dependencies().guard
-    evaluator = ThresholdEvaluator(guard, policy=_policy(guard.policy), stock_sync=wiring.stock_sync_feed())
+    deps = wiring.dependencies()
+    guard = deps.guard
+    evaluator = ThresholdEvaluator(
+        guard, deps.forecasts, policy=_policy(guard.policy), stock_sync=wiring.stock_sync_feed()
+    )
     counts = evaluator.run().counts()
     for name, value in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

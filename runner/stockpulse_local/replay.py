@@ -38,7 +38,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore, StockItem
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
+from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
@@ -49,6 +50,7 @@ from stockpulse.domain.tiers import Tier
 from stockpulse.guard import InventoryGuard, notice_for, tier_inputs
 from stockpulse.ports import AlertPublisher
 from stockpulse.pre_show import announce_pre_show
+from stockpulse.records import StockItem
 from stockpulse_local.channels import Routing
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
 from stockpulse_local.summary import OutcomeLog, Timeline
@@ -361,6 +363,7 @@ class Replay:
             wiring.Dependencies(
                 guard=guard,
                 dead_letters=SqsDeadLetters(stack.backend.sqs, stack.rejected_queue_url),
+                forecasts=DynamoForecastStore.beside(stack.store),
             )
         )
         self._order_stream = load_handler("order_stream")

@@ -35,8 +35,8 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from stockpulse import dashboard
-from stockpulse.dashboard import DashboardReader, DashboardStore
-from stockpulse.ports import Clock
+from stockpulse.dashboard import DashboardReader
+from stockpulse.ports import Clock, DashboardStore
 from stockpulse_local.replay import ACCOUNT, REPO_ROOT, LambdaContext, load_handler
 
 log = logging.getLogger("stockpulse.serve")

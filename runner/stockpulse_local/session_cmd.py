@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stockpulse.adapters.clock import SystemClock
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, StockItem
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain import forecast
 from stockpulse.domain.events import rfc3339
 from stockpulse.domain.session import SessionPlan
 from stockpulse.ports import StockItemExists, StoreUnavailable
 from stockpulse.pre_show import announce_pre_show
+from stockpulse.records import StockItem
 from stockpulse_local.errors import CommandError
 from stockpulse_local.scenario import ScenarioError, load_scenario
 from stockpulse_local.targets import Target, resolve_target, target_options

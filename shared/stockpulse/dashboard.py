@@ -26,19 +26,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import SystemClock
-from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, TierRatios, exact
-from stockpulse.ports import Clock
+from stockpulse.ports import Clock, DashboardStore
+from stockpulse.records import StockItem
 from stockpulse.settings import Settings
 
 MINUTE_MS = 60_000
@@ -191,19 +191,6 @@ class AlertsView(_View):
     session_id: str
     limit: int
     alerts: list[AlertView] = Field(description="newest first")
-
-
-# -- the store it reads -------------------------------------------------------------------------------
-class DashboardStore(Protocol):
-    def session(self, session_id: str) -> dict[str, Any] | None: ...
-
-    def session_index(self, session_id: str) -> dict[str, Any] | None: ...
-
-    def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
-
-    def forecast_item(self, session_id: str, sku_id: str) -> dict[str, Any] | None: ...
-
-    def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
 
 
 def session_index(store: DashboardStore, session_id: str) -> dict[str, Any]:

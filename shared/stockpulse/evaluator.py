@@ -56,14 +56,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from stockpulse.adapters import sample_log
-from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
-from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain import alert_policy, forecast, stock_risk
 from stockpulse.domain.alerts import NoticeKind
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
 from stockpulse.guard import InventoryGuard, alert_record, facts_of, hard_tier_for, tier_now
+from stockpulse.ports import ForecastStore
+from stockpulse.records import StockItem
 from stockpulse.stock_sync import StockSyncFeed
 
 logger = Logger(child=True)
@@ -436,13 +436,13 @@ class ThresholdEvaluator:
     def __init__(
         self,
         guard: InventoryGuard,
-        forecasts: DynamoForecastStore | None = None,
+        forecasts: ForecastStore,
         *,
         policy: alert_policy.AlertPolicy | None = None,
         stock_sync: StockSyncFeed | None = None,
     ) -> None:
         self.guard = guard
-        self.forecasts = forecasts or DynamoForecastStore.beside(guard.store)
+        self.forecasts = forecasts
         self.policy = policy or guard.policy
         self.stock_sync = stock_sync
 

@@ -15,15 +15,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from stockpulse.adapters.dynamodb_ledger import (
-    MINUTE_MS,
-    DynamoLedgerStore,
-    EventMemory,
-    OrderWrite,
-    StockItem,
-    order_fields,
-    order_of,
-)
 from stockpulse.adapters.keys import order_ids_of
 from stockpulse.domain import alert_policy, forecast, hot_sku, messages
 from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
@@ -46,10 +37,19 @@ from stockpulse.domain.ledger import (
 )
 from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
 from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
-from stockpulse.ports import AlertPublisher, Clock, LedgerHistory, OutcomeSink, TransactionContention
+from stockpulse.ports import (
+    AlertPublisher,
+    Clock,
+    LedgerHistory,
+    LedgerStore,
+    OutcomeSink,
+    TransactionContention,
+)
+from stockpulse.records import EventMemory, OrderWrite, StockItem, order_fields, order_of
 
 logger = Logger(child=True)
 
+MINUTE_MS = forecast.MINUTE_MS
 ATTEMPTS = 6  # re-decisions after a concurrent change of the same order or stock
 
 
@@ -58,7 +58,7 @@ class SessionCatalog:
 
     def __init__(
         self,
-        store: DynamoLedgerStore,
+        store: LedgerStore,
         *,
         max_age_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -95,7 +95,7 @@ class SessionCatalog:
 
 @dataclass
 class InventoryGuard:
-    store: DynamoLedgerStore
+    store: LedgerStore
     clock: Clock
     publisher: AlertPublisher
     sink: OutcomeSink

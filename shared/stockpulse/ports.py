@@ -1,13 +1,23 @@
-"""What the domain needs from outside. Adapters implement these; tests and the runner inject fakes."""
+"""What the domain needs from outside. Adapters implement these; tests and the runner inject fakes.
+
+The stores (`LedgerStore`, `ForecastStore`, `DashboardStore`) list only the methods the service
+modules call; `stockpulse.adapters.dynamodb_ledger.DynamoLedgerStore` and
+`stockpulse.adapters.dynamodb_forecast.DynamoForecastStore` implement them (mypy checks it where
+`stockpulse.wiring` builds them), and only the wiring and the runner name those classes. Their
+test doubles stay moto and DynamoDB Local: there is no in-memory fake of the transactional store.
+The values they take and return are in `stockpulse.records`.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent
-from stockpulse.domain.ledger import Outcome, StockLevels
+from stockpulse.domain.ledger import Move, Outcome, StockLevels
 from stockpulse.domain.tiers import Tier, TierInputs
+from stockpulse.records import EventMemory, OrderMemory, OrderWrite, StockItem, TxResult
 
 # -- errors the stores raise (their adapters define nothing else for callers to catch) -----------
 
@@ -59,3 +69,137 @@ class LedgerHistory(Protocol):
         """A SKU's ledger after one change, at the change's own instant, with the tier it stands
         in and the thresholds it was judged on; in commit order."""
         ...
+
+
+# -- stores --------------------------------------------------------------------------------------
+
+
+class LedgerStore(Protocol):
+    """The ledger as `InventoryGuard`, its `SessionCatalog`, the threshold evaluator (through
+    `guard.store`), the stock sync after a batch and the pre-show check use it."""
+
+    expiry_shards: int
+    # The processing clock retention TTLs count from; the guard installs its own clock here.
+    now_ms: Callable[[], int]
+
+    # reads
+    def session(self, session_id: str) -> dict[str, Any] | None: ...
+
+    def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
+
+    def order_memory(self, session_id: str, order_id: str) -> OrderMemory: ...
+
+    def order_memories(self, session_id: str, order_ids: Sequence[str]) -> dict[str, OrderMemory]: ...
+
+    def remembered(self, event_id: str) -> str | None: ...
+
+    def live_sessions(self, now_ms: int) -> list[dict[str, Any]]: ...
+
+    def due_reservations(self, now_ms: int, shard: str, limit: int = 500) -> list[dict[str, Any]]: ...
+
+    def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...
+
+    # stock changes: each one conditional transaction
+    def transact(
+        self,
+        *,
+        session_id: str,
+        sku_id: str,
+        move: Move | None,
+        capped: frozenset[str] = frozenset(),
+        order_id: str | None = None,
+        order: OrderWrite | None = None,
+        memory: EventMemory | None = None,
+        at_ms: int,
+    ) -> TxResult: ...
+
+    def transact_run(
+        self,
+        *,
+        session_id: str,
+        sku_id: str,
+        version: int,
+        events: int,
+        deltas: Mapping[str, int],
+        usage: Mapping[str, int],
+        capped: frozenset[str],
+        orders: Sequence[tuple[str, OrderWrite | None, Sequence[EventMemory], int]],
+    ) -> TxResult: ...
+
+    def restore_ttl_removed(
+        self, old_image: Mapping[str, Any], move: Move, capped: frozenset[str]
+    ) -> TxResult: ...
+
+    # thresholds, tier state and alert records
+    def update_stock_fields(self, session_id: str, sku_id: str, values: Mapping[str, Any]) -> StockItem: ...
+
+    def save_tier(
+        self,
+        session_id: str,
+        sku_id: str,
+        *,
+        tier: str,
+        hard_tier: str,
+        seen: str,
+        version: int,
+        memory: Mapping[str, Any],
+        pause: bool,
+        alert: Mapping[str, Any] | None,
+    ) -> bool: ...
+
+    def clear_pending_alert(self, session_id: str, sku_id: str, alert_id: str) -> None: ...
+
+    def record_alert(self, session_id: str, sku_id: str, alert: Mapping[str, Any], key_ms: int) -> bool: ...
+
+
+class ForecastStore(Protocol):
+    """The threshold evaluator's own reads and writes (FORECAST items, run minutes, the minute's
+    alert hygiene, quota moves)."""
+
+    def read_many(
+        self, session_id: str, sku_ids: Sequence[str], *, forecasts: bool = True
+    ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]: ...
+
+    def stock_raw(self, session_id: str, sku_id: str) -> dict[str, Any] | None: ...
+
+    def put_forecasts(self, session_id: str, items: Mapping[str, Mapping[str, Any]]) -> None: ...
+
+    def record_run(
+        self,
+        session_id: str,
+        minute_ms: int,
+        *,
+        known: list[tuple[int, int]],
+        at_ms: int,
+        keep_after_ms: int,
+    ) -> None: ...
+
+    def save_tick(
+        self,
+        session_id: str,
+        sku_id: str,
+        *,
+        version: int,
+        tier: str,
+        tier_version: int,
+        memory: Mapping[str, Any],
+        alert: Mapping[str, Any] | None,
+    ) -> bool: ...
+
+    def move_quota(
+        self, session_id: str, sku_id: str, deltas: Mapping[str, int]
+    ) -> dict[str, Any] | None: ...
+
+
+class DashboardStore(Protocol):
+    """What the big screen's reader (`stockpulse.dashboard.DashboardReader`) reads."""
+
+    def session(self, session_id: str) -> dict[str, Any] | None: ...
+
+    def session_index(self, session_id: str) -> dict[str, Any] | None: ...
+
+    def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
+
+    def forecast_item(self, session_id: str, sku_id: str) -> dict[str, Any] | None: ...
+
+    def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]: ...

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.domain import forecast
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.session import SessionPlan
 from stockpulse.domain.tiers import Tier
 from stockpulse.guard import notice_for
-from stockpulse.ports import AlertPublisher
+from stockpulse.ports import AlertPublisher, LedgerStore
 
 
 def announce_pre_show(
-    store: DynamoLedgerStore, publisher: AlertPublisher | None, plan: SessionPlan, at_ms: int
+    store: LedgerStore, publisher: AlertPublisher | None, plan: SessionPlan, at_ms: int
 ) -> list[AlertNotice]:
     """One PRE_SHOW notice per short SKU, dated `at_ms` (no later than the show's start)."""
     session_id = plan.session.session_id

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain.ledger import StockLevels
+from stockpulse.records import StockItem
 
 SNS_BATCH = 10  # PublishBatch takes at most 10 entries
 

@@ -15,12 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from stockpulse.adapters.clock import SystemClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.guard import InventoryGuard
+from stockpulse.ports import DashboardStore, ForecastStore, LedgerStore
 from stockpulse.settings import Settings
 from stockpulse.stock_sync import SnsStockSyncPublisher, StockSyncFeed
 
@@ -42,6 +44,7 @@ class DeadLetters(Protocol):
 class Dependencies:
     guard: InventoryGuard
     dead_letters: DeadLetters
+    forecasts: ForecastStore  # the threshold evaluator's, beside the guard's ledger store
 
 
 class MetricsOutcomes:
@@ -68,6 +71,14 @@ def ledger_store(settings: Settings, config: Config = RETRY_CONFIG) -> DynamoLed
     )
 
 
+def _satisfies_the_ports(ledger: DynamoLedgerStore, forecasts: DynamoForecastStore) -> None:
+    """Never called: mypy checks here that the DynamoDB adapters implement the store ports
+    (a missing method or a changed signature fails the lint, not a Lambda at run time)."""
+    _ledger: LedgerStore = ledger
+    _dashboard: DashboardStore = ledger
+    _forecasts: ForecastStore = forecasts
+
+
 def from_environment() -> Dependencies:
     settings = Settings.from_environment()
     store = ledger_store(settings, HOT_PATH_CONFIG)
@@ -76,7 +87,11 @@ def from_environment() -> Dependencies:
     )
     guard = InventoryGuard(store=store, clock=SystemClock(), publisher=publisher, sink=MetricsOutcomes())
     queue = settings.require("rejected_events_queue_url")
-    return Dependencies(guard=guard, dead_letters=SqsDeadLetters(aws_client("sqs"), queue))
+    return Dependencies(
+        guard=guard,
+        dead_letters=SqsDeadLetters(aws_client("sqs"), queue),
+        forecasts=DynamoForecastStore.beside(store),
+    )
 
 
 _installed: Dependencies | None = None

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
@@ -98,7 +99,7 @@ class Sale:
 
     def tick(self, at_min: float) -> None:
         self.clock.set(epoch_ms(self.start) + round(at_min * MIN))
-        assert ThresholdEvaluator(self.guard).run().failed == 0
+        assert ThresholdEvaluator(self.guard, DynamoForecastStore.beside(self.guard.store)).run().failed == 0
 
     def alert_items(self) -> list[dict[str, Any]]:
         items = self.guard.store.alerts(self.session, "hot")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
@@ -57,7 +58,7 @@ def test_a_busy_minute_writes_at_most_1_kb_of_forecast(dynamodb_local: DynamoDBL
     t0 = epoch_ms(START)
     clock = VirtualClock(t0)
     guard = InventoryGuard(store=store, clock=clock, publisher=Quiet(), sink=Quiet())
-    evaluator = ThresholdEvaluator(guard)
+    evaluator = ThresholdEvaluator(guard, DynamoForecastStore.beside(store))
     meter = Meter(client)
     orders = itertools.count()
     forecast_units: list[float] = []

@@ -84,7 +84,9 @@ class World:
             store=self.store, clock=self.clock, publisher=self.recorder, sink=self.recorder
         )
         self.synced: list[StockSyncUpdate] = []
-        self.evaluator = ThresholdEvaluator(self.guard, stock_sync=StockSyncFeed(self))
+        self.evaluator = ThresholdEvaluator(
+            self.guard, DynamoForecastStore.beside(self.store), stock_sync=StockSyncFeed(self)
+        )
         self._n = 0
 
     # StockSyncPublisher
@@ -564,7 +566,7 @@ def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:
     world.reserve("a", 125, 0.5)
     world.tick(30.5)
     world.clock.set(world.t0 + round(30.6 * MIN))
-    other = ThresholdEvaluator(world.guard)
+    other = ThresholdEvaluator(world.guard, DynamoForecastStore.beside(world.store))
     other.run()
     assert world.recorder.kinds() == [("alert", "red"), ("repeat", "red")]
 
@@ -714,7 +716,8 @@ def test_lambda_handler_runs_the_evaluator(world: World, monkeypatch: pytest.Mon
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
     world.reserve("a", 125, 0.5)
-    wiring.install(wiring.Dependencies(guard=world.guard, dead_letters=None))  # type: ignore[arg-type]
+    forecasts = DynamoForecastStore.beside(world.store)
+    wiring.install(wiring.Dependencies(guard=world.guard, dead_letters=None, forecasts=forecasts))  # type: ignore[arg-type]
     try:
         app = load_handler("threshold_evaluator")
         world.clock.set(world.t0 + 4 * MIN)

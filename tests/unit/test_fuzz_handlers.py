@@ -38,6 +38,7 @@ from support import sns_lambda_event
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
+from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import TransactionContention
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
@@ -149,7 +150,9 @@ def fuzz_stack() -> Iterator[Fuzzed]:
         )
         wiring.install(
             wiring.Dependencies(
-                guard=guard, dead_letters=SqsDeadLetters(backend.sqs, stack.rejected_queue_url)
+                guard=guard,
+                dead_letters=SqsDeadLetters(backend.sqs, stack.rejected_queue_url),
+                forecasts=DynamoForecastStore.beside(stack.store),
             )
         )
         try:

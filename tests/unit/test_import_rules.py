@@ -3,8 +3,10 @@
 No module of the Lambda layer outside `stockpulse.adapters`, nor the runner's session commands,
 imports boto3's or botocore's error types (or catches them by name): the DynamoDB adapters turn
 them into the errors of `stockpulse.ports` (StoreUnavailable, StockItemExists,
-TransactionContention, ...). And no runner module imports the command line (`cli.py` imports
-them, not the other way round).
+TransactionContention, ...). The service modules know the stores through the protocols of
+`stockpulse.ports` (LedgerStore, ForecastStore, DashboardStore) and import nothing from the
+DynamoDB adapters: only `stockpulse.wiring` and the runner build those. And no runner module
+imports the command line (`cli.py` imports them, not the other way round).
 """
 
 from __future__ import annotations
@@ -93,3 +95,51 @@ def test_no_runner_module_imports_the_command_line(path: Path) -> None:
     if path.name == "cli.py":
         return
     assert "stockpulse_local.cli" not in imports_of(path), "shared helpers live in errors.py, targets.py"
+
+
+PORT_USERS = [
+    PACKAGE / n for n in ("guard.py", "evaluator.py", "stock_sync.py", "dashboard.py", "pre_show.py")
+]
+
+
+def dynamo_adapter_imports(path: Path) -> list[str]:
+    """Every import of a `stockpulse.adapters.dynamodb_*` module (or of a name from one) in `path`."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules = {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        elif isinstance(node, ast.Import):
+            modules = {a.name for a in node.names}
+        else:
+            continue
+        if any(m.startswith("stockpulse.adapters.dynamodb_") for m in modules):
+            found.append(f"{node.lineno}: {', '.join(sorted(modules))}")
+    return found
+
+
+@pytest.mark.parametrize("path", PORT_USERS, ids=lambda p: p.name)
+def test_the_service_layer_imports_no_dynamodb_adapter(path: Path) -> None:
+    assert dynamo_adapter_imports(path) == [], "type against stockpulse.ports; wiring.py builds the adapters"
+
+
+def test_the_dynamodb_rule_sees_what_it_forbids(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore\n"
+        "import stockpulse.adapters.dynamodb_forecast\n"
+        "from stockpulse.adapters import dynamodb_ledger\n"
+        "from stockpulse.adapters import keys, sample_log\n"
+        "from stockpulse.records import StockItem\n",
+        encoding="utf-8",
+    )
+    assert [line.split(":")[0] for line in dynamo_adapter_imports(module)] == ["1", "2", "3"]
+
+
+def test_of_the_lambda_layer_only_the_wiring_builds_the_dynamodb_adapters() -> None:
+    """The runner may build them too (its own backend); the Lambda layer only in `wiring.py`."""
+    builders = {
+        p.relative_to(ROOT).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if "adapters" not in p.relative_to(PACKAGE).parts and dynamo_adapter_imports(p)
+    }
+    assert builders == {"shared/stockpulse/wiring.py"}

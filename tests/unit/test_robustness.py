@@ -31,15 +31,11 @@ from support import (
 
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import (
-    MAX_EVENTS_PER_ORDER,
-    MEMORY_COUNT,
-    MEMORY_PREFIX,
-    DynamoLedgerStore,
-)
+from stockpulse.adapters.dynamodb_ledger import MEMORY_COUNT, MEMORY_PREFIX, DynamoLedgerStore
 from stockpulse.adapters.keys import order_ids_of, order_key, order_pk, stock_key
 from stockpulse.domain.ledger import OrderStatus, Result, StockLevels
 from stockpulse.guard import InventoryGuard, with_order_identity
+from stockpulse.records import MAX_EVENTS_PER_ORDER
 from stockpulse_local.replay import LambdaContext, Stack, load_handler, open_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

@@ -15,9 +15,10 @@ import pytest
 
 from stockpulse import dashboard, wiring
 from stockpulse.adapters.clock import VirtualClock
-from stockpulse.adapters.dynamodb_ledger import from_item, levels_of
+from stockpulse.adapters.dynamodb_ledger import from_item
 from stockpulse.dashboard import DashboardReader
 from stockpulse.domain.events import epoch_ms, parse_instant
+from stockpulse.records import levels_of
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend, replay
 from stockpulse_local.review import build_review, curves_of

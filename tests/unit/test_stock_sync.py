@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from stockpulse.adapters.dynamodb_ledger import StockItem
 from stockpulse.domain.ledger import StockLevels, reserve, take_refusal
+from stockpulse.records import StockItem
 from stockpulse.stock_sync import (
     Published,
     SnsStockSyncPublisher,

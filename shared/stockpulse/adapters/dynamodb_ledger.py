@@ -16,7 +16,6 @@ import hashlib
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -36,11 +35,21 @@ from stockpulse.adapters.keys import (
     sku_pk,
     stock_key,
 )
-from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
+from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.ports import StockItemExists as StockItemExists
 from stockpulse.ports import StoreUnavailable
 from stockpulse.ports import TransactionContention as TransactionContention
+from stockpulse.records import (
+    MAX_EVENTS_PER_ORDER,
+    ORDER_FIELDS,
+    EventMemory,
+    OrderMemory,
+    OrderWrite,
+    StockItem,
+    TxResult,
+    order_of,
+)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -53,13 +62,7 @@ DAY_MS = 24 * 60 * MINUTE_MS
 ORDER_RETENTION_MS = 30 * DAY_MS
 MARKER_RETENTION_MS = 30 * DAY_MS  # far beyond the stream's retention: redeliveries stay duplicates
 MEMORY_PREFIX = "ev:"  # an order item's attribute per event applied to it: "ev:{event_id}" = outcome code
-# The order item's memory is bounded (an item takes 400 KB; ~820 events with 128-character ids
-# filled one): it keeps at most MAX_EVENTS_PER_ORDER ids, counted in MEMORY_COUNT, a condition of
-# every write that adds to it. A real order has a handful of events (created, paid, cancelled,
-# a few resends); any event beyond the cap is remembered on its own marker item instead, as stock
-# events are, so it is still decided exactly once (at the price of a marker read and write).
-MAX_EVENTS_PER_ORDER = 50
-MEMORY_COUNT = "ev_count"
+MEMORY_COUNT = "ev_count"  # events remembered on an order item (at most records.MAX_EVENTS_PER_ORDER)
 TRANSACTION_ATTEMPTS = 8
 
 
@@ -93,108 +96,11 @@ def ttl_seconds(ms: int) -> int:
     return -(-ms // 1000)
 
 
-@dataclass(frozen=True)
-class StockItem:
-    """The stock item as read: the ledger plus the thresholds and tier state stored beside it."""
-
-    session_id: str
-    sku_id: str
-    levels: StockLevels
-    version: int
-    hold_minutes: int
-    capped_platforms: frozenset[str]
-    raw: Mapping[str, Any]
-
-    @classmethod
-    def from_raw(cls, raw: Mapping[str, Any]) -> StockItem:
-        return cls(
-            session_id=str(raw["session_id"]),
-            sku_id=str(raw["sku_id"]),
-            levels=levels_of(raw),
-            version=int(raw["version"]),
-            hold_minutes=int(raw["hold_minutes"]),
-            capped_platforms=frozenset(raw.get("headroom", {})),
-            raw=raw,
-        )
-
-
-def levels_of(raw: Mapping[str, Any]) -> StockLevels:
-    return StockLevels(
-        on_hand=int(raw["on_hand"]),
-        held=int(raw["held"]),
-        reserved=int(raw["reserved"]),
-        sold=int(raw["sold"]),
-        available=int(raw["available"]),
-        paused=bool(raw.get("paused", False)),
-        restocked=int(raw.get("restocked", 0)),
-        taken=int(raw.get("taken", 0)),
-        headroom={k: int(v) for k, v in raw.get("headroom", {}).items()},
-        used={k: int(v) for k, v in raw.get("used", {}).items()},
-    )
-
-
-def order_of(raw: Mapping[str, Any]) -> OrderRecord:
-    return OrderRecord(
-        order_id=str(raw["order_id"]),
-        sku_id=str(raw["sku_id"]),
-        platform=str(raw["platform"]),
-        quantity=int(raw["quantity"]),
-        status=OrderStatus(raw["status"]),
-        created_ms=int(raw["created_ms"]),
-        hold_until_ms=int(raw["hold_until_ms"]),
-    )
-
-
 def memory_of(raw: Mapping[str, Any]) -> OrderMemory:
     """An order item's order (if it has a status) and the events remembered on it."""
     events = {k.removeprefix(MEMORY_PREFIX): str(v) for k, v in raw.items() if k.startswith(MEMORY_PREFIX)}
     count = int(raw.get(MEMORY_COUNT, len(events)))
     return OrderMemory(order_of(raw) if "status" in raw else None, events, max(count, len(events)))
-
-
-@dataclass(frozen=True)
-class OrderWrite:
-    """The order item's part of a transaction: a new order, or a status change from `expected`."""
-
-    status: OrderStatus
-    expected: OrderStatus | None = None  # None: the order must not exist yet
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EventMemory:
-    """An event id and the outcome code it had, written with the change it made.
-
-    `on_order`: on the order item the event names (created if the order was never seen);
-    otherwise on the event's own marker item.
-    """
-
-    event_id: str
-    outcome: str
-    on_order: bool
-
-
-@dataclass(frozen=True)
-class OrderMemory:
-    """An order item as read: the order (None if only events naming it were remembered) and the
-    outcome code of every event applied to it, by event id."""
-
-    record: OrderRecord | None
-    events: Mapping[str, str]
-    count: int = 0  # events remembered on it (MEMORY_COUNT)
-
-    def has_room(self, events: int = 1) -> bool:
-        """Whether `events` more ids fit in the order's memory (else: on their markers)."""
-        return self.count + events <= MAX_EVENTS_PER_ORDER
-
-
-@dataclass(frozen=True)
-class TxResult:
-    ok: bool
-    failed: frozenset[str] = frozenset()  # which parts' conditions failed: stock / order / marker
-
-    def failed_on(self, part: str) -> bool:
-        return part in self.failed
 
 
 class DynamoLedgerStore:
@@ -689,7 +595,7 @@ class DynamoLedgerStore:
                             fields={
                                 k: v
                                 for k, v in old_image.items()
-                                if k in _ORDER_FIELDS or k == MEMORY_COUNT or k.startswith(MEMORY_PREFIX)
+                                if k in ORDER_FIELDS or k == MEMORY_COUNT or k.startswith(MEMORY_PREFIX)
                             },
                         ),
                         (),
@@ -814,14 +720,6 @@ class DynamoLedgerStore:
             ReturnValues="ALL_NEW",
         )
         return StockItem.from_raw(from_item(response["Attributes"]))
-
-
-_ORDER_FIELDS = ("sku_id", "platform", "quantity", "created_ms", "hold_until_ms")
-
-
-def order_fields(order: OrderRecord) -> dict[str, Any]:
-    """A new order item's fixed attributes (status and keys aside)."""
-    return {name: getattr(order, name) for name in _ORDER_FIELDS}
 
 
 def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
