@@ -13,6 +13,8 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+from stockpulse.adapters.keys import ORDER_SK, STOCK_SK
+
 INDEX_KEYS = {"by_expiry": ("expiry_shard", "hold_until_ms")}
 
 
@@ -64,7 +66,7 @@ def index_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
 def order_change(key: dict[str, Any], before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     """`created`: an order item taken from unknown to a status (an `order.created` decided);
     `changed`: another change of an order item; else `other`."""
-    if key["sk"]["S"] != "ORDER" or before == after:
+    if key["sk"]["S"] != ORDER_SK or before == after:
         return "other"
     return "created" if not (before or {}).get("status") and (after or {}).get("status") else "changed"
 
@@ -123,7 +125,7 @@ class MeteredClient:
                 self.write_units += units
                 if kind == "created":
                     created_units += units
-                elif key["sk"]["S"] == "STOCK":
+                elif key["sk"]["S"] == STOCK_SK:
                     stock_units += units
                     stock_writes += before != after
             self.stock_item_writes += stock_writes

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpulse import wiring
+from stockpulse.adapters import keys
 
 logger = Logger()
 metrics = Metrics()
@@ -26,7 +27,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def release_removed(record: DynamoDBRecord) -> None:
     old_image = record.dynamodb.old_image if record.dynamodb else None
-    if not old_image or not str(old_image.get("pk", "")).startswith("ORDER#"):
+    if not old_image or not keys.is_order_pk(str(old_image.get("pk", ""))):
         return
     if wiring.dependencies().guard.release_ttl_removed(dict(old_image)):
         metrics.add_metric(name="released_by_ttl", unit=MetricUnit.Count, value=1)

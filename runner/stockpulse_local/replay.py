@@ -392,9 +392,8 @@ class Replay:
         for sku in self.scenario.plan.skus:
             item = self.stack.store.stock(session_id, sku.sku_id)
             if item is not None:
-                tier = Tier(item.raw.get("tier", Tier.NONE.value))
-                inputs = tier_inputs(item.raw, item.levels)
-                self.timeline.record(session_id, sku.sku_id, at_ms, item.levels, tier, inputs)
+                inputs = tier_inputs(item, item.levels)
+                self.timeline.record(session_id, sku.sku_id, at_ms, item.levels, item.tier.tier, inputs)
 
     def _save_checkpoint(self) -> None:
         if self.checkpoint_path is None:
@@ -592,7 +591,7 @@ def sku_report(store: DynamoLedgerStore, item: StockItem) -> dict[str, Any]:
     )
     return {
         **lv.counts(),
-        "tier": str(item.raw.get("tier", "none")),
+        "tier": item.tier.tier.value,
         "paused": lv.paused,
         "alerts": [{"tier": str(a["tier"]), "at": rfc3339(int(a["at_ms"]))} for a in alerts],
     }

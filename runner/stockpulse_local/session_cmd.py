@@ -93,7 +93,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         bool(stocked)
         and existing in (None, plan)
         and all(
-            item is None or (item.version == 0 and item.raw.get("plan_digest") == plan.digest)
+            item is None or (item.version == 0 and item.plan.plan_digest == plan.digest)
             for item in items.values()
         )
     )
@@ -149,17 +149,17 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 # -- status ------------------------------------------------------------------------------------
 def sku_status(item: StockItem) -> dict[str, Any]:
-    raw, lv = item.raw, item.levels
-    velocity = float(raw.get("velocity", 0))
+    lv, stored_forecast = item.levels, item.thresholds.forecast_eff
+    velocity = float(item.pace.velocity)
     eta = forecast.sell_out_eta_minutes(lv.available, velocity)
     return {
         **lv.counts(),
-        "tier": str(raw.get("tier", "none")),
+        "tier": item.tier.tier.value,
         "paused": lv.paused,
-        "forecast": _number(raw.get("forecast_eff", 0)),
+        "forecast": _number(0 if stored_forecast is None else stored_forecast),
         "velocity_per_minute": round(velocity, 3),
         "sell_out_eta_minutes": None if eta is None else round(eta, 1),
-        "restock_quantity": int(raw.get("restock_units", 0)),  # as the evaluator last judged it
+        "restock_quantity": item.pace.restock_units or 0,  # as the evaluator last judged it
     }
 
 

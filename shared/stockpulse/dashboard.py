@@ -36,7 +36,7 @@ from stockpulse.domain import forecast, messages
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig
-from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, TierRatios, exact
+from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, exact
 from stockpulse.ports import Clock, DashboardStore
 from stockpulse.records import StockItem
 from stockpulse.settings import Settings
@@ -231,7 +231,7 @@ class DashboardReader:
         tiers: dict[TierName, int] = {"none": 0, "yellow": 0, "orange": 0, "red": 0}
         summaries = []
         for sku, item in rows:
-            tier = _tier_name(item.raw.get("tier"))
+            tier = _tier_name(item.tier.tier)
             tiers[tier] += 1
             summaries.append(
                 SkuSummary(
@@ -333,16 +333,16 @@ class DashboardReader:
 def _sku_view(
     s: _Session, sku: SkuConfig, item: StockItem, fc: Mapping[str, Any] | None, as_of: int
 ) -> SkuView:
-    raw, lv = item.raw, item.levels
+    lv, th = item.levels, item.thresholds
     fc = fc or {}
-    velocity = max(0.0, _float(fc.get("velocity", raw.get("velocity", 0))))
-    ratios = _ratios(raw, sku)
+    velocity = max(0.0, _float(fc.get("velocity", item.pace.velocity)))
+    ratios = sku.ratios if th.ratios is None else th.ratios.exact()
     f_eff = TierInputs(
         reserved=lv.reserved,
         sold=lv.sold,
         available=lv.available,
         restocked=lv.restocked,
-        forecast=exact(raw.get("forecast_eff", sku.forecast)),
+        forecast=exact(sku.forecast if th.forecast_eff is None else th.forecast_eff),
         ratios=ratios,
     ).effective_forecast
     plan = forecast.SkuPlan(
@@ -354,15 +354,15 @@ def _sku_view(
         dynamic=sku.dynamic,
         ratios=ratios,
     )
-    caps = {str(k): int(v) for k, v in (raw.get("caps") or sku.platform_quotas).items()}
+    caps = dict(item.plan.caps or sku.platform_quotas)
     platforms = sorted(set(lv.used) | set(caps))
     eta = forecast.sell_out_eta_minutes(lv.available, velocity)
-    tier = _tier_name(raw.get("tier"))
+    tier = _tier_name(item.tier.tier)
     end_low, end_high = forecast.expected_band(plan, plan.session_minutes, plan.session_minutes, float(f_eff))
     return SkuView(
         sku_id=sku.sku_id,
-        name=str(raw.get("name") or sku.name or sku.sku_id),
-        importance=str(raw.get("importance", sku.importance)),
+        name=item.plan.name or sku.name or sku.sku_id,
+        importance=item.plan.importance or sku.importance,
         tier=tier,
         paused=lv.paused,
         ledger=LedgerView(
@@ -372,7 +372,7 @@ def _sku_view(
         velocity=round(velocity, 3),
         sell_out_eta_minutes=None if eta is None else round(eta, 1),
         # The evaluator's number, as the messages give it (steadier pace, frozen while sold out).
-        restock_quantity=int(fc.get("restock_quantity", raw.get("restock_units", 0))),
+        restock_quantity=int(fc.get("restock_quantity", item.pace.restock_units or 0)),
         forecast=ForecastView(
             configured=sku.forecast,
             effective=round(float(f_eff), 2),
@@ -382,7 +382,7 @@ def _sku_view(
                 orange=round(float(ratios.orange * f_eff), 2),
                 red=round(float(ratios.red * f_eff), 2),
             ),
-            dynamic=bool(raw.get("dynamic", sku.dynamic)),
+            dynamic=sku.dynamic if th.dynamic is None else th.dynamic,
             hot_start=bool(fc.get("hot_start", False)),
             has_history=sku.has_history,
             lead_time_days=sku.lead_time_days,
@@ -462,13 +462,6 @@ def _action(said: AlertNotice, lang: messages.Lang) -> str:
     if said.kind in (NoticeKind.ALERT, NoticeKind.REPEAT) and said.tier in TIER_ACTIONS_EN:
         return (TIER_ACTIONS_ZH if lang == "zh" else TIER_ACTIONS_EN)[said.tier]
     return messages.action_text(said, lang)
-
-
-def _ratios(raw: Mapping[str, Any], sku: SkuConfig) -> TierRatios:
-    r = raw.get("ratios")
-    if isinstance(r, Mapping) and {"yellow", "orange", "red"} <= set(r):
-        return TierRatios(yellow=exact(r["yellow"]), orange=exact(r["orange"]), red=exact(r["red"]))
-    return sku.ratios
 
 
 def _tier_name(value: Any) -> TierName:

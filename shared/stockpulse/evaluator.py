@@ -63,7 +63,7 @@ from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
 from stockpulse.guard import InventoryGuard, alert_record, facts_of, hard_tier_for, tier_now
 from stockpulse.ports import ForecastStore
-from stockpulse.records import StockItem
+from stockpulse.records import StockItem, stock_attributes
 from stockpulse.stock_sync import StockSyncFeed
 
 logger = Logger(child=True)
@@ -505,12 +505,12 @@ class ThresholdEvaluator:
         steps: list[_Step] = []
         sampled = True
         for sku in skus:
-            stock_raw, previous = found[sku.sku_id]
-            if stock_raw is None:
+            stock, previous = found[sku.sku_id]
+            if stock is None:
                 summary.skus.append(SkuResult(sid, sku.sku_id))
                 continue
             try:
-                steps.append(self._forecast(session, sku, StockItem.from_raw(stock_raw), previous, runs, now))
+                steps.append(self._forecast(session, sku, stock, previous, runs, now))
             except Exception:  # one SKU's failure must not starve the others; next minute retries
                 summary.failed += 1
                 sampled = False
@@ -542,21 +542,29 @@ class ThresholdEvaluator:
         unless the stored one (with this minute's run) already says the same."""
         minute = minute_of(now)
         view = compute_forecast(sku_plan(session, sku), item.levels, _previous(stored, runs, minute), now)
-        changes: dict[str, Any] = {}
-        if exact(item.raw.get("forecast_eff", sku.forecast)) != exact(view.forecast_eff):
-            changes["forecast_eff"] = view.forecast_eff
-        if exact(item.raw.get("velocity", 0)) != exact(view.velocity):
-            changes["velocity"] = view.velocity
-        if item.levels.taken != int((item.raw.get("pace_mark") or [0, 0])[1]):
-            changes["pace_mark"] = [minute, item.levels.taken]  # the hot path's fresh pace
-        if int(item.raw.get("restock_units", 0)) != view.restock_quantity:
-            changes["restock_units"] = view.restock_quantity
-        if item.raw.get("risk", Tier.NONE.value) != view.risk.tier.value or (
-            view.risk.tier is not Tier.NONE and int(item.raw.get("risk_restocked", 0)) != view.risk.restocked
+        th, pace = item.thresholds, item.pace
+        changed: list[str] = []  # the stock item's attributes this minute rewrites
+        if exact(sku.forecast if th.forecast_eff is None else th.forecast_eff) != exact(view.forecast_eff):
+            th = replace(th, forecast_eff=view.forecast_eff)
+            changed.append("forecast_eff")
+        if exact(pace.velocity) != exact(view.velocity):
+            pace = replace(pace, velocity=view.velocity)
+            changed.append("velocity")
+        if item.levels.taken != (pace.pace_mark or (0, 0))[1]:
+            pace = replace(pace, pace_mark=(minute, item.levels.taken))  # the hot path's fresh pace
+            changed.append("pace_mark")
+        if (pace.restock_units or 0) != view.restock_quantity:
+            pace = replace(pace, restock_units=view.restock_quantity)
+            changed.append("restock_units")
+        if (th.risk or Tier.NONE) is not view.risk.tier or (
+            view.risk.tier is not Tier.NONE and (th.risk_restocked or 0) != view.risk.restocked
         ):
-            changes["risk"] = view.risk.tier.value
-            changes["risk_restocked"] = view.risk.restocked
-        tier = tier_now(replace(item, raw={**item.raw, **changes}), now)
+            th = replace(th, risk=view.risk.tier, risk_restocked=view.risk.restocked)
+            changed += ["risk", "risk_restocked"]
+        judged = replace(item, thresholds=th, pace=pace)
+        attributes = stock_attributes(judged)
+        changes = {name: attributes[name] for name in changed}
+        tier = tier_now(judged, now)
         values = view.item(tier, platforms=sku.rebalance_quotas)
         ran = sample_log.with_run(runs, minute, keep_after_ms=minute - SAMPLE_MINUTES * MINUTE_MS)
         write = None if _holds(stored, values, view, ran, minute) else values
@@ -572,13 +580,11 @@ class ThresholdEvaluator:
             result.thresholds_written = True
         # New thresholds or stock risk: settle stores / announces the tier like the hot path.
         # Otherwise it would be a no-op.
-        if (changes or tier.value != item.raw.get("tier", Tier.NONE.value)) and self.guard.settle(
-            sid, kid, now, item=item
-        ):
-            raw = self.forecasts.stock_raw(sid, kid)
-            if raw is None:
+        if (changes or tier is not item.tier.tier) and self.guard.settle(sid, kid, now, item=item):
+            stored = self.forecasts.stock(sid, kid)
+            if stored is None:
                 return result
-            item = StockItem.from_raw(raw)
+            item = stored
         result.velocity, result.forecast_eff, result.tier = view.velocity, view.forecast_eff, tier
         item = self._hygiene(item, now, result, view)
         if step.sku.rebalance_quotas:
@@ -589,12 +595,12 @@ class ThresholdEvaluator:
         """An hour after the show still: announcements whose writer died are published."""
         for first in range(0, len(skus), SKUS_PER_READ * 2):  # stock items only: twice the SKUs
             chunk = [sku.sku_id for sku in skus[first : first + SKUS_PER_READ * 2]]
-            for sku_id, (raw, _) in self.forecasts.read_many(session_id, chunk, forecasts=False).items():
-                pending = raw.get("pending_alert") if raw else None
-                if raw is None or pending is None or now - int(pending["at_ms"]) <= PENDING_STALE_MS:
+            for sku_id, (item, _) in self.forecasts.read_many(session_id, chunk, forecasts=False).items():
+                pending = item.tier.pending_alert if item else None
+                if item is None or pending is None or now - int(pending["at_ms"]) <= PENDING_STALE_MS:
                     continue
                 try:
-                    self.guard.announce(StockItem.from_raw(raw), dict(pending))
+                    self.guard.announce(item, dict(pending))
                 except Exception:
                     summary.failed += 1
                     logger.exception(
@@ -606,17 +612,16 @@ class ThresholdEvaluator:
         sid, kid = item.session_id, item.sku_id
         slow_tip = view.slow_tip
         for _ in range(TICK_ATTEMPTS):
-            pending = item.raw.get("pending_alert")
+            pending = item.tier.pending_alert
             if pending is not None:
                 # An announcement in flight: stale means its writer died before publishing.
                 if now - int(pending["at_ms"]) > PENDING_STALE_MS:
                     self.guard.announce(item, dict(pending))
                     result.republished += 1
                 return item
-            current = Tier(str(item.raw.get("tier", Tier.NONE.value)))
-            memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory") or {})
+            current, memory = item.tier.tier, item.tier.memory
             policy = self.guard.policy_for(sid, kid, self.policy)
-            confirmed = max(hard_tier_for(item.raw, item.levels, now), view.risk_signal, key=lambda t: t.rank)
+            confirmed = max(hard_tier_for(item, item.levels, now), view.risk_signal, key=lambda t: t.rank)
             facts = replace(facts_of(item.levels), confirmed=confirmed)
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
             if decision is None and slow_tip:
@@ -629,7 +634,7 @@ class ThresholdEvaluator:
                 kid,
                 version=item.version,
                 tier=current.value,
-                tier_version=int(item.raw.get("tier_version", 0)),
+                tier_version=item.tier.version,
                 memory=told.to_item(),
                 alert=alert,
             )
@@ -641,10 +646,10 @@ class ThresholdEvaluator:
                 if not slow_tip:
                     return item
                 # The tip still to send this minute (rare: it came with another message).
-            raw = self.forecasts.stock_raw(sid, kid)
-            if raw is None:
+            stored = self.forecasts.stock(sid, kid)
+            if stored is None:
                 return item
-            item = StockItem.from_raw(raw)
+            item = stored
         return item
 
     # -- quota rebalancing ---------------------------------------------------------------------
@@ -666,4 +671,4 @@ class ThresholdEvaluator:
             "quota rebalanced", extra={"session_id": item.session_id, "sku_id": item.sku_id, "moves": deltas}
         )
         if self.stock_sync is not None:
-            self.stock_sync.after_batch([StockItem.from_raw(moved)])
+            self.stock_sync.after_batch([moved])

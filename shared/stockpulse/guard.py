@@ -36,7 +36,7 @@ from stockpulse.domain.ledger import (
     stock_move,
 )
 from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
-from stockpulse.domain.tiers import Tier, TierInputs, TierRatios, consumption_tier, exact, tier_of
+from stockpulse.domain.tiers import Tier, TierInputs, consumption_tier, exact, tier_of
 from stockpulse.ports import (
     AlertPublisher,
     Clock,
@@ -338,8 +338,8 @@ class InventoryGuard:
                     item = self.store.stock(session_id, sku_id)
                 if item is None:
                     return True
-                if recover and attempt == 0 and item.raw.get("pending_alert"):
-                    self.announce(item, dict(item.raw["pending_alert"]))
+                if recover and attempt == 0 and item.tier.pending_alert:
+                    self.announce(item, dict(item.tier.pending_alert))
                 stored = self._move_tier(item, [(item.version, item.levels, at_ms)])
                 if stored is not None:
                     return bool(stored) or attempt > 0
@@ -358,14 +358,12 @@ class InventoryGuard:
         a transition exactly one stores it and announces it. Returns how many changes it stored;
         None: another writer changed the tier first; read again and evaluate the stored state.
         """
-        current = Tier(item.raw.get("tier", "none"))
-        hard_now = Tier(item.raw.get("hard_tier", current.value))
-        memory = alert_policy.AlertMemory.from_item(item.raw.get("alert_memory", {}))
+        current, hard_now, memory = item.tier.tier, item.tier.hard, item.tier.memory
         policy = self.policy_for(item.session_id, item.sku_id, self.policy)
-        auto_pause = bool(item.raw.get("auto_pause_on_red"))
+        auto_pause = item.thresholds.auto_pause_on_red
         changes = 0
         for version, levels, at_ms in path:
-            tier, hard = tier_for(item.raw, levels, at_ms), hard_tier_for(item.raw, levels, at_ms)
+            tier, hard = tier_for(item, levels, at_ms), hard_tier_for(item, levels, at_ms)
             decision, told = alert_policy.on_change(current, tier, facts_of(levels), at_ms, memory, policy)
             if tier is current and hard is hard_now and told == memory and decision is None:
                 self._remember_state(item, levels, tier, at_ms)
@@ -395,9 +393,7 @@ class InventoryGuard:
         if self.history is None:
             return
         try:
-            self.history.record(
-                item.session_id, item.sku_id, at_ms, levels, tier, tier_inputs(item.raw, levels)
-            )
+            self.history.record(item.session_id, item.sku_id, at_ms, levels, tier, tier_inputs(item, levels))
         except Exception:
             logger.exception("ledger state not recorded", extra={"sku_id": item.sku_id})
 
@@ -452,9 +448,9 @@ class InventoryGuard:
                 item.levels, events, {order_id: m.record for order_id, m in known.items()},
                 remembered={order_id: m.events for order_id, m in known.items()},
                 hold_ms=sku.hold_minutes * MINUTE_MS,
-                tier=Tier(item.raw.get("hard_tier", item.raw.get("tier", "none"))),
-                tier_after=functools.partial(hard_tier_for, item.raw),  # auto-pause follows it
-                auto_pause_on_red=bool(item.raw.get("auto_pause_on_red")), now_ms=self.clock.now_ms(),
+                tier=item.tier.hard,
+                tier_after=functools.partial(hard_tier_for, item),  # auto-pause follows it
+                auto_pause_on_red=item.thresholds.auto_pause_on_red, now_ms=self.clock.now_ms(),
             )  # fmt: skip
             if plan is None:
                 return None
@@ -520,34 +516,32 @@ def with_order_identity(image: Mapping[str, Any]) -> dict[str, Any]:
     return full
 
 
-def ratios_of(raw: Mapping[str, Any]) -> TierRatios:
-    r = raw["ratios"]
-    return TierRatios(yellow=exact(r["yellow"]), orange=exact(r["orange"]), red=exact(r["red"]))
-
-
-def tier_inputs(raw: Mapping[str, Any], levels: StockLevels) -> TierInputs:
-    """What the tier of `levels` is judged on: they and the thresholds on the stock item `raw`."""
+def tier_inputs(item: StockItem, levels: StockLevels) -> TierInputs:
+    """What the tier of `levels` is judged on: they and the thresholds stored on `item`."""
+    th = item.thresholds
+    if th.forecast_eff is None or th.ratios is None:  # every loaded stock item has them
+        raise ValueError(f"{item.session_id}/{item.sku_id}: no thresholds on the stock item")
     risk = Tier.NONE
-    if raw.get("dynamic") and int(raw.get("risk_restocked", 0)) == levels.restocked:
-        risk = Tier(str(raw.get("risk", Tier.NONE.value)))  # a restock voids it until re-judged
+    if th.dynamic and (th.risk_restocked or 0) == levels.restocked:
+        risk = th.risk or Tier.NONE  # a restock voids it until re-judged
     return TierInputs(
         reserved=levels.reserved, sold=levels.sold, available=levels.available,
-        restocked=levels.restocked, forecast=exact(raw["forecast_eff"]), ratios=ratios_of(raw), risk=risk,
+        restocked=levels.restocked, forecast=exact(th.forecast_eff), ratios=th.ratios.exact(), risk=risk,
     )  # fmt: skip
 
 
-def tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
-    """The tier of `levels` against the thresholds and stock risk stored on the stock item `raw`."""
-    return tier_of(tier_inputs(raw, levels))
+def tier_for(item: StockItem, levels: StockLevels, at_ms: int) -> Tier:
+    """The tier of `levels` against the thresholds and stock risk stored on `item`."""
+    return tier_of(tier_inputs(item, levels))
 
 
-def hard_tier_for(raw: Mapping[str, Any], levels: StockLevels, at_ms: int) -> Tier:
+def hard_tier_for(item: StockItem, levels: StockLevels, at_ms: int) -> Tier:
     """The contract's tier alone (consumption, available 0): what auto-pause follows."""
-    return consumption_tier(tier_inputs(raw, levels))
+    return consumption_tier(tier_inputs(item, levels))
 
 
 def tier_now(item: StockItem, at_ms: int) -> Tier:
-    return tier_for(item.raw, item.levels, at_ms)
+    return tier_for(item, item.levels, at_ms)
 
 
 def facts_of(levels: StockLevels) -> alert_policy.SkuFacts:
@@ -572,28 +566,28 @@ def notice_for(
     item: StockItem, levels: StockLevels, alert: Mapping[str, Any], channels: Sequence[str] = CHANNELS
 ) -> AlertNotice:
     """The notice people get: the ledger as it stood, the evaluator's pace, forecast and restock."""
-    raw = item.raw
+    pace = item.pace
     at_ms = int(alert["at_ms"])
-    velocity = float(raw.get("velocity", 0))
-    restock = int(alert.get("restock_units", raw.get("restock_units", 0)))
+    velocity = float(pace.velocity)
+    restock = int(alert.get("restock_units", pace.restock_units or 0))
     if velocity == 0 and levels.taken:
         # A burst the evaluator has not seen yet (it runs once a minute): its pace since the
         # evaluator's last mark, so "sells out in" is not "no sales" mid-rush. The restock stays
         # the evaluator's: one minute's rush is no measure of the rest of the show.
         # The mark holds at least since the minute before this one: the evaluator rewrites it
         # every minute the count moved.
-        mark_ms, mark_taken = (int(v) for v in raw.get("pace_mark") or (0, 0))
+        mark_ms, mark_taken = pace.pace_mark or (0, 0)
         since = max(mark_ms, at_ms - at_ms % MINUTE_MS - MINUTE_MS)
         velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - since) / MINUTE_MS)
     tier = Tier(alert["tier"])
-    inputs = tier_inputs(raw, levels)
+    inputs = tier_inputs(item, levels)
     notice = AlertNotice(
         alert_id=str(alert["alert_id"]),
         kind=NoticeKind(alert["kind"]),
         session_id=item.session_id,
         sku_id=item.sku_id,
-        sku_name=str(raw.get("name") or item.sku_id),
-        importance=str(raw.get("importance", "normal")),
+        sku_name=item.plan.name or item.sku_id,
+        importance=item.plan.importance or "normal",
         tier=tier,
         previous_tier=Tier(alert["previous_tier"]),
         at=from_epoch_ms(at_ms),

@@ -10,11 +10,15 @@ return them. `ports.py` stays the short list of what the domain needs from outsi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
+from stockpulse.domain.alert_policy import AlertMemory
 from stockpulse.domain.ledger import OrderRecord, OrderStatus, StockLevels
+from stockpulse.domain.session import TierRatioConfig
+from stockpulse.domain.tiers import Tier
 
 # The order item's memory is bounded (an item takes 400 KB; ~820 events with 128-character ids
 # filled one): it keeps at most MAX_EVENTS_PER_ORDER ids, counted in MEMORY_COUNT, a condition of
@@ -25,28 +29,188 @@ MAX_EVENTS_PER_ORDER = 50
 
 
 @dataclass(frozen=True)
+class TierState:
+    """The tier stored on the stock item and what people were told about it."""
+
+    tier: Tier = Tier.NONE
+    # The consumption / available-0 tier alone (auto-pause follows it); None: not stored yet,
+    # so it is `tier` (items written before it existed).
+    hard_tier: Tier | None = None
+    version: int = 0  # `tier_version`: the ledger version the tier was judged at
+    memory: AlertMemory = field(default_factory=AlertMemory)  # `alert_memory` (domain/alert_policy.py)
+    pending_alert: Mapping[str, Any] | None = None  # an announcement stored, not yet published
+
+    @property
+    def hard(self) -> Tier:
+        return self.tier if self.hard_tier is None else self.hard_tier
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What the tier is judged on beside the ledger, and what red does to the SKU.
+
+    None: not stored (an item loaded by an older version); each reader has its fallback.
+    """
+
+    forecast_eff: Decimal | None = None  # the evaluator's effective forecast
+    ratios: TierRatioConfig | None = None  # as written in the plan (their decimal text)
+    dynamic: bool | None = None
+    auto_pause_on_red: bool = False
+    risk: Tier | None = None  # the evaluator's stock-risk tier ...
+    risk_restocked: int | None = None  # ... judged at this restock count (a later one voids it)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The evaluator's last reading of the SKU, which the hot path's notices quote."""
+
+    velocity: Decimal = Decimal(0)  # units a minute
+    restock_units: int | None = None  # the restock quantity it suggests; None: not judged yet
+    pace_mark: tuple[int, int] | None = None  # (minute_ms, taken) at its last minute
+
+
+@dataclass(frozen=True)
+class PlanCopy:
+    """What `load_session` copied from the session plan onto the stock item."""
+
+    name: str | None = None
+    importance: str | None = None
+    caps: Mapping[str, int] | None = None  # the capped platforms' quotas (rebalancing moves them)
+    lead_time_minutes: Decimal | None = None
+    session_ends_ms: int | None = None
+    plan_digest: str | None = None  # lets an interrupted load run again
+
+
+@dataclass(frozen=True)
 class StockItem:
-    """The stock item as read: the ledger plus the thresholds and tier state stored beside it."""
+    """The stock item as read: the ledger plus the thresholds and tier state stored beside it.
+
+    Parsed once where it is read (`parse_stock`); `stock_attributes` is its inverse.
+    """
 
     session_id: str
     sku_id: str
     levels: StockLevels
     version: int
     hold_minutes: int
-    capped_platforms: frozenset[str]
-    raw: Mapping[str, Any]
+    tier: TierState = TierState()
+    thresholds: Thresholds = Thresholds()
+    pace: Pace = Pace()
+    plan: PlanCopy = PlanCopy()
 
-    @classmethod
-    def from_raw(cls, raw: Mapping[str, Any]) -> StockItem:
-        return cls(
-            session_id=str(raw["session_id"]),
-            sku_id=str(raw["sku_id"]),
-            levels=levels_of(raw),
-            version=int(raw["version"]),
-            hold_minutes=int(raw["hold_minutes"]),
-            capped_platforms=frozenset(raw.get("headroom", {})),
-            raw=raw,
-        )
+    @property
+    def capped_platforms(self) -> frozenset[str]:
+        return frozenset(self.levels.headroom)
+
+
+def parse_stock(raw: Mapping[str, Any]) -> StockItem:
+    """The stock item from its stored attributes (DynamoDB's numbers as Decimal or int)."""
+    tier = Tier(str(raw.get("tier", Tier.NONE.value)))
+    ratios = raw.get("ratios")
+    mark = raw.get("pace_mark")
+    return StockItem(
+        session_id=str(raw["session_id"]),
+        sku_id=str(raw["sku_id"]),
+        levels=levels_of(raw),
+        version=int(raw["version"]),
+        hold_minutes=int(raw["hold_minutes"]),
+        tier=TierState(
+            tier=tier,
+            hard_tier=_maybe(raw, "hard_tier", lambda v: Tier(str(v))),
+            version=int(raw.get("tier_version", 0)),
+            memory=AlertMemory.from_item(raw.get("alert_memory") or {}),
+            pending_alert=raw.get("pending_alert"),
+        ),
+        thresholds=Thresholds(
+            forecast_eff=_maybe(raw, "forecast_eff", _decimal),
+            ratios=(
+                # As stored (checked when the plan was loaded), so not validated again per read.
+                TierRatioConfig.model_construct(
+                    yellow=_decimal(ratios["yellow"]),
+                    orange=_decimal(ratios["orange"]),
+                    red=_decimal(ratios["red"]),
+                )
+                if isinstance(ratios, Mapping) and set(_RATIOS) <= set(ratios)
+                else None
+            ),
+            dynamic=_maybe(raw, "dynamic", bool),
+            auto_pause_on_red=bool(raw.get("auto_pause_on_red", False)),
+            risk=_maybe(raw, "risk", lambda v: Tier(str(v))),
+            risk_restocked=_maybe(raw, "risk_restocked", int),
+        ),
+        pace=Pace(
+            velocity=_decimal(raw.get("velocity", 0)),
+            restock_units=_maybe(raw, "restock_units", int),
+            pace_mark=(int(mark[0]), int(mark[1])) if mark else None,
+        ),
+        plan=PlanCopy(
+            name=_maybe(raw, "name", str),
+            importance=_maybe(raw, "importance", str),
+            caps=_maybe(raw, "caps", lambda v: {str(k): int(n) for k, n in v.items()}),
+            lead_time_minutes=_maybe(raw, "lead_time_minutes", _decimal),
+            session_ends_ms=_maybe(raw, "session_ends_ms", int),
+            plan_digest=_maybe(raw, "plan_digest", str),
+        ),
+    )
+
+
+def stock_attributes(item: StockItem) -> dict[str, Any]:
+    """The stored attributes of a stock item: `parse_stock`'s inverse (what is None is absent).
+
+    Writers of a few attributes take theirs from here (`EVALUATOR_FIELDS`), so an attribute has
+    one stored form."""
+    lv, tier, th, pace, plan = item.levels, item.tier, item.thresholds, item.pace, item.plan
+    values: dict[str, Any] = {
+        "session_id": item.session_id,
+        "sku_id": item.sku_id,
+        "on_hand": lv.on_hand,
+        "held": lv.held,
+        "reserved": lv.reserved,
+        "sold": lv.sold,
+        "available": lv.available,
+        "restocked": lv.restocked,
+        "taken": lv.taken,
+        "paused": lv.paused,
+        "version": item.version,
+        "hold_minutes": item.hold_minutes,
+        "headroom": dict(lv.headroom),
+        "caps": None if plan.caps is None else dict(plan.caps),
+        "used": dict(lv.used),
+        "tier": tier.tier.value,
+        "hard_tier": None if tier.hard_tier is None else tier.hard_tier.value,
+        "tier_version": tier.version,
+        # Nothing told yet is stored as an empty map (what a new item has always had).
+        "alert_memory": {} if tier.memory == AlertMemory() else tier.memory.to_item(),
+        "pending_alert": None if tier.pending_alert is None else dict(tier.pending_alert),
+        "forecast_eff": th.forecast_eff,
+        "ratios": None if th.ratios is None else {k: getattr(th.ratios, k) for k in _RATIOS},
+        "dynamic": th.dynamic,
+        "auto_pause_on_red": th.auto_pause_on_red,
+        "velocity": pace.velocity,
+        "pace_mark": None if pace.pace_mark is None else list(pace.pace_mark),
+        "restock_units": pace.restock_units,
+        "risk": None if th.risk is None else th.risk.value,
+        "risk_restocked": th.risk_restocked,
+        "lead_time_minutes": plan.lead_time_minutes,
+        "session_ends_ms": plan.session_ends_ms,
+        "importance": plan.importance,
+        "name": plan.name,
+        "plan_digest": plan.plan_digest,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+_RATIOS = ("yellow", "orange", "red")
+_T = TypeVar("_T")
+
+
+def _maybe(raw: Mapping[str, Any], name: str, parse: Callable[[Any], _T]) -> _T | None:
+    value = raw.get(name)
+    return None if value is None else parse(value)
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def levels_of(raw: Mapping[str, Any]) -> StockLevels:

@@ -143,10 +143,10 @@ def test_sixteen_threads_cross_yellow_together_one_alert(sale: Sale, attempt: in
     outcomes = cross_together(sale, 2)
     assert all(o.result is Result.PROCESSED for o in outcomes)
     stock = sale.guard.store.stock(sale.session, "hot")
-    assert stock is not None and stock.levels.reserved == 95 and stock.raw["tier"] == "yellow"
+    assert stock is not None and stock.levels.reserved == 95 and stock.tier.tier == "yellow"
     assert sale.published.kinds() == [("alert", "yellow")]
     assert [(a["kind"], a["tier"]) for a in sale.alert_items()] == [("alert", "yellow")]
-    assert "pending_alert" not in stock.raw
+    assert stock.tier.pending_alert is None
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -161,10 +161,10 @@ def test_sixteen_threads_take_the_last_units_together_one_sold_out(
     outcomes = cross_together(sale, 2)
     assert all(o.result is Result.PROCESSED for o in outcomes)
     stock = sale.guard.store.stock(sale.session, "hot")
-    assert stock is not None and stock.levels.available == 0 and stock.raw["tier"] == "red"
+    assert stock is not None and stock.levels.available == 0 and stock.tier.tier == "red"
     assert sale.published.kinds() == [("alert", "red"), ("sold_out", "red")]
     assert [(a["kind"], a["tier"]) for a in sale.alert_items()] == [("alert", "red"), ("sold_out", "red")]
-    assert "pending_alert" not in stock.raw
+    assert stock.tier.pending_alert is None
     for minute in (3, 10, 40, 70):  # no repeat while sold out
         sale.tick(minute)
     assert sale.published.kinds() == [("alert", "red"), ("sold_out", "red")]

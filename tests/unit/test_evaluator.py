@@ -34,6 +34,7 @@ from stockpulse.evaluator import (
     plan_rebalance,
 )
 from stockpulse.guard import InventoryGuard
+from stockpulse.records import stock_attributes
 from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate
 from stockpulse_local import moto_speedups
 from stockpulse_local.metering import Meter
@@ -135,7 +136,7 @@ class World:
     def stock(self, sku: str) -> dict[str, Any]:
         item = self.store.stock(self.session, sku)
         assert item is not None
-        return dict(item.raw)
+        return stock_attributes(item)
 
     def forecast(self, sku: str) -> dict[str, Any]:
         """The FORECAST item as the big screen reads it (samples expanded over the run minutes)."""
@@ -639,7 +640,7 @@ def test_quota_move_never_takes_a_cap_below_usage(world: World) -> None:
     assert world.stock("a")["caps"] == {"douyin": 10, "kuaishou": 10}
     moved = forecasts.move_quota(world.session, "a", {"douyin": 2, "kuaishou": -2})
     assert moved is not None
-    assert moved["caps"] == {"douyin": 12, "kuaishou": 8} and moved["headroom"] == {
+    assert moved.plan.caps == {"douyin": 12, "kuaishou": 8} and moved.levels.headroom == {
         "douyin": 12,
         "kuaishou": 0,
     }

@@ -34,7 +34,7 @@ def end_state(rig: Rig, outcomes: list[Outcome]) -> dict[str, Any]:
     assert item is not None and item.levels.balanced
     return {
         "levels": item.levels,
-        "tier": item.raw["tier"],
+        "tier": item.tier.tier.value,
         "orders": {i["order_id"]["S"]: i["status"]["S"] for i in rig.order_items() if "status" in i},
         "outcomes": [(o.result, o.reason, o.order_status) for o in outcomes],
         "alerts": [(a["tier"], int(a["at_ms"])) for a in rig.store.alerts(rig.session_id, "hot")],

@@ -13,7 +13,7 @@ import boto3
 from moto import mock_aws
 
 from stockpulse.domain.ledger import StockLevels, reserve, take_refusal
-from stockpulse.records import StockItem
+from stockpulse.records import StockItem, parse_stock
 from stockpulse.stock_sync import (
     Published,
     SnsStockSyncPublisher,
@@ -48,7 +48,7 @@ def item(version: int, **kw: Any) -> StockItem:
         "headroom": dict(lv.headroom),
         "used": dict(lv.used),
     }
-    return StockItem.from_raw(raw)
+    return parse_stock(raw)
 
 
 # ---------------------------------------------------------------------------- pure rules

@@ -19,9 +19,18 @@ from botocore.exceptions import ClientError
 
 from stockpulse.adapters import sample_log
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, to_item
-from stockpulse.adapters.keys import alert_key, forecast_key, session_index_key, sku_pk, stock_key
+from stockpulse.adapters.keys import (
+    FORECAST_SK,
+    STOCK_SK,
+    alert_key,
+    forecast_key,
+    session_index_key,
+    sku_pk,
+    stock_key,
+)
 from stockpulse.ports import ReadIncomplete as ReadIncomplete
 from stockpulse.ports import WriteIncomplete as WriteIncomplete
+from stockpulse.records import StockItem, parse_stock
 
 MINUTE_MS = 60_000
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
@@ -82,7 +91,7 @@ class DynamoForecastStore:
     # -- reads -------------------------------------------------------------------------------
     def read_many(
         self, session_id: str, sku_ids: Sequence[str], *, forecasts: bool = True
-    ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+    ) -> dict[str, tuple[StockItem | None, dict[str, Any] | None]]:
         """Each SKU's stock item and (with `forecasts`) FORECAST item, consistent reads, one
         BatchGetItem per 100 keys: sku_id -> (stock, forecast), None where absent."""
         keys = [stock_key(session_id, k) for k in sku_ids]
@@ -104,15 +113,16 @@ class DynamoForecastStore:
                     break
             else:
                 raise ReadIncomplete(f"{session_id}: keys still unprocessed")
-        return {k: (found.get((pk, "STOCK")), found.get((pk, "FORECAST"))) for pk, k in by_pk.items()}
+        stock = {pk: parse_stock(found[pk, STOCK_SK]) for pk in by_pk if (pk, STOCK_SK) in found}
+        return {k: (stock.get(pk), found.get((pk, FORECAST_SK))) for pk, k in by_pk.items()}
 
-    def stock_raw(self, session_id: str, sku_id: str) -> dict[str, Any] | None:
+    def stock(self, session_id: str, sku_id: str) -> StockItem | None:
         self.request_log.append("GetItem")
         response = self._db.get_item(
             TableName=self.table_name, Key=stock_key(session_id, sku_id), ConsistentRead=True
         )
         item = response.get("Item")
-        return from_item(item) if item else None
+        return parse_stock(from_item(item)) if item else None
 
     def evaluated(self, session_id: str) -> dict[str, Any]:
         """The session index item (its run minutes: `sample_log`); {} when there is none."""
@@ -238,7 +248,7 @@ class DynamoForecastStore:
             raise
         return True
 
-    def move_quota(self, session_id: str, sku_id: str, deltas: Mapping[str, int]) -> dict[str, Any] | None:
+    def move_quota(self, session_id: str, sku_id: str, deltas: Mapping[str, int]) -> StockItem | None:
         """Move quota between capped platforms: `deltas` (platform -> units, summing to 0) are added
         to both `headroom` (cap - usage) and `caps`. Relative updates, so concurrent reservations
         and releases are never overwritten; the condition keeps every donor's headroom >= what it
@@ -278,4 +288,4 @@ class DynamoForecastStore:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
-        return from_item(response["Attributes"])
+        return parse_stock(from_item(response["Attributes"]))

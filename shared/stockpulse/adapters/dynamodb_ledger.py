@@ -24,6 +24,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stockpulse.adapters.keys import (
+    ALERT_PREFIX,
+    ORDER_SK,
+    SESSIONS_PK,
     alert_key,
     forecast_key,
     marker_key,
@@ -35,7 +38,7 @@ from stockpulse.adapters.keys import (
     sku_pk,
     stock_key,
 )
-from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus
+from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.ports import StockItemExists as StockItemExists
 from stockpulse.ports import StoreUnavailable
@@ -46,9 +49,13 @@ from stockpulse.records import (
     EventMemory,
     OrderMemory,
     OrderWrite,
+    PlanCopy,
     StockItem,
+    Thresholds,
     TxResult,
     order_of,
+    parse_stock,
+    stock_attributes,
 )
 
 _serializer = TypeSerializer()
@@ -131,7 +138,7 @@ class DynamoLedgerStore:
 
     def stock(self, session_id: str, sku_id: str) -> StockItem | None:
         raw = self._get(stock_key(session_id, sku_id))
-        return StockItem.from_raw(raw) if raw else None
+        return parse_stock(raw) if raw else None
 
     def order(self, session_id: str, order_id: str) -> OrderRecord | None:
         return self.order_memory(session_id, order_id).record
@@ -187,7 +194,7 @@ class DynamoLedgerStore:
             "scan",
             TableName=self.table_name,
             FilterExpression="begins_with(pk, :p) AND sk = :order",
-            ExpressionAttributeValues={":p": {"S": prefix}, ":order": {"S": "ORDER"}},
+            ExpressionAttributeValues={":p": {"S": prefix}, ":order": {"S": ORDER_SK}},
         ):
             self.request_log.append("Scan")
             for item in page.get("Items", []):
@@ -207,7 +214,7 @@ class DynamoLedgerStore:
             "query",
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": "SESSIONS"}},
+            ExpressionAttributeValues={":pk": {"S": SESSIONS_PK}},
         ):
             for item in page["Items"]:
                 row = from_item(item)
@@ -697,7 +704,7 @@ class DynamoLedgerStore:
             "query",
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
-            ExpressionAttributeValues={":pk": {"S": sku_pk(session_id, sku_id)}, ":a": {"S": "ALERT#"}},
+            ExpressionAttributeValues={":pk": {"S": sku_pk(session_id, sku_id)}, ":a": {"S": ALERT_PREFIX}},
         ):
             items.extend(from_item(i) for i in page["Items"])
         return items
@@ -719,7 +726,7 @@ class DynamoLedgerStore:
             ),
             ReturnValues="ALL_NEW",
         )
-        return StockItem.from_raw(from_item(response["Attributes"]))
+        return parse_stock(from_item(response["Attributes"]))
 
 
 def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
@@ -729,34 +736,33 @@ def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
 
 def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:
     """The stock item `load_session` writes; `plan_digest` lets an interrupted load run again."""
-    r = sku.tier_ratios
-    return {
-        "session_id": plan.session.session_id,
-        "sku_id": sku.sku_id,
-        "on_hand": sku.on_hand,
-        "held": sku.held,
-        "reserved": 0,
-        "sold": 0,
-        "available": sku.on_hand - sku.held,
-        "restocked": 0,
-        "taken": 0,
-        "paused": False,
-        "version": 0,
-        "hold_minutes": sku.hold_minutes,
-        "headroom": dict(sku.platform_quotas),
-        "caps": dict(sku.platform_quotas),
-        "used": {p: 0 for p in sku.platform_quotas},
-        "tier": "none",
-        "tier_version": 0,
-        "alert_memory": {},
-        "forecast_eff": Decimal(sku.forecast),
-        "ratios": {"yellow": r.yellow, "orange": r.orange, "red": r.red},
-        "dynamic": sku.dynamic,
-        "auto_pause_on_red": sku.auto_pause_on_red,
-        "velocity": Decimal(0),
-        "lead_time_minutes": Decimal(str(sku.lead_time_days * 24 * 60)),
-        "session_ends_ms": plan.session.ends_ms,
-        "importance": sku.importance,
-        "name": sku.name,
-        "plan_digest": plan.digest,
-    }
+    opening = StockItem(
+        session_id=plan.session.session_id,
+        sku_id=sku.sku_id,
+        levels=StockLevels(
+            on_hand=sku.on_hand,
+            held=sku.held,
+            reserved=0,
+            sold=0,
+            available=sku.on_hand - sku.held,
+            headroom=dict(sku.platform_quotas),
+            used={p: 0 for p in sku.platform_quotas},
+        ),
+        version=0,
+        hold_minutes=sku.hold_minutes,
+        thresholds=Thresholds(
+            forecast_eff=Decimal(sku.forecast),
+            ratios=sku.tier_ratios,
+            dynamic=sku.dynamic,
+            auto_pause_on_red=sku.auto_pause_on_red,
+        ),
+        plan=PlanCopy(
+            name=sku.name,
+            importance=sku.importance,
+            caps=dict(sku.platform_quotas),
+            lead_time_minutes=Decimal(str(sku.lead_time_days * 24 * 60)),
+            session_ends_ms=plan.session.ends_ms,
+            plan_digest=plan.digest,
+        ),
+    )
+    return stock_attributes(opening)

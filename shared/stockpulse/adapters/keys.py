@@ -15,6 +15,14 @@ from typing import Any
 
 _ESCAPED = re.compile(r"%(25|23)")
 
+# The sort keys and fixed partition key that are not built from ids (queries and scans filter on them).
+STOCK_SK = "STOCK"
+FORECAST_SK = "FORECAST"
+ORDER_SK = "ORDER"
+ALERT_PREFIX = "ALERT#"  # every alert item's sort key starts so
+SESSIONS_PK = "SESSIONS"  # the live-sessions index
+_ORDER_PREFIX = "ORDER#"
+
 
 def part(value: str) -> str:
     """One id component of a key, escaped: no `#` left in it."""
@@ -31,25 +39,25 @@ def sku_pk(session_id: str, sku_id: str) -> str:
 
 
 def order_pk(session_id: str, order_id: str) -> str:
-    return f"ORDER#{part(session_id)}#{part(order_id)}"
+    return f"{_ORDER_PREFIX}{part(session_id)}#{part(order_id)}"
 
 
 def stock_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": "STOCK"}}
+    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": STOCK_SK}}
 
 
 def forecast_key(session_id: str, sku_id: str) -> dict[str, Any]:
-    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": "FORECAST"}}
+    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": FORECAST_SK}}
 
 
 def alert_key(session_id: str, sku_id: str, at_ms: int, *labels: str) -> dict[str, Any]:
     """An alert item under the SKU: `ALERT#{at_ms:015d}#{label}#...` (e.g. the tier, or kind and tier)."""
     suffix = "".join(f"#{part(label)}" for label in labels)
-    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": f"ALERT#{at_ms:015d}{suffix}"}}
+    return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": f"{ALERT_PREFIX}{at_ms:015d}{suffix}"}}
 
 
 def order_key(session_id: str, order_id: str) -> dict[str, Any]:
-    return {"pk": {"S": order_pk(session_id, order_id)}, "sk": {"S": "ORDER"}}
+    return {"pk": {"S": order_pk(session_id, order_id)}, "sk": {"S": ORDER_SK}}
 
 
 def marker_key(event_id: str) -> dict[str, Any]:
@@ -61,13 +69,18 @@ def session_key(session_id: str) -> dict[str, Any]:
 
 
 def session_index_key(session_id: str) -> dict[str, Any]:
-    return {"pk": {"S": "SESSIONS"}, "sk": {"S": f"SESSION#{part(session_id)}"}}
+    return {"pk": {"S": SESSIONS_PK}, "sk": {"S": f"SESSION#{part(session_id)}"}}
 
 
 def order_ids_of(pk: str) -> tuple[str, str] | None:
     """(session_id, order_id) of an order item's `pk` (the inverse of `order_pk`); None if it
     is not an order's. A malformed one (no second `#`) gives an empty order id."""
-    if not pk.startswith("ORDER#"):
+    if not is_order_pk(pk):
         return None
-    session, _, order = pk.removeprefix("ORDER#").partition("#")
+    session, _, order = pk.removeprefix(_ORDER_PREFIX).partition("#")
     return unpart(session), unpart(order)
+
+
+def is_order_pk(pk: str) -> bool:
+    """Whether `pk` is an order item's."""
+    return pk.startswith(_ORDER_PREFIX)
