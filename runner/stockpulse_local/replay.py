@@ -47,10 +47,11 @@ from stockpulse.domain.events import OrderEvent, epoch_ms, rfc3339
 from stockpulse.domain.ledger import OrderStatus, Outcome, Result
 from stockpulse.domain.session import SessionPlan
 from stockpulse.domain.tiers import Tier
-from stockpulse.guard import InventoryGuard, notice_for, tier_inputs
+from stockpulse.guard import InventoryGuard
 from stockpulse.ports import AlertPublisher
 from stockpulse.pre_show import announce_pre_show
 from stockpulse.records import StockItem
+from stockpulse.tier_settling import notice_for, tier_inputs
 from stockpulse_local.channels import Routing
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
 from stockpulse_local.summary import OutcomeLog, Timeline

@@ -61,10 +61,11 @@ from stockpulse.domain.alerts import NoticeKind
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
-from stockpulse.guard import InventoryGuard, alert_record, facts_of, hard_tier_for, tier_now
+from stockpulse.guard import InventoryGuard
 from stockpulse.ports import ForecastStore
 from stockpulse.records import StockItem, stock_attributes
 from stockpulse.stock_sync import StockSyncFeed
+from stockpulse.tier_settling import alert_record, facts_of, hard_tier_for, tier_now
 
 logger = Logger(child=True)
 

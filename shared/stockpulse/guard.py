@@ -7,18 +7,16 @@ backend. Decisions come from `stockpulse.domain`; the store only executes condit
 from __future__ import annotations
 
 import functools
-import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from stockpulse.adapters.keys import order_ids_of
-from stockpulse.domain import alert_policy, forecast, hot_sku, messages
-from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
-from stockpulse.domain.events import EventType, InvalidEvent, OrderEvent, from_epoch_ms
+from stockpulse.domain import alert_policy, forecast, hot_sku
+from stockpulse.domain.alerts import CHANNELS
+from stockpulse.domain.events import EventType, OrderEvent
 from stockpulse.domain.ledger import (
     REFUSED_STATUS,
     STEP_STATUS,
@@ -35,8 +33,9 @@ from stockpulse.domain.ledger import (
     step_move,
     stock_move,
 )
-from stockpulse.domain.session import SessionPlan, SkuConfig, event_time_problem
-from stockpulse.domain.tiers import Tier, TierInputs, consumption_tier, exact, tier_of
+from stockpulse.domain.session import SkuConfig
+from stockpulse.domain.tiers import Tier
+from stockpulse.expiry import with_order_identity
 from stockpulse.ports import (
     AlertPublisher,
     Clock,
@@ -46,51 +45,13 @@ from stockpulse.ports import (
     TransactionContention,
 )
 from stockpulse.records import EventMemory, OrderWrite, StockItem, order_fields, order_of
+from stockpulse.session_catalog import SessionCatalog
+from stockpulse.tier_settling import alert_record, facts_of, hard_tier_for, notice_for, tier_for, tier_inputs
 
 logger = Logger(child=True)
 
 MINUTE_MS = forecast.MINUTE_MS
 ATTEMPTS = 6  # re-decisions after a concurrent change of the same order or stock
-
-
-class SessionCatalog:
-    """Session plans, cached per container: they do not change while a session is live."""
-
-    def __init__(
-        self,
-        store: LedgerStore,
-        *,
-        max_age_s: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._store = store
-        self._max_age_s = max_age_s
-        self._monotonic = monotonic
-        self._plans: dict[str, tuple[float, SessionPlan | None]] = {}
-
-    def plan(self, session_id: str, *, fresh: bool = False) -> SessionPlan | None:
-        cached = self._plans.get(session_id)
-        if cached is not None and not fresh and self._monotonic() - cached[0] < self._max_age_s:
-            return cached[1]
-        raw = self._store.session(session_id)
-        plan = SessionPlan.model_validate_json(raw["plan"]) if raw else None
-        self._plans[session_id] = (self._monotonic(), plan)
-        return plan
-
-    def time_problem(self, event: OrderEvent) -> InvalidEvent | None:
-        """The event's `occurred_at` outside the sane window around its session (or the absolute
-        bounds, for an unknown session): malformed, rejected `invalid` before any write."""
-        plan = self.plan(event.session_id) or self.plan(event.session_id, fresh=True)
-        problem = event_time_problem(event.occurred_ms, plan.session if plan else None)
-        return InvalidEvent("occurred_at", problem, event.event_id) if problem else None
-
-    def sku(self, session_id: str, sku_id: str) -> SkuConfig | None:
-        plan = self.plan(session_id)
-        found = plan.sku(sku_id) if plan else None
-        if found is None:  # a session loaded after this container cached its absence
-            plan = self.plan(session_id, fresh=True)
-            found = plan.sku(sku_id) if plan else None
-        return found
 
 
 @dataclass
@@ -498,113 +459,3 @@ class InventoryGuard:
 
 class _Changed(Exception):
     """The order or stock changed under this attempt: read again and decide again."""
-
-
-def with_order_identity(image: Mapping[str, Any]) -> dict[str, Any]:
-    """An order item's image with `session_id` and `order_id`, read back from its key if absent.
-
-    The store writes both attributes, but a removal record whose image lacks them (as
-    events/dynamodb_ttl_removal.json does) must not fail its batch forever: the key
-    `ORDER#{session_id}#{order_id}` holds them, each escaped (`stockpulse.adapters.keys`), so it
-    splits back exactly whatever `#` the ids contain.
-    """
-    full = dict(image)
-    ids = order_ids_of(str(full.get("pk", "")))
-    if ids is not None:
-        full.setdefault("session_id", ids[0])
-        full.setdefault("order_id", ids[1])
-    return full
-
-
-def tier_inputs(item: StockItem, levels: StockLevels) -> TierInputs:
-    """What the tier of `levels` is judged on: they and the thresholds stored on `item`."""
-    th = item.thresholds
-    if th.forecast_eff is None or th.ratios is None:  # every loaded stock item has them
-        raise ValueError(f"{item.session_id}/{item.sku_id}: no thresholds on the stock item")
-    risk = Tier.NONE
-    if th.dynamic and (th.risk_restocked or 0) == levels.restocked:
-        risk = th.risk or Tier.NONE  # a restock voids it until re-judged
-    return TierInputs(
-        reserved=levels.reserved, sold=levels.sold, available=levels.available,
-        restocked=levels.restocked, forecast=exact(th.forecast_eff), ratios=th.ratios.exact(), risk=risk,
-    )  # fmt: skip
-
-
-def tier_for(item: StockItem, levels: StockLevels, at_ms: int) -> Tier:
-    """The tier of `levels` against the thresholds and stock risk stored on `item`."""
-    return tier_of(tier_inputs(item, levels))
-
-
-def hard_tier_for(item: StockItem, levels: StockLevels, at_ms: int) -> Tier:
-    """The contract's tier alone (consumption, available 0): what auto-pause follows."""
-    return consumption_tier(tier_inputs(item, levels))
-
-
-def tier_now(item: StockItem, at_ms: int) -> Tier:
-    return tier_for(item, item.levels, at_ms)
-
-
-def facts_of(levels: StockLevels) -> alert_policy.SkuFacts:
-    return alert_policy.SkuFacts(sold_out=levels.sold_out, restocked=levels.restocked, paused=levels.paused)
-
-
-def alert_record(
-    session_id: str, sku_id: str, decision: alert_policy.Decision, at_ms: int, instance: str
-) -> dict[str, Any]:
-    """The alert item / pending announcement for a decision; `instance` makes its id unique."""
-    return {
-        "alert_id": f"{session_id}#{sku_id}#{decision.kind.value}#{instance}#{decision.tier.value}",
-        "kind": decision.kind.value,
-        "tier": decision.tier.value,
-        "previous_tier": decision.previous.value,
-        "first": decision.first_of_tier,
-        "at_ms": at_ms,
-    }
-
-
-def notice_for(
-    item: StockItem, levels: StockLevels, alert: Mapping[str, Any], channels: Sequence[str] = CHANNELS
-) -> AlertNotice:
-    """The notice people get: the ledger as it stood, the evaluator's pace, forecast and restock."""
-    pace = item.pace
-    at_ms = int(alert["at_ms"])
-    velocity = float(pace.velocity)
-    restock = int(alert.get("restock_units", pace.restock_units or 0))
-    if velocity == 0 and levels.taken:
-        # A burst the evaluator has not seen yet (it runs once a minute): its pace since the
-        # evaluator's last mark, so "sells out in" is not "no sales" mid-rush. The restock stays
-        # the evaluator's: one minute's rush is no measure of the rest of the show.
-        # The mark holds at least since the minute before this one: the evaluator rewrites it
-        # every minute the count moved.
-        mark_ms, mark_taken = pace.pace_mark or (0, 0)
-        since = max(mark_ms, at_ms - at_ms % MINUTE_MS - MINUTE_MS)
-        velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - since) / MINUTE_MS)
-    tier = Tier(alert["tier"])
-    inputs = tier_inputs(item, levels)
-    notice = AlertNotice(
-        alert_id=str(alert["alert_id"]),
-        kind=NoticeKind(alert["kind"]),
-        session_id=item.session_id,
-        sku_id=item.sku_id,
-        sku_name=item.plan.name or item.sku_id,
-        importance=item.plan.importance or "normal",
-        tier=tier,
-        previous_tier=Tier(alert["previous_tier"]),
-        at=from_epoch_ms(at_ms),
-        on_hand=levels.on_hand,
-        held=levels.held,
-        reserved=levels.reserved,
-        sold=levels.sold,
-        available=levels.available,
-        velocity_per_minute=velocity,
-        sell_out_eta_minutes=forecast.sell_out_eta_minutes(levels.available, velocity),
-        restock_quantity=restock,
-        platform_split=dict(levels.used),
-        forecast=float(inputs.effective_forecast),
-        stock_risk=tier > consumption_tier(inputs) and tier is inputs.risk,
-        first_of_tier=bool(alert.get("first", False)),
-        channels=[c for c in channels if c in CHANNELS],
-        warning_line=alert.get("warning_line"),
-    )
-    text = messages.render(notice)
-    return notice.model_copy(update={"text_en": text.text_en, "text_zh": text.text_zh, "sms_zh": text.sms_zh})

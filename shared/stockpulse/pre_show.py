@@ -15,8 +15,8 @@ from stockpulse.domain import forecast
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.session import SessionPlan
 from stockpulse.domain.tiers import Tier
-from stockpulse.guard import notice_for
 from stockpulse.ports import AlertPublisher, LedgerStore
+from stockpulse.tier_settling import notice_for
 
 
 def announce_pre_show(

@@ -34,7 +34,8 @@ from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import MEMORY_COUNT, MEMORY_PREFIX, DynamoLedgerStore
 from stockpulse.adapters.keys import order_ids_of, order_key, order_pk, stock_key
 from stockpulse.domain.ledger import OrderStatus, Result, StockLevels
-from stockpulse.guard import InventoryGuard, with_order_identity
+from stockpulse.expiry import with_order_identity
+from stockpulse.guard import InventoryGuard
 from stockpulse.records import MAX_EVENTS_PER_ORDER
 from stockpulse_local.replay import LambdaContext, Stack, load_handler, open_backend
 
