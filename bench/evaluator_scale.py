@@ -84,7 +84,7 @@ def run_size(
             event = order_created(
                 f"o{orders}", sku, seconds=day * 86_400 + minute * 60 + 30, session_id=session_id
             )
-            guard.handle(event)
+            guard.ledger.handle(event)
 
     for minute in range(minutes):
         clock.set(t0 + minute * MINUTE_MS)

@@ -60,13 +60,13 @@ def feed(guard: InventoryGuard, events: list[OrderEvent], batch: int, grouped: b
         started = time.process_time()
         if not grouped:
             for event in chunk:
-                guard.handle(event)
+                guard.ledger.handle(event)
         else:
             for run_start in range(0, len(chunk), MAX_GROUP):
                 run = chunk[run_start : run_start + MAX_GROUP]
-                if guard.apply_run(run) is None:
+                if guard.ledger.apply_run(run) is None:
                     for event in run:
-                        guard.handle(event)
+                        guard.ledger.handle(event)
         cpu += time.process_time() - started
     return cpu
 

@@ -49,7 +49,7 @@ def run(ledger: BenchLedger, sku_id: str, attempts: int, threads: int, naive: bo
             if naive:
                 granted += naive_reserve(client, ledger.table, sku_id, order_id)
             else:
-                outcome = guard.handle(order_created(order_id, sku_id, seconds=n / 1000))
+                outcome = guard.ledger.handle(order_created(order_id, sku_id, seconds=n / 1000))
                 granted += outcome.result is Result.PROCESSED
         return granted
 

@@ -32,6 +32,7 @@ from stockpulse.domain.ledger import OrderRecord, Outcome, Result, StockLevels
 from stockpulse.domain.session import SessionPlan
 from stockpulse.domain.tiers import Tier
 from stockpulse.guard import InventoryGuard
+from stockpulse.order_ledger import OrderLedger
 from stockpulse_local.replay import Backend, Stack, open_backend
 from stockpulse_local.template_tables import create_tables, load_template
 
@@ -151,10 +152,10 @@ def event(
     return parse_event(json.dumps(raw).encode())
 
 
-def run_or_each(guard: InventoryGuard, events: list[OrderEvent]) -> list[Outcome]:
+def run_or_each(ledger: OrderLedger, events: list[OrderEvent]) -> list[Outcome]:
     """A run as the order stream applies it: whole, or (declined) each event in turn."""
-    outcomes = guard.apply_run(events)
-    return outcomes if outcomes is not None else [guard.handle(e) for e in events]
+    outcomes = ledger.apply_run(events)
+    return outcomes if outcomes is not None else [ledger.handle(e) for e in events]
 
 
 def kinesis_record(payload: bytes | dict[str, Any], partition_key: str, sequence: int) -> dict[str, Any]:

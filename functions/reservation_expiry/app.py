@@ -29,7 +29,7 @@ def release_removed(record: DynamoDBRecord) -> None:
     old_image = record.dynamodb.old_image if record.dynamodb else None
     if not old_image or not keys.is_order_pk(str(old_image.get("pk", ""))):
         return
-    if wiring.dependencies().guard.release_ttl_removed(dict(old_image)):
+    if wiring.dependencies().guard.expiry.release_ttl_removed(dict(old_image)):
         metrics.add_metric(name="released_by_ttl", unit=MetricUnit.Count, value=1)
         logger.warning(
             "reservation released from its TTL removal: the sweep missed it",
@@ -45,6 +45,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         return process_partial_response(
             event=event, record_handler=release_removed, processor=processor, context=context
         )
-    released = wiring.dependencies().guard.sweep()
+    released = wiring.dependencies().guard.expiry.sweep()
     metrics.add_metric(name="released_by_sweep", unit=MetricUnit.Count, value=released)
     return {"released": released}

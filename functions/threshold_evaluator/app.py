@@ -36,7 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     deps = wiring.dependencies()
     guard = deps.guard
     evaluator = ThresholdEvaluator(
-        guard, deps.forecasts, policy=_policy(guard.policy), stock_sync=wiring.stock_sync_feed()
+        guard, deps.forecasts, policy=_policy(guard.tiers.policy), stock_sync=wiring.stock_sync_feed()
     )
     counts = evaluator.run().counts()
     for name, value in counts.items():

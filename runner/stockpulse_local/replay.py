@@ -416,7 +416,7 @@ class Replay:
         if self.load_session:
             # A checkpointed replay stopped before its first checkpoint had applied nothing yet.
             self.stack.store.load_session(plan, overwrite=self.checkpoint_path is not None)
-            announce_pre_show(self.stack.store, self.guard.publisher, plan, self.clock.now_ms())
+            announce_pre_show(self.stack.store, self.guard.tiers.publisher, plan, self.clock.now_ms())
             self._collect_messages()
             self._save_checkpoint()
         pending = list(self.scenario.events[self.events_done :])

@@ -18,8 +18,8 @@ For each SKU (clock = the guard's, injected):
 5. write the FORECAST item (the dashboard reads it) only when what it would say changed (one
    BatchWriteItem per 25), then `forecast_eff` / `velocity` on the stock item through
    `update_stock_fields` only when they changed (it bumps `version`);
-6. `guard.settle(...)` on the item as written when the thresholds changed or time alone moved the
-   tier (stock cover against the session's end): the tier is re-evaluated (stock cover short ->
+6. `TierSettler.settle(...)` on the item as written when the thresholds changed or time alone
+   moved the tier (stock cover against the session's end): the tier is re-evaluated (stock cover short ->
    orange) and stored / announced / auto-paused exactly as on the hot path;
 7. message hygiene (`alert_policy.on_tick`): a REPEAT after the cooldown while a tier stands (only
    the standing tier is repeated: a higher tier inhibits the lower), a RESOLVED once the tier
@@ -444,7 +444,7 @@ class ThresholdEvaluator:
     ) -> None:
         self.guard = guard
         self.forecasts = forecasts
-        self.policy = policy or guard.policy
+        self.policy = policy or guard.tiers.policy
         self.stock_sync = stock_sync
 
     def run(self) -> RunSummary:
@@ -581,7 +581,7 @@ class ThresholdEvaluator:
             result.thresholds_written = True
         # New thresholds or stock risk: settle stores / announces the tier like the hot path.
         # Otherwise it would be a no-op.
-        if (changes or tier is not item.tier.tier) and self.guard.settle(sid, kid, now, item=item):
+        if (changes or tier is not item.tier.tier) and self.guard.tiers.settle(sid, kid, now, item=item):
             stored = self.forecasts.stock(sid, kid)
             if stored is None:
                 return result
@@ -601,7 +601,7 @@ class ThresholdEvaluator:
                 if item is None or pending is None or now - int(pending["at_ms"]) <= PENDING_STALE_MS:
                     continue
                 try:
-                    self.guard.announce(item, dict(pending))
+                    self.guard.tiers.announce(item, dict(pending))
                 except Exception:
                     summary.failed += 1
                     logger.exception(
@@ -617,11 +617,11 @@ class ThresholdEvaluator:
             if pending is not None:
                 # An announcement in flight: stale means its writer died before publishing.
                 if now - int(pending["at_ms"]) > PENDING_STALE_MS:
-                    self.guard.announce(item, dict(pending))
+                    self.guard.tiers.announce(item, dict(pending))
                     result.republished += 1
                 return item
             current, memory = item.tier.tier, item.tier.memory
-            policy = self.guard.policy_for(sid, kid, self.policy)
+            policy = self.guard.tiers.policy_for(sid, kid, self.policy)
             confirmed = max(hard_tier_for(item, item.levels, now), view.risk_signal, key=lambda t: t.rank)
             facts = replace(facts_of(item.levels), confirmed=confirmed)
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
@@ -641,7 +641,7 @@ class ThresholdEvaluator:
             )
             if saved:
                 if alert is not None and decision is not None:
-                    self.guard.announce(item, alert)
+                    self.guard.tiers.announce(item, alert)
                     result.notices.append(decision.kind)
                     slow_tip = slow_tip and decision.kind is not NoticeKind.SLOW
                 if not slow_tip:

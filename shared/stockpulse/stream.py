@@ -6,7 +6,7 @@ in the batch are reported failed too and come back, in order, on the retry; and 
 later records naming a failed record's order under another partition key (a payment may name
 another SKU), with the rest of their own SKU's records.
 
-Runs of one hot SKU's order events are applied together (`InventoryGuard.apply_run`) when
+Runs of one hot SKU's order events are applied together (`OrderLedger.apply_run`) when
 their first record comes up; the others in the run are then already done. A run the guard
 declines goes record by record, each in its place.
 """
@@ -133,7 +133,7 @@ class SkuOrderedBatch:
                 events, crossed = run
                 self.touched.add((events[0].session_id, events[0].sku_id))
                 held = any((e.session_id, str(e.order_id)) in self._failed_orders for e in events)
-                if held or self._deps.guard.apply_run(events, crossed) is None:  # each in its place
+                if held or self._deps.guard.ledger.apply_run(events, crossed) is None:  # each in its place
                     self._in_a_run = {s: f for s, f in self._in_a_run.items() if f != sequence}
                     run = None
             if run is None:
@@ -168,7 +168,7 @@ class SkuOrderedBatch:
             self._reject_invalid(record, raw, out_of_window)
             return
         self.touched.add((event.session_id, event.sku_id))
-        outcome = self._deps.guard.handle(event)
+        outcome = self._deps.guard.ledger.handle(event)
         logger.debug("event handled", extra={"event_id": event.event_id, "result": outcome.result.value})
 
     def _reject_invalid(self, record: KinesisRecord, raw: bytes, invalid: InvalidEvent) -> None:
@@ -183,7 +183,7 @@ class SkuOrderedBatch:
         self._deps.dead_letters.send(
             reason=Reason.INVALID.value, field=invalid.field, message=invalid.message, raw=raw, source=source
         )
-        self._deps.guard.sink.record(None, Outcome.rejected(Reason.INVALID))
+        self._deps.guard.ledger.sink.record(None, Outcome.rejected(Reason.INVALID))
 
 
 def sync_platform_stock(batch: SkuOrderedBatch, feed: StockSyncFeed, metrics: Metrics | None = None) -> None:

@@ -1,19 +1,141 @@
-"""Tier settling and announcing: the tier of a ledger state against the thresholds stored on the
-stock item, and the notice people get."""
+"""Tier settling and announcing: after a stock change the tier is judged against the thresholds
+stored on the stock item, stored with what people were told, red pauses the SKU, and an upward
+move is announced (docs/product.md, "Message budget").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from stockpulse.domain import alert_policy, forecast, messages
 from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.tiers import Tier, TierInputs, consumption_tier, exact, tier_of
+from stockpulse.ports import AlertPublisher, LedgerHistory, LedgerStore
 from stockpulse.records import StockItem
+from stockpulse.session_catalog import SessionCatalog
+
+logger = Logger(child=True)
 
 MINUTE_MS = forecast.MINUTE_MS
+ATTEMPTS = 6  # re-evaluations after a concurrent change of the stock item
+
+
+@dataclass
+class TierSettler:
+    store: LedgerStore
+    catalog: SessionCatalog
+    publisher: AlertPublisher
+    policy: alert_policy.AlertPolicy = field(default_factory=alert_policy.AlertPolicy)
+    # Every ledger state the tier is judged on (the local runner draws its pictures from it).
+    history: LedgerHistory | None = None
+
+    def settle(
+        self,
+        session_id: str,
+        sku_id: str,
+        at_ms: int,
+        *,
+        recover: bool = False,
+        item: StockItem | None = None,
+    ) -> bool:
+        """Evaluate the tier after a stock change; store it, pause on red, announce an upward move.
+
+        Runs after the change is committed, so a transient failure here must not fail the event:
+        its redelivery would be a `duplicate` and the event never counted as processed. The
+        scheduled evaluator re-evaluates the tier and re-publishes a pending alert within a minute;
+        with `recover` (a redelivered event) a pending alert is published right away (at least
+        once: the alert id stays the same).
+
+        `item`: the stock item as the caller just read or wrote it (else it is read). False when
+        that copy is still the stored item; True when it may not be (a tier stored, a re-read, a
+        failure): the caller reads it again before relying on it.
+        """
+        try:
+            for attempt in range(ATTEMPTS):
+                if item is None or attempt:
+                    item = self.store.stock(session_id, sku_id)
+                if item is None:
+                    return True
+                if recover and attempt == 0 and item.tier.pending_alert:
+                    self.announce(item, dict(item.tier.pending_alert))
+                stored = self.move_tier(item, [(item.version, item.levels, at_ms)])
+                if stored is not None:
+                    return bool(stored) or attempt > 0
+        except Exception as err:  # boto, contention, and any notice/formatting failure alike
+            logger.warning(
+                "tier not evaluated after a committed change",
+                extra={"session_id": session_id, "sku_id": sku_id, "error": repr(err)},
+            )
+        return True
+
+    def move_tier(self, item: StockItem, path: Sequence[tuple[int, StockLevels, int]]) -> int | None:
+        """Walk the ledger states `path` (version, levels, instant) in order, recording each change
+        of tier and each message the budget allows (docs/product.md, "Message budget").
+
+        The write is conditional on the tier seen and its version, so of all the writers that saw
+        a transition exactly one stores it and announces it. Returns how many changes it stored;
+        None: another writer changed the tier first; read again and evaluate the stored state.
+        """
+        current, hard_now, memory = item.tier.tier, item.tier.hard, item.tier.memory
+        policy = self.policy_for(item.session_id, item.sku_id, self.policy)
+        auto_pause = item.thresholds.auto_pause_on_red
+        changes = 0
+        for version, levels, at_ms in path:
+            tier, hard = tier_for(item, levels, at_ms), hard_tier_for(item, levels, at_ms)
+            decision, told = alert_policy.on_change(current, tier, facts_of(levels), at_ms, memory, policy)
+            if tier is current and hard is hard_now and told == memory and decision is None:
+                self._remember_state(item, levels, tier, at_ms)
+                continue
+            alert = None
+            if decision is not None:
+                alert = alert_record(item.session_id, item.sku_id, decision, at_ms, str(version))
+            # Auto-pause follows the contract's red (consumption, or nothing available), never the
+            # stock-risk projection alone: a SKU with stock keeps selling until a person decides.
+            pause = auto_pause and hard is Tier.RED and hard_now < Tier.RED
+            stored = self.store.save_tier(
+                item.session_id, item.sku_id, tier=tier.value, hard_tier=hard.value, seen=current.value,
+                version=version, memory=told.to_item(), pause=pause, alert=alert,
+            )  # fmt: skip
+            if not stored:
+                return None
+            self._remember_state(item, replace(levels, paused=True) if pause else levels, tier, at_ms)
+            if alert is not None:
+                self.announce(item, alert, levels)
+            current, hard_now, memory = tier, hard, told
+            changes += 1
+        return changes
+
+    def _remember_state(self, item: StockItem, levels: StockLevels, tier: Tier, at_ms: int) -> None:
+        """Tell the history a state the ledger passed through; it is only an observer, so its
+        failure never undoes or stops the tier's evaluation."""
+        if self.history is None:
+            return
+        try:
+            self.history.record(item.session_id, item.sku_id, at_ms, levels, tier, tier_inputs(item, levels))
+        except Exception:
+            logger.exception("ledger state not recorded", extra={"sku_id": item.sku_id})
+
+    def policy_for(
+        self, session_id: str, sku_id: str, base: alert_policy.AlertPolicy | None = None
+    ) -> alert_policy.AlertPolicy:
+        """The message budget for one SKU: the stack's, with the session file's overrides."""
+        base = base or self.policy
+        sku = self.catalog.sku(session_id, sku_id)
+        cooldown = sku.alerts.cooldown_minutes if sku else None
+        return base if cooldown is None else replace(base, cooldown_minutes=cooldown)
+
+    def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
+        """Publish `alert` with the ledger it was decided on (default: the item's own)."""
+        sku = self.catalog.sku(item.session_id, item.sku_id)
+        channels = list(sku.alerts.channels) if sku else list(CHANNELS)
+        self.publisher.publish(notice_for(item, levels or item.levels, alert, channels))
+        self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
 
 
 def tier_inputs(item: StockItem, levels: StockLevels) -> TierInputs:

@@ -121,7 +121,7 @@ def cross_together(sale: Sale, at_min: float) -> list[Outcome]:
     def run(i: int) -> None:
         barrier.wait()
         try:
-            outcomes[i] = guards[i].handle(events[i])
+            outcomes[i] = guards[i].ledger.handle(events[i])
         except BaseException as err:  # reported below
             outcomes[i] = err
 
@@ -138,7 +138,7 @@ def cross_together(sale: Sale, at_min: float) -> list[Outcome]:
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_sixteen_threads_cross_yellow_together_one_alert(sale: Sale, attempt: int) -> None:
-    assert sale.guard.handle(sale.event("order.created", 1, quantity=79)).result is Result.PROCESSED
+    assert sale.guard.ledger.handle(sale.event("order.created", 1, quantity=79)).result is Result.PROCESSED
     assert sale.published.notices == []  # 79 < 0.8 x 100
     outcomes = cross_together(sale, 2)
     assert all(o.result is Result.PROCESSED for o in outcomes)
@@ -156,7 +156,7 @@ def test_sixteen_threads_take_the_last_units_together_one_sold_out(
     """Issue 10's sold-out latch under the same race: the threads that empty the shelf together
     send one SOLD_OUT, once (then silence until a restock)."""
     sale = Sale(clients, table, on_hand=150)
-    assert sale.guard.handle(sale.event("order.created", 1, quantity=134)).result is Result.PROCESSED
+    assert sale.guard.ledger.handle(sale.event("order.created", 1, quantity=134)).result is Result.PROCESSED
     assert sale.published.kinds() == [("alert", "red")]  # 134 >= 1.2 x 100: one jump, the highest
     outcomes = cross_together(sale, 2)
     assert all(o.result is Result.PROCESSED for o in outcomes)
@@ -171,7 +171,7 @@ def test_sixteen_threads_take_the_last_units_together_one_sold_out(
 
 
 def test_cooldown_repeat_inhibition_and_resolution(sale: Sale) -> None:
-    sale.guard.handle(sale.event("order.created", 1, quantity=79))
+    sale.guard.ledger.handle(sale.event("order.created", 1, quantity=79))
     cross_together(sale, 2)
     assert sale.published.kinds() == [("alert", "yellow")]
 
@@ -183,7 +183,7 @@ def test_cooldown_repeat_inhibition_and_resolution(sale: Sale) -> None:
 
     # Red stands: yellow and orange are never repeated, red is, after its own cooldown (now 30
     # minutes, IM only): not at minute 42, at 43 (30 minutes after the red alert at 13).
-    sale.guard.handle(sale.event("order.created", 13, quantity=30))  # 125 >= 1.2 x 100
+    sale.guard.ledger.handle(sale.event("order.created", 13, quantity=30))  # 125 >= 1.2 x 100
     for minute in (14, 22, 23, 24, 42):
         sale.tick(minute)
     assert sale.published.kinds()[1:] == [("alert", "red")]
@@ -194,7 +194,7 @@ def test_cooldown_repeat_inhibition_and_resolution(sale: Sale) -> None:
 
     # A restock extends F by 600 / 1.2: consumption 125 < 0.8 x 600, back to none; resolved after
     # five minutes lower, once.
-    sale.guard.handle(sale.event("stock.restocked", 44, quantity=600))
+    sale.guard.ledger.handle(sale.event("stock.restocked", 44, quantity=600))
     for minute in (45, 48, 49, 50, 64, 80):
         sale.tick(minute)
     kinds = sale.published.kinds()

@@ -74,6 +74,6 @@ def test_a_busy_minute_writes_at_most_1_kb_of_forecast(dynamodb_local: DynamoDBL
                 "order_id": f"o{minute}-{platform}", "platform": platform, "quantity": quantity,
             }  # fmt: skip
             clock.set(t0 + minute * MIN + 30_000)
-            assert guard.handle(parse_event(raw)).result is Result.PROCESSED
+            assert guard.ledger.handle(parse_event(raw)).result is Result.PROCESSED
     assert all(units == 1.0 for units in forecast_units[1:]), forecast_units  # rewritten every minute, 1 KB
     assert forecast_units[0] == 1.0

@@ -36,7 +36,7 @@ def handle(guard: InventoryGuard, e: OrderEvent, retries: list[int]) -> Outcome:
     """Deliver `e` until it is decided, retrying the transient failures as the stream would."""
     for attempt in range(50):
         try:
-            return guard.handle(e)
+            return guard.ledger.handle(e)
         except TransactionContention:
             retries.append(1)
             time.sleep(0.01 * (attempt + 1))
@@ -228,18 +228,18 @@ def test_sweep_and_ttl_removal_release_each_reservation_once(dynamodb_local: Dyn
     def work(i: int, guard: InventoryGuard) -> None:
         if i < 4:  # four overlapping sweeps (the schedule and its retries)
             for _ in range(3):
-                swept.append(guard.sweep())
+                swept.append(guard.expiry.sweep())
             return
         for order_id in removals:
             old = ttl_delete(crew.clients[i], order_id)
             if old is not None:
                 # The stream delivers at least once: each removal record arrives twice.
-                by_ttl.append(guard.release_ttl_removed(old))
-                by_ttl.append(guard.release_ttl_removed(dict(old)))
+                by_ttl.append(guard.expiry.release_ttl_removed(old))
+                by_ttl.append(guard.expiry.release_ttl_removed(dict(old)))
 
     crew.run(work)
     # Whatever the sweeps left behind (TTL threads may still have been deleting) goes now.
-    swept.append(rig.guard.sweep())
+    swept.append(rig.guard.expiry.sweep())
 
     released = sum(swept) + sum(by_ttl)
     assert released == n, (
@@ -296,7 +296,7 @@ def test_payment_racing_expiry_ends_sold_retaken_or_refund_required(dynamodb_loc
     def work(i: int, guard: InventoryGuard) -> None:
         if i < 2:
             for _ in range(4):
-                swept.append(guard.sweep())
+                swept.append(guard.expiry.sweep())
         elif i < 8:
             paid.extend(handle(guard, e, retries) for e in payments)
         else:

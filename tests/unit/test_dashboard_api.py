@@ -122,7 +122,7 @@ class Api:
                 **fields,
             }
         )
-        self.guard.handle(event)
+        self.guard.ledger.handle(event)
 
     def put_forecast(
         self, sku: str, samples: list[list[int]], values: dict[str, Any], session: str = SESSION

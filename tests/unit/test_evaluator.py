@@ -118,7 +118,7 @@ class World:
         if kind == "order.created":
             raw.setdefault("order_id", f"{self.session}-o{self._n}")
             raw.setdefault("platform", "douyin")
-        return (guard or self.guard).handle(parse_event(raw))
+        return (guard or self.guard).ledger.handle(parse_event(raw))
 
     def reserve(self, sku: str, units: int, at_min: float, platform: str = "douyin", **kw: Any) -> None:
         outcome = self.event("order.created", sku, at_min, quantity=units, platform=platform, **kw)

@@ -374,7 +374,7 @@ def test_a_malformed_record_after_a_failed_one_waits_its_turn(lambdas: Lambdas) 
 def _reserve(lambdas: Lambdas, order_id: str, at: str, sku_id: str = OSMANTHUS, quantity: int = 1) -> None:
     # Processed when it happened: a hold ends at most hold_minutes after the clock (issue 11, finding 8).
     lambdas.clock.set(max(lambdas.clock.now_ms(), ms(at)))
-    outcome = wiring.dependencies().guard.handle(
+    outcome = wiring.dependencies().guard.ledger.handle(
         event(
             "order.created",
             f"e-{order_id}",
@@ -477,7 +477,7 @@ def test_ttl_removal_of_a_reservation_the_sweep_missed_releases_it_once(lambdas:
         platform="douyin",
         order_id="dy9",
     )
-    assert wiring.dependencies().guard.handle(paid).order_status is OrderStatus.SOLD
+    assert wiring.dependencies().guard.ledger.handle(paid).order_status is OrderStatus.SOLD
     assert lambdas.status("dy9") == "sold"
     assert lambdas.levels(OSMANTHUS).available == 9
 
@@ -499,7 +499,7 @@ def test_ttl_removal_of_a_reservation_already_swept_does_nothing(lambdas: Lambda
         TableName=lambdas.store.table_name, Key=order_key(SESSION, "swept"), ConsistentRead=True
     )["Item"]
     lambdas.clock.set(ms("2026-11-25T20:20:00Z"))
-    assert wiring.dependencies().guard.sweep() == 1
+    assert wiring.dependencies().guard.expiry.sweep() == 1
     # A stale removal record carrying the reserved image (the sweep got there first): no second release.
     assert lambdas.expiry.handler(_ttl_record(reserved_image), LambdaContext("reservation_expiry")) == {
         "batchItemFailures": []

@@ -45,10 +45,10 @@ def end_state(rig: Rig, outcomes: list[Outcome]) -> dict[str, Any]:
 def replay_both(sku: dict[str, Any], bursts: list[list[OrderEvent]]) -> tuple[dict[str, Any], dict[str, Any]]:
     plan = session_plan([{"sku_id": "hot", **sku}])
     with moto_rig(plan) as one_by_one:
-        singles = [one_by_one.guard.handle(e) for b in bursts for e in b]
+        singles = [one_by_one.guard.ledger.handle(e) for b in bursts for e in b]
         expected = end_state(one_by_one, singles)
     with moto_rig(plan) as grouped:
-        runs = [o for b in bursts for o in run_or_each(grouped.guard, b)]
+        runs = [o for b in bursts for o in run_or_each(grouped.guard.ledger, b)]
         actual = end_state(grouped, runs)
     return expected, actual
 
@@ -75,7 +75,7 @@ def test_a_granted_run_writes_the_stock_item_once() -> None:
     plan = session_plan([{"sku_id": "hot", "on_hand": 100, "forecast": 100}])
     with moto_rig(plan) as rig:
         before = rig.store.request_log.count("TransactWriteItems")
-        assert rig.guard.apply_run(burst([("douyin", 1)] * 20)) is not None
+        assert rig.guard.ledger.apply_run(burst([("douyin", 1)] * 20)) is not None
         assert rig.store.request_log.count("TransactWriteItems") - before == 1
         assert rig.levels("hot").reserved == 20
 
@@ -129,13 +129,13 @@ def replay_mixed(
     plan = session_plan([{"sku_id": "hot", **sku}])
     with moto_rig(plan) as one_by_one:
         for e in opening:
-            one_by_one.guard.handle(e)
-        expected = end_state(one_by_one, [one_by_one.guard.handle(e) for e in run])
+            one_by_one.guard.ledger.handle(e)
+        expected = end_state(one_by_one, [one_by_one.guard.ledger.handle(e) for e in run])
     with moto_rig(plan) as grouped:
         for e in opening:
-            grouped.guard.handle(e)
+            grouped.guard.ledger.handle(e)
         before = grouped.store.request_log.count("TransactWriteItems")
-        actual = end_state(grouped, run_or_each(grouped.guard, run))
+        actual = end_state(grouped, run_or_each(grouped.guard.ledger, run))
         transactions = grouped.store.request_log.count("TransactWriteItems") - before
     return expected, actual, transactions
 

@@ -98,8 +98,12 @@ def test_no_runner_module_imports_the_command_line(path: Path) -> None:
 
 
 PORT_USERS = [
-    PACKAGE / n for n in ("guard.py", "evaluator.py", "stock_sync.py", "dashboard.py", "pre_show.py")
-]
+    PACKAGE / n
+    for n in (
+        "order_ledger.py", "expiry.py", "tier_settling.py", "session_catalog.py", "guard.py",
+        "evaluator.py", "stock_sync.py", "dashboard.py", "pre_show.py",
+    )
+]  # fmt: skip
 
 
 def dynamo_adapter_imports(path: Path) -> list[str]:

@@ -278,7 +278,7 @@ class Run:
             return
         if kind == "sweep":
             self.rig.clock.set(self.now)
-            released = self.rig.guard.sweep()
+            released = self.rig.guard.expiry.sweep()
             expected = self.model.sweep(self.now)
             self.log.append(f"sweep@{self.now - T0} -> {released}")
             assert released == expected, self.trail(f"sweep released {released}, model {expected}")
@@ -379,7 +379,7 @@ class Run:
     def deliver(self, e: OrderEvent) -> None:
         self.rig.clock.set(max(self.now, e.occurred_ms))
         before = len(self.rig.outcomes.entries)
-        outcome: Outcome = self.rig.guard.handle(e)
+        outcome: Outcome = self.rig.guard.ledger.handle(e)
         assert len(self.rig.outcomes.entries) == before + 1, "every event is recorded exactly once"
         self.judge(e, outcome)
 
@@ -387,7 +387,7 @@ class Run:
         self.rig.clock.set(max(self.now, *(e.occurred_ms for e in events)))
         before = len(self.rig.outcomes.entries)
         self.log.append(f"run of {len(events)}:")
-        outcomes = run_or_each(self.rig.guard, events)
+        outcomes = run_or_each(self.rig.guard.ledger, events)
         assert len(outcomes) == len(events)
         assert self.rig.outcomes.entries[before:] == list(zip(events, outcomes, strict=True)), self.trail(
             "a run records each event once, in order"

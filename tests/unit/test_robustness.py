@@ -228,7 +228,7 @@ def test_a_failing_notice_after_a_committed_change_does_not_fail_the_record(
     to build or publish after the reservation committed failed the record on every retry (and
     its redelivery was a `duplicate`). The event stays applied and counted; the stream moves on."""
     exploding = Exploding(error)
-    handlers.guard.publisher = exploding
+    handlers.guard.tiers.publisher = exploding
     raws = [order("order.created", "e0", 1, CAKE, "o0", 5)]  # the last units: red
     raws += [order("order.cancelled", f"c{i}", 2, CAKE, "o0") for i in range(1, batch_size)]
     assert handlers.stream([kinesis_record(r, CAKE, i) for i, r in enumerate(raws, 1)]) == []
@@ -240,7 +240,7 @@ def test_a_failing_notice_after_a_committed_change_does_not_fail_the_record(
 def test_a_failing_metric_after_a_committed_change_does_not_fail_the_record(handlers: Handlers) -> None:
     """Issue 11, finding 1: counting the outcome is after the commit, too."""
     exploding = Exploding(RuntimeError("metrics backend down"))
-    handlers.guard.sink = exploding
+    handlers.guard.ledger.sink = exploding
     raws = [order("order.created", "e1", 1, CAKE, "o1", 1), order("order.created", "e2", 1, CAKE, "o2", 1)]
     assert handlers.stream([kinesis_record(raws[0], CAKE, 1)]) == []
     assert handlers.stream([kinesis_record(r, CAKE, i) for i, r in enumerate(raws, 2)]) == []
@@ -260,7 +260,7 @@ def test_ids_with_the_key_separator_do_not_collide_across_sessions() -> None:
     second = session_plan([{"sku_id": "tea", "on_hand": 7}], session_id="live#2")
     with moto_rig(first) as rig:
         rig.store.load_session(second)
-        g = rig.guard
+        g = rig.guard.ledger
 
         def ev(
             kind: str, eid: str, session: str, sku: str, order_id: str, quantity: int | None = None
@@ -430,7 +430,7 @@ def test_thousands_of_long_id_events_on_one_order_never_overflow_its_item() -> N
     remembered on their markers and decided exactly once all the same."""
     plan = session_plan([{"sku_id": TEA, "on_hand": 10}], session_id=SESSION)
     with moto_rig(plan) as rig:
-        g = rig.guard
+        g = rig.guard.ledger
 
         def ev(kind: str, event_id: str, quantity: int | None = None) -> Any:
             return event(
@@ -475,7 +475,7 @@ def test_a_hot_run_counts_the_memory_it_adds() -> None:
                   order_id=f"o{n}", quantity=1 if kind == "order.created" else None)
             for n in range(3) for kind in ("order.created", "order.paid")
         ]  # fmt: skip
-        assert rig.guard.apply_run(run) is not None
+        assert rig.guard.ledger.apply_run(run) is not None
         for item in rig.order_items():
             assert int(item[MEMORY_COUNT]["N"]) == 2 == len([k for k in item if k.startswith(MEMORY_PREFIX)])
         assert rig.store.order_memory(SESSION, "o1").count == 2
@@ -499,15 +499,15 @@ def test_an_order_dated_ahead_of_the_clock_holds_stock_from_now(as_run: bool) ->
             for n in range(3)
         ]  # fmt: skip
         if as_run:
-            assert rig.guard.apply_run(created) is not None
+            assert rig.guard.ledger.apply_run(created) is not None
         else:
             for e in created:
-                rig.guard.handle(e)
+                rig.guard.ledger.handle(e)
         for item in rig.order_items():
             assert int(item["hold_until_ms"]["N"]) == T0 + 15 * MINUTE
             assert int(item["expires_at"]["N"]) == (T0 + 15 * MINUTE) // 1000
         rig.clock.set(T0 + 15 * MINUTE)
-        assert rig.guard.sweep() == 3
+        assert rig.guard.expiry.sweep() == 3
         assert rig.levels(TEA).available == 10
 
 
@@ -521,13 +521,15 @@ def test_retention_ttls_count_from_the_processing_clock() -> None:
         now = T0 + 15 * DAY
         rig.clock.set(now)
         at = T0 + 60 * MINUTE
-        rig.guard.handle(event("stock.restocked", "r1", at, TEA, session_id=SESSION, quantity=2))
-        rig.guard.handle(event("stock.held", "h1", at, "nope", session_id=SESSION, quantity=1))  # unknown SKU
+        rig.guard.ledger.handle(event("stock.restocked", "r1", at, TEA, session_id=SESSION, quantity=2))
+        rig.guard.ledger.handle(
+            event("stock.held", "h1", at, "nope", session_id=SESSION, quantity=1)
+        )  # unknown SKU
         big = event(
             "order.created", "c1", at, TEA, session_id=SESSION, platform="douyin", order_id="big", quantity=9
         )
-        assert rig.guard.handle(big).reason is not None  # refused: a terminal order at once
+        assert rig.guard.ledger.handle(big).reason is not None  # refused: a terminal order at once
         ttl = {i["pk"]["S"]: int(i["expires_at"]["N"]) for i in rig.items("EVENT#") + rig.order_items()}
         assert sorted(ttl) == ["EVENT#h1", "EVENT#r1", order_pk(SESSION, "big")]
         assert all(t == (now + 30 * DAY) // 1000 for t in ttl.values()), ttl
-        assert rig.guard.handle(big).result is Result.DUPLICATE
+        assert rig.guard.ledger.handle(big).result is Result.DUPLICATE
