@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stack import START, BenchLedger, Quiet, _ms, bench_ledger, order_created
 
+from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.keys import stock_key
 from stockpulse.domain.session import MAX_SKUS, SessionConfig, SessionPlan, SkuConfig
-from stockpulse.evaluator import ThresholdEvaluator
 from stockpulse.guard import InventoryGuard
 from stockpulse_local.metering import Meter
 
@@ -72,7 +72,7 @@ def run_size(
     quiet = Quiet()
     store = DynamoLedgerStore(client, ledger.table)
     guard = InventoryGuard(store=store, clock=clock, publisher=quiet, sink=quiet)
-    evaluator = ThresholdEvaluator(guard, DynamoForecastStore.beside(store))
+    evaluator = wiring.threshold_evaluator(guard, DynamoForecastStore.beside(store))
     sellers = [(sid, f"k{i:04d}") for sid, skus in sessions.items() for i in skus if i % SELLING_SHARE == 0]
     orders = 0
 

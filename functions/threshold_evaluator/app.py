@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpulse import wiring
 from stockpulse.domain.alert_policy import AlertPolicy
-from stockpulse.evaluator import ThresholdEvaluator
 from stockpulse.settings import Settings
 
 logger = Logger()
@@ -35,7 +34,7 @@ def _policy(base: AlertPolicy) -> AlertPolicy:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     deps = wiring.dependencies()
     guard = deps.guard
-    evaluator = ThresholdEvaluator(
+    evaluator = wiring.threshold_evaluator(
         guard, deps.forecasts, policy=_policy(guard.tiers.policy), stock_sync=wiring.stock_sync_feed()
     )
     counts = evaluator.run().counts()

@@ -1,6 +1,6 @@
 """The threshold evaluator: once a minute, per SKU of every live session.
 
-For each SKU (clock = the guard's, injected):
+For each SKU (clock injected, the hot path's own):
 1. read the stock item and the FORECAST item together: one consistent BatchGetItem for 50 SKUs
    (100 keys);
 2. append this minute's sample `[minute_ms, taken, consumption]` (`taken` is the stock item's
@@ -25,7 +25,7 @@ For each SKU (clock = the guard's, injected):
    the standing tier is repeated: a higher tier inhibits the lower), a RESOLVED once the tier
    stayed lower for a while. The memory, the alert item (kind repeat / resolved) and a
    `pending_alert` are written in one conditional transaction (`DynamoForecastStore.save_tick`),
-   then the notice is published through the guard's publisher and the pending slot cleared. A
+   then the notice is published through the tier settler's publisher and the pending slot cleared. A
    `pending_alert` older than 30 s (a crash between the tier write and the publish, here or on
    the hot path) is published again, then cleared;
 8. quota rebalancing when the SKU has `rebalance_quotas: true` (see `plan_rebalance`).
@@ -61,11 +61,11 @@ from stockpulse.domain.alerts import NoticeKind
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
-from stockpulse.guard import InventoryGuard
-from stockpulse.ports import ForecastStore
+from stockpulse.ports import Clock, ForecastStore, LedgerStore
 from stockpulse.records import StockItem, stock_attributes
+from stockpulse.session_catalog import SessionCatalog
 from stockpulse.stock_sync import StockSyncFeed
-from stockpulse.tier_settling import alert_record, facts_of, hard_tier_for, tier_now
+from stockpulse.tier_settling import TierSettler, alert_record, facts_of, hard_tier_for, tier_now
 
 logger = Logger(child=True)
 
@@ -436,23 +436,31 @@ class _Step:
 class ThresholdEvaluator:
     def __init__(
         self,
-        guard: InventoryGuard,
-        forecasts: ForecastStore,
         *,
+        store: LedgerStore,
+        forecasts: ForecastStore,
+        catalog: SessionCatalog,
+        tiers: TierSettler,
+        clock: Clock,
         policy: alert_policy.AlertPolicy | None = None,
         stock_sync: StockSyncFeed | None = None,
     ) -> None:
-        self.guard = guard
+        """`tiers`: the hot path's settler, so a tier moved by time or new thresholds is stored,
+        announced and auto-paused exactly as after a sale; `policy`: default, the settler's."""
+        self.store = store
         self.forecasts = forecasts
-        self.policy = policy or guard.tiers.policy
+        self.catalog = catalog
+        self.tiers = tiers
+        self.clock = clock
+        self.policy = policy or tiers.policy
         self.stock_sync = stock_sync
 
     def run(self) -> RunSummary:
         """Every live session at once, each in its own thread: a slow or failing session (a
         throttled partition, a hung request) holds up or fails only its own SKUs."""
-        now = self.guard.clock.now_ms()
+        now = self.clock.now_ms()
         summary = RunSummary(now)
-        rows = self.guard.store.live_sessions(now)
+        rows = self.store.live_sessions(now)
         if not rows:
             return summary
         with ThreadPoolExecutor(max_workers=min(SESSION_WORKERS, len(rows))) as pool:
@@ -465,7 +473,7 @@ class ThresholdEvaluator:
         summary = RunSummary(now)
         session_id = str(row["session_id"])
         try:
-            plan = self.guard.catalog.plan(session_id)
+            plan = self.catalog.plan(session_id)
             if plan is None:
                 return summary
             skus = list(plan.skus)
@@ -577,11 +585,11 @@ class ThresholdEvaluator:
         sid, kid = item.session_id, item.sku_id
         result = SkuResult(sid, kid)
         if changes:
-            item = self.guard.store.update_stock_fields(sid, kid, changes)
+            item = self.store.update_stock_fields(sid, kid, changes)
             result.thresholds_written = True
         # New thresholds or stock risk: settle stores / announces the tier like the hot path.
         # Otherwise it would be a no-op.
-        if (changes or tier is not item.tier.tier) and self.guard.tiers.settle(sid, kid, now, item=item):
+        if (changes or tier is not item.tier.tier) and self.tiers.settle(sid, kid, now, item=item):
             stored = self.forecasts.stock(sid, kid)
             if stored is None:
                 return result
@@ -601,7 +609,7 @@ class ThresholdEvaluator:
                 if item is None or pending is None or now - int(pending["at_ms"]) <= PENDING_STALE_MS:
                     continue
                 try:
-                    self.guard.tiers.announce(item, dict(pending))
+                    self.tiers.announce(item, dict(pending))
                 except Exception:
                     summary.failed += 1
                     logger.exception(
@@ -617,11 +625,11 @@ class ThresholdEvaluator:
             if pending is not None:
                 # An announcement in flight: stale means its writer died before publishing.
                 if now - int(pending["at_ms"]) > PENDING_STALE_MS:
-                    self.guard.tiers.announce(item, dict(pending))
+                    self.tiers.announce(item, dict(pending))
                     result.republished += 1
                 return item
             current, memory = item.tier.tier, item.tier.memory
-            policy = self.guard.tiers.policy_for(sid, kid, self.policy)
+            policy = self.tiers.policy_for(sid, kid, self.policy)
             confirmed = max(hard_tier_for(item, item.levels, now), view.risk_signal, key=lambda t: t.rank)
             facts = replace(facts_of(item.levels), confirmed=confirmed)
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
@@ -641,7 +649,7 @@ class ThresholdEvaluator:
             )
             if saved:
                 if alert is not None and decision is not None:
-                    self.guard.tiers.announce(item, alert)
+                    self.tiers.announce(item, alert)
                     result.notices.append(decision.kind)
                     slow_tip = slow_tip and decision.kind is not NoticeKind.SLOW
                 if not slow_tip:

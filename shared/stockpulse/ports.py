@@ -75,8 +75,8 @@ class LedgerHistory(Protocol):
 
 
 class LedgerStore(Protocol):
-    """The ledger as `InventoryGuard`, its `SessionCatalog`, the threshold evaluator (through
-    `guard.store`), the stock sync after a batch and the pre-show check use it."""
+    """The ledger as `InventoryGuard`'s parts, its `SessionCatalog`, the threshold evaluator, the
+    stock sync after a batch and the pre-show check use it."""
 
     expiry_shards: int
     # The processing clock retention TTLs count from; the guard installs its own clock here.

@@ -19,8 +19,10 @@ from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
+from stockpulse.domain.alert_policy import AlertPolicy
 from stockpulse.domain.events import OrderEvent
 from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.evaluator import ThresholdEvaluator
 from stockpulse.guard import InventoryGuard
 from stockpulse.ports import DashboardStore, ForecastStore, LedgerStore
 from stockpulse.settings import Settings
@@ -96,6 +98,26 @@ def from_environment() -> Dependencies:
 
 _installed: Dependencies | None = None
 _stock_sync_feeds: dict[str, StockSyncFeed] = {}  # per container: remembers what it published
+
+
+def threshold_evaluator(
+    guard: InventoryGuard,
+    forecasts: ForecastStore,
+    *,
+    policy: AlertPolicy | None = None,
+    stock_sync: StockSyncFeed | None = None,
+) -> ThresholdEvaluator:
+    """The evaluator on the guard's store, clock, session plans and tier settler (the Lambda, the
+    runner, the tests and the benchmark build it here)."""
+    return ThresholdEvaluator(
+        store=guard.store,
+        forecasts=forecasts,
+        catalog=guard.catalog,
+        tiers=guard.tiers,
+        clock=guard.clock,
+        policy=policy,
+        stock_sync=stock_sync,
+    )
 
 
 def stock_sync_feed() -> StockSyncFeed | None:

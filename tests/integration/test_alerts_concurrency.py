@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
@@ -18,7 +19,6 @@ from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
-from stockpulse.evaluator import ThresholdEvaluator
 from stockpulse.guard import InventoryGuard
 from stockpulse_local.dynamodb_local import DynamoDBLocal
 from stockpulse_local.template_tables import create_tables
@@ -99,7 +99,10 @@ class Sale:
 
     def tick(self, at_min: float) -> None:
         self.clock.set(epoch_ms(self.start) + round(at_min * MIN))
-        assert ThresholdEvaluator(self.guard, DynamoForecastStore.beside(self.guard.store)).run().failed == 0
+        assert (
+            wiring.threshold_evaluator(self.guard, DynamoForecastStore.beside(self.guard.store)).run().failed
+            == 0
+        )
 
     def alert_items(self) -> list[dict[str, Any]]:
         items = self.guard.store.alerts(self.session, "hot")

@@ -11,6 +11,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
@@ -18,7 +19,6 @@ from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
-from stockpulse.evaluator import ThresholdEvaluator
 from stockpulse.guard import InventoryGuard
 from stockpulse_local.dynamodb_local import DynamoDBLocal
 from stockpulse_local.metering import Meter
@@ -58,7 +58,7 @@ def test_a_busy_minute_writes_at_most_1_kb_of_forecast(dynamodb_local: DynamoDBL
     t0 = epoch_ms(START)
     clock = VirtualClock(t0)
     guard = InventoryGuard(store=store, clock=clock, publisher=Quiet(), sink=Quiet())
-    evaluator = ThresholdEvaluator(guard, DynamoForecastStore.beside(store))
+    evaluator = wiring.threshold_evaluator(guard, DynamoForecastStore.beside(store))
     meter = Meter(client)
     orders = itertools.count()
     forecast_units: list[float] = []

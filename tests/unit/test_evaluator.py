@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from stockpulse import wiring
 from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
@@ -29,7 +30,6 @@ from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
 from stockpulse.evaluator import (
     RunSummary,
-    ThresholdEvaluator,
     per_minute_increments,
     plan_rebalance,
 )
@@ -85,7 +85,7 @@ class World:
             store=self.store, clock=self.clock, publisher=self.recorder, sink=self.recorder
         )
         self.synced: list[StockSyncUpdate] = []
-        self.evaluator = ThresholdEvaluator(
+        self.evaluator = wiring.threshold_evaluator(
             self.guard, DynamoForecastStore.beside(self.store), stock_sync=StockSyncFeed(self)
         )
         self._n = 0
@@ -567,7 +567,7 @@ def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:
     world.reserve("a", 125, 0.5)
     world.tick(30.5)
     world.clock.set(world.t0 + round(30.6 * MIN))
-    other = ThresholdEvaluator(world.guard, DynamoForecastStore.beside(world.store))
+    other = wiring.threshold_evaluator(world.guard, DynamoForecastStore.beside(world.store))
     other.run()
     assert world.recorder.kinds() == [("alert", "red"), ("repeat", "red")]
 
@@ -709,7 +709,6 @@ def test_after_the_show_only_unfinished_announcements(world: World) -> None:
 
 
 def test_lambda_handler_runs_the_evaluator(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stockpulse import wiring
     from stockpulse_local.replay import LambdaContext, load_handler
 
     monkeypatch.delenv("STOCK_SYNC_TOPIC_ARN", raising=False)
