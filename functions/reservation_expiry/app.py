@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockpulse import wiring
-from stockpulse.adapters import keys
+from stockpulse.expiry import is_order_image
 
 logger = Logger()
 metrics = Metrics()
@@ -27,7 +27,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def release_removed(record: DynamoDBRecord) -> None:
     old_image = record.dynamodb.old_image if record.dynamodb else None
-    if not old_image or not keys.is_order_pk(str(old_image.get("pk", ""))):
+    if not old_image or not is_order_image(old_image):
         return
     if wiring.dependencies().guard.expiry.release_ttl_removed(dict(old_image)):
         metrics.add_metric(name="released_by_ttl", unit=MetricUnit.Count, value=1)

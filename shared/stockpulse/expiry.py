@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stockpulse.adapters.keys import order_ids_of
+from stockpulse.adapters.keys import is_order_pk, order_ids_of
 from stockpulse.domain.ledger import OrderRecord, OrderStatus, release
 from stockpulse.ports import Clock, LedgerStore
 from stockpulse.records import OrderWrite, order_of
@@ -61,6 +61,11 @@ class HoldExpiry:
         if result.ok:
             self.tiers.settle(session_id, order.sku_id, order.hold_until_ms)
         return result.ok
+
+
+def is_order_image(image: Mapping[str, Any]) -> bool:
+    """Whether a removed item's image is an order's (its key says so)."""
+    return is_order_pk(str(image.get("pk", "")))
 
 
 def with_order_identity(image: Mapping[str, Any]) -> dict[str, Any]:
