@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import sys
-import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -397,9 +396,8 @@ def test_import_does_no_aws_work(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(boto3, "client", refuse)
     monkeypatch.setattr(boto3.session.Session, "client", refuse)
-    started = time.monotonic()
     module = load_app(monkeypatch)
-    assert callable(module.handler) and time.monotonic() - started < 5
+    assert callable(module.handler)
 
 
 def test_the_sample_event_is_what_sns_delivers(app: ModuleType, robots: FakeRobots) -> None:
