@@ -128,7 +128,7 @@ def test_the_dynamodb_rule_sees_what_it_forbids(tmp_path: Path) -> None:
         "from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore\n"
         "import stockpulse.adapters.dynamodb_forecast\n"
         "from stockpulse.adapters import dynamodb_ledger\n"
-        "from stockpulse.adapters import keys, sample_log\n"
+        "from stockpulse.adapters import clock, keys\n"
         "from stockpulse.records import StockItem\n",
         encoding="utf-8",
     )
