@@ -58,7 +58,7 @@ from stockpulse.domain.alerts import NoticeKind
 from stockpulse.domain.minute_forecast import (
     MINUTE_MS,
     SAMPLE_MINUTES,
-    ForecastView,
+    MinuteForecast,
     _holds,
     _previous,
     compute_forecast,
@@ -120,7 +120,7 @@ class _Step:
 
     sku: SkuConfig
     item: StockItem
-    view: ForecastView
+    view: MinuteForecast
     changes: dict[str, Any]
     tier: Tier
     write: dict[str, Any] | None  # the FORECAST item to store; None: what is stored still holds
@@ -296,7 +296,7 @@ class ThresholdEvaluator:
                     )
 
     # -- message hygiene -----------------------------------------------------------------------
-    def _hygiene(self, item: StockItem, now: int, result: SkuResult, view: ForecastView) -> StockItem:
+    def _hygiene(self, item: StockItem, now: int, result: SkuResult, view: MinuteForecast) -> StockItem:
         sid, kid = item.session_id, item.sku_id
         slow_tip = view.slow_tip
         for _ in range(TICK_ATTEMPTS):
@@ -342,7 +342,7 @@ class ThresholdEvaluator:
         return item
 
     # -- quota rebalancing ---------------------------------------------------------------------
-    def _rebalance(self, item: StockItem, sku: SkuConfig, view: ForecastView, result: SkuResult) -> None:
+    def _rebalance(self, item: StockItem, sku: SkuConfig, view: MinuteForecast, result: SkuResult) -> None:
         headroom = item.levels.headroom
         if len(headroom) < 2:
             return

@@ -73,7 +73,7 @@ def sku_plan(session: SessionPlan, sku: SkuConfig) -> forecast.SkuPlan:
 
 
 @dataclass(frozen=True)
-class ForecastView:
+class MinuteForecast:
     """One SKU's forecast at one minute: the FORECAST item's content."""
 
     samples: list[list[int]]  # [minute_ms, taken, consumption]
@@ -149,7 +149,7 @@ def _previous(stored: Mapping[str, Any] | None, runs: sample_log.Runs, minute: i
 def _holds(
     stored: Mapping[str, Any] | None,
     values: Mapping[str, Any],
-    view: ForecastView,
+    view: MinuteForecast,
     ran: sample_log.Runs,
     minute: int,
 ) -> bool:
@@ -172,7 +172,7 @@ def _holds(
 
 def compute_forecast(
     plan: forecast.SkuPlan, levels: StockLevels, previous: Mapping[str, Any] | None, now_ms: int
-) -> ForecastView:
+) -> MinuteForecast:
     """Pure: the minute's forecast from the stock levels and the previous FORECAST item."""
     previous = previous or {}
     minute = minute_of(now_ms)
@@ -263,7 +263,7 @@ def compute_forecast(
         restock = stock_risk.restock_when_warned(
             minute_inputs, kept_share=levels.kept_share, pack_size=plan.pack_size
         )
-    return ForecastView(
+    return MinuteForecast(
         samples=samples,
         platform_samples=platform_samples,
         velocity=velocity,
