@@ -59,11 +59,11 @@ from stockpulse.domain.minute_forecast import (
     MINUTE_MS,
     SAMPLE_MINUTES,
     MinuteForecast,
-    _holds,
-    _previous,
     compute_forecast,
     minute_of,
     sku_plan,
+    still_holds,
+    unpacked,
 )
 from stockpulse.domain.rebalance import REBALANCE_HORIZON_MINUTES, REBALANCE_KEEP_SHARE, plan_rebalance
 from stockpulse.domain.session import SessionPlan, SkuConfig
@@ -235,7 +235,7 @@ class ThresholdEvaluator:
         """The minute's forecast, the stock-item changes it implies, and the FORECAST item to write
         unless the stored one (with this minute's run) already says the same."""
         minute = minute_of(now)
-        view = compute_forecast(sku_plan(session, sku), item.levels, _previous(stored, runs, minute), now)
+        view = compute_forecast(sku_plan(session, sku), item.levels, unpacked(stored, runs, minute), now)
         changes: dict[str, Any] = {}
         if exact(item.raw.get("forecast_eff", sku.forecast)) != exact(view.forecast_eff):
             changes["forecast_eff"] = view.forecast_eff
@@ -253,7 +253,7 @@ class ThresholdEvaluator:
         tier = tier_now(replace(item, raw={**item.raw, **changes}), now)
         values = view.item(tier, platforms=sku.rebalance_quotas)
         ran = sample_log.with_run(runs, minute, keep_after_ms=minute - SAMPLE_MINUTES * MINUTE_MS)
-        write = None if _holds(stored, values, view, ran, minute) else values
+        write = None if still_holds(stored, values, view, ran, minute) else values
         return _Step(sku, item, view, changes, tier, write)
 
     def _effects(self, step: _Step, now: int) -> SkuResult:

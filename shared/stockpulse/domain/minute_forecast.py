@@ -125,7 +125,7 @@ class MinuteForecast:
 _PACKED = ("samples", "platforms")
 
 
-def _previous(stored: Mapping[str, Any] | None, runs: sample_log.Runs, minute: int) -> dict[str, Any] | None:
+def unpacked(stored: Mapping[str, Any] | None, runs: sample_log.Runs, minute: int) -> dict[str, Any] | None:
     """The stored FORECAST item as `compute_forecast` reads it: samples expanded over the runs."""
     if stored is None:
         return None
@@ -146,7 +146,7 @@ def _previous(stored: Mapping[str, Any] | None, runs: sample_log.Runs, minute: i
     }
 
 
-def _holds(
+def still_holds(
     stored: Mapping[str, Any] | None,
     values: Mapping[str, Any],
     view: MinuteForecast,
@@ -161,7 +161,7 @@ def _holds(
         "platforms" in values
     ):
         return False
-    after = _previous(stored, ran, minute + MINUTE_MS)  # up to and including this minute
+    after = unpacked(stored, ran, minute + MINUTE_MS)  # up to and including this minute
     assert after is not None
     samples = [s for s in after["samples"] if s[0] > minute - SAMPLE_MINUTES * MINUTE_MS]
     if samples != view.samples:
