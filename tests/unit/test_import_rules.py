@@ -5,8 +5,9 @@ imports boto3's or botocore's error types (or catches them by name): the DynamoD
 them into the errors of `stockpulse.ports` (StoreUnavailable, StockItemExists,
 TransactionContention, ...). The service modules know the stores through the protocols of
 `stockpulse.ports` (LedgerStore, ForecastStore, DashboardStore) and import nothing from the
-DynamoDB adapters: only `stockpulse.wiring` and the runner build those. And no runner module
-imports the command line (`cli.py` imports them, not the other way round).
+DynamoDB adapters: only `stockpulse.wiring` and the runner build those. No runner module
+imports the command line (`cli.py` imports them, not the other way round). And `stockpulse.domain`
+is pure: it imports no boto3, botocore or Powertools, and nothing of stockpulse outside itself.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def test_the_dynamodb_rule_sees_what_it_forbids(tmp_path: Path) -> None:
         "from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore\n"
         "import stockpulse.adapters.dynamodb_forecast\n"
         "from stockpulse.adapters import dynamodb_ledger\n"
-        "from stockpulse.adapters import keys, sample_log\n"
+        "from stockpulse.adapters import clock, keys\n"
         "from stockpulse.records import StockItem\n",
         encoding="utf-8",
     )
@@ -143,3 +144,44 @@ def test_of_the_lambda_layer_only_the_wiring_builds_the_dynamodb_adapters() -> N
         if "adapters" not in p.relative_to(PACKAGE).parts and dynamo_adapter_imports(p)
     }
     assert builders == {"shared/stockpulse/wiring.py"}
+
+
+DOMAIN_MODULES = sorted((PACKAGE / "domain").glob("*.py"))
+OUTSIDE_DOMAIN = ("boto3", "botocore", "aws_lambda_powertools")
+
+
+def outside_domain_imports(path: Path) -> list[str]:
+    """What `path` imports from AWS, Powertools, or stockpulse outside `stockpulse.domain`."""
+    return sorted(
+        m
+        for m in imports_of(path)
+        if m.split(".")[0] in OUTSIDE_DOMAIN
+        or (m.startswith("stockpulse.") and not m.startswith("stockpulse.domain"))
+        or m == "stockpulse"
+    )
+
+
+@pytest.mark.parametrize("path", DOMAIN_MODULES, ids=lambda p: p.name)
+def test_the_domain_imports_nothing_outside_it(path: Path) -> None:
+    assert outside_domain_imports(path) == [], "the domain is pure: no AWS, Powertools, adapters or services"
+
+
+def test_the_domain_rule_sees_what_it_forbids(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import boto3\n"
+        "from aws_lambda_powertools import Logger\n"
+        "from stockpulse.adapters import keys\n"
+        "from stockpulse import guard\n"
+        "from stockpulse.domain import forecast\n",
+        encoding="utf-8",
+    )
+    assert outside_domain_imports(module) == [
+        "aws_lambda_powertools",
+        "aws_lambda_powertools.Logger",
+        "boto3",
+        "stockpulse",
+        "stockpulse.adapters",
+        "stockpulse.adapters.keys",
+        "stockpulse.guard",
+    ]

@@ -17,9 +17,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stockpulse.adapters import sample_log
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, to_item
 from stockpulse.adapters.keys import alert_key, forecast_key, session_index_key, sku_pk, stock_key
+from stockpulse.domain import sample_log
 from stockpulse.ports import ReadIncomplete as ReadIncomplete
 from stockpulse.ports import WriteIncomplete as WriteIncomplete
 

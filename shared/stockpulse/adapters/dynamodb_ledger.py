@@ -200,7 +200,7 @@ class DynamoLedgerStore:
     def live_sessions(self, now_ms: int) -> list[dict[str, Any]]:
         """The index items of the sessions under way (or ended less than an hour ago, so late
         expiries still settle): `session_id`, `starts_ms`, `ends_ms`, and the minutes the
-        evaluator ran (`evaluated`, `stockpulse.adapters.sample_log`)."""
+        evaluator ran (`evaluated`, `stockpulse.domain.sample_log`)."""
         self.request_log.append("Query")
         rows: list[dict[str, Any]] = []
         for page in self._paginate(
