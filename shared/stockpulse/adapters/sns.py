@@ -23,8 +23,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from stockpulse.adapters.aws_errors import as_port_error
 from stockpulse.domain.alerts import AlertNotice, routing_attributes, to_supply_chain
 from stockpulse.domain.messages import email_body, email_subject, render, restock_request, restock_subject
+from stockpulse.ports import PublishFailed
 from stockpulse.stock_sync import StockSyncFailed, StockSyncUpdate
 
 SNS_BATCH = 10  # PublishBatch takes at most 10 entries
@@ -71,21 +73,23 @@ class SnsAlertPublisher:
 
     def publish(self, notice: AlertNotice) -> None:
         attributes = message_attributes(notice)
-        self._sns.publish(
-            TopicArn=self._alerts,
-            Subject=email_subject(notice),
-            Message=alert_message(notice),
-            MessageStructure="json",
-            MessageAttributes=attributes,
-        )
-        if self._supply and to_supply_chain(notice):
+        with as_port_error(PublishFailed):
             self._sns.publish(
-                TopicArn=self._supply,
-                Subject=restock_subject(notice),
-                Message=restock_message(notice),
+                TopicArn=self._alerts,
+                Subject=email_subject(notice),
+                Message=alert_message(notice),
                 MessageStructure="json",
                 MessageAttributes=attributes,
             )
+        if self._supply and to_supply_chain(notice):
+            with as_port_error(PublishFailed):
+                self._sns.publish(
+                    TopicArn=self._supply,
+                    Subject=restock_subject(notice),
+                    Message=restock_message(notice),
+                    MessageStructure="json",
+                    MessageAttributes=attributes,
+                )
 
 
 class SnsStockSyncPublisher:
@@ -111,7 +115,8 @@ class SnsStockSyncPublisher:
                 }
                 for i, u in enumerate(chunk)
             ]
-            response = self._sns.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
+            with as_port_error(PublishFailed):
+                response = self._sns.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
             failed = response.get("Failed") or []
             if failed:
                 raise StockSyncFailed(f"{len(failed)} stock sync updates not published: {failed[:3]}")
