@@ -57,7 +57,7 @@ class Run:
         from stockpulse import wiring
         from stockpulse_local.dynamodb_local import DynamoDBLocalUnavailable
         from stockpulse_local.replay import Replay, ResumeError, Stack, open_backend
-        from stockpulse_local.summary import OutcomeLog
+        from stockpulse_local.timeline import OutcomeLog
 
         session = self.scenario.plan.session
         tz = session.starts_at.tzinfo
@@ -131,7 +131,7 @@ class Run:
 
     def picture(self, report: dict[str, Any], png: Path) -> list[Path]:
         """The PNG (matplotlib) and the HTML beside it; the HTML even if matplotlib is missing."""
-        from stockpulse_local.summary import write_html, write_png
+        from stockpulse_local.picture import write_html, write_png
 
         written: list[Path] = []
         try:

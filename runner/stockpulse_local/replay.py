@@ -53,8 +53,8 @@ from stockpulse.pre_show import announce_pre_show
 from stockpulse.records import StockItem
 from stockpulse_local.channels import Routing
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
-from stockpulse_local.summary import OutcomeLog, Timeline
 from stockpulse_local.template_tables import create_tables
+from stockpulse_local.timeline import OutcomeLog, Timeline
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"

@@ -28,9 +28,9 @@ from stockpulse.domain.ledger import Reason
 from stockpulse.domain.messages import TIER_ZH
 from stockpulse.domain.tiers import Tier
 from stockpulse_local.channels import ORDER as CHANNELS
-from stockpulse_local.progress import CHANNEL_NAMES, clock_text
+from stockpulse_local.progress import CHANNEL_NAMES, clock_text, utc_offset
 from stockpulse_local.scenario import Scenario
-from stockpulse_local.summary import OutcomeLog, Timeline, alert_times, utc_offset
+from stockpulse_local.timeline import OutcomeLog, Timeline, alert_times
 
 REVIEW_MD, REVIEW_CSV, CURVES_CSV = "review.md", "review.csv", "curves.csv"
 # Why a buyer of one of the show's SKUs was turned away: the demand a shop could have sold.

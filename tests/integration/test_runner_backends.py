@@ -20,8 +20,8 @@ from stockpulse_local.dynamodb_local import DynamoDBLocal
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import REGION, Backend, Replay, Stack, replay
 from stockpulse_local.scenario import parse_scenario
-from stockpulse_local.summary import OutcomeLog
 from stockpulse_local.template_tables import create_tables
+from stockpulse_local.timeline import OutcomeLog
 
 # A short, busy show: holds expire, payments come late, a platform resends, the best seller
 # pauses itself on red, ops restock and resume; dynamic thresholds on (the evaluator's minutes).

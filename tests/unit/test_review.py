@@ -24,7 +24,7 @@ from stockpulse_local.review import (
     read_curves,
 )
 from stockpulse_local.scenario import Scenario, load_scenario, parse_scenario
-from stockpulse_local.summary import OutcomeLog
+from stockpulse_local.timeline import OutcomeLog
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "examples"
 SESSION = {"session_id": "s", "starts_at": "2026-11-25T20:00:00Z", "ends_at": "2026-11-25T22:00:00Z"}

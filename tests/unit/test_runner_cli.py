@@ -13,7 +13,8 @@ import pytest
 from stockpulse_local import cli
 from stockpulse_local.progress import MessagePrinter, ProgressBar
 from stockpulse_local.scenario import parse_scenario
-from stockpulse_local.summary import OutcomeLog, Sample, Timeline, render_summary
+from stockpulse_local.summary import render_summary
+from stockpulse_local.timeline import OutcomeLog, Sample, Timeline
 
 GOOD_SESSION = {
     "session_id": "tiny",

@@ -19,12 +19,13 @@ from stockpulse.adapters.dynamodb_ledger import from_item
 from stockpulse.dashboard import DashboardReader
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.records import levels_of
+from stockpulse_local.picture import write_html, write_png
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend, replay
 from stockpulse_local.review import build_review, curves_of
 from stockpulse_local.scenario import Scenario, load_scenario, parse_scenario
 from stockpulse_local.serve import http_api_event
-from stockpulse_local.summary import OutcomeLog, Sample, write_html, write_png
+from stockpulse_local.timeline import OutcomeLog, Sample
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "examples" / "demo-cakes.json"
 MINUTE = 60_000

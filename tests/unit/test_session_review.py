@@ -30,7 +30,7 @@ from stockpulse_local.progress import clock_text
 from stockpulse_local.replay import LOCAL_EXPIRY_SHARDS, Backend, Replay, Stack, announces_upward
 from stockpulse_local.review import REVIEW_COLUMNS, build_review, curves_of
 from stockpulse_local.scenario import parse_scenario
-from stockpulse_local.summary import OutcomeLog
+from stockpulse_local.timeline import OutcomeLog
 
 REGION = "us-east-1"
 T = "2026-12-24T20:{:02d}:{:02d}+08:00"
