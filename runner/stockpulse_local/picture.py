@@ -7,28 +7,30 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stockpulse_local.progress import clock_text, utc_offset
-from stockpulse_local.timeline import TIERS, Sample, Timeline, alert_times
+from stockpulse_local.report import Report, SkuReport
+from stockpulse_local.timeline import TIERS, Sample, Timeline
 
 LINE_COLOURS = {"yellow": "#e0b000", "orange": "#f07800", "red": "#d62020"}
 CONSUMPTION_COLOUR = "#1f4e9c"
 AVAILABLE_COLOUR = "#7a7a7a"
+LEDGER = ("on_hand", "held", "reserved", "sold", "available")
 
 
 # -- the picture: PNG --------------------------------------------------------------------------
-def write_png(timeline: Timeline, report: Mapping[str, Any], path: Path) -> Path:
+def write_png(timeline: Timeline, report: Report, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    skus = list(report["skus"])
+    skus = list(report.skus)
     start, end = timeline.span
     tz = timeline.tz
     rows = max(1, len(skus))
@@ -51,7 +53,7 @@ def write_png(timeline: Timeline, report: Mapping[str, Any], path: Path) -> Path
         ax.step(xs, consumption, where="post", color=CONSUMPTION_COLOUR, lw=2, label="consumption")
         for lo, hi in _paused_spans(series, end):
             ax.axvspan((lo - start) / 60_000, (hi - start) / 60_000, color="#999999", alpha=0.15, lw=0)
-        for tier, at in alert_times(report["skus"][sku_id]):
+        for tier, at in report.skus[sku_id].alert_times():
             state = timeline.at(sku_id, at) or last
             y = state.consumption if state else 0
             ax.plot(
@@ -64,10 +66,10 @@ def write_png(timeline: Timeline, report: Mapping[str, Any], path: Path) -> Path
                 xytext=(4, 6),
                 fontsize=7,
             )
-        final = report["skus"][sku_id]
+        final = report.skus[sku_id]
         ax.set_title(
-            f"{sku_id}: tier {final['tier']}{' (paused)' if final['paused'] else ''}, "
-            f"sold {final['sold']}, available {final['available']}",
+            f"{sku_id}: tier {final.tier}{' (paused)' if final.paused else ''}, "
+            f"sold {final.sold}, available {final.available}",
             fontsize=10,
             loc="left",
         )
@@ -128,7 +130,7 @@ class _Frame:
 
 
 def _svg(
-    timeline: Timeline, sku_id: str, final: Mapping[str, Any], series: list[Sample]
+    timeline: Timeline, sku_id: str, final: SkuReport, series: list[Sample]
 ) -> tuple[str, dict[str, Any]]:
     start, end = timeline.span
     tz = timeline.tz
@@ -167,7 +169,7 @@ def _svg(
         f'<rect class="hover" x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" height="{plot_h}" '
         'fill="transparent"/>'
     )
-    for tier, at in alert_times(final):
+    for tier, at in final.alert_times():
         state = timeline.at(sku_id, at) or last
         parts.append(
             f'<circle cx="{f.x(at):.1f}" cy="{f.y(state.consumption):.1f}" r="6" '
@@ -192,30 +194,30 @@ def _svg(
     return "".join(parts), data
 
 
-def write_html(timeline: Timeline, report: Mapping[str, Any], path: Path) -> Path:
+def write_html(timeline: Timeline, report: Report, path: Path) -> Path:
     start, end = timeline.span
     tz = timeline.tz
     session = timeline.scenario.plan.session
     charts: list[str] = []
     data: dict[str, Any] = {}
-    for sku_id, final in report["skus"].items():
+    for sku_id, final in report.skus.items():
         series = _thin(timeline.samples.get(sku_id, []))
         if not series:
             continue
         svg, data[sku_id] = _svg(timeline, sku_id, final, series)
-        alerts = ", ".join(f"{t} {clock_text(at, tz)}" for t, at in alert_times(final)) or "none"
-        paused = " <span class=paused>paused</span>" if final["paused"] else ""
-        ledger = " · ".join(f"{k} {final[k]}" for k in ("on_hand", "held", "reserved", "sold", "available"))
+        alerts = ", ".join(f"{t} {clock_text(at, tz)}" for t, at in final.alert_times()) or "none"
+        paused = " <span class=paused>paused</span>" if final.paused else ""
+        ledger = " · ".join(f"{k} {getattr(final, k)}" for k in LEDGER)
         charts.append(
-            f'<section><h2>{html.escape(sku_id)} <span class="tier t-{final["tier"]}">{final["tier"]}</span>'
+            f'<section><h2>{html.escape(sku_id)} <span class="tier t-{final.tier}">{final.tier}</span>'
             f"{paused}</h2>"
             f'<p class="ledger">{ledger} · alerts: {html.escape(alerts)}</p>'
             f'<div class="wrap">{svg}<div class="tip"></div></div></section>'
         )
-    events = report["events"]
+    events = report.events
     counts = (
-        f"{events['processed']} processed, {events['duplicate']} duplicate, "
-        f"{sum(events['rejected'].values())} rejected"
+        f"{events.processed} processed, {events.duplicate} duplicate, "
+        f"{sum(events.rejected.values())} rejected"
     )
     body = PAGE.format(
         title=html.escape(f"stockpulse · {session.session_id}"),
@@ -223,7 +225,7 @@ def write_html(timeline: Timeline, report: Mapping[str, Any], path: Path) -> Pat
         period=html.escape(
             f"{clock_text(start, tz, seconds=False)}-{clock_text(end, tz, seconds=False)} ({utc_offset(tz)})"
         ),
-        events=html.escape(f"{counts}; invariant violations: {report['invariant_violations']}"),
+        events=html.escape(f"{counts}; invariant violations: {report.invariant_violations}"),
         charts="\n".join(charts),
         data=json.dumps(data, separators=(",", ":")).replace("</", "<\\/"),
     )

@@ -10,12 +10,10 @@ SKU that the report only has as totals.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
 
-from stockpulse.domain.events import EventType, OrderEvent, epoch_ms, parse_instant
+from stockpulse.domain.events import EventType, OrderEvent
 from stockpulse.domain.ledger import Outcome, Result, StockLevels
 from stockpulse.domain.tiers import Tier, TierInputs
 from stockpulse_local.scenario import Scenario
@@ -195,7 +193,3 @@ class OutcomeLog:
 
 def _of_sku(counts: Counter[tuple[str, str]], sku_id: str) -> dict[str, int]:
     return dict(sorted((reason, n) for (sku, reason), n in counts.items() if sku == sku_id))
-
-
-def alert_times(report_sku: Mapping[str, Any]) -> list[tuple[str, int]]:
-    return [(str(a["tier"]), epoch_ms(parse_instant(a["at"]))) for a in report_sku.get("alerts", [])]

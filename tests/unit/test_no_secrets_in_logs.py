@@ -39,6 +39,7 @@ from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.messages import email_subject
 from stockpulse_local.channels import Routing
 from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend
+from stockpulse_local.report import Report
 from stockpulse_local.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,9 +181,8 @@ class Rehearsal:
             pass
         self._backend.__exit__(kind, exc, tb)
 
-    def run(self) -> dict[str, Any]:
-        self.report = self.replay.run()
-        return self.report
+    def run(self) -> Report:
+        return self.replay.run()
 
     def route_alerts(self) -> int:
         """Every notice published to the alerts topic that the IM router's subscription filter
@@ -332,9 +332,9 @@ def test_a_rehearsal_with_robots_logs_no_secret(
     logs = sink.getvalue() + printed.out + printed.err
 
     # The rehearsal did what it should, so the logs are worth reading.
-    assert report["invariant_violations"] == 0
-    assert report["events"]["rejected"].get("invalid", 0) == 2  # the malformed and the oversized record
-    assert report["events"]["duplicate"] >= 1
+    assert report.invariant_violations == 0
+    assert report.events.rejected.get("invalid", 0) == 2  # the malformed and the oversized record
+    assert report.events.duplicate >= 1
     assert routed >= 1 and all(r["failed"] == 0 and r["delivered"] >= 1 for r in rehearsal.routed)
     assert {r.platform for r in robots.requests} == {
         "dingtalk",
