@@ -24,6 +24,7 @@ from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.messages import email_subject
 from stockpulse_local.channels import Routing
 from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend
+from stockpulse_local.report import Report
 from stockpulse_local.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,9 +166,8 @@ class Rehearsal:
             pass
         self._backend.__exit__(kind, exc, tb)
 
-    def run(self) -> dict[str, Any]:
-        self.report = self.replay.run()
-        return self.report
+    def run(self) -> Report:
+        return self.replay.run()
 
     def route_alerts(self) -> int:
         """Every notice published to the alerts topic that the IM router's subscription filter

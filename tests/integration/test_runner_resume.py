@@ -26,6 +26,7 @@ from stockpulse import wiring
 from stockpulse_local.dynamodb_local import PID_FILE, DynamoDBLocal
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import REGION, Backend, Checkpoint, Replay, Stack, replay
+from stockpulse_local.report import Report
 from stockpulse_local.scenario import Scenario, parse_scenario
 
 # Busy enough for many batches: holds expire, payments come late, a platform resends, restocks.
@@ -34,7 +35,7 @@ STOCKPULSE = Path(sys.executable).with_name("stockpulse")
 
 
 @pytest.fixture(scope="module")
-def sale(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Scenario, dict[str, Any]]:
+def sale(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Scenario, Report]:
     data = generate(OPTIONS)
     path = tmp_path_factory.mktemp("sale") / "sale.json"
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -84,12 +85,12 @@ def test_killed_twice_then_run_again_gives_the_uninterrupted_report(
 
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert finished.returncode == 0, finished.stderr
-    assert json.loads(report.read_text(encoding="utf-8")) == expected
+    assert json.loads(report.read_text(encoding="utf-8")) == expected.model_dump(mode="json")
     assert events_done(state) == total
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr  # a finished replay resumed: nothing left to do
-    assert json.loads(report.read_text(encoding="utf-8")) == expected
+    assert json.loads(report.read_text(encoding="utf-8")) == expected.model_dump(mode="json")
 
 
 class Stopped(BaseException):
@@ -180,7 +181,7 @@ def test_stopped_right_after_an_announcement_keeps_its_message(
 ) -> None:
     """The report's messages outlive the runner's in-process feed queue (the message journal)."""
     _, scenario, expected = sale
-    assert [m for m in expected["messages"] if m["kind"] != "pre_show"], "the sale announces something"
+    assert [m for m in expected.messages if m.kind != "pre_show"], "the sale announces something"
     checkpoint = tmp_path / "checkpoint.json"
     run_until_stopped(scenario, stops_after_announcing(dynamodb_local.client(), 1), checkpoint, prefix)
     assert run_again(scenario, dynamodb_local, checkpoint, prefix)[1] == expected

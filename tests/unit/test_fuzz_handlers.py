@@ -598,8 +598,8 @@ def sns_event(message: str, tier: str) -> dict[str, Any]:
 def test_alert_router_handles_arbitrary_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     """A notice it can read is delivered (robots on 127.0.0.1, every platform's renderer); anything
     else raises pydantic's ValidationError - SNS's async retries then the DLQ keep it. Nothing else."""
-    from robots import robots_for_router
     from rehearsal import PARAMETER_PATH
+    from robots import robots_for_router
 
     router = load_handler("alert_router")
     with robots_for_router() as robots, fuzz_stack():

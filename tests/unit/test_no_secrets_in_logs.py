@@ -98,9 +98,9 @@ def test_a_rehearsal_with_robots_logs_no_secret(
     logs = sink.getvalue() + printed.out + printed.err
 
     # The rehearsal did what it should, so the logs are worth reading.
-    assert report["invariant_violations"] == 0
-    assert report["events"]["rejected"].get("invalid", 0) == 2  # the malformed and the oversized record
-    assert report["events"]["duplicate"] >= 1
+    assert report.invariant_violations == 0
+    assert report.events.rejected.get("invalid", 0) == 2  # the malformed and the oversized record
+    assert report.events.duplicate >= 1
     assert routed >= 1 and all(r["failed"] == 0 and r["delivered"] >= 1 for r in rehearsal.routed)
     assert {r.platform for r in robots.requests} == {
         "dingtalk",
