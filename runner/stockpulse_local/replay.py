@@ -666,7 +666,7 @@ def table_report(store: DynamoLedgerStore, plan: SessionPlan, routing: Routing) 
             outcome = Outcome.from_code(code)
             # A refused `order.created`: rejected with its reason and the order left `rejected`.
             if outcome.reason is not None and outcome.order_status is OrderStatus.REJECTED:
-                outcomes.refused_units[(record.sku_id, outcome.reason.value)] += record.quantity
+                outcomes.refuse(order_id, record.sku_id, outcome.reason.value, record.quantity)
                 outcomes.rejected[(record.sku_id, outcome.reason.value)] += 1
     report = ShowReport(
         skus=skus,

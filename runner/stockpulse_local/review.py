@@ -219,7 +219,7 @@ def build_review(
         rows = curves.get(sku.sku_id) if curves is not None else None
         by_reason = None
         if outcomes is not None:
-            logged = outcomes.units_for_sku(sku.sku_id)
+            logged = outcomes.units_for_sku(sku.sku_id, lambda o: report.orders.get(o) in REFUSED_STATUSES)
             by_reason = {reason: logged.get(reason, 0) for reason in DEMAND_REASONS}
         skus.append(
             SkuReview(

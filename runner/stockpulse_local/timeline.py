@@ -10,6 +10,7 @@ SKU that the report only has as totals.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
@@ -167,28 +168,49 @@ class Timeline:
 @dataclass
 class OutcomeLog:
     """Outcomes per SKU (the report only has totals): rejections by reason, duplicates, and the
-    units of the refused orders (what buyers asked for and did not get)."""
+    orders whose creation was refused (what buyers asked for, if they never got it after)."""
 
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
     duplicate: Counter[str] = field(default_factory=Counter)
-    refused_units: Counter[tuple[str, str]] = field(default_factory=Counter)
+    refused: dict[str, RefusedOrder] = field(default_factory=dict)  # by order id
 
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
         sku = event.sku_id if event is not None else "(unreadable)"
         if outcome.result is Result.REJECTED and outcome.reason is not None:
             self.rejected[(sku, outcome.reason.value)] += 1
-            if event is not None and event.type is EventType.ORDER_CREATED and event.quantity:
-                self.refused_units[(sku, outcome.reason.value)] += event.quantity
+            if (
+                event is not None and event.type is EventType.ORDER_CREATED
+                and event.order_id and event.quantity
+            ):  # fmt: skip
+                self.refuse(event.order_id, sku, outcome.reason.value, event.quantity)
         elif outcome.result is Result.DUPLICATE:
             self.duplicate[sku] += 1
+
+    def refuse(self, order_id: str, sku_id: str, reason: str, units: int) -> None:
+        """A refused creation of `order_id`: a platform's resend is the same order (its first
+        units, its latest reason), never more demand."""
+        first = self.refused.get(order_id)
+        self.refused[order_id] = RefusedOrder(sku_id, reason, first.units if first else units)
 
     def for_sku(self, sku_id: str) -> dict[str, int]:
         """Rejected events by reason."""
         return _of_sku(self.rejected, sku_id)
 
-    def units_for_sku(self, sku_id: str) -> dict[str, int]:
-        """Units of refused `order.created` events by reason."""
-        return _of_sku(self.refused_units, sku_id)
+    def units_for_sku(self, sku_id: str, still_refused: Callable[[str], bool]) -> dict[str, int]:
+        """Units of the SKU's refused orders by reason, of those `still_refused` (by order id)
+        says never got their units: an order refused, then taken by a resend, is not demand twice."""
+        units: Counter[tuple[str, str]] = Counter()
+        for order_id, order in self.refused.items():
+            if order.sku_id == sku_id and still_refused(order_id):
+                units[(order.sku_id, order.reason)] += order.units
+        return _of_sku(units, sku_id)
+
+
+@dataclass(frozen=True)
+class RefusedOrder:
+    sku_id: str
+    reason: str  # of its latest refused creation
+    units: int  # of its first creation
 
 
 def _of_sku(counts: Counter[tuple[str, str]], sku_id: str) -> dict[str, int]:

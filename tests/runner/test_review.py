@@ -204,14 +204,29 @@ def test_a_sale_on_plan_keeps_the_plan() -> None:
 
 def test_quotas_and_pauses_that_turned_buyers_away_are_named() -> None:
     report, scenario = crafted(forecast=100, sold=90)
+    report.orders.update({"q1": "rejected", "p1": "rejected"})
     log = OutcomeLog()
-    log.refused_units[("k", "quota_exceeded")] = 7
-    log.refused_units[("k", "sku_paused")] = 3
+    log.refuse("q1", "k", "quota_exceeded", 7)
+    log.refuse("p1", "k", "sku_paused", 3)
     (advice,) = build_review(report, scenario, outcomes=log).next_show().values()
     assert [a.en for a in advice] == [
         "platform quotas refused 7 units: raise or rebalance them",
         "3 units refused while paused: resume sooner",
     ]
+
+
+def test_an_order_refused_then_taken_by_a_resend_is_not_refused_demand() -> None:
+    """A platform resends a refused creation; the resend reserves, the order is paid. Its units
+    are sold, not also refused; one refused twice is one order's units, with its latest reason."""
+    report, scenario = crafted(forecast=100, sold=90)
+    report.orders.update({"taken": "sold", "twice": "rejected"})
+    log = OutcomeLog()
+    log.refuse("taken", "k", "quota_exceeded", 5)
+    log.refuse("twice", "k", "quota_exceeded", 4)
+    log.refuse("twice", "k", "insufficient_stock", 4)
+    (sku,) = build_review(report, scenario, outcomes=log).skus
+    assert sku.refused_by_reason == {"insufficient_stock": 4, "quota_exceeded": 0, "sku_paused": 0}
+    assert (sku.refused_units, sku.demand) == (4, 94)
 
 
 # -- the command line --------------------------------------------------------------------------------
