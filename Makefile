@@ -86,8 +86,9 @@ $(DASHBOARD_STAMP): dashboard/package.json dashboard/package-lock.json
 test: bootstrap lint typecheck cfn-lint checkov sam-build pytest
 
 lint: bootstrap
-	@echo "==> ruff check"
+	@echo "==> ruff check, ruff format --check"
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: bootstrap
 	@echo "==> mypy"
@@ -144,7 +145,7 @@ pytest: bootstrap
 	@echo "==> pytest"
 	$(BIN)/pytest -n 2 tests/
 
-## fmt: apply ruff's formatter and import sorting (not checked by `make test`)
+## fmt: apply ruff's formatter and import sorting (`make lint` checks both)
 fmt: bootstrap
 	$(BIN)/ruff check --select I --fix .
 	$(BIN)/ruff format .

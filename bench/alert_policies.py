@@ -49,6 +49,7 @@ from stockpulse import wiring
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.domain.forecast import pre_show_shortfall
 from stockpulse_local.replay import Replay, Stack, open_backend
+from stockpulse_local.report import Message
 from stockpulse_local.scenario import Scenario, parse_scenario
 
 MINUTE_MS = 60_000
@@ -71,7 +72,7 @@ class SkuShow:
     points: list[tuple[int, int, int, int]] = field(
         default_factory=list
     )  # t, consumption, available, restocked
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     restocks: list[int] = field(default_factory=list)  # instants of stock.restocked events
     curve: list[float] = field(default_factory=list)  # share of the demand per minute (the generator's)
     ordered: list[tuple[int, int]] = field(default_factory=list)  # order.created: instant, units
@@ -100,8 +101,8 @@ class SkuShow:
             PAY_SHARE * ordered / share - (self.sellable + self.restocked_before(t_ms)) if share > 0 else 0.0
         )
 
-    def to_people(self) -> list[dict[str, Any]]:
-        return [m for m in self.messages if set(m["channels"]) - {"feed"}]
+    def to_people(self) -> list[Message]:
+        return [m for m in self.messages if set(m.channels) - {"feed"}]
 
     def baseline(self, ends_ms: int) -> list[int]:
         """The seed's baseline: a message at every 5-minute check over 150% of the forecast."""
@@ -147,8 +148,8 @@ def replay_sale(
             wiring.install(None)
     for sku_id, samples in replay.timeline.samples.items():  # every state the ledger passed through
         shows[sku_id].points = [(p.t_ms, p.consumption, p.available, p.restocked) for p in samples]
-    for message in report["messages"]:
-        shows[message["sku_id"]].messages.append({**message, "at_ms": epoch_ms(parse_instant(message["at"]))})
+    for message in report.messages:
+        shows[message.sku_id].messages.append(message)
     return list(shows.values())
 
 
@@ -170,13 +171,13 @@ class Figures:
 def warning_standing_at(show: SkuShow, t_ms: int) -> int | None:
     """The first message of the warning (orange or red, to people) still standing at `t_ms`."""
     standing: int | None = None
-    for m in sorted(show.to_people(), key=lambda m: m["at_ms"]):
-        if m["at_ms"] >= t_ms:
+    for m in sorted(show.to_people(), key=lambda m: m.at_ms):
+        if m.at_ms >= t_ms:
             break
-        if m["kind"] == "resolved" and RANK[m["tier"]] < 2:
+        if m.kind == "resolved" and RANK[m.tier] < 2:
             standing = None
-        elif m["kind"] in WARNING_KINDS and RANK[m["tier"]] >= 2 and standing is None:
-            standing = m["at_ms"]
+        elif m.kind in WARNING_KINDS and RANK[m.tier] >= 2 and standing is None:
+            standing = m.at_ms
     return standing
 
 
@@ -193,15 +194,15 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
         if first is not None:
             leads.append((so - first) / MINUTE_MS)
             warned += so - first >= 5 * MINUTE_MS
-        reds = [m for m in s.to_people() if m["kind"] == "alert" and m["tier"] == "red" and m["at_ms"] <= so]
-        red_early += any(so - m["at_ms"] >= 2 * MINUTE_MS for m in reds)
-        before = [m for m in s.to_people() if m["kind"] in WARNING_KINDS and m["at_ms"] < so]
+        reds = [m for m in s.to_people() if m.kind == "alert" and m.tier == "red" and m.at_ms <= so]
+        red_early += any(so - m.at_ms >= 2 * MINUTE_MS for m in reds)
+        before = [m for m in s.to_people() if m.kind in WARNING_KINDS and m.at_ms < so]
         shortfall = s.paid_demand - (s.sellable + s.restocked_before(so))
         if before and shortfall > 0:
             restock_judged += 1
-            suggested = before[-1]["restock_units"] or 0
+            suggested = before[-1].restock_units or 0
             restock_ok += abs(suggested - shortfall) <= 0.5 * shortfall
-            bound_ok += abs(s.bound_restock(before[-1]["at_ms"]) - shortfall) <= 0.5 * shortfall
+            bound_ok += abs(s.bound_restock(before[-1].at_ms) - shortfall) <= 0.5 * shortfall
             restocks.append(f"{s.sku_id} {suggested}/{shortfall}")
     n = len(sold_late)
     figures.add("SKU-shows", str(len(shows)))
@@ -212,13 +213,11 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     figures.add("red >= 2 min before sell-out", f"{red_early} / {n}", ">= 80%", red_early >= 0.8 * n)
 
     short = [s for s in shows if s.short_before_show]
-    pre = sum(
-        any(m["kind"] == "pre_show" and set(m["channels"]) - {"feed"} for m in s.messages) for s in short
-    )
+    pre = sum(any(m.kind == "pre_show" and set(m.channels) - {"feed"} for m in s.messages) for s in short)
     figures.add("short SKUs with a pre-show message", f"{pre} / {len(short)}", "all", pre == len(short))
 
     people = [len(s.to_people()) for s in shows]
-    sms = [sum("sms" in m["channels"] for m in s.messages) for s in shows]
+    sms = [sum("sms" in m.channels for m in s.messages) for s in shows]
     mean = statistics.mean(people) if people else 0.0
     figures.add("messages to people per SKU-show", f"mean {mean:.2f}, max {max(people, default=0)}",
                 "<= 3, <= 8", mean <= 3 and max(people, default=0) <= 8)  # fmt: skip
@@ -230,23 +229,23 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
         if so is None:
             continue
         reopen = min((r for r in s.restocks if r >= so), default=ends_ms[s.sku_id] + 1)
-        window = [m for m in s.to_people() if so <= m["at_ms"] < reopen]
-        after += sum(m["kind"] not in ("sold_out", "resolved") for m in window)
-        after += max(0, sum(m["kind"] == "sold_out" for m in window) - 1)
+        window = [m for m in s.to_people() if so <= m.at_ms < reopen]
+        after += sum(m.kind not in ("sold_out", "resolved") for m in window)
+        after += max(0, sum(m.kind == "sold_out" for m in window) - 1)
     figures.add("after sell-out, before restock: other msgs", str(after), "0", after == 0)
 
     again = 0
     for s in shows:
-        for r in (m for m in s.messages if m["kind"] == "resolved"):
+        for r in (m for m in s.messages if m.kind == "resolved"):
             again += sum(
-                m["kind"] == "alert" and RANK[r["tier"]] < RANK[m["tier"]] <= RANK[r["from_tier"]]
-                and 0 <= m["at_ms"] - r["at_ms"] < 15 * MINUTE_MS
+                m.kind == "alert" and RANK[r.tier] < RANK[m.tier] <= RANK[r.from_tier]
+                and 0 <= m.at_ms - r.at_ms < 15 * MINUTE_MS
                 for m in s.messages
             )  # fmt: skip
     figures.add("tier announced again < 15 min after resolved", str(again), "0", again == 0)
 
     calm = [s for s in shows if s.final[0] < s.forecast and s.final[1] >= 0.3 * (s.sellable + s.final[2])]
-    noisy = sum(any(m["kind"] in WARNING_KINDS and RANK[m["tier"]] >= 2 for m in s.messages) for s in calm)
+    noisy = sum(any(m.kind in WARNING_KINDS and RANK[m.tier] >= 2 for m in s.messages) for s in calm)
     figures.add("orange/red on calm SKUs (never sold out)", f"{noisy} / {len(calm)}", "<= 1 in 10",
                 noisy <= 0.1 * len(calm))  # fmt: skip
     figures.add("restock within +-50% of true shortfall", f"{restock_ok} / {restock_judged}", ">= 70%",
@@ -254,7 +253,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     figures.add("  bound: knowing each SKU's demand curve", f"{bound_ok} / {restock_judged}")
     print("restock suggested / true shortfall at the last warning:", ", ".join(restocks))
 
-    kinds = Counter(m["kind"] for s in shows for m in s.to_people())
+    kinds = Counter(m.kind for s in shows for m in s.to_people())
     figures.add("messages to people by kind", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
     baseline = [s.baseline(ends_ms[s.sku_id]) for s in shows]
     base_warned = sum(
@@ -296,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                 so = s.sold_out_ms
                 at = "-" if so is None else f"{(so - s.starts_ms) / MINUTE_MS:.0f}"
                 said = " ".join(
-                    f"{(m['at_ms'] - s.starts_ms) / MINUTE_MS:.0f}:{m['kind']}/{m['tier']}"
-                    f"{'*' if set(m['channels']) - {'feed'} else ''}"
+                    f"{(m.at_ms - s.starts_ms) / MINUTE_MS:.0f}:{m.kind}/{m.tier}"
+                    f"{'*' if set(m.channels) - {'feed'} else ''}"
                     for m in s.messages
                 )
                 print(f"  {s.sku_id:16} F {s.forecast:3} sellable {s.sellable:3} paid {s.paid_demand:3}"

@@ -162,7 +162,7 @@ def realistic_sale(shape: str, events: int, minutes: int, seed: int, batch: int)
             report = sale.report()
         finally:
             wiring.install(None)
-    assert report["invariant_violations"] == 0
+    assert report.invariant_violations == 0
     return {
         "events": len(scenario.events),
         "skus": len(scenario.plan.skus),

@@ -24,6 +24,7 @@ from typing import Any
 from stockpulse import wiring
 from stockpulse_local import replay as replay_module
 from stockpulse_local.rehearse import RehearsalOptions, describe, generate
+from stockpulse_local.report import Report
 from stockpulse_local.scenario import parse_scenario
 
 
@@ -74,7 +75,7 @@ def run(scenario_data: dict[str, Any], backend: str) -> Result:
 
 @dataclass
 class Result:
-    report: dict[str, Any]
+    report: Report
     elapsed: float
     setup: float
     spent: Counter[str]
@@ -121,15 +122,15 @@ def main() -> int:
         print(f"reports identical: {'yes' if same else 'NO'}")
         if not same:
             for key in ("skus", "orders", "events", "invariant_violations"):
-                if results[a].report[key] != results[b].report[key]:
+                if getattr(results[a].report, key) != getattr(results[b].report, key):
                     print(f"  differs in {key}")
     for backend, result in results.items():
         report = result.report
-        events = report["events"]
-        total = events["processed"] + events["duplicate"] + sum(events["rejected"].values())
+        events = report.events
+        total = events.processed + events.duplicate + sum(events.rejected.values())
         print(
-            f"{backend}: {json.dumps(events)}; accounted {total}/{n}; "
-            f"invariant violations {report['invariant_violations']}"
+            f"{backend}: {json.dumps(events.model_dump())}; accounted {total}/{n}; "
+            f"invariant violations {report.invariant_violations}"
         )
     return 0
 

@@ -26,9 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from pydantic import ValidationError
+
 from stockpulse_local import rehearse as rehearsal
 from stockpulse_local.errors import CommandError
 from stockpulse_local.progress import MessagePrinter, ProgressBar, use_colour
+from stockpulse_local.report import Report, ShowReport, write_report
 from stockpulse_local.scenario import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
@@ -53,11 +56,11 @@ class Run:
     speed: float = 60.0  # with serve: virtual seconds per wall second
     state_dir: Path | None = None  # DynamoDB Local's files and the checkpoint: a killed run resumes
 
-    def execute(self) -> dict[str, Any]:
+    def execute(self) -> Report:
         from stockpulse import wiring
         from stockpulse_local.dynamodb_local import DynamoDBLocalUnavailable
         from stockpulse_local.replay import Replay, ResumeError, Stack, open_backend
-        from stockpulse_local.summary import OutcomeLog
+        from stockpulse_local.timeline import OutcomeLog
 
         session = self.scenario.plan.session
         tz = session.starts_at.tzinfo
@@ -129,9 +132,9 @@ class Run:
         )
         return report
 
-    def picture(self, report: dict[str, Any], png: Path) -> list[Path]:
+    def picture(self, report: Report, png: Path) -> list[Path]:
         """The PNG (matplotlib) and the HTML beside it; the HTML even if matplotlib is missing."""
-        from stockpulse_local.summary import write_html, write_png
+        from stockpulse_local.picture import write_html, write_png
 
         written: list[Path] = []
         try:
@@ -141,7 +144,7 @@ class Run:
         written.append(write_html(self.timeline, report, png.with_suffix(".html")))
         return written
 
-    def review(self, report: dict[str, Any], out_dir: Path) -> tuple[Review, list[Path]]:
+    def review(self, report: Report, out_dir: Path) -> tuple[Review, list[Path]]:
         """review.md, review.csv and curves.csv in `out_dir`. A resumed run logged the outcomes
         after the stop only: its refused units then come from the report's orders."""
         from stockpulse_local.review import build_review, curves_of
@@ -150,7 +153,7 @@ class Run:
         review = build_review(report, self.scenario, outcomes=outcomes, curves=curves_of(self.timeline))
         return review, review.write(out_dir)
 
-    def summary(self, report: dict[str, Any], out: TextIO) -> None:
+    def summary(self, report: Report, out: TextIO) -> None:
         from stockpulse_local.summary import render_summary
 
         out.write(
@@ -166,31 +169,29 @@ def _wait_for_interrupt() -> None:
         pass
 
 
-def write_report(report: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "session"
 
 
-def read_report(path: Path, scenario: Scenario) -> dict[str, Any]:
-    """A report `replay --json` wrote for this scenario."""
+def read_report(path: Path, scenario: Scenario) -> ShowReport:
+    """A report `replay --json` wrote for this scenario: what its review reads."""
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise CommandError(f"cannot read the report {path}: {err}") from None
-    if not isinstance(report, dict) or not all(
-        isinstance(report.get(key), kind)
-        for key, kind in (("skus", dict), ("orders", dict), ("messages", list))
-    ):
-        raise CommandError(f"{path} is not a replay report (docs/formats.md)")
-    missing = [s.sku_id for s in scenario.plan.skus if s.sku_id not in report["skus"]]
+    # Another scenario's report is named as such, before its SKUs are read.
+    skus = data.get("skus") if isinstance(data, dict) else None
+    missing = [s.sku_id for s in scenario.plan.skus if isinstance(skus, dict) and s.sku_id not in skus]
     if missing:
         raise CommandError(f"{path} is not this scenario's report: it has no SKU {', '.join(missing)}")
-    return report
+    try:
+        return ShowReport.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "report"
+        raise CommandError(
+            f"{path} is not a replay report (docs/formats.md): {where}: {first['msg']}"
+        ) from None
 
 
 def _where(
@@ -319,10 +320,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError, KeyError) as err:
         raise CommandError(f"cannot read {curves_path}: {err!r}") from None
-    try:
-        review = build_review(report, scenario, curves=curves)
-    except (KeyError, TypeError) as err:
-        raise CommandError(f"{report_path} is not a replay report (docs/formats.md): {err!r}") from None
+    review = build_review(report, scenario, curves=curves)
     _where(sys.stdout, None, [], (review, review.write(Path(args.out) if args.out else report_path.parent)))
     return EXIT_OK
 

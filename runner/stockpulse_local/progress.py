@@ -29,6 +29,16 @@ def clock_text(ms: int, tz: tzinfo | None, *, seconds: bool = True) -> str:
     return instant.strftime("%H:%M:%S" if seconds else "%H:%M")
 
 
+def utc_offset(tz: tzinfo | None) -> str:
+    """The session's offset for people: `UTC`, `UTC+08:00`."""
+    if tz is None:
+        return "UTC"
+    from datetime import datetime
+
+    text = datetime(2000, 1, 1, tzinfo=tz).strftime("%z")
+    return "UTC" if text in ("", "+0000") else f"UTC{text[:3]}:{text[3:]}"
+
+
 def use_colour(stream: TextIO) -> bool:
     return _isatty(stream) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 

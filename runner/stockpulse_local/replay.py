@@ -53,9 +53,10 @@ from stockpulse.pre_show import announce_pre_show
 from stockpulse.records import StockItem
 from stockpulse.tier_settling import notice_for, tier_inputs
 from stockpulse_local.channels import Routing
+from stockpulse_local.report import EventCounts, Message, Report, ShowReport, SkuReport, TierAlert
 from stockpulse_local.scenario import Scenario, ScenarioEvent, record_bytes
-from stockpulse_local.summary import OutcomeLog, Timeline
 from stockpulse_local.template_tables import create_tables
+from stockpulse_local.timeline import OutcomeLog, Timeline
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -411,7 +412,7 @@ class Replay:
             messages=[n.model_dump(mode="json") for n in self.notices.values()],
         ).save(self.checkpoint_path)
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> Report:
         plan = self.scenario.plan
         if self.load_session:
             # A checkpointed replay stopped before its first checkpoint had applied nothing yet.
@@ -537,7 +538,7 @@ class Replay:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
             )
 
-    def messages(self) -> list[dict[str, Any]]:
+    def messages(self) -> list[Message]:
         """The report's `messages` (docs/formats.md): time order, then the order they were sent."""
         return [
             message_of(notice, self.routing)
@@ -553,10 +554,10 @@ class Replay:
                 self.invariant_violations += 1
 
     # -- the report (contract section 3) ---------------------------------------------------------
-    def report(self) -> dict[str, Any]:
+    def report(self) -> Report:
         session_id = self.scenario.plan.session.session_id
         store = self.stack.store
-        skus: dict[str, Any] = {}
+        skus: dict[str, SkuReport] = {}
         for sku in self.scenario.plan.skus:
             item = store.stock(session_id, sku.sku_id)
             assert item is not None
@@ -569,20 +570,20 @@ class Replay:
             order_id: record.status.value if (record := read[order_id].record) else "rejected"
             for order_id in self.scenario.order_ids
         }
-        return {
-            "skus": skus,
-            "orders": orders,
-            "events": {
-                "processed": self.outcomes.processed,
-                "duplicate": self.outcomes.duplicate,
-                "rejected": dict(sorted(self.outcomes.rejected.items())),
-            },
-            "invariant_violations": self.invariant_violations,
-            "messages": self.messages(),
-        }
+        return Report(
+            skus=skus,
+            orders=orders,
+            events=EventCounts(
+                processed=self.outcomes.processed,
+                duplicate=self.outcomes.duplicate,
+                rejected=dict(sorted(self.outcomes.rejected.items())),
+            ),
+            invariant_violations=self.invariant_violations,
+            messages=self.messages(),
+        )
 
 
-def sku_report(store: DynamoLedgerStore, item: StockItem) -> dict[str, Any]:
+def sku_report(store: DynamoLedgerStore, item: StockItem) -> SkuReport:
     """One SKU of the report's `skus`: its stock item's ledger and tier, its alert items' upward
     announcements."""
     lv = item.levels
@@ -590,30 +591,27 @@ def sku_report(store: DynamoLedgerStore, item: StockItem) -> dict[str, Any]:
         (a for a in store.alerts(item.session_id, item.sku_id) if announces_upward(a)),
         key=lambda a: int(a["at_ms"]),
     )
-    return {
+    return SkuReport(
         **lv.counts(),
-        "tier": item.tier.tier.value,
-        "paused": lv.paused,
-        "alerts": [{"tier": str(a["tier"]), "at": rfc3339(int(a["at_ms"]))} for a in alerts],
-    }
+        tier=item.tier.tier.value,
+        paused=lv.paused,
+        alerts=[TierAlert(tier=str(a["tier"]), at=rfc3339(int(a["at_ms"]))) for a in alerts],
+    )
 
 
-def message_of(notice: AlertNotice, routing: Routing) -> dict[str, Any]:
+def message_of(notice: AlertNotice, routing: Routing) -> Message:
     """One of the report's `messages`: a notice as sent, and the channels that deliver it."""
-    message: dict[str, Any] = {
-        "at": rfc3339(epoch_ms(notice.at)),
-        "sku_id": notice.sku_id,
-        "kind": notice.kind.value,
-        "tier": notice.tier.value,
-    }
-    if notice.kind is NoticeKind.RESOLVED:
-        message["from_tier"] = notice.previous_tier.value
-    return message | {
-        "channels": routing.channels(notice),
-        "restock_units": notice.restock_quantity or None,
-        "sellout_eta_minutes": notice.sell_out_eta_minutes,
-        "text": notice.text_zh,
-    }
+    return Message(
+        at=rfc3339(epoch_ms(notice.at)),
+        sku_id=notice.sku_id,
+        kind=notice.kind.value,
+        tier=notice.tier.value,
+        from_tier=notice.previous_tier.value if notice.kind is NoticeKind.RESOLVED else None,
+        channels=routing.channels(notice),
+        restock_units=notice.restock_quantity or None,
+        sellout_eta_minutes=notice.sell_out_eta_minutes,
+        text=notice.text_zh,
+    )
 
 
 @dataclass(frozen=True)
@@ -629,7 +627,7 @@ class TableReport:
     outcome each order item remembers beside its events' ids. `missing`: SKUs of the plan with
     no stock item (not loaded), left out of `skus`."""
 
-    report: dict[str, Any]
+    report: ShowReport
     outcomes: OutcomeLog
     missing: list[str]
 
@@ -637,8 +635,8 @@ class TableReport:
 def table_report(store: DynamoLedgerStore, plan: SessionPlan, routing: Routing) -> TableReport:
     """Reads only: the stock items, their alert items, and the session's order items (a Scan)."""
     session_id = plan.session.session_id
-    skus: dict[str, Any] = {}
-    messages: list[tuple[int, dict[str, Any]]] = []
+    skus: dict[str, SkuReport] = {}
+    messages: list[tuple[int, Message]] = []
     missing: list[str] = []
     for sku in plan.skus:
         item = store.stock(session_id, sku.sku_id)
@@ -650,12 +648,12 @@ def table_report(store: DynamoLedgerStore, plan: SessionPlan, routing: Routing) 
             # Routed as when it was sent: its kind, tier, first and the SKU's importance and
             # channels are on the records; the ledger's numbers of that instant are not.
             notice = notice_for(item, item.levels, alert, sku.alerts.channels)
-            message = message_of(notice, routing)
-            message |= {
-                "restock_units": alert.get("restock_units"),
-                "sellout_eta_minutes": None,
-                "text": None,
-            }
+            sent = message_of(notice, routing).model_dump()
+            # The alert item keeps no text nor ETA, and a restock only for pre-show messages.
+            message = Message.model_validate(
+                sent
+                | {"restock_units": alert.get("restock_units"), "sellout_eta_minutes": None, "text": None}
+            )
             messages.append((int(alert["at_ms"]), message))
     outcomes = OutcomeLog()
     orders: dict[str, str] = {}
@@ -668,13 +666,13 @@ def table_report(store: DynamoLedgerStore, plan: SessionPlan, routing: Routing) 
             outcome = Outcome.from_code(code)
             # A refused `order.created`: rejected with its reason and the order left `rejected`.
             if outcome.reason is not None and outcome.order_status is OrderStatus.REJECTED:
-                outcomes.refused_units[(record.sku_id, outcome.reason.value)] += record.quantity
+                outcomes.refuse(order_id, record.sku_id, outcome.reason.value, record.quantity)
                 outcomes.rejected[(record.sku_id, outcome.reason.value)] += 1
-    report = {
-        "skus": skus,
-        "orders": dict(sorted(orders.items())),
-        "messages": [m for _, m in sorted(messages, key=lambda m: m[0])],
-    }
+    report = ShowReport(
+        skus=skus,
+        orders=dict(sorted(orders.items())),
+        messages=[m for _, m in sorted(messages, key=lambda m: m[0])],
+    )
     return TableReport(report, outcomes, missing)
 
 
@@ -711,7 +709,7 @@ def replay(
     on_batch: Callable[[Replay], None] | None = None,
     on_finish: Callable[[Replay], None] | None = None,
     on_outcome: Callable[[OrderEvent | None, Outcome], None] | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """Replay `scenario` on a fresh stack; the contract's report. `on_batch` runs after every
     batch, `on_finish` once the clock reached the session's end (both get the `Replay`),
     `on_outcome` for every event's outcome."""

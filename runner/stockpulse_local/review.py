@@ -28,9 +28,10 @@ from stockpulse.domain.ledger import Reason
 from stockpulse.domain.messages import TIER_ZH
 from stockpulse.domain.tiers import Tier
 from stockpulse_local.channels import ORDER as CHANNELS
-from stockpulse_local.progress import CHANNEL_NAMES, clock_text
+from stockpulse_local.progress import CHANNEL_NAMES, clock_text, utc_offset
+from stockpulse_local.report import Report, ShowReport
 from stockpulse_local.scenario import Scenario
-from stockpulse_local.summary import OutcomeLog, Timeline, alert_times, utc_offset
+from stockpulse_local.timeline import OutcomeLog, Timeline
 
 REVIEW_MD, REVIEW_CSV, CURVES_CSV = "review.md", "review.csv", "curves.csv"
 # Why a buyer of one of the show's SKUs was turned away: the demand a shop could have sold.
@@ -198,7 +199,7 @@ class SkuReview:
 
 
 def build_review(
-    report: Mapping[str, Any],
+    report: Report | ShowReport,
     scenario: Scenario,
     *,
     outcomes: OutcomeLog | None = None,
@@ -210,15 +211,15 @@ def build_review(
     refused = _refused_units(report, scenario)
     skus = []
     for sku in scenario.plan.skus:
-        final = report["skus"][sku.sku_id]
-        messages = [m for m in report["messages"] if m["sku_id"] == sku.sku_id]
-        per_channel = Counter(c for m in messages for c in m["channels"])
-        sold_out = [epoch_ms(parse_instant(m["at"])) for m in messages if m["kind"] == "sold_out"]
-        restocks = [m["restock_units"] for m in messages if m["restock_units"]]
+        final = report.skus[sku.sku_id]
+        messages = [m for m in report.messages if m.sku_id == sku.sku_id]
+        per_channel = Counter(c for m in messages for c in m.channels)
+        sold_out = [epoch_ms(parse_instant(m.at)) for m in messages if m.kind == "sold_out"]
+        restocks = [m.restock_units for m in messages if m.restock_units]
         rows = curves.get(sku.sku_id) if curves is not None else None
         by_reason = None
         if outcomes is not None:
-            logged = outcomes.units_for_sku(sku.sku_id)
+            logged = outcomes.units_for_sku(sku.sku_id, lambda o: report.orders.get(o) in REFUSED_STATUSES)
             by_reason = {reason: logged.get(reason, 0) for reason in DEMAND_REASONS}
         skus.append(
             SkuReview(
@@ -227,27 +228,27 @@ def build_review(
                 forecast=sku.forecast,
                 yellow_ratio=sku.tier_ratios.yellow,
                 red_ratio=sku.tier_ratios.red,
-                sold=final["sold"],
-                reserved=final["reserved"],
+                sold=final.sold,
+                reserved=final.reserved,
                 refused_units=refused[sku.sku_id] if by_reason is None else sum(by_reason.values()),
                 refused_by_reason=by_reason,
                 sold_out_at=sold_out[0] if sold_out else None,
                 minutes_sold_out=None if rows is None else sum(m.sold_out for m in rows),
                 minutes_paused=None if rows is None else sum(m.paused for m in rows),
-                alerts=alert_times(final),
+                alerts=final.alert_times(),
                 messages={c: per_channel[c] for c in CHANNELS},
                 restock_suggested=(
                     None if source and "restock_suggested" in source.unknown else max(restocks, default=None)
                 ),
-                restocked=final["on_hand"] - sku.on_hand,
+                restocked=final.on_hand - sku.on_hand,
             )
         )
     return Review(scenario, skus, curves, source)
 
 
-def _refused_units(report: Mapping[str, Any], scenario: Scenario) -> Counter[str]:
+def _refused_units(report: Report | ShowReport, scenario: Scenario) -> Counter[str]:
     """Per SKU, the units of the orders the report ends rejected or refund_required."""
-    wanted = {order_id for order_id, status in report["orders"].items() if status in REFUSED_STATUSES}
+    wanted = {order_id for order_id, status in report.orders.items() if status in REFUSED_STATUSES}
     known = {s.sku_id for s in scenario.plan.skus}
     session_id = scenario.plan.session.session_id
     units: Counter[str] = Counter()

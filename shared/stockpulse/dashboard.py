@@ -30,9 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import SystemClock
-from stockpulse.domain import forecast, messages
+from stockpulse.domain import forecast, messages, sample_log
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import from_epoch_ms, rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig

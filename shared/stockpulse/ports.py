@@ -19,7 +19,7 @@ from stockpulse.domain.ledger import Move, Outcome, StockLevels
 from stockpulse.domain.tiers import Tier, TierInputs
 from stockpulse.records import EventMemory, OrderMemory, OrderWrite, StockItem, TxResult
 
-# -- errors the stores raise (their adapters define nothing else for callers to catch) -----------
+# -- errors the adapters raise (they let no botocore error out: `adapters/aws_errors.py`) -------
 
 
 class StoreUnavailable(Exception):
@@ -41,6 +41,11 @@ class ReadIncomplete(Exception):
 
 class WriteIncomplete(Exception):
     """A batch write kept returning unprocessed items, or a conditional write kept conflicting."""
+
+
+class PublishFailed(Exception):
+    """A topic or queue did not take a message (an alert, a stock sync update, a rejected event):
+    a network error, or an error the SDK's own retries did not absorb. Its message is the SDK's."""
 
 
 # -- ports ---------------------------------------------------------------------------------------

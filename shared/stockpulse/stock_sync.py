@@ -1,7 +1,8 @@
 """Platform stock sync feed: what each platform may still sell of a SKU, published when it changes.
 
 Platform integrations keep their listings' stock in step with the shared pool from this feed
-(SNS `StockSyncTopic`). One message per SKU carries the sellable quantity per platform:
+(SNS `StockSyncTopic`, published by `stockpulse.adapters.sns.SnsStockSyncPublisher`). One
+message per SKU carries the sellable quantity per platform:
 
 - a capped platform (it has a `headroom` entry) may sell `min(available, headroom)`: its quota
   left and the pool, whichever is smaller; held units are never in `available`;
@@ -20,15 +21,12 @@ duplicated message (SNS is at-least-once, containers restart and publish again) 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.records import StockItem
-
-SNS_BATCH = 10  # PublishBatch takes at most 10 entries
 
 
 def sellable(levels: StockLevels) -> dict[str, int]:
@@ -112,35 +110,6 @@ def coalesce(
 
 class StockSyncPublisher(Protocol):
     def publish(self, updates: Sequence[StockSyncUpdate]) -> None: ...
-
-
-class SnsStockSyncPublisher:
-    """Updates to STOCK_SYNC_TOPIC_ARN, ten per PublishBatch request; attributes let a platform's
-    subscription filter on its session or SKU."""
-
-    def __init__(self, client: Any, topic_arn: str) -> None:
-        self._sns = client
-        self._topic = topic_arn
-
-    def publish(self, updates: Sequence[StockSyncUpdate]) -> None:
-        for start in range(0, len(updates), SNS_BATCH):
-            chunk = updates[start : start + SNS_BATCH]
-            entries = [
-                {
-                    "Id": str(i),
-                    "Message": json.dumps(u.message(), ensure_ascii=False, sort_keys=True),
-                    "MessageAttributes": {
-                        "session_id": {"DataType": "String", "StringValue": u.session_id},
-                        "sku_id": {"DataType": "String", "StringValue": u.sku_id},
-                        "kind": {"DataType": "String", "StringValue": "stock_sync"},
-                    },
-                }
-                for i, u in enumerate(chunk)
-            ]
-            response = self._sns.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
-            failed = response.get("Failed") or []
-            if failed:
-                raise StockSyncFailed(f"{len(failed)} stock sync updates not published: {failed[:3]}")
 
 
 class StockSyncFailed(Exception):

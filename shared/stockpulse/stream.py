@@ -191,9 +191,9 @@ def sync_platform_stock(batch: SkuOrderedBatch, feed: StockSyncFeed, metrics: Me
 
     It runs after every record applied: raising here would fail the whole batch, whose retry
     finds every record a duplicate, and the shard would stall on a sync that cannot get through.
-    Any failure (AWS errors, `StockSyncFailed` for refused PublishBatch entries) is logged and
-    counted (`stock_sync_failed`); the feed did not mark those updates published, so the next
-    batch that touches the SKU sends them again.
+    Any failure (`StoreUnavailable`, `PublishFailed`, `StockSyncFailed` for refused PublishBatch
+    entries, or any other) is logged and counted (`stock_sync_failed`); the feed did not mark
+    those updates published, so the next batch that touches the SKU sends them again.
     """
     store = batch.guard.store
     try:

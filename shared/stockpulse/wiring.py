@@ -17,7 +17,7 @@ from botocore.config import Config
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
-from stockpulse.adapters.sns import SnsAlertPublisher
+from stockpulse.adapters.sns import SnsAlertPublisher, SnsStockSyncPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alert_policy import AlertPolicy
 from stockpulse.domain.events import OrderEvent
@@ -26,7 +26,7 @@ from stockpulse.evaluator import ThresholdEvaluator
 from stockpulse.guard import InventoryGuard
 from stockpulse.ports import DashboardStore, ForecastStore, LedgerStore
 from stockpulse.settings import Settings
-from stockpulse.stock_sync import SnsStockSyncPublisher, StockSyncFeed
+from stockpulse.stock_sync import StockSyncFeed
 
 # Throttling and timeouts are retried by the SDK with backoff before a record is reported failed.
 RETRY_CONFIG = Config(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=2, read_timeout=5)

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import to_item
+from stockpulse.domain import sample_log
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.domain.session import SessionPlan
 from stockpulse.pre_show import announce_pre_show

@@ -20,8 +20,8 @@ from stockpulse_local.dynamodb_local import DynamoDBLocal
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import REGION, Backend, Replay, Stack, replay
 from stockpulse_local.scenario import parse_scenario
-from stockpulse_local.summary import OutcomeLog
 from stockpulse_local.template_tables import create_tables
+from stockpulse_local.timeline import OutcomeLog
 
 # A short, busy show: holds expire, payments come late, a platform resends, the best seller
 # pauses itself on red, ops restock and resume; dynamic thresholds on (the evaluator's minutes).
@@ -53,7 +53,7 @@ def test_dynamodb_local_agrees_with_moto(
        integration tests require) and gives the report the embedded backend gives;
     2. `session load` -> the events through the handlers -> `session status` agree with it."""
     scenario_file, data = write_scenario(tmp_path)
-    moto_report = replay(parse_scenario(data))
+    moto_report = replay(parse_scenario(data)).model_dump(mode="json")  # as written
     # The scenario is not trivial: these are the paths both engines have to agree on.
     assert {"expired", "sold"} <= set(moto_report["orders"].values())
     assert moto_report["events"]["duplicate"] > 0

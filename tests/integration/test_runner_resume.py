@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from stockpulse import wiring
 from stockpulse_local.dynamodb_local import PID_FILE, DynamoDBLocal
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import REGION, Backend, Checkpoint, Replay, Stack, replay
+from stockpulse_local.report import Report
 from stockpulse_local.scenario import Scenario, parse_scenario
 
 # Busy enough for many batches: holds expire, payments come late, a platform resends, restocks.
@@ -34,7 +35,7 @@ STOCKPULSE = Path(sys.executable).with_name("stockpulse")
 
 
 @pytest.fixture(scope="module")
-def sale(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Scenario, dict[str, Any]]:
+def sale(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Scenario, Report]:
     data = generate(OPTIONS)
     path = tmp_path_factory.mktemp("sale") / "sale.json"
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -84,12 +85,12 @@ def test_killed_twice_then_run_again_gives_the_uninterrupted_report(
 
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert finished.returncode == 0, finished.stderr
-    assert json.loads(report.read_text(encoding="utf-8")) == expected
+    assert json.loads(report.read_text(encoding="utf-8")) == expected.model_dump(mode="json")
     assert events_done(state) == total
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr  # a finished replay resumed: nothing left to do
-    assert json.loads(report.read_text(encoding="utf-8")) == expected
+    assert json.loads(report.read_text(encoding="utf-8")) == expected.model_dump(mode="json")
 
 
 class Stopped(BaseException):
@@ -138,73 +139,78 @@ def stops_after_announcing(client: Any, n: int) -> StopsAfter:
     )
 
 
+CREDS = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """The tables of one stopped-and-resumed replay; the wiring it installed is cleared after."""
+    try:
+        yield f"resume-{uuid.uuid4().hex[:8]}-"
+    finally:
+        wiring.install(None)
+
+
+def run_until_stopped(scenario: Scenario, client: StopsAfter, checkpoint: Path, prefix: str) -> Replay:
+    """A first process: the replay on the stopping client, with its own SNS and SQS."""
+    with mock_aws():
+        sns, sqs = boto3.client("sns", **CREDS), boto3.client("sqs", **CREDS)
+        first = Replay(
+            scenario,
+            Stack.create(Backend(client, sns, sqs, "dynamodb-local"), prefix=prefix),
+            checkpoint_path=checkpoint,
+        )
+        with pytest.raises(Stopped):
+            first.run()
+    return first
+
+
+def run_again(
+    scenario: Scenario, dynamodb_local: DynamoDBLocal, checkpoint: Path, prefix: str
+) -> tuple[Replay, dict[str, Any]]:
+    """A new process: fresh SNS and SQS, the same tables and checkpoint."""
+    with mock_aws():
+        sns, sqs = boto3.client("sns", **CREDS), boto3.client("sqs", **CREDS)
+        stack = Stack.create(Backend(dynamodb_local.client(), sns, sqs, "dynamodb-local"), prefix=prefix)
+        second = Replay(scenario, stack, checkpoint_path=checkpoint)
+        return second, second.run()
+
+
 def test_stopped_right_after_an_announcement_keeps_its_message(
-    sale: tuple[Path, Scenario, dict[str, Any]], dynamodb_local: DynamoDBLocal, tmp_path: Path
+    sale: tuple[Path, Scenario, dict[str, Any]], dynamodb_local: DynamoDBLocal, tmp_path: Path, prefix: str
 ) -> None:
     """The report's messages outlive the runner's in-process feed queue (the message journal)."""
     _, scenario, expected = sale
-    assert [m for m in expected["messages"] if m["kind"] != "pre_show"], "the sale announces something"
+    assert [m for m in expected.messages if m.kind != "pre_show"], "the sale announces something"
     checkpoint = tmp_path / "checkpoint.json"
-    prefix = f"resume-{uuid.uuid4().hex[:8]}-"
-    creds = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    try:
-        with mock_aws():
-            sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
-            stopping = stops_after_announcing(dynamodb_local.client(), 1)
-            first = Replay(
-                scenario,
-                Stack.create(Backend(stopping, sns, sqs, "dynamodb-local"), prefix=prefix),
-                checkpoint_path=checkpoint,
-            )
-            with pytest.raises(Stopped):
-                first.run()
-        with mock_aws():  # a new process: fresh SNS and SQS, the same tables
-            sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
-            stack = Stack.create(Backend(dynamodb_local.client(), sns, sqs, "dynamodb-local"), prefix=prefix)
-            assert Replay(scenario, stack, checkpoint_path=checkpoint).run() == expected
-    finally:
-        wiring.install(None)
+    run_until_stopped(scenario, stops_after_announcing(dynamodb_local.client(), 1), checkpoint, prefix)
+    assert run_again(scenario, dynamodb_local, checkpoint, prefix)[1] == expected
 
 
 @pytest.mark.parametrize("stop_at", [30, 110])
 def test_stopped_inside_a_batch_resumes_counting_each_event_once(
-    sale: tuple[Path, Scenario, dict[str, Any]], dynamodb_local: DynamoDBLocal, tmp_path: Path, stop_at: int
+    sale: tuple[Path, Scenario, dict[str, Any]],
+    dynamodb_local: DynamoDBLocal,
+    tmp_path: Path,
+    prefix: str,
+    stop_at: int,
 ) -> None:
     _, scenario, expected = sale
     checkpoint = tmp_path / "checkpoint.json"
-    prefix = f"resume-{uuid.uuid4().hex[:8]}-"
-    creds = {"region_name": REGION, "aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    try:
-        with mock_aws():
-            sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
-            stopping = StopsAfter(dynamodb_local.client(), stop_at)
-            first = Replay(
-                scenario,
-                Stack.create(Backend(stopping, sns, sqs, "dynamodb-local"), prefix=prefix),
-                checkpoint_path=checkpoint,
-            )
-            with pytest.raises(Stopped):
-                first.run()
-            saved = Checkpoint.load(checkpoint, scenario)
-            assert saved is not None and saved.events_done == first.events_done  # inside a batch
-            # ... and events of that batch had applied: their ids are remembered on their orders.
-            done = {e.parsed.event_id for e in scenario.events[: saved.events_done] if e.parsed}
-            after = [e.parsed for e in scenario.events[saved.events_done :] if e.parsed and e.parsed.order_id]
-            store = first.stack.store
-            assert any(
-                e.event_id not in done
-                and e.event_id in store.order_memory(e.session_id, str(e.order_id)).events
-                for e in after[:100]
-            )
-
-        with mock_aws():  # a new process: fresh SNS and SQS, the same tables
-            sns, sqs = boto3.client("sns", **creds), boto3.client("sqs", **creds)
-            stack = Stack.create(Backend(dynamodb_local.client(), sns, sqs, "dynamodb-local"), prefix=prefix)
-            second = Replay(scenario, stack, checkpoint_path=checkpoint)
-            assert second.resumed_at == saved.events_done
-            assert second.run() == expected
-    finally:
-        wiring.install(None)
+    first = run_until_stopped(scenario, StopsAfter(dynamodb_local.client(), stop_at), checkpoint, prefix)
+    saved = Checkpoint.load(checkpoint, scenario)
+    assert saved is not None and saved.events_done == first.events_done  # inside a batch
+    # ... and events of that batch had applied: their ids are remembered on their orders.
+    done = {e.parsed.event_id for e in scenario.events[: saved.events_done] if e.parsed}
+    after = [e.parsed for e in scenario.events[saved.events_done :] if e.parsed and e.parsed.order_id]
+    store = first.stack.store
+    assert any(
+        e.event_id not in done and e.event_id in store.order_memory(e.session_id, str(e.order_id)).events
+        for e in after[:100]
+    )
+    second, report = run_again(scenario, dynamodb_local, checkpoint, prefix)
+    assert second.resumed_at == saved.events_done
+    assert report == expected
 
 
 def test_a_state_directory_holds_one_scenario(

@@ -19,10 +19,9 @@ from urllib.parse import quote
 import pytest
 
 from stockpulse import dashboard
-from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import to_item
-from stockpulse.domain import forecast
+from stockpulse.domain import forecast, sample_log
 from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event, parse_instant, rfc3339
 from stockpulse.domain.ledger import Outcome

@@ -37,3 +37,11 @@ def test_the_readme_and_docs_link_only_inside_the_repository() -> None:
     for path in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"\.\./shared/", text), f"{path.name} points outside the repository"
+
+
+def test_the_architecture_ends_with_a_one_screen_import_map() -> None:
+    """The layers' import rules, last in docs/architecture.md (tests/unit/test_import_rules.py
+    checks them)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    last = text[text.rindex("\n## ") :]
+    assert last.startswith("\n## Import map") and len(last.strip().splitlines()) <= 40

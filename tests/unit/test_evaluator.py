@@ -18,21 +18,18 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from stockpulse import wiring
-from stockpulse.adapters import sample_log
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item
-from stockpulse.domain import stock_risk
+from stockpulse.domain import sample_log, stock_risk
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
 from stockpulse.domain.ledger import Outcome, Result
+from stockpulse.domain.minute_forecast import per_minute_increments
+from stockpulse.domain.rebalance import plan_rebalance
 from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
-from stockpulse.evaluator import (
-    RunSummary,
-    per_minute_increments,
-    plan_rebalance,
-)
+from stockpulse.evaluator import RunSummary
 from stockpulse.guard import InventoryGuard
 from stockpulse.records import stock_attributes
 from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate

@@ -130,20 +130,20 @@ def test_faults_lose_nothing_and_double_nothing(monkeypatch: pytest.MonkeyPatch)
     report, stored, delivered, injected = run(True, monkeypatch)
     assert injected["dynamodb_before"] > 5 and injected["dynamodb_after"] > 5, injected
     assert injected["sns_before"] + injected["sns_after"] > 0, injected
-    for sku_id, expected in clean["skus"].items():
-        got = report["skus"][sku_id]
-        ledger = ("on_hand", "held", "reserved", "sold", "available", "paused", "tier")
-        assert {k: got[k] for k in ledger} == {k: expected[k] for k in ledger}, sku_id
+    for sku_id, expected in clean.skus.items():
+        got = report.skus[sku_id]
+        ledger = {"on_hand", "held", "reserved", "sold", "available", "paused", "tier"}
+        assert got.model_dump(include=ledger) == expected.model_dump(include=ledger), sku_id
         # Every tier the clean run announced is announced (a retry may announce it later, never not).
-        assert {a["tier"] for a in got["alerts"]} == {a["tier"] for a in expected["alerts"]}
-    assert report["orders"] == clean["orders"]
-    assert report["invariant_violations"] == 0
+        assert {a.tier for a in got.alerts} == {a.tier for a in expected.alerts}
+    assert report.orders == clean.orders
+    assert report.invariant_violations == 0
     # Every event delivered until it succeeded. Lambda redelivers a Kinesis batch from its first
     # failed record on, so redelivered records are counted again (as duplicates): at least once.
     total = len(json.loads(EXAMPLE.read_text())["events"])
-    events = report["events"]
-    assert events["processed"] + events["duplicate"] + sum(events["rejected"].values()) >= total
-    assert events["rejected"] == clean["events"]["rejected"]
+    events = report.events
+    assert events.processed + events.duplicate + sum(events.rejected.values()) >= total
+    assert events.rejected == clean.events.rejected
 
     # Every stored message (alert, repeat, resolved, sold out, slow) reached the feed at least
     # once, or a later message of that SKU that superseded it while it was pending did (a newer

@@ -30,7 +30,6 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.exceptions import BotoCoreError, ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -39,13 +38,13 @@ from support import sns_lambda_event
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
-from stockpulse.adapters.dynamodb_ledger import TransactionContention
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.events import MAX_EVENT_BYTES, EventType
 from stockpulse.domain.ledger import Outcome, Result
 from stockpulse.domain.session import SessionPlan
 from stockpulse.guard import InventoryGuard
+from stockpulse.ports import PublishFailed, StoreUnavailable, TransactionContention
 from stockpulse.stream import HeldBackAfterFailure
 from stockpulse_local.replay import LambdaContext, Stack, load_handler, open_backend
 from stockpulse_local.template_tables import load_template
@@ -58,8 +57,9 @@ SKUS = ("cake", "tea")
 PLATFORMS = ("douyin", "kuaishou", "taobao")
 ORDER_IDS = tuple(f"o{i}" for i in range(6))
 STRING_FIELDS = ("event_id", "session_id", "sku_id", "order_id", "platform", "type", "occurred_at")
-# The documented "raise so that Lambda retries" exceptions: typed, and nothing else may escape.
-ORDER_STREAM_RETRY = (HeldBackAfterFailure, TransactionContention, ClientError, BotoCoreError)
+# The documented "raise so that Lambda retries" exceptions: typed, and nothing else may escape
+# (the adapters turn botocore's errors into the port errors: the ledger's, the rejected-events queue's).
+ORDER_STREAM_RETRY = (HeldBackAfterFailure, TransactionContention, StoreUnavailable, PublishFailed)
 
 FUZZ = settings(
     max_examples=50,
@@ -598,8 +598,8 @@ def sns_event(message: str, tier: str) -> dict[str, Any]:
 def test_alert_router_handles_arbitrary_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     """A notice it can read is delivered (robots on 127.0.0.1, every platform's renderer); anything
     else raises pydantic's ValidationError - SNS's async retries then the DLQ keep it. Nothing else."""
+    from rehearsal import PARAMETER_PATH
     from robots import robots_for_router
-    from test_no_secrets_in_logs import PARAMETER_PATH
 
     router = load_handler("alert_router")
     with robots_for_router() as robots, fuzz_stack():

@@ -37,6 +37,7 @@ from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, marker_key, order_key, stock_key
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.domain.ledger import OrderStatus, StockLevels
+from stockpulse.ports import StoreUnavailable
 from stockpulse_local.replay import LambdaContext, Stack, load_handler, open_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -231,6 +232,8 @@ def test_transient_failure_holds_back_the_rest_of_that_skus_records_only(lambdas
     failed = lambdas.stream(batch)
     # a1 was throttled; a2 (its payment) and a3 were held back unprocessed, in order.
     assert failed == [ids[0], ids[2], ids[4]]
+    throttled = lambdas.order_stream.processor.exceptions[0][1]  # the port's error, not botocore's
+    assert isinstance(throttled, StoreUnavailable) and isinstance(throttled.__cause__, ClientError)
     assert lambdas.flaky.throttled >= 1
     assert lambdas.status("o-b1") == "sold" and lambdas.status("o-b2") == "reserved"
     assert lambdas.status("o-a1") is None and lambdas.status("o-a2") is None

@@ -12,11 +12,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from stockpulse.adapters.sns import SnsStockSyncPublisher
 from stockpulse.domain.ledger import StockLevels, reserve, take_refusal
 from stockpulse.records import StockItem, parse_stock
 from stockpulse.stock_sync import (
     Published,
-    SnsStockSyncPublisher,
     StockSyncFeed,
     StockSyncUpdate,
     coalesce,

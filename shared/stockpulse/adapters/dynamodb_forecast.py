@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stockpulse.adapters import sample_log
+from stockpulse.adapters.aws_errors import as_port_error
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, to_item
 from stockpulse.adapters.keys import (
     FORECAST_SK,
@@ -28,7 +28,9 @@ from stockpulse.adapters.keys import (
     sku_pk,
     stock_key,
 )
+from stockpulse.domain import sample_log
 from stockpulse.ports import ReadIncomplete as ReadIncomplete
+from stockpulse.ports import StoreUnavailable
 from stockpulse.ports import WriteIncomplete as WriteIncomplete
 from stockpulse.records import StockItem, parse_stock
 
@@ -105,7 +107,8 @@ class DynamoForecastStore:
             }
             for _ in range(_BATCH_ATTEMPTS):
                 self.request_log.append("BatchGetItem")
-                response = self._db.batch_get_item(RequestItems=request)
+                with as_port_error(StoreUnavailable):
+                    response = self._db.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table_name, []):
                     found[item["pk"]["S"], item["sk"]["S"]] = {k: plain(v) for k, v in item.items()}
                 request = response.get("UnprocessedKeys") or {}
@@ -118,18 +121,20 @@ class DynamoForecastStore:
 
     def stock(self, session_id: str, sku_id: str) -> StockItem | None:
         self.request_log.append("GetItem")
-        response = self._db.get_item(
-            TableName=self.table_name, Key=stock_key(session_id, sku_id), ConsistentRead=True
-        )
+        with as_port_error(StoreUnavailable):
+            response = self._db.get_item(
+                TableName=self.table_name, Key=stock_key(session_id, sku_id), ConsistentRead=True
+            )
         item = response.get("Item")
         return parse_stock(from_item(item)) if item else None
 
     def evaluated(self, session_id: str) -> dict[str, Any]:
         """The session index item (its run minutes: `sample_log`); {} when there is none."""
         self.request_log.append("GetItem")
-        response = self._db.get_item(
-            TableName=self.table_name, Key=session_index_key(session_id), ConsistentRead=True
-        )
+        with as_port_error(StoreUnavailable):
+            response = self._db.get_item(
+                TableName=self.table_name, Key=session_index_key(session_id), ConsistentRead=True
+            )
         return {k: plain(v) for k, v in response.get("Item", {}).items()}
 
     # -- writes ------------------------------------------------------------------------------
@@ -148,7 +153,8 @@ class DynamoForecastStore:
             request: dict[str, Any] = {self.table_name: puts[first : first + BATCH_WRITE_ITEMS]}
             for _ in range(_BATCH_ATTEMPTS):
                 self.request_log.append("BatchWriteItem")
-                request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                with as_port_error(StoreUnavailable):
+                    request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
                 if not request:
                     break
             else:
@@ -168,18 +174,19 @@ class DynamoForecastStore:
                 condition = "evaluated = :known"
                 values[":known"] = sample_log.runs_item(known)
             self.request_log.append("UpdateItem")
-            try:
-                self._db.update_item(
-                    TableName=self.table_name,
-                    Key=session_index_key(session_id),
-                    UpdateExpression="SET evaluated = :runs, evaluated_ms = :at",
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues=to_item(values),
-                )
-                return
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+            with as_port_error(StoreUnavailable):
+                try:
+                    self._db.update_item(
+                        TableName=self.table_name,
+                        Key=session_index_key(session_id),
+                        UpdateExpression="SET evaluated = :runs, evaluated_ms = :at",
+                        ConditionExpression=condition,
+                        ExpressionAttributeValues=to_item(values),
+                    )
+                    return
+                except ClientError as err:
+                    if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
             row = self.evaluated(session_id)
             if not row:
                 return  # the session is gone
@@ -240,12 +247,13 @@ class DynamoForecastStore:
                 }
             )
         self.request_log.append("TransactWriteItems")
-        try:
-            self._db.transact_write_items(TransactItems=parts)
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("TransactionCanceledException", "TransactionConflict"):
-                return False
-            raise
+        with as_port_error(StoreUnavailable):
+            try:
+                self._db.transact_write_items(TransactItems=parts)
+            except ClientError as err:
+                if err.response["Error"]["Code"] in ("TransactionCanceledException", "TransactionConflict"):
+                    return False
+                raise
         return True
 
     def move_quota(self, session_id: str, sku_id: str, deltas: Mapping[str, int]) -> StockItem | None:
@@ -274,18 +282,19 @@ class DynamoForecastStore:
         if not names:
             return None
         self.request_log.append("UpdateItem")
-        try:
-            response = self._db.update_item(
-                TableName=self.table_name,
-                Key=stock_key(session_id, sku_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=" AND ".join(conditions),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
+        with as_port_error(StoreUnavailable):
+            try:
+                response = self._db.update_item(
+                    TableName=self.table_name,
+                    Key=stock_key(session_id, sku_id),
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression=" AND ".join(conditions),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=to_item(values),
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    return None
+                raise
         return parse_stock(from_item(response["Attributes"]))

@@ -21,8 +21,9 @@ from enum import Enum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from stockpulse.adapters.aws_errors import as_port_error
 from stockpulse.adapters.keys import (
     ALERT_PREFIX,
     ORDER_SK,
@@ -132,7 +133,8 @@ class DynamoLedgerStore:
     # -- reads -------------------------------------------------------------------------------
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         self.request_log.append("GetItem")
-        response = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+        with as_port_error(StoreUnavailable):
+            response = self._db.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
         item = response.get("Item")
         return from_item(item) if item else None
 
@@ -156,7 +158,8 @@ class DynamoLedgerStore:
             request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
             for attempt in range(TRANSACTION_ATTEMPTS):
                 self.request_log.append("BatchGetItem")
-                response = self._db.batch_get_item(RequestItems=request)
+                with as_port_error(StoreUnavailable):
+                    response = self._db.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table_name, []):
                     raw = from_item(item)
                     found[by_pk[str(raw["pk"])]] = memory_of(raw)
@@ -207,7 +210,7 @@ class DynamoLedgerStore:
     def live_sessions(self, now_ms: int) -> list[dict[str, Any]]:
         """The index items of the sessions under way (or ended less than an hour ago, so late
         expiries still settle): `session_id`, `starts_ms`, `ends_ms`, and the minutes the
-        evaluator ran (`evaluated`, `stockpulse.adapters.sample_log`)."""
+        evaluator ran (`evaluated`, `stockpulse.domain.sample_log`)."""
         self.request_log.append("Query")
         rows: list[dict[str, Any]] = []
         for page in self._paginate(
@@ -246,19 +249,21 @@ class DynamoLedgerStore:
         ends: list[int] = []
         for shard in range(self.expiry_shards):
             self.request_log.append("Query")
-            response = self._db.query(
-                TableName=self.table_name,
-                IndexName="by_expiry",
-                KeyConditionExpression="expiry_shard = :s AND hold_until_ms > :t",
-                ExpressionAttributeValues={":s": {"S": str(shard)}, ":t": {"N": str(after_ms)}},
-                Limit=1,
-            )
+            with as_port_error(StoreUnavailable):
+                response = self._db.query(
+                    TableName=self.table_name,
+                    IndexName="by_expiry",
+                    KeyConditionExpression="expiry_shard = :s AND hold_until_ms > :t",
+                    ExpressionAttributeValues={":s": {"S": str(shard)}, ":t": {"N": str(after_ms)}},
+                    Limit=1,
+                )
             ends.extend(int(i["hold_until_ms"]["N"]) for i in response.get("Items", []))
         return min(ends) if ends else None
 
     def _paginate(self, op: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         while True:
-            page = getattr(self._db, op)(**kwargs)
+            with as_port_error(StoreUnavailable):
+                page = getattr(self._db, op)(**kwargs)
             yield page
             if "LastEvaluatedKey" not in page:
                 return
@@ -307,27 +312,32 @@ class DynamoLedgerStore:
             }
         for (_, item), sku in zip(writes, plan.skus, strict=False):
             self.request_log.append("PutItem")
-            try:
-                self._db.put_item(TableName=self.table_name, Item=item, **condition)
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise StoreUnavailable(str(err)) from err
-                raise StockItemExists(f"{s.session_id}/{sku.sku_id} already has stock") from None
-            except BotoCoreError as err:
-                raise StoreUnavailable(str(err)) from err
+            with as_port_error(StoreUnavailable):
+                try:
+                    self._db.put_item(TableName=self.table_name, Item=item, **condition)
+                except ClientError as err:
+                    if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+                    raise StockItemExists(f"{s.session_id}/{sku.sku_id} already has stock") from None
         for _, item in writes[len(plan.skus) :]:
             self.request_log.append("PutItem")
-            try:
+            with as_port_error(StoreUnavailable):
                 self._db.put_item(TableName=self.table_name, Item=item)
-            except (ClientError, BotoCoreError) as err:
-                raise StoreUnavailable(str(err)) from err
 
-    def _put(self, key: dict[str, Any], values: Mapping[str, Any], condition: str | None = None) -> None:
+    def _put(self, key: dict[str, Any], values: Mapping[str, Any], condition: str | None = None) -> bool:
+        """False when `condition` failed."""
         self.request_log.append("PutItem")
         kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": {**key, **to_item(values)}}
         if condition:
             kwargs["ConditionExpression"] = condition
-        self._db.put_item(**kwargs)
+        with as_port_error(StoreUnavailable):
+            try:
+                self._db.put_item(**kwargs)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                return False
+        return True
 
     # -- the one write path for stock changes ----------------------------------------------------
     def transact(
@@ -362,22 +372,23 @@ class DynamoLedgerStore:
         ops = [{spec["_kind"]: {k: v for k, v in spec.items() if k != "_kind"}} for _, spec in parts]
         for attempt in range(TRANSACTION_ATTEMPTS):
             self.request_log.append("TransactWriteItems")
-            try:
-                self._db.transact_write_items(TransactItems=ops)
-                return TxResult(ok=True)
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                codes = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
-                failed = frozenset(
-                    name
-                    for (name, _), code in zip(parts, codes, strict=False)
-                    if code == "ConditionalCheckFailed"
-                )
-                if failed:
-                    return TxResult(ok=False, failed=failed)
-                # Conflicts with a concurrent transaction on the same item (or throttling): retry.
-                self._sleep(min(0.2, 0.005 * 2**attempt) * random.random())
+            with as_port_error(StoreUnavailable):
+                try:
+                    self._db.transact_write_items(TransactItems=ops)
+                    return TxResult(ok=True)
+                except ClientError as err:
+                    if err.response["Error"]["Code"] != "TransactionCanceledException":
+                        raise
+                    codes = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
+                    failed = frozenset(
+                        name
+                        for (name, _), code in zip(parts, codes, strict=False)
+                        if code == "ConditionalCheckFailed"
+                    )
+                    if failed:
+                        return TxResult(ok=False, failed=failed)
+            # Conflicts with a concurrent transaction on the same item (or throttling): retry.
+            self._sleep(min(0.2, 0.005 * 2**attempt) * random.random())
         raise TransactionContention(f"gave up after {TRANSACTION_ATTEMPTS} conflicting attempts")
 
     def _write_one(self, name: str, spec: Mapping[str, Any]) -> TxResult:
@@ -385,12 +396,13 @@ class DynamoLedgerStore:
         kind = spec["_kind"]
         self.request_log.append(f"{kind}Item")
         call = self._db.put_item if kind == "Put" else self._db.update_item
-        try:
-            call(**{k: v for k, v in spec.items() if k != "_kind"})
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return TxResult(ok=False, failed=frozenset({name}))
+        with as_port_error(StoreUnavailable):
+            try:
+                call(**{k: v for k, v in spec.items() if k != "_kind"})
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                return TxResult(ok=False, failed=frozenset({name}))
         return TxResult(ok=True)
 
     def _stock_update(
@@ -671,31 +683,24 @@ class DynamoLedgerStore:
     def record_alert(self, session_id: str, sku_id: str, alert: Mapping[str, Any], key_ms: int) -> bool:
         """Write a message's alert item (keyed at `key_ms`) unless it exists; False when it was
         recorded before."""
-        try:
-            self._put(
-                alert_key(session_id, sku_id, key_ms, *_kind_tier(alert)),
-                alert,
-                "attribute_not_exists(pk)",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return self._put(
+            alert_key(session_id, sku_id, key_ms, *_kind_tier(alert)), alert, "attribute_not_exists(pk)"
+        )
 
     def clear_pending_alert(self, session_id: str, sku_id: str, alert_id: str) -> None:
         self.request_log.append("UpdateItem")
-        try:
-            self._db.update_item(
-                TableName=self.table_name,
-                Key=stock_key(session_id, sku_id),
-                UpdateExpression="REMOVE pending_alert",
-                ConditionExpression="pending_alert.alert_id = :id",
-                ExpressionAttributeValues={":id": {"S": alert_id}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        with as_port_error(StoreUnavailable):
+            try:
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=stock_key(session_id, sku_id),
+                    UpdateExpression="REMOVE pending_alert",
+                    ConditionExpression="pending_alert.alert_id = :id",
+                    ExpressionAttributeValues={":id": {"S": alert_id}},
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
 
     def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]:
         self.request_log.append("Query")
@@ -715,17 +720,18 @@ class DynamoLedgerStore:
         self.request_log.append("UpdateItem")
         names = {f"#f{i}": k for i, k in enumerate(values)}
         sets = [f"#f{i} = :v{i}" for i in range(len(values))] + ["version = version + :one"]
-        response = self._db.update_item(
-            TableName=self.table_name,
-            Key=stock_key(session_id, sku_id),
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(
-                {**{f":v{i}": v for i, v in enumerate(values.values())}, ":one": 1}
-            ),
-            ReturnValues="ALL_NEW",
-        )
+        with as_port_error(StoreUnavailable):
+            response = self._db.update_item(
+                TableName=self.table_name,
+                Key=stock_key(session_id, sku_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item(
+                    {**{f":v{i}": v for i, v in enumerate(values.values())}, ":one": 1}
+                ),
+                ReturnValues="ALL_NEW",
+            )
         return parse_stock(from_item(response["Attributes"]))
 
 

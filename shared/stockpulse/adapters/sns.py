@@ -12,15 +12,24 @@ characters or more, and a refused publish would lose the alert. Message attribut
 
 At red (`to_supply_chain`), the supply-chain topic gets a restock request: JSON by default, the
 same readable e-mail and SMS for people subscribed to it.
+
+The platforms' stock sync feed (`stockpulse.stock_sync`) goes to its own topic, ten updates per
+PublishBatch (`SnsStockSyncPublisher`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from stockpulse.adapters.aws_errors import as_port_error
 from stockpulse.domain.alerts import AlertNotice, routing_attributes, to_supply_chain
 from stockpulse.domain.messages import email_body, email_subject, render, restock_request, restock_subject
+from stockpulse.ports import PublishFailed
+from stockpulse.stock_sync import StockSyncFailed, StockSyncUpdate
+
+SNS_BATCH = 10  # PublishBatch takes at most 10 entries
 
 
 def message_attributes(notice: AlertNotice) -> dict[str, dict[str, str]]:
@@ -64,18 +73,50 @@ class SnsAlertPublisher:
 
     def publish(self, notice: AlertNotice) -> None:
         attributes = message_attributes(notice)
-        self._sns.publish(
-            TopicArn=self._alerts,
-            Subject=email_subject(notice),
-            Message=alert_message(notice),
-            MessageStructure="json",
-            MessageAttributes=attributes,
-        )
-        if self._supply and to_supply_chain(notice):
+        with as_port_error(PublishFailed):
             self._sns.publish(
-                TopicArn=self._supply,
-                Subject=restock_subject(notice),
-                Message=restock_message(notice),
+                TopicArn=self._alerts,
+                Subject=email_subject(notice),
+                Message=alert_message(notice),
                 MessageStructure="json",
                 MessageAttributes=attributes,
             )
+        if self._supply and to_supply_chain(notice):
+            with as_port_error(PublishFailed):
+                self._sns.publish(
+                    TopicArn=self._supply,
+                    Subject=restock_subject(notice),
+                    Message=restock_message(notice),
+                    MessageStructure="json",
+                    MessageAttributes=attributes,
+                )
+
+
+class SnsStockSyncPublisher:
+    """Updates to STOCK_SYNC_TOPIC_ARN, ten per PublishBatch request; attributes let a platform's
+    subscription filter on its session or SKU."""
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._sns = client
+        self._topic = topic_arn
+
+    def publish(self, updates: Sequence[StockSyncUpdate]) -> None:
+        for start in range(0, len(updates), SNS_BATCH):
+            chunk = updates[start : start + SNS_BATCH]
+            entries = [
+                {
+                    "Id": str(i),
+                    "Message": json.dumps(u.message(), ensure_ascii=False, sort_keys=True),
+                    "MessageAttributes": {
+                        "session_id": {"DataType": "String", "StringValue": u.session_id},
+                        "sku_id": {"DataType": "String", "StringValue": u.sku_id},
+                        "kind": {"DataType": "String", "StringValue": "stock_sync"},
+                    },
+                }
+                for i, u in enumerate(chunk)
+            ]
+            with as_port_error(PublishFailed):
+                response = self._sns.publish_batch(TopicArn=self._topic, PublishBatchRequestEntries=entries)
+            failed = response.get("Failed") or []
+            if failed:
+                raise StockSyncFailed(f"{len(failed)} stock sync updates not published: {failed[:3]}")

@@ -6,6 +6,9 @@ import base64
 import json
 from typing import Any
 
+from stockpulse.adapters.aws_errors import as_port_error
+from stockpulse.ports import PublishFailed
+
 # SQS takes 256 KiB; keep the raw payload well inside it.
 MAX_RAW_BYTES = 64 * 1024
 
@@ -24,4 +27,5 @@ class SqsDeadLetters:
             "raw_base64": base64.b64encode(raw[:MAX_RAW_BYTES]).decode(),
             "raw_truncated": len(raw) > MAX_RAW_BYTES,
         }
-        self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps(body))
+        with as_port_error(PublishFailed):
+            self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps(body))

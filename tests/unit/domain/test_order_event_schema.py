@@ -1,7 +1,7 @@
 """The published JSON Schema of the order event is OrderEvent's, and it agrees with parse_event.
 
 Regenerate the committed file after a model change with:
-    STOCKPULSE_WRITE_SCHEMA=1 .venv/bin/pytest tests/unit/test_order_event_schema.py
+    STOCKPULSE_WRITE_SCHEMA=1 .venv/bin/pytest tests/unit/domain/test_order_event_schema.py
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from support import check_committed_schema
 
 from stockpulse.domain.events import EventType, InvalidEvent, OrderEvent, parse_event
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "order-event.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "docs" / "schemas" / "order-event.schema.json"
 
 
 def generated() -> dict[str, Any]:

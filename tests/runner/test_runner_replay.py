@@ -233,7 +233,7 @@ def hand_scenario() -> dict[str, Any]:
 def test_hand_made_cases() -> None:
     """One replay for all cases (under xdist a shared fixture would run once per worker)."""
     data = hand_scenario()
-    report = replay(parse_scenario(data))
+    report = replay(parse_scenario(data)).model_dump(mode="json")
     problems: list[str] = []
     for case, (config, _, ledger, orders) in CASES.items():
         got = report["skus"][config["sku_id"]]
@@ -334,7 +334,7 @@ def test_contract_example() -> None:
     """demo-cakes.json replays to demo-cakes.expected.json: ledger, final tier, paused, orders and
     counts exactly; each upward tier change announced at that instant or earlier, and no alert
     claiming a tier that is not in force."""
-    report = replay(load_scenario(CONTRACT / "demo-cakes.json"))
+    report = replay(load_scenario(CONTRACT / "demo-cakes.json")).model_dump(mode="json")  # as written
     expected = json.loads((CONTRACT / "demo-cakes.expected.json").read_text(encoding="utf-8"))
     fields = ("on_hand", "held", "reserved", "sold", "available", "tier", "paused")
     for sku_id, want in expected["skus"].items():

@@ -28,9 +28,10 @@ from stockpulse_local import cli
 from stockpulse_local.channels import ORDER as CHANNELS
 from stockpulse_local.progress import clock_text
 from stockpulse_local.replay import LOCAL_EXPIRY_SHARDS, Backend, Replay, Stack, announces_upward
+from stockpulse_local.report import Report
 from stockpulse_local.review import REVIEW_COLUMNS, build_review, curves_of
 from stockpulse_local.scenario import parse_scenario
-from stockpulse_local.summary import OutcomeLog
+from stockpulse_local.timeline import OutcomeLog
 
 REGION = "us-east-1"
 T = "2026-12-24T20:{:02d}:{:02d}+08:00"
@@ -158,7 +159,7 @@ def table_items(name: str) -> list[dict[str, Any]]:
 
 def live_show(
     outputs: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[Replay, tuple[dict[str, Any], OutcomeLog]]:
+) -> tuple[Replay, tuple[Report, OutcomeLog]]:
     """Load the session through the stack, then send the platforms' events through the handlers.
     The big screen's feed queue is subscribed before the load, so it sees the pre-show check too."""
     ddb = boto3.client("dynamodb", region_name=REGION)
@@ -249,7 +250,7 @@ def test_session_status_review_says_what_the_table_holds(
     for want in replayed.rows():
         got = rows[want["sku_id"]]
         assert {k: got[k] for k in same} == {k: str(want[k]) for k in same}, want["sku_id"]
-    messages = Counter((m["sku_id"], m["kind"], m["at"]) for m in report["messages"])
+    messages = Counter((m.sku_id, m.kind, m.at) for m in report.messages)
     assert sum(messages.values()) == sum(int(r["messages_feed"]) for r in rows.values())
     # The replay's curves know the minutes the table cannot: cake was sold out, jam paused.
     minutes = {s.sku_id: (s.minutes_sold_out, s.minutes_paused) for s in replayed.skus}

@@ -12,8 +12,10 @@ import pytest
 
 from stockpulse_local import cli
 from stockpulse_local.progress import MessagePrinter, ProgressBar
+from stockpulse_local.report import Report
 from stockpulse_local.scenario import parse_scenario
-from stockpulse_local.summary import OutcomeLog, Sample, Timeline, render_summary
+from stockpulse_local.summary import render_summary
+from stockpulse_local.timeline import OutcomeLog, Sample, Timeline
 
 GOOD_SESSION = {
     "session_id": "tiny",
@@ -339,14 +341,17 @@ def test_the_summary_lists_rejections_per_sku() -> None:
     log = OutcomeLog()
     log.rejected[("s1", "insufficient_stock")] = 2
     log.rejected[("ghost", "unknown_sku")] = 1
-    report = {
-        "skus": {"s1": {**dict.fromkeys(("on_hand", "held", "reserved", "sold", "available"), 0)}},
-        "orders": {"o1": "sold"},
-        "events": {"processed": 2, "duplicate": 0, "rejected": {"insufficient_stock": 2, "unknown_sku": 1}},
-        "invariant_violations": 0,
-    }
-    report["skus"]["s1"].update(
-        tier="red", paused=True, alerts=[{"tier": "red", "at": "2026-12-01T12:01:00Z"}]
+    final = dict.fromkeys(("on_hand", "held", "reserved", "sold", "available"), 0)
+    final |= {"tier": "red", "paused": True, "alerts": [{"tier": "red", "at": "2026-12-01T12:01:00Z"}]}
+    events = {"processed": 2, "duplicate": 0, "rejected": {"insufficient_stock": 2, "unknown_sku": 1}}
+    report = Report.model_validate(
+        {
+            "skus": {"s1": final},
+            "orders": {"o1": "sold"},
+            "events": events,
+            "invariant_violations": 0,
+            "messages": [],
+        }
     )
     text = render_summary(report, scenario, outcomes=log)
     assert "tier RED     PAUSED" in text

@@ -8,13 +8,13 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stockpulse.domain.events import rfc3339
 from stockpulse_local import cli
 from stockpulse_local.replay import Replay, replay
+from stockpulse_local.report import Report, ShowReport
 from stockpulse_local.review import (
     CURVE_COLUMNS,
     REVIEW_COLUMNS,
@@ -24,7 +24,7 @@ from stockpulse_local.review import (
     read_curves,
 )
 from stockpulse_local.scenario import Scenario, load_scenario, parse_scenario
-from stockpulse_local.summary import OutcomeLog
+from stockpulse_local.timeline import OutcomeLog
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "examples"
 SESSION = {"session_id": "s", "starts_at": "2026-11-25T20:00:00Z", "ends_at": "2026-11-25T22:00:00Z"}
@@ -59,16 +59,16 @@ def test_the_contract_examples_review_says_what_the_report_says(tmp_path: Path) 
         assert saved.next_show() == review.next_show()
 
 
-def check_numbers(review: Review, report: dict[str, Any], scenario: Scenario) -> None:
+def check_numbers(review: Review, report: Report, scenario: Scenario) -> None:
     cake, tea = review.skus
     for s in review.skus:
-        final = report["skus"][s.sku_id]
-        assert (s.sold, s.reserved) == (final["sold"], final["reserved"])
-        sent = [m for m in report["messages"] if m["sku_id"] == s.sku_id]
-        assert s.messages == {c: sum(c in m["channels"] for m in sent) for c in s.messages}
-        assert [(t, rfc3339(at)) for t, at in s.alerts] == [(a["tier"], a["at"]) for a in final["alerts"]]
+        final = report.skus[s.sku_id]
+        assert (s.sold, s.reserved) == (final.sold, final.reserved)
+        sent = [m for m in report.messages if m.sku_id == s.sku_id]
+        assert s.messages == {c: sum(c in m.channels for m in sent) for c in s.messages}
+        assert [(t, rfc3339(at)) for t, at in s.alerts] == [(a.tier, a.at) for a in final.alerts]
         opening = next(k.on_hand for k in scenario.plan.skus if k.sku_id == s.sku_id)
-        assert s.restocked == final["on_hand"] - opening
+        assert s.restocked == final.on_hand - opening
     assert cake.sold == 74 and cake.messages == {"feed": 5, "im": 4, "sms": 1, "email": 4, "supply_chain": 2}
     assert cake.alerts and [t for t, _ in cake.alerts] == ["yellow", "orange", "red"]
     # Six refused creations (x64, x66-x70), ten units. The cake sold out within the minute its
@@ -91,9 +91,9 @@ def check_numbers(review: Review, report: dict[str, Any], scenario: Scenario) ->
     ]
 
 
-def check_csv(out: Path, review: Review, report: dict[str, Any]) -> None:
+def check_csv(out: Path, review: Review, report: Report) -> None:
     rows = read_csv(out / "review.csv")
-    assert [r["sku_id"] for r in rows] == list(report["skus"])  # one row per SKU
+    assert [r["sku_id"] for r in rows] == list(report.skus)  # one row per SKU
     assert tuple(rows[0]) == REVIEW_COLUMNS
     cake = rows[0]
     assert (cake["sold"], cake["refused_insufficient_stock"], cake["demand"]) == ("74", "10", "84")
@@ -105,13 +105,13 @@ def check_csv(out: Path, review: Review, report: dict[str, Any]) -> None:
     assert tuple(curves[0]) == CURVE_COLUMNS
     per_sku = Counter(r["sku_id"] for r in curves)
     assert per_sku == {"cake-osmanthus": 181, "tea-longjing": 181}  # 20:00 to 23:00, each minute
-    for sku_id, final in report["skus"].items():
+    for sku_id, final in report.skus.items():
         last = [r for r in curves if r["sku_id"] == sku_id][-1]
         assert last["time"] == "2026-11-25 23:00"
         assert {k: int(last[k]) for k in ("on_hand", "held", "reserved", "sold", "available")} == {
-            k: final[k] for k in ("on_hand", "held", "reserved", "sold", "available")
+            k: getattr(final, k) for k in ("on_hand", "held", "reserved", "sold", "available")
         }
-        assert last["tier"] == final["tier"]
+        assert last["tier"] == final.tier
     sold_out = sum(
         r["available"] == "0" and int(r["reserved"]) + int(r["sold"]) > 0
         for r in curves
@@ -140,7 +140,7 @@ def crafted(
     on_hand: int = 500,
     refused: int = 0,
     sold_out_at: str | None = None,
-) -> tuple[dict[str, Any], Scenario]:
+) -> tuple[ShowReport, Scenario]:
     """One SKU's report and scenario: `refused` units in one rejected order."""
     events = []
     if refused:
@@ -160,11 +160,13 @@ def crafted(
         )  # fmt: skip
     final = {"on_hand": on_hand, "held": 0, "reserved": 0, "sold": sold, "available": on_hand - sold,
              "tier": "none", "paused": False, "alerts": []}  # fmt: skip
-    report = {"skus": {"k": final}, "orders": {"o1": "rejected"} if refused else {}, "messages": messages}
+    report = ShowReport.model_validate(
+        {"skus": {"k": final}, "orders": {"o1": "rejected"} if refused else {}, "messages": messages}
+    )
     return report, scenario
 
 
-def next_show(report: dict[str, Any], scenario: Scenario) -> tuple[str, str]:
+def next_show(report: ShowReport, scenario: Scenario) -> tuple[str, str]:
     (advice,) = build_review(report, scenario).next_show().values()
     return "; ".join(a.en for a in advice), "；".join(a.zh for a in advice)
 
@@ -202,14 +204,29 @@ def test_a_sale_on_plan_keeps_the_plan() -> None:
 
 def test_quotas_and_pauses_that_turned_buyers_away_are_named() -> None:
     report, scenario = crafted(forecast=100, sold=90)
+    report.orders.update({"q1": "rejected", "p1": "rejected"})
     log = OutcomeLog()
-    log.refused_units[("k", "quota_exceeded")] = 7
-    log.refused_units[("k", "sku_paused")] = 3
+    log.refuse("q1", "k", "quota_exceeded", 7)
+    log.refuse("p1", "k", "sku_paused", 3)
     (advice,) = build_review(report, scenario, outcomes=log).next_show().values()
     assert [a.en for a in advice] == [
         "platform quotas refused 7 units: raise or rebalance them",
         "3 units refused while paused: resume sooner",
     ]
+
+
+def test_an_order_refused_then_taken_by_a_resend_is_not_refused_demand() -> None:
+    """A platform resends a refused creation; the resend reserves, the order is paid. Its units
+    are sold, not also refused; one refused twice is one order's units, with its latest reason."""
+    report, scenario = crafted(forecast=100, sold=90)
+    report.orders.update({"taken": "sold", "twice": "rejected"})
+    log = OutcomeLog()
+    log.refuse("taken", "k", "quota_exceeded", 5)
+    log.refuse("twice", "k", "quota_exceeded", 4)
+    log.refuse("twice", "k", "insufficient_stock", 4)
+    (sku,) = build_review(report, scenario, outcomes=log).skus
+    assert sku.refused_by_reason == {"insufficient_stock": 4, "quota_exceeded": 0, "sku_paused": 0}
+    assert (sku.refused_units, sku.demand) == (4, 94)
 
 
 # -- the command line --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The published JSON Schema of the scenario file is ScenarioFile's (contract section 2).
 
 Regenerate the committed file after a model change with:
-    STOCKPULSE_WRITE_SCHEMA=1 .venv/bin/pytest tests/unit/test_scenario_schema.py
+    STOCKPULSE_WRITE_SCHEMA=1 .venv/bin/pytest tests/runner/test_scenario_schema.py
 """
 
 from __future__ import annotations

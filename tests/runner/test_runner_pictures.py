@@ -19,12 +19,13 @@ from stockpulse.adapters.dynamodb_ledger import from_item
 from stockpulse.dashboard import DashboardReader
 from stockpulse.domain.events import epoch_ms, parse_instant
 from stockpulse.records import levels_of
+from stockpulse_local.picture import write_html, write_png
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import LambdaContext, Replay, Stack, load_handler, open_backend, replay
 from stockpulse_local.review import build_review, curves_of
 from stockpulse_local.scenario import Scenario, load_scenario, parse_scenario
 from stockpulse_local.serve import http_api_event
-from stockpulse_local.summary import OutcomeLog, Sample, write_html, write_png
+from stockpulse_local.timeline import OutcomeLog, Sample
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "examples" / "demo-cakes.json"
 MINUTE = 60_000
@@ -114,11 +115,11 @@ def test_the_contract_examples_picture_is_the_ledger_at_every_change(tmp_path: P
         finally:
             wiring.install(None)
     timeline = run.timeline
-    for sku_id, final in report["skus"].items():
+    for sku_id, final in report.skus.items():
         drawn = changes([(s.t_ms, ledger_of(s)) for s in timeline.samples[sku_id]])
         held = changes(witness.seen[sku_id])
         assert drawn[0][1] == held[0][1]  # the opening stock
-        assert drawn[-1][1] == held[-1][1] == (*(final[k] for k in LEDGER), final["paused"])
+        assert drawn[-1][1] == held[-1][1] == (*(getattr(final, k) for k in LEDGER), final.paused)
         # Every state the table held is drawn, in order, dated within the minute before the write
         # (a batch never spans a minute; the sweep runs every minute and dates a release at its
         # hold's end). The drawing has more: a hot run's orders, one write, are one point each.
@@ -209,22 +210,22 @@ def test_the_picture_the_review_the_screen_and_the_report_say_the_same(make: Any
     opening = {s.sku_id: s.on_hand for s in scenario.plan.skus}
     event_instants = {(e.parsed.sku_id, e.at_ms) for e in scenario.events if e.parsed is not None}
     sold_out = paused = 0
-    for sku_id, final in report["skus"].items():
-        ledger = {k: final[k] for k in LEDGER}
+    for sku_id, final in report.skus.items():
+        ledger = {k: getattr(final, k) for k in LEDGER}
         last = timeline.samples[sku_id][-1]
         # The picture: its title, and where its curve and available line end.
-        assert titles[sku_id] == (final["tier"], final["paused"], ledger)
+        assert titles[sku_id] == (final.tier, final.paused, ledger)
         d = data[sku_id]
         assert (d["a"][-1], d["c"][-1], d["tier"][-1], d["p"][-1]) == (
-            final["available"], final["reserved"] + final["sold"], final["tier"], final["paused"]
+            final.available, final.reserved + final.sold, final.tier, final.paused
         )  # fmt: skip
         # The review: its row, its last minute, and its minutes from the picture's own series.
         row = rows[sku_id]
-        assert (int(row["sold"]), int(row["reserved"])) == (final["sold"], final["reserved"])
-        assert int(row["restocked"]) == final["on_hand"] - opening[sku_id]
+        assert (int(row["sold"]), int(row["reserved"])) == (final.sold, final.reserved)
+        assert int(row["restocked"]) == final.on_hand - opening[sku_id]
         end_row = [r for r in curves if r["sku_id"] == sku_id][-1]
         assert {k: int(end_row[k]) for k in LEDGER} == ledger
-        assert (end_row["tier"], end_row["paused"]) == (final["tier"], str(int(final["paused"])))
+        assert (end_row["tier"], end_row["paused"]) == (final.tier, str(int(final.paused)))
         states = [timeline.at(sku_id, t) for t in marks]
         minutes_sold_out = sum(s is not None and s.available == 0 and s.consumption > 0 for s in states)
         minutes_paused = sum(s is not None and s.paused for s in states)
@@ -235,7 +236,7 @@ def test_the_picture_the_review_the_screen_and_the_report_say_the_same(make: Any
         sold_out, paused = sold_out + minutes_sold_out, paused + minutes_paused
         # The big screen: the ledger, tier and lines now, and its curve at every evaluator minute.
         seen = screen[sku_id]
-        assert (seen["ledger"], seen["tier"], seen["paused"]) == (ledger, final["tier"], final["paused"])
+        assert (seen["ledger"], seen["tier"], seen["paused"]) == (ledger, final.tier, final.paused)
         assert seen["forecast"]["effective"] == round(last.effective_forecast, 2) == d["f"][-1]
         series = seen["series"]
         assert series["minute_ms"], "the evaluator drew the screen's curve"

@@ -595,11 +595,11 @@ def test_every_call_the_handlers_make_is_granted(
     """The other half of least privilege: the roles are not too tight to work. A small rehearsal
     (orders, expiries, evaluations, alerts), a TTL-removal record, the IM router and the dashboard
     run through the real handlers on moto; every AWS call each makes must be granted by its role."""
-    from robots import robots_for_router
-    from test_no_secrets_in_logs import (  # the small rehearsal, shared with the log test
+    from rehearsal import (  # the small rehearsal, shared with the log test
         PARAMETER_PATH,
         Rehearsal,
     )
+    from robots import robots_for_router
 
     from stockpulse_local.replay import load_handler
 

@@ -1,0 +1,284 @@
+"""One SKU's forecast at one minute, as the threshold evaluator computes it (pure).
+
+From the stock levels and the previous FORECAST item (its samples expanded over the session's run
+minutes, `sample_log`): the velocity, the effective forecast, the sell-out ETA, the restock
+quantity, the stock risk, the slow-seller tip, and the FORECAST item to store.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Any
+
+from stockpulse.domain import forecast, sample_log, stock_risk
+from stockpulse.domain.ledger import StockLevels
+from stockpulse.domain.session import SessionPlan, SkuConfig
+from stockpulse.domain.tiers import Tier
+
+MINUTE_MS = forecast.MINUTE_MS
+SAMPLE_MINUTES = sample_log.SAMPLE_MINUTES  # the FORECAST item keeps this many minutes of samples
+PLATFORM_SAMPLE_MINUTES = 30  # per-platform usage samples kept for rebalancing
+PLATFORM_HALF_LIFE_MINUTES = 5.0  # per-platform pace for quota rebalancing
+SLOW_AFTER_MINUTES = 30.0  # the article: judge a slow seller only after the first half hour
+SLOW_RUNS = 10  # minutes in a row under the expected band before the one "selling slowly" tip
+
+
+def minute_of(ms: int) -> int:
+    return ms - ms % MINUTE_MS
+
+
+def per_minute_increments(points: Sequence[tuple[int, int]]) -> list[int]:
+    """Per-minute increments of a cumulative counter sampled at minute instants (oldest first).
+
+    A gap of n minutes (a missed run) spreads its increase evenly over n minutes; a decrease
+    counts as 0 (a counter that is net of releases)."""
+    increments: list[int] = []
+    for (m0, v0), (m1, v1) in itertools.pairwise(points):
+        gap = max(1, (m1 - m0) // MINUTE_MS)
+        delta = max(0, v1 - v0)
+        base, extra = divmod(delta, gap)
+        increments.extend(base + (1 if i >= gap - extra else 0) for i in range(gap))
+    return increments
+
+
+def to_decimal(value: Fraction) -> Decimal:
+    """Exact when the fraction is a terminating decimal (all the forecast rules give one)."""
+    if value.denominator == 1:
+        return Decimal(value.numerator)
+    with localcontext() as ctx:
+        ctx.prec = 28
+        return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _round(value: float, places: str) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal(places))
+
+
+def sku_plan(session: SessionPlan, sku: SkuConfig) -> forecast.SkuPlan:
+    return forecast.SkuPlan(
+        forecast=sku.forecast,
+        starts_ms=session.session.starts_ms,
+        ends_ms=session.session.ends_ms,
+        lead_time_days=sku.lead_time_days,
+        has_history=sku.has_history,
+        dynamic=sku.dynamic,
+        ratios=sku.ratios,
+        pack_size=sku.pack_size,
+        stock_risk=sku.alerts.stock_risk,
+    )
+
+
+@dataclass(frozen=True)
+class MinuteForecast:
+    """One SKU's forecast at one minute: the FORECAST item's content."""
+
+    samples: list[list[int]]  # [minute_ms, taken, consumption]
+    platform_samples: list[list[Any]]  # [minute_ms, {platform: used}]
+    velocity: Decimal
+    platform_velocity: dict[str, float]
+    forecast_eff: Decimal
+    hot_start: bool
+    eta_minutes: Decimal | None
+    restock_quantity: int
+    band_low: Decimal
+    band_high: Decimal
+    minutes_left: float
+    risk: stock_risk.RiskState
+    risk_signal: Tier  # what this minute's projection says by itself (no pending, no hold)
+    frozen_velocity: float | None  # the restock pace kept while sold out (nothing can sell then)
+    slow_runs: int  # evaluations in a row under the band's lower edge (after SLOW_AFTER_MINUTES)
+    slow_tip: bool  # this minute sends the SKU's one "selling slowly" tip
+    slow_sent: bool
+
+    def item(self, tier: Tier, *, platforms: bool) -> dict[str, Any]:
+        """The FORECAST item: what the next minute starts from and what the big screen shows.
+
+        Samples are stored as change points (`sample_log`): with the session's run minutes they
+        give back `samples` exactly. Per-platform usage only for a SKU that rebalances quotas (the
+        only reader of its pace). Not stored, as nothing would read them: the band (the plan and
+        the minute give it), the platform paces, and `slow_runs` once the tip went out."""
+        values: dict[str, Any] = {
+            "samples": sample_log.pack_samples(sample_log.change_points(self.samples)),
+            "velocity": self.velocity,
+            "forecast_eff": self.forecast_eff,
+            "hot_start": self.hot_start,
+            "restock_quantity": self.restock_quantity,
+            "tier": tier.value,
+            "risk": self.risk.to_item(),
+            "slow_sent": self.slow_sent,
+        }
+        if not self.slow_sent:
+            values["slow_runs"] = self.slow_runs
+        if platforms:
+            values["platforms"] = sample_log.pack_platforms(sample_log.change_points(self.platform_samples))
+        if self.eta_minutes is not None:
+            values["eta_minutes"] = self.eta_minutes
+        if self.frozen_velocity is not None:
+            values["frozen_velocity"] = _round(self.frozen_velocity, "0.0001")
+        return values
+
+
+_PACKED = ("samples", "platforms")
+
+
+def unpacked(stored: Mapping[str, Any] | None, runs: sample_log.Runs, minute: int) -> dict[str, Any] | None:
+    """The stored FORECAST item as `compute_forecast` reads it: samples expanded over the runs."""
+    if stored is None:
+        return None
+    return {
+        **stored,
+        "samples": sample_log.expand(
+            sample_log.unpack_samples(stored.get("samples", b"")),
+            runs,
+            after_ms=minute - SAMPLE_MINUTES * MINUTE_MS,
+            before_ms=minute,
+        ),
+        "platform_samples": sample_log.expand(
+            sample_log.unpack_platforms(stored["platforms"]) if "platforms" in stored else [],
+            runs,
+            after_ms=minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS,
+            before_ms=minute,
+        ),
+    }
+
+
+def still_holds(
+    stored: Mapping[str, Any] | None,
+    values: Mapping[str, Any],
+    view: MinuteForecast,
+    ran: sample_log.Runs,
+    minute: int,
+) -> bool:
+    """The stored item, read with this minute's run recorded, says what `values` would: no write."""
+    if stored is None:
+        return False
+    old = {k: v for k, v in stored.items() if k not in ("pk", "sk", *_PACKED)}
+    if old != {k: v for k, v in values.items() if k not in _PACKED} or ("platforms" in stored) != (
+        "platforms" in values
+    ):
+        return False
+    after = unpacked(stored, ran, minute + MINUTE_MS)  # up to and including this minute
+    assert after is not None
+    samples = [s for s in after["samples"] if s[0] > minute - SAMPLE_MINUTES * MINUTE_MS]
+    if samples != view.samples:
+        return False
+    platforms = [s for s in after["platform_samples"] if s[0] > minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS]
+    return "platforms" not in values or platforms == view.platform_samples
+
+
+def compute_forecast(
+    plan: forecast.SkuPlan, levels: StockLevels, previous: Mapping[str, Any] | None, now_ms: int
+) -> MinuteForecast:
+    """Pure: the minute's forecast from the stock levels and the previous FORECAST item."""
+    previous = previous or {}
+    minute = minute_of(now_ms)
+    horizon = minute - SAMPLE_MINUTES * MINUTE_MS
+    samples = [
+        [int(m), int(t), int(c)] for m, t, c in previous.get("samples", []) if horizon < int(m) < minute
+    ]
+    start = minute_of(plan.starts_ms)
+    if not samples and start < minute and start > horizon:
+        samples.append([start, 0, 0])  # the session opened with nothing taken
+    samples.append([minute, levels.taken, levels.consumption])
+    increments = per_minute_increments([(m, t) for m, t, _ in samples])
+    pace = stock_risk.pace(increments)
+    velocity = _round(pace or 0.0, "0.01")
+
+    p_horizon = minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS
+    platform_samples: list[list[Any]] = [
+        [int(m), {str(p): int(u) for p, u in used.items()}]
+        for m, used in previous.get("platform_samples", [])
+        if p_horizon < int(m) < minute
+    ]
+    platform_samples.append([minute, dict(sorted(levels.used.items()))])
+    platforms = sorted({p for _, used in platform_samples for p in used})
+    platform_velocity = {
+        p: forecast.velocity_per_minute(
+            per_minute_increments([(m, int(used.get(p, 0))) for m, used in platform_samples]),
+            half_life_minutes=PLATFORM_HALF_LIFE_MINUTES,
+        )
+        for p in platforms
+    }
+
+    elapsed, left = plan.minutes_elapsed(now_ms), plan.minutes_left(now_ms)
+    consumption = levels.consumption
+    hot_start = bool(previous.get("hot_start", False)) or forecast.is_hot_start(
+        plan, consumption=consumption, minutes_elapsed=elapsed
+    )
+    f_eff = forecast.effective_forecast(
+        plan,
+        consumption=consumption,
+        minutes_elapsed=elapsed,
+        minutes_left=left,
+        velocity=float(velocity),
+        hot_start=hot_start,
+        sellable=levels.on_hand - levels.held - levels.restocked,
+    )
+    risk, risk_signal, minute_inputs = stock_risk.RiskState(), Tier.NONE, None
+    if plan.dynamic and plan.stock_risk:
+        minute_inputs = stock_risk.RiskInputs(
+            available=levels.available,
+            velocity=pace,
+            minutes_left=left,
+            lead_time_minutes=plan.lead_time_minutes,
+            restocked=levels.restocked,
+            velocity_before=stock_risk.pace_before(increments),
+        )
+        risk = stock_risk.evaluate(stock_risk.RiskState.from_item(previous.get("risk")), minute_inputs)
+        risk_signal = stock_risk.signal(minute_inputs)
+    # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
+    # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
+    # measured pace falls; the demand did not).
+    restock_pace = 0.0
+    if pace is not None:
+        restock_pace = forecast.velocity_per_minute(
+            increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES
+        )
+    frozen: float | None = None
+    if levels.sold_out:
+        kept = previous.get("frozen_velocity")
+        frozen = float(kept) if kept is not None else restock_pace  # the pace as it sold out
+        restock_pace = frozen
+    low, high = forecast.expected_band(plan, elapsed, plan.session_minutes)
+    slow_sent = bool(previous.get("slow_sent", False))
+    under = elapsed >= SLOW_AFTER_MINUTES and consumption < low
+    slow_runs = int(previous.get("slow_runs", 0)) + 1 if under else 0
+    slow_tip = not slow_sent and slow_runs >= SLOW_RUNS
+    eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
+    restock = forecast.restock_quantity(
+        available=levels.available,
+        pace=restock_pace,
+        plan_pace=plan.planned_pace,
+        minutes_left=left,
+        kept_share=levels.kept_share,
+        pack_size=plan.pack_size,
+    )
+    if restock == 0 and minute_inputs is not None and risk.tier >= Tier.ORANGE and not levels.sold_out:
+        # The plan-anchored estimate says the stock lasts, the stock risk's warning says it does
+        # not: a warning that says "sells out" carries its projection's number, never none.
+        restock = stock_risk.restock_when_warned(
+            minute_inputs, kept_share=levels.kept_share, pack_size=plan.pack_size
+        )
+    return MinuteForecast(
+        samples=samples,
+        platform_samples=platform_samples,
+        velocity=velocity,
+        platform_velocity=platform_velocity,
+        forecast_eff=to_decimal(f_eff),
+        hot_start=hot_start,
+        eta_minutes=None if eta is None else _round(eta, "0.1"),
+        restock_quantity=restock,
+        band_low=_round(low, "0.01"),
+        band_high=_round(high, "0.01"),
+        minutes_left=left,
+        risk=risk,
+        risk_signal=risk_signal,
+        frozen_velocity=frozen,
+        slow_runs=slow_runs,
+        slow_tip=slow_tip,
+        slow_sent=slow_sent or slow_tip,
+    )
