@@ -622,10 +622,11 @@ class TableReport:
     `report` has the replay report's `skus`, `orders` and `messages` (docs/formats.md); what the
     table does not keep is left out: no `events` counts nor `invariant_violations` (a replay's
     tallies), and of each message only what its alert item records: no `text` or
-    `sellout_eta_minutes` (null), `restock_units` only for pre-show messages (else null).
-    `outcomes` holds the units of the refused `order.created` events by reason, read from the
-    outcome each order item remembers beside its events' ids. `missing`: SKUs of the plan with
-    no stock item (not loaded), left out of `skus`."""
+    `sellout_eta_minutes` (null), `restock_units` only for pre-show messages (else null). The
+    messages are the published ones: an alert item whose publish is still pending is not yet one.
+    `outcomes` holds the units of the refused orders by reason, read from the outcome each order
+    item remembers beside its events' ids. `missing`: SKUs of the plan with no stock item (not
+    loaded), left out of `skus`."""
 
     report: ShowReport
     outcomes: OutcomeLog
@@ -644,7 +645,10 @@ def table_report(store: DynamoLedgerStore, plan: SessionPlan, routing: Routing) 
             missing.append(sku.sku_id)
             continue
         skus[sku.sku_id] = sku_report(store, item)
+        pending = item.tier.pending_alert
         for alert in store.alerts(session_id, sku.sku_id):
+            if pending is not None and alert.get("alert_id") == pending.get("alert_id"):
+                continue  # stored, not published yet (the next run publishes it): not a message yet
             # Routed as when it was sent: its kind, tier, first and the SKU's importance and
             # channels are on the records; the ledger's numbers of that instant are not.
             notice = notice_for(item, item.levels, alert, sku.alerts.channels)

@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 from moto import mock_aws
 from test_runner_session import TEMPLATE
 
@@ -300,3 +301,29 @@ def test_status_review_with_json_keeps_stdout_json(
     assert code == 0, err
     assert "not in the review (no stock item: not loaded): tea" in out
     assert [r["sku_id"] for r in read_csv(tmp_path / "review.csv")] == ["cake", "jam"]
+
+
+def test_status_review_counts_an_announcement_once_it_was_published(
+    outputs: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tier write stores the alert item and the pending announcement together; the message is
+    out only when its publish cleared the pending slot. One still pending (the writer crashed
+    before publishing; the next run publishes it) is not yet a message people got."""
+    live_show(outputs, tmp_path, capsys)
+    table = outputs["LedgerTableName"]
+    store = DynamoLedgerStore(boto3.client("dynamodb", region_name=REGION), table)
+    where = ("--stack", "prod", "--region", REGION, "--review", str(tmp_path / "review"))
+    assert run(capsys, "session", "status", "tonight", *where)[0] == 0
+    sent = {r["sku_id"]: int(r["messages_feed"]) for r in read_csv(tmp_path / "review" / "review.csv")}
+
+    last = max(store.alerts("tonight", "tea"), key=lambda a: int(a["at_ms"]))
+    pending = {k: last[k] for k in ("alert_id", "kind", "tier", "previous_tier", "first", "at_ms")}
+    boto3.client("dynamodb", region_name=REGION).update_item(
+        TableName=table,
+        Key={"pk": {"S": "SKU#tonight#tea"}, "sk": {"S": "STOCK"}},
+        UpdateExpression="SET pending_alert = :a",
+        ExpressionAttributeValues={":a": TypeSerializer().serialize(pending)},
+    )
+    assert run(capsys, "session", "status", "tonight", *where)[0] == 0
+    rows = {r["sku_id"]: int(r["messages_feed"]) for r in read_csv(tmp_path / "review" / "review.csv")}
+    assert rows == {**sent, "tea": sent["tea"] - 1}
