@@ -68,7 +68,7 @@ from stockpulse.domain.minute_forecast import (
 from stockpulse.domain.rebalance import REBALANCE_HORIZON_MINUTES, REBALANCE_KEEP_SHARE, plan_rebalance
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
-from stockpulse.ports import Clock, ForecastStore, LedgerStore
+from stockpulse.ports import Clock, ForecastStore, LedgerStore, StockItemMalformed
 from stockpulse.records import StockItem, stock_attributes
 from stockpulse.session_catalog import SessionCatalog
 from stockpulse.stock_sync import StockSyncFeed
@@ -199,14 +199,24 @@ class ThresholdEvaluator:
         """Up to SKUS_PER_READ SKUs: one read, the forecasts, one batch of FORECAST writes, then
         each SKU's stock-item effects. False when a SKU's sample may be missing this minute."""
         sid = session.session.session_id
-        try:
-            found = self.forecasts.read_many(sid, [sku.sku_id for sku in skus])
-        except Exception:
-            logger.exception("evaluation read failed", extra={"session_id": sid})
-            summary.failed += len(skus)
-            return False
-        steps: list[_Step] = []
         sampled = True
+        while True:
+            try:
+                found = self.forecasts.read_many(sid, [sku.sku_id for sku in skus])
+                break
+            except StockItemMalformed as bad:  # that SKU only: the others are still evaluated
+                logger.exception("evaluation failed", extra={"session_id": sid, "sku_id": bad.sku_id})
+                rest = [sku for sku in skus if sku.sku_id != bad.sku_id]
+                if len(rest) == len(skus):
+                    raise
+                summary.failed += 1
+                sampled = False
+                skus = rest
+            except Exception:
+                logger.exception("evaluation read failed", extra={"session_id": sid})
+                summary.failed += len(skus)
+                return False
+        steps: list[_Step] = []
         for sku in skus:
             stock, previous = found[sku.sku_id]
             if stock is None:

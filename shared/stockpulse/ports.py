@@ -27,6 +27,14 @@ class StoreUnavailable(Exception):
     not absorb (a throttle, a refusal). Its message is the SDK's."""
 
 
+class StockItemMalformed(Exception):
+    """A stock item the store holds cannot be read as one (a value of the wrong type or range)."""
+
+    def __init__(self, session_id: str, sku_id: str) -> None:
+        super().__init__(f"{session_id}/{sku_id}: stock item malformed")
+        self.sku_id = sku_id
+
+
 class StockItemExists(Exception):
     """`load_session` refused to overwrite a live session's stock."""
 

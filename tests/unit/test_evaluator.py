@@ -724,3 +724,23 @@ def test_lambda_handler_runs_the_evaluator(world: World, monkeypatch: pytest.Mon
         wiring.install(None)
     assert counts["skus_evaluated"] == 1 and counts["sku_failures"] == 0
     assert counts["notices_repeat"] == 1  # the template's cooldown (3 minutes here) applies
+
+
+def test_a_malformed_stock_item_fails_only_its_own_sku(world: World) -> None:
+    """One SKU's stock item that cannot be read (a tier no release wrote) is that SKU's failure;
+    the SKUs read in the same batch are still evaluated."""
+    world.load(*(sku(k, forecast=100, on_hand=1000) for k in ("a", "b", "c")))
+    for k in ("a", "b", "c"):
+        world.reserve(k, 10, 0.5)
+    world.client.update_item(
+        TableName=world.table,
+        Key={"pk": {"S": f"SKU#{world.session}#b"}, "sk": {"S": "STOCK"}},
+        UpdateExpression="SET tier = :t",
+        ExpressionAttributeValues={":t": {"S": "purple"}},
+    )
+    world.clock.set(world.t0 + 5 * MIN)
+    summary = world.evaluator.run()
+    assert summary.failed == 1
+    assert sorted(s.sku_id for s in summary.skus) == ["a", "c"]
+    forecasts = DynamoForecastStore.beside(world.store).read_many(world.session, ["a", "c"])
+    assert all(previous is not None for _, previous in forecasts.values())

@@ -30,7 +30,7 @@ from stockpulse.adapters.keys import (
 )
 from stockpulse.domain import sample_log
 from stockpulse.ports import ReadIncomplete as ReadIncomplete
-from stockpulse.ports import StoreUnavailable
+from stockpulse.ports import StockItemMalformed, StoreUnavailable
 from stockpulse.ports import WriteIncomplete as WriteIncomplete
 from stockpulse.records import StockItem, parse_stock
 
@@ -116,7 +116,13 @@ class DynamoForecastStore:
                     break
             else:
                 raise ReadIncomplete(f"{session_id}: keys still unprocessed")
-        stock = {pk: parse_stock(found[pk, STOCK_SK]) for pk in by_pk if (pk, STOCK_SK) in found}
+        stock: dict[str, StockItem] = {}
+        for pk, sku_id in by_pk.items():
+            if (pk, STOCK_SK) in found:
+                try:
+                    stock[pk] = parse_stock(found[pk, STOCK_SK])
+                except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+                    raise StockItemMalformed(session_id, sku_id) from err
         return {k: (stock.get(pk), found.get((pk, FORECAST_SK))) for pk, k in by_pk.items()}
 
     def stock(self, session_id: str, sku_id: str) -> StockItem | None:
