@@ -46,13 +46,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sales import PAY_SHARE, generate_sale_with_curves
 
 from stockpulse import wiring
-from stockpulse.domain.events import epoch_ms, parse_instant
+from stockpulse.domain.events import MINUTE_MS, epoch_ms, parse_instant
 from stockpulse.domain.forecast import pre_show_shortfall
 from stockpulse_local.replay import Replay, Stack, open_backend
 from stockpulse_local.report import Message
 from stockpulse_local.scenario import Scenario, parse_scenario
 
-MINUTE_MS = 60_000
 POLL_MS = 5 * MINUTE_MS
 BASELINE_LINE = 1.5
 RANK = {"none": 0, "yellow": 1, "orange": 2, "red": 3}

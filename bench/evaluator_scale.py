@@ -31,11 +31,11 @@ from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.keys import stock_key
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.session import MAX_SKUS, SessionConfig, SessionPlan, SkuConfig
 from stockpulse.guard import InventoryGuard
 from stockpulse_local.metering import Meter
 
-MINUTE_MS = 60_000
 SELLING_SHARE = 10  # one SKU in ten sells every minute
 
 

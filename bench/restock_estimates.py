@@ -41,10 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sales import PAY_SHARE, SHOW_MINUTES, generate_sale_with_curves
 
 from stockpulse.domain import forecast, stock_risk
-from stockpulse.domain.events import epoch_ms, parse_instant
+from stockpulse.domain.events import MINUTE_MS, epoch_ms, parse_instant
 from stockpulse.domain.tiers import Tier
 
-MINUTE_MS = 60_000
 HOLD_MS = 15 * MINUTE_MS  # the session default `hold_minutes`
 LEADS = (1, 3, 6, 10, 15)
 

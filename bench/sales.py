@@ -23,7 +23,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-MINUTE_MS = 60_000
+from stockpulse.domain.events import MINUTE_MS
+
 SHOW_MINUTES = 120
 SHOW_START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SHAPES = ("instant", "slow-start", "steady", "late-surge", "waves", "flop")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse_local.progress import clock_text, utc_offset
 from stockpulse_local.report import Report, SkuReport
 from stockpulse_local.timeline import TIERS, Sample, Timeline
@@ -35,10 +36,10 @@ def write_png(timeline: Timeline, report: Report, path: Path) -> Path:
     tz = timeline.tz
     rows = max(1, len(skus))
     fig, axes = plt.subplots(rows, 1, figsize=(11, 2.9 * rows + 0.6), sharex=True, squeeze=False)
-    minutes = FuncFormatter(lambda x, _pos: clock_text(start + int(x * 60_000), tz, seconds=False))
+    minutes = FuncFormatter(lambda x, _pos: clock_text(start + int(x * MINUTE_MS), tz, seconds=False))
     for ax, sku_id in zip(axes[:, 0], skus, strict=True):
         series = timeline.samples.get(sku_id, [])
-        xs = [(s.t_ms - start) / 60_000 for s in series] + [(end - start) / 60_000]
+        xs = [(s.t_ms - start) / MINUTE_MS for s in series] + [(end - start) / MINUTE_MS]
         last = series[-1] if series else None
 
         def extend(values: list[float], last_value: float) -> list[float]:
@@ -52,16 +53,16 @@ def write_png(timeline: Timeline, report: Report, path: Path) -> Path:
         ax.step(xs, available, where="post", color=AVAILABLE_COLOUR, lw=1, alpha=0.7, label="available")
         ax.step(xs, consumption, where="post", color=CONSUMPTION_COLOUR, lw=2, label="consumption")
         for lo, hi in _paused_spans(series, end):
-            ax.axvspan((lo - start) / 60_000, (hi - start) / 60_000, color="#999999", alpha=0.15, lw=0)
+            ax.axvspan((lo - start) / MINUTE_MS, (hi - start) / MINUTE_MS, color="#999999", alpha=0.15, lw=0)
         for tier, at in report.skus[sku_id].alert_times():
             state = timeline.at(sku_id, at) or last
             y = state.consumption if state else 0
             ax.plot(
-                [(at - start) / 60_000], [y], marker="v", ms=9, color=LINE_COLOURS.get(tier, "k"), mec="k"
+                [(at - start) / MINUTE_MS], [y], marker="v", ms=9, color=LINE_COLOURS.get(tier, "k"), mec="k"
             )
             ax.annotate(
                 clock_text(at, tz),
-                ((at - start) / 60_000, y),
+                ((at - start) / MINUTE_MS, y),
                 textcoords="offset points",
                 xytext=(4, 6),
                 fontsize=7,
@@ -75,7 +76,7 @@ def write_png(timeline: Timeline, report: Report, path: Path) -> Path:
         )
         ax.set_ylabel("units")
         ax.grid(alpha=0.25)
-        ax.set_xlim(0, (end - start) / 60_000)
+        ax.set_xlim(0, (end - start) / MINUTE_MS)
         ax.set_ylim(bottom=0)
     axes[0, 0].legend(loc="upper left", fontsize=7, ncol=5)
     axes[-1, 0].xaxis.set_major_formatter(minutes)
@@ -250,8 +251,8 @@ def _nice(value: float) -> float:
 
 
 def _ticks(start: int, end: int) -> list[int]:
-    span_min = (end - start) / 60_000
-    every = next((m for m in (5, 10, 15, 30, 60, 120, 240) if span_min / m <= 10), 480) * 60_000
+    span_min = (end - start) / MINUTE_MS
+    every = next((m for m in (5, 10, 15, 30, 60, 120, 240) if span_min / m <= 10), 480) * MINUTE_MS
     first = start - start % every + (every if start % every else 0)
     return list(range(first, end + 1, every))
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from stockpulse.domain.events import MINUTE_MS
+
 SHAPES = ("slow-burn", "instant-peak", "late-surge", "multi-platform")
 DEFAULT_SHAPE = "multi-platform"
 DEFAULT_EVENTS = 1000
@@ -34,7 +36,6 @@ DEFAULT_SEED = 7
 SHOW_TZ = timezone(timedelta(hours=8))  # an evening show in China: times carry +08:00
 SHOW_START = datetime(2026, 11, 25, 20, 0, tzinfo=SHOW_TZ)
 HOLD_MINUTES = 15
-MINUTE_MS = 60_000
 
 # Expected events per order: created + paid (~0.85) + cancels (~0.05) + resends (~2.5%).
 _EVENTS_PER_ORDER = 1.93

@@ -39,11 +39,11 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from stockpulse import wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
-from stockpulse.adapters.dynamodb_ledger import MINUTE_MS, DynamoLedgerStore
+from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.events import OrderEvent, epoch_ms, rfc3339
+from stockpulse.domain.events import MINUTE_MS, OrderEvent, epoch_ms, rfc3339
 from stockpulse.domain.ledger import OrderStatus, Outcome, Result
 from stockpulse.domain.session import SessionPlan
 from stockpulse.domain.tiers import Tier

@@ -22,8 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from stockpulse.domain.events import EventType, epoch_ms, from_epoch_ms, parse_instant
-from stockpulse.domain.forecast import MINUTE_MS
+from stockpulse.domain.events import MINUTE_MS, EventType, epoch_ms, from_epoch_ms, parse_instant
 from stockpulse.domain.ledger import Reason
 from stockpulse.domain.messages import TIER_ZH
 from stockpulse.domain.tiers import Tier

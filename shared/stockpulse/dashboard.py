@@ -33,14 +33,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.domain import forecast, messages, sample_log
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
-from stockpulse.domain.events import from_epoch_ms, rfc3339
+from stockpulse.domain.events import MINUTE_MS, from_epoch_ms, rfc3339
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier, TierInputs, exact
 from stockpulse.ports import Clock, DashboardStore
 from stockpulse.records import StockItem
 from stockpulse.settings import Settings
 
-MINUTE_MS = 60_000
 ALERTS_DEFAULT_LIMIT = 50
 ALERTS_MAX_LIMIT = 200
 

@@ -55,8 +55,8 @@ from aws_lambda_powertools import Logger
 
 from stockpulse.domain import alert_policy, sample_log
 from stockpulse.domain.alerts import NoticeKind
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.minute_forecast import (
-    MINUTE_MS,
     SAMPLE_MINUTES,
     MinuteForecast,
     compute_forecast,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
 
-from stockpulse.domain import forecast, hot_sku
-from stockpulse.domain.events import EventType, OrderEvent
+from stockpulse.domain import hot_sku
+from stockpulse.domain.events import MINUTE_MS, EventType, OrderEvent
 from stockpulse.domain.ledger import (
     REFUSED_STATUS,
     STEP_STATUS,
@@ -39,7 +39,6 @@ from stockpulse.tier_settling import TierSettler, hard_tier_for
 
 logger = Logger(child=True)
 
-MINUTE_MS = forecast.MINUTE_MS
 ATTEMPTS = 6  # re-decisions after a concurrent change of the same order or stock
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from stockpulse.domain import alert_policy, forecast, messages
 from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
-from stockpulse.domain.events import from_epoch_ms
+from stockpulse.domain.events import MINUTE_MS, from_epoch_ms
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.tiers import Tier, TierInputs, consumption_tier, exact, tier_of
 from stockpulse.ports import AlertPublisher, LedgerHistory, LedgerStore
@@ -22,7 +22,6 @@ from stockpulse.session_catalog import SessionCatalog
 
 logger = Logger(child=True)
 
-MINUTE_MS = forecast.MINUTE_MS
 ATTEMPTS = 6  # re-evaluations after a concurrent change of the stock item
 
 

@@ -29,12 +29,12 @@ from stockpulse.adapters.keys import (
     stock_key,
 )
 from stockpulse.domain import sample_log
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse.ports import ReadIncomplete as ReadIncomplete
 from stockpulse.ports import StockItemMalformed, StoreUnavailable
 from stockpulse.ports import WriteIncomplete as WriteIncomplete
 from stockpulse.records import StockItem, parse_stock
 
-MINUTE_MS = 60_000
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
 _BATCH_ATTEMPTS = 5

@@ -39,6 +39,7 @@ from stockpulse.adapters.keys import (
     sku_pk,
     stock_key,
 )
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.ports import StockItemExists as StockItemExists
@@ -62,7 +63,6 @@ from stockpulse.records import (
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
-MINUTE_MS = 60_000
 DAY_MS = 24 * 60 * MINUTE_MS
 # Terminal orders and event markers are garbage-collected by TTL, counted from the processing
 # clock (`DynamoLedgerStore.now_ms`), never from an event's own instant: an event 15 days old must

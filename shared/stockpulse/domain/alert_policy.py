@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from stockpulse.domain.alerts import NoticeKind
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.tiers import Tier
 
-MINUTE_MS = 60_000
 _ANNOUNCED = (Tier.YELLOW, Tier.ORANGE, Tier.RED)
 _LETTER = {Tier.YELLOW: "y", Tier.ORANGE: "o", Tier.RED: "r"}
 

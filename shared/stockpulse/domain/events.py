@@ -145,6 +145,7 @@ class OrderEvent(BaseModel):
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MINUTE_MS = 60_000  # instants are epoch milliseconds everywhere; the evaluator runs once a minute
 
 
 def epoch_ms(instant: datetime) -> int:

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.tiers import TierRatios
 
-MINUTE_MS = 60_000
 DAY_MINUTES = 1440
 
 LONG_LEAD_TIME_DAYS = 7.0

@@ -15,11 +15,11 @@ from fractions import Fraction
 from typing import Any
 
 from stockpulse.domain import forecast, sample_log, stock_risk
+from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier
 
-MINUTE_MS = forecast.MINUTE_MS
 SAMPLE_MINUTES = sample_log.SAMPLE_MINUTES  # the FORECAST item keeps this many minutes of samples
 PLATFORM_SAMPLE_MINUTES = 30  # per-platform usage samples kept for rebalancing
 PLATFORM_HALF_LIFE_MINUTES = 5.0  # per-platform pace for quota rebalancing

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-MINUTE_MS = 60_000
+from stockpulse.domain.events import MINUTE_MS
+
 SAMPLE_MINUTES = 240  # a SKU's samples cover this many minutes up to the last run
 
 Runs = list[tuple[int, int]]  # inclusive [first_ms, last_ms] minute ranges, sorted, disjoint

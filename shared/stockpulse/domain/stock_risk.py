@@ -53,7 +53,6 @@ CLEAR_MARGIN = 1.25
 CLEAR_AFTER_MINUTES = 10
 FADING_LOOKBACK_MINUTES = 3
 FADING_SHARE = 0.8
-MINUTE_MS = 60_000
 
 
 def pace(taken_by_minute: Sequence[int]) -> float | None:
