@@ -13,8 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from moto import mock_aws
 
 from stockpulse import wiring
@@ -25,8 +23,6 @@ from stockpulse.domain import sample_log, stock_risk
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_event
 from stockpulse.domain.ledger import Outcome, Result
-from stockpulse.domain.minute_forecast import per_minute_increments
-from stockpulse.domain.rebalance import plan_rebalance
 from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
 from stockpulse.evaluator import RunSummary
@@ -242,11 +238,6 @@ def test_samples_keep_the_last_240_minutes(world: World) -> None:
     assert minutes == list(range(60, 300, 20))  # (280 - 240, 280]
 
 
-def test_per_minute_increments_spread_gaps() -> None:
-    assert per_minute_increments([(0, 0), (MIN, 5), (4 * MIN, 11), (5 * MIN, 9)]) == [5, 2, 2, 2, 0]
-
-
-# ---------------------------------------------------------------------------- dynamic thresholds
 def test_dynamic_false_leaves_forecast_eff_untouched(world: World) -> None:
     fixed = {"forecast": 100, "on_hand": 1000, "lead_time_days": 7.0, "has_history": False}
     world.load(sku("fixed", dynamic=False, **fixed), sku("dyn", dynamic=True, **fixed))
@@ -389,33 +380,6 @@ def test_samples_carry_quiet_minutes_and_gaps_between_writes(world: World) -> No
     assert [((m - world.t0) // MIN, t) for m, t, _ in samples] == [
         (0, 0), (1, 5), (2, 5), (3, 5), (4, 5), (9, 5), (10, 9),
     ]  # fmt: skip
-
-
-@given(
-    st.lists(
-        st.tuples(st.integers(1, 4), st.integers(-3, 400), st.integers(-50, 50), st.booleans()),
-        min_size=1,
-        max_size=60,
-    )
-)
-def test_change_points_and_run_minutes_give_the_samples_back(
-    steps: list[tuple[int, int, int, bool]],
-) -> None:
-    """Any samples (gaps, decreases, repeats), stored as packed change points beside the run
-    minutes, expand to exactly the same list; usage per platform likewise."""
-    minute, taken, consumption = 29_000_000 * MIN, 0, 0
-    samples: list[list[Any]] = []
-    platforms: list[list[Any]] = []
-    runs: sample_log.Runs = []
-    for gap, dt, dc, kuaishou in steps:
-        minute, taken, consumption = minute + gap * MIN, max(0, taken + dt), consumption + dc
-        samples.append([minute, taken, consumption])
-        platforms.append([minute, {"douyin": taken, **({"kuaishou": dc % 7} if kuaishou else {})}])
-        runs = sample_log.with_run(runs, minute, keep_after_ms=0)
-    stored = sample_log.unpack_samples(sample_log.pack_samples(sample_log.change_points(samples)))
-    assert sample_log.expand(stored, runs, after_ms=0, before_ms=minute + MIN) == samples
-    stored = sample_log.unpack_platforms(sample_log.pack_platforms(sample_log.change_points(platforms)))
-    assert sample_log.expand(stored, runs, after_ms=0, before_ms=minute + MIN) == platforms
 
 
 # ---------------------------------------------------------------------------- live sessions at once
@@ -646,42 +610,6 @@ def test_quota_move_never_takes_a_cap_below_usage(world: World) -> None:
     # The hot path keeps enforcing the moved caps.
     outcome = world.event("order.created", "a", 1, quantity=1, platform="kuaishou")
     assert outcome.reason is not None and outcome.reason.value == "quota_exceeded"
-
-
-def test_plan_rebalance_example() -> None:
-    moves = plan_rebalance(
-        {"douyin": 60, "kuaishou": 300, "taobao": 95},
-        {"douyin": 8.0, "kuaishou": 0.0, "taobao": 1.0},
-        15,
-        {"douyin": 10, "kuaishou": 30, "taobao": 10},
-    )
-    assert moves == {"douyin": 60, "kuaishou": -60}
-    assert plan_rebalance({"a": 50, "b": 50}, {"a": 1.0, "b": 1.0}, 15, {}) == {}  # nobody short
-
-
-@given(
-    st.dictionaries(
-        st.sampled_from(["a", "b", "c", "d"]),
-        st.tuples(st.integers(0, 500), st.floats(0, 50), st.integers(0, 100)),
-        min_size=2,
-    ),
-    st.floats(0.5, 30),
-)
-def test_plan_rebalance_conserves_and_keeps_caps_over_usage(
-    platforms: dict[str, tuple[int, float, int]], minutes: float
-) -> None:
-    headroom = {p: h for p, (h, _, _) in platforms.items()}
-    velocity = {p: v for p, (_, v, _) in platforms.items()}
-    keep = {p: k for p, (_, _, k) in platforms.items()}
-    moves = plan_rebalance(headroom, velocity, minutes, keep)
-    assert sum(moves.values()) == 0
-    for p, delta in moves.items():
-        assert headroom[p] + delta >= 0
-        need = math.ceil(velocity[p] * minutes - 1e-9)
-        if delta < 0:  # a donor keeps its need and its floor
-            assert headroom[p] + delta >= max(need, keep[p])
-        else:  # a recipient gets no more than it needs
-            assert headroom[p] + delta <= need
 
 
 def test_forecast_numbers_are_decimals(world: World) -> None:
