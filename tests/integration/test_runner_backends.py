@@ -19,6 +19,7 @@ from stockpulse_local import cli
 from stockpulse_local.dynamodb_local import DynamoDBLocal
 from stockpulse_local.rehearse import RehearsalOptions, generate
 from stockpulse_local.replay import REGION, Backend, Replay, Stack, replay
+from stockpulse_local.review import REFUSED_STATUSES
 from stockpulse_local.scenario import parse_scenario
 from stockpulse_local.template_tables import create_tables
 from stockpulse_local.timeline import OutcomeLog
@@ -119,7 +120,7 @@ def check_session_load(
         assert stack.store.table_name == table
         outcomes = OutcomeLog()
         handled = Replay(parse_scenario(data), stack, load_session=False, on_outcome=outcomes.record).run()
-    assert handled["events"] == moto_report["events"]
+    assert handled.events.model_dump() == moto_report["events"]
 
     code, out, err = run_cli("session", "status", session_id, *where, "--json")
     assert code == 0, err
@@ -144,17 +145,18 @@ def check_session_load(
     with (tmp_path / "live" / "review.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = {r["sku_id"]: r for r in csv.DictReader(f)}
     refused = 0
-    for sku_id, want in handled["skus"].items():
+    for sku_id, want in handled.skus.items():
         row = rows[sku_id]
-        assert int(row["sold"]) == want["sold"] and int(row["reserved"]) == want["reserved"], sku_id
-        assert len([t for t in row["tiers"].split("; ") if t]) == len(want["alerts"]), sku_id
-        by_reason = outcomes.units_for_sku(sku_id)  # the replay's own log of refused order.created
+        assert int(row["sold"]) == want.sold and int(row["reserved"]) == want.reserved, sku_id
+        assert len([t for t in row["tiers"].split("; ") if t]) == len(want.alerts), sku_id
+        # The replay's own log of refused orders, of those that never got their units.
+        by_reason = outcomes.units_for_sku(sku_id, lambda o: handled.orders.get(o) in REFUSED_STATUSES)
         for reason in ("insufficient_stock", "sku_paused", "quota_exceeded"):
             assert int(row[f"refused_{reason}"]) == by_reason.get(reason, 0), (sku_id, reason)
         refused += int(row["refused_units"])
-        sent = [m for m in handled["messages"] if m["sku_id"] == sku_id]
+        sent = [m for m in handled.messages if m.sku_id == sku_id]
         for channel in ("feed", "im", "sms", "email", "supply_chain"):
-            assert int(row[f"messages_{channel}"]) == sum(channel in m["channels"] for m in sent), channel
+            assert int(row[f"messages_{channel}"]) == sum(channel in m.channels for m in sent), channel
     assert refused > 0  # the rehearsal turned buyers away: the Scan found them
 
     code, _, err = run_cli("session", "status", "no-such-session", *where)
