@@ -200,9 +200,9 @@ def run(workload: Workload, burst: int, every: int) -> Result:
         with requests.as_("raw"):
             raw.burst(burst)
         client.meta.events.unregister("after-call.dynamodb", unique_id="replay-speed-count")
-    digest = hashlib.sha256(json.dumps(result, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(result.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     return Result(
-        len(scenario.events), replay.batches, elapsed, raw, requests, digest, result["invariant_violations"]
+        len(scenario.events), replay.batches, elapsed, raw, requests, digest, result.invariant_violations
     )
 
 
