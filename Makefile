@@ -29,7 +29,7 @@ CHROMIUM := /usr/bin/chromium
 DASHBOARD_STAMP := dashboard/node_modules/.stamp
 
 # mypy on the dirs that hold code (an empty functions/ would be an error).
-MYPY_TARGETS := shared/stockpulse runner/stockpulse_local $(if $(wildcard functions/*/*.py),functions)
+MYPY_TARGETS := shared/stockpulse runner/stockpulse_local $(if $(wildcard functions/*/*.py),functions) bench
 
 .PHONY: bootstrap check-java browser test lint typecheck cfn-lint checkov sam-build pytest fmt demo clean
 

@@ -237,7 +237,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     for s in shows:
         for r in (m for m in s.messages if m.kind == "resolved"):
             again += sum(
-                m.kind == "alert" and RANK[r.tier] < RANK[m.tier] <= RANK[r.from_tier]
+                m.kind == "alert" and RANK[r.tier] < RANK[m.tier] <= RANK[r.from_tier or r.tier]
                 and 0 <= m.at_ms - r.at_ms < 15 * MINUTE_MS
                 for m in s.messages
             )  # fmt: skip

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stack import BenchLedger, bench_ledger, order_created
 
-from stockpulse.adapters.dynamodb_ledger import stock_key
+from stockpulse.adapters.keys import stock_key
 from stockpulse.domain.ledger import Result
 from stockpulse.domain.session import SkuConfig
 

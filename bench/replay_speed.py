@@ -35,6 +35,7 @@ from stockpulse import wiring
 from stockpulse.adapters.keys import stock_key
 from stockpulse_local import replay as replay_module
 from stockpulse_local.rehearse import RehearsalOptions, describe, generate
+from stockpulse_local.report import Report
 from stockpulse_local.scenario import parse_scenario
 from stockpulse_local.template_tables import create_tables
 
@@ -186,7 +187,7 @@ def run(workload: Workload, burst: int, every: int) -> Result:
             replay = replay_module.Replay(scenario, stack, on_batch=sample)
             original_report = replay.report
 
-            def report() -> dict[str, Any]:
+            def report() -> Report:
                 with requests.as_("report"):
                     return original_report()
 

@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from stockpulse_local.scenario import parse_scenario
 
 
 @contextmanager
-def timed_handlers(spent: Counter[str]) -> Iterator[None]:
+def timed_handlers(spent: defaultdict[str, float]) -> Iterator[None]:
     """Time every handler invocation of the replay by handler name."""
     original: Callable[..., Any] = replay_module._invoke
 
@@ -50,7 +50,7 @@ def timed_handlers(spent: Counter[str]) -> Iterator[None]:
 def run(scenario_data: dict[str, Any], backend: str) -> Result:
     """Set up the backend (not timed: DynamoDB Local's start is not replay work), then replay."""
     scenario = parse_scenario(scenario_data)
-    spent: Counter[str] = Counter()
+    spent: defaultdict[str, float] = defaultdict(float)
 
     def progress(run: Any) -> None:
         if run.batches % 100 == 0:
@@ -78,7 +78,7 @@ class Result:
     report: Report
     elapsed: float
     setup: float
-    spent: Counter[str]
+    spent: dict[str, float]
     batches: int
 
 
