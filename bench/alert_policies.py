@@ -186,6 +186,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     leads: list[float] = []
     warned = red_early = restock_ok = restock_judged = bound_ok = 0
     restocks: list[str] = []  # "sku suggested/true shortfall", for the record
+    unwarned: list[str] = []  # "sku lead", the sell-outs warned late or not at all
     for s in sold_late:
         so = s.sold_out_ms
         assert so is not None
@@ -193,6 +194,9 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
         if first is not None:
             leads.append((so - first) / MINUTE_MS)
             warned += so - first >= 5 * MINUTE_MS
+        if first is None or so - first < 5 * MINUTE_MS:
+            lead = "unwarned" if first is None else f"{(so - first) / MINUTE_MS:.1f} min"
+            unwarned.append(f"{s.sku_id} at minute {(so - s.starts_ms) / MINUTE_MS:.0f}: {lead}")
         reds = [m for m in s.to_people() if m.kind == "alert" and m.tier == "red" and m.at_ms <= so]
         red_early += any(so - m.at_ms >= 2 * MINUTE_MS for m in reds)
         before = [m for m in s.to_people() if m.kind in WARNING_KINDS and m.at_ms < so]
@@ -251,6 +255,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
                 restock_ok >= 0.7 * restock_judged)  # fmt: skip
     figures.add("  bound: knowing each SKU's demand curve", f"{bound_ok} / {restock_judged}")
     print("restock suggested / true shortfall at the last warning:", ", ".join(restocks))
+    print("sold out with under 5 minutes' warning:", ", ".join(unwarned) or "none")
 
     kinds = Counter(m.kind for s in shows for m in s.to_people())
     figures.add("messages to people by kind", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))

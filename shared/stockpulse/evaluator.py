@@ -204,14 +204,19 @@ class ThresholdEvaluator:
             try:
                 found = self.forecasts.read_many(sid, [sku.sku_id for sku in skus])
                 break
-            except StockItemMalformed as bad:  # that SKU only: the others are still evaluated
-                logger.exception("evaluation failed", extra={"session_id": sid, "sku_id": bad.sku_id})
-                rest = [sku for sku in skus if sku.sku_id != bad.sku_id]
+            except StockItemMalformed as bad:  # those SKUs only: the others are still evaluated
+                for sku_id in bad.sku_ids:
+                    logger.error(
+                        "evaluation failed: stock item malformed", extra={"session_id": sid, "sku_id": sku_id}
+                    )
+                rest = [sku for sku in skus if sku.sku_id not in bad.sku_ids]
                 if len(rest) == len(skus):
                     raise
-                summary.failed += 1
+                summary.failed += len(skus) - len(rest)
                 sampled = False
                 skus = rest
+                if not skus:
+                    return False
             except Exception:
                 logger.exception("evaluation read failed", extra={"session_id": sid})
                 summary.failed += len(skus)

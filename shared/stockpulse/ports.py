@@ -28,11 +28,12 @@ class StoreUnavailable(Exception):
 
 
 class StockItemMalformed(Exception):
-    """A stock item the store holds cannot be read as one (a value of the wrong type or range)."""
+    """Stock items the store holds that cannot be read as one (a value of the wrong type or
+    range), named all at once so the reader can leave them out in one go."""
 
-    def __init__(self, session_id: str, sku_id: str) -> None:
-        super().__init__(f"{session_id}/{sku_id}: stock item malformed")
-        self.sku_id = sku_id
+    def __init__(self, session_id: str, sku_ids: Sequence[str]) -> None:
+        super().__init__(f"{session_id}/{','.join(sku_ids)}: stock item malformed")
+        self.sku_ids = tuple(sku_ids)
 
 
 class StockItemExists(Exception):
@@ -99,6 +100,8 @@ class LedgerStore(Protocol):
     def session(self, session_id: str) -> dict[str, Any] | None: ...
 
     def stock(self, session_id: str, sku_id: str) -> StockItem | None: ...
+
+    def stocks(self, skus: Sequence[tuple[str, str]]) -> list[StockItem]: ...
 
     def order_memory(self, session_id: str, order_id: str) -> OrderMemory: ...
 

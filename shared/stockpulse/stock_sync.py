@@ -11,12 +11,13 @@ message per SKU carries the sellable quantity per platform:
 - a paused SKU sells nothing: every quantity is 0.
 
 Coalescing: the order-stream handler calls `StockSyncFeed.after_batch(items)` once per Kinesis
-batch with the stock items the batch touched (read after its writes). At most one message per
-SKU per batch goes out, and only when the sellable quantities differ from what this container
-last published for that SKU; a burst of 500 orders in 5 batches is at most 5 messages per SKU,
-the last one carrying the final quantities. `version` (the stock item's, +1 on every stock
-change) orders the messages: a consumer keeps the highest version it has seen, so a stale or
-duplicated message (SNS is at-least-once, containers restart and publish again) is harmless.
+batch with the stock items the batch touched (read after its writes, one BatchGetItem per 100).
+At most one message per SKU per batch goes out, and only when the sellable quantities differ
+from what this container last published for that SKU; a burst of 500 orders in 5 batches is at
+most 5 messages per SKU, the last one carrying the final quantities. `version` (the stock
+item's, +1 on every stock change) orders the messages: a consumer keeps the highest version it
+has seen, so a stale or duplicated message (SNS is at-least-once, containers restart and
+publish again) is harmless.
 """
 
 from __future__ import annotations

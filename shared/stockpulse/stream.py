@@ -197,7 +197,7 @@ def sync_platform_stock(batch: SkuOrderedBatch, feed: StockSyncFeed, metrics: Me
     """
     store = batch.guard.store
     try:
-        items = [item for s, k in sorted(batch.touched) if (item := store.stock(s, k)) is not None]
+        items = store.stocks(sorted(batch.touched))
         feed.after_batch(items)
     except Exception as err:
         logger.warning("platform stock sync skipped", extra={"error": repr(err)})

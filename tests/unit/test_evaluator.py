@@ -654,21 +654,25 @@ def test_lambda_handler_runs_the_evaluator(world: World, monkeypatch: pytest.Mon
     assert counts["notices_repeat"] == 1  # the template's cooldown (3 minutes here) applies
 
 
-def test_a_malformed_stock_item_fails_only_its_own_sku(world: World) -> None:
-    """One SKU's stock item that cannot be read (a tier no release wrote) is that SKU's failure;
-    the SKUs read in the same batch are still evaluated."""
-    world.load(*(sku(k, forecast=100, on_hand=1000) for k in ("a", "b", "c")))
-    for k in ("a", "b", "c"):
+def test_malformed_stock_items_fail_only_their_own_skus(world: World) -> None:
+    """Stock items that cannot be read (a tier no release wrote, a count that is not a number)
+    are those SKUs' failures; the SKUs read in the same batch are still evaluated, after one
+    read again without the bad ones (not one per bad SKU)."""
+    world.load(*(sku(k, forecast=100, on_hand=1000) for k in ("a", "b", "c", "d")))
+    for k in ("a", "b", "c", "d"):
         world.reserve(k, 10, 0.5)
-    world.client.update_item(
-        TableName=world.table,
-        Key={"pk": {"S": f"SKU#{world.session}#b"}, "sk": {"S": "STOCK"}},
-        UpdateExpression="SET tier = :t",
-        ExpressionAttributeValues={":t": {"S": "purple"}},
-    )
+    for k, value in (("b", {"S": "purple"}), ("d", {"S": "many"})):
+        world.client.update_item(
+            TableName=world.table,
+            Key={"pk": {"S": f"SKU#{world.session}#{k}"}, "sk": {"S": "STOCK"}},
+            UpdateExpression="SET tier = :t" if k == "b" else "SET available = :t",
+            ExpressionAttributeValues={":t": value},
+        )
     world.clock.set(world.t0 + 5 * MIN)
+    world.store.request_log.clear()
     summary = world.evaluator.run()
-    assert summary.failed == 1
+    assert summary.failed == 2
     assert sorted(s.sku_id for s in summary.skus) == ["a", "c"]
+    assert world.store.request_log.count("BatchGetItem") == 2
     forecasts = DynamoForecastStore.beside(world.store).read_many(world.session, ["a", "c"])
     assert all(previous is not None for _, previous in forecasts.values())

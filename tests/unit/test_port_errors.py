@@ -57,6 +57,7 @@ class Failing:
 ALERT = {"kind": "alert", "tier": "red", "at_ms": 0}
 LEDGER_CALLS: dict[str, Callable[[DynamoLedgerStore], object]] = {
     "stock": lambda s: s.stock("s", "k"),
+    "stocks": lambda s: s.stocks([("s", "k"), ("s", "m")]),
     "order_memories": lambda s: s.order_memories("s", ["o1"]),
     "remembered": lambda s: s.remembered("e1"),
     "session_orders": lambda s: s.session_orders("s"),

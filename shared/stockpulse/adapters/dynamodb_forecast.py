@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stockpulse.adapters.aws_errors import as_port_error
+from stockpulse.adapters.batch_read import read_items
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item, to_item
 from stockpulse.adapters.keys import (
     FORECAST_SK,
@@ -35,7 +36,6 @@ from stockpulse.ports import StockItemMalformed, StoreUnavailable
 from stockpulse.ports import WriteIncomplete as WriteIncomplete
 from stockpulse.records import StockItem, parse_stock
 
-BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
 _BATCH_ATTEMPTS = 5
 
@@ -95,35 +95,28 @@ class DynamoForecastStore:
         self, session_id: str, sku_ids: Sequence[str], *, forecasts: bool = True
     ) -> dict[str, tuple[StockItem | None, dict[str, Any] | None]]:
         """Each SKU's stock item and (with `forecasts`) FORECAST item, consistent reads, one
-        BatchGetItem per 100 keys: sku_id -> (stock, forecast), None where absent."""
+        BatchGetItem per 100 keys: sku_id -> (stock, forecast), None where absent. Stock items
+        that cannot be read raise one `StockItemMalformed` naming them all."""
         keys = [stock_key(session_id, k) for k in sku_ids]
         if forecasts:
             keys += [forecast_key(session_id, k) for k in sku_ids]
-        by_pk = {sku_pk(session_id, k): k for k in sku_ids}
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for first in range(0, len(keys), BATCH_GET_KEYS):
-            request: dict[str, Any] = {
-                self.table_name: {"Keys": keys[first : first + BATCH_GET_KEYS], "ConsistentRead": True}
-            }
-            for _ in range(_BATCH_ATTEMPTS):
-                self.request_log.append("BatchGetItem")
-                with as_port_error(StoreUnavailable):
-                    response = self._db.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    found[item["pk"]["S"], item["sk"]["S"]] = {k: plain(v) for k, v in item.items()}
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            else:
-                raise ReadIncomplete(f"{session_id}: keys still unprocessed")
-        stock: dict[str, StockItem] = {}
-        for pk, sku_id in by_pk.items():
-            if (pk, STOCK_SK) in found:
-                try:
-                    stock[pk] = parse_stock(found[pk, STOCK_SK])
-                except (KeyError, TypeError, ValueError, ArithmeticError) as err:
-                    raise StockItemMalformed(session_id, sku_id) from err
-        return {k: (stock.get(pk), found.get((pk, FORECAST_SK))) for pk, k in by_pk.items()}
+        found = read_items(
+            self._db, self.table_name, keys, request_log=self.request_log, incomplete=ReadIncomplete
+        )
+        read: dict[str, tuple[StockItem | None, dict[str, Any] | None]] = {}
+        malformed: list[str] = []
+        for sku_id in sku_ids:
+            pk = sku_pk(session_id, sku_id)
+            stock, forecast = found.get((pk, STOCK_SK)), found.get((pk, FORECAST_SK))
+            try:
+                parsed = parse_stock({k: plain(v) for k, v in stock.items()}) if stock else None
+            except (KeyError, TypeError, ValueError, ArithmeticError):
+                malformed.append(sku_id)
+                continue
+            read[sku_id] = parsed, {k: plain(v) for k, v in forecast.items()} if forecast else None
+        if malformed:
+            raise StockItemMalformed(session_id, malformed)
+        return read
 
     def stock(self, session_id: str, sku_id: str) -> StockItem | None:
         self.request_log.append("GetItem")

@@ -24,6 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from stockpulse.adapters.aws_errors import as_port_error
+from stockpulse.adapters.batch_read import read_items
 from stockpulse.adapters.keys import (
     ALERT_PREFIX,
     ORDER_SK,
@@ -150,26 +151,30 @@ class DynamoLedgerStore:
 
     def order_memories(self, session_id: str, order_ids: Sequence[str]) -> dict[str, OrderMemory]:
         """Several orders in one request per 100 (consistent reads); absent ones are empty."""
-        found: dict[str, OrderMemory] = {order_id: OrderMemory(None, {}) for order_id in order_ids}
-        for first in range(0, len(order_ids), 100):
-            chunk = order_ids[first : first + 100]
-            keys = [order_key(session_id, order_id) for order_id in chunk]
-            by_pk = {key["pk"]["S"]: order_id for key, order_id in zip(keys, chunk, strict=True)}
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(TRANSACTION_ATTEMPTS):
-                self.request_log.append("BatchGetItem")
-                with as_port_error(StoreUnavailable):
-                    response = self._db.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    raw = from_item(item)
-                    found[by_pk[str(raw["pk"])]] = memory_of(raw)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._sleep(min(0.2, 0.005 * 2**attempt) * random.random())
-            else:
-                raise TransactionContention("BatchGetItem kept returning unprocessed keys")
-        return found
+        keys = [order_key(session_id, order_id) for order_id in order_ids]
+        found = self._read_items(keys)
+        return {
+            order_id: memory_of(from_item(found.get((key["pk"]["S"], key["sk"]["S"])) or {}))
+            for key, order_id in zip(keys, order_ids, strict=True)
+        }
+
+    def stocks(self, skus: Sequence[tuple[str, str]]) -> list[StockItem]:
+        """The stock items of (session, SKU) pairs in one request per 100, in the order given;
+        absent ones are left out."""
+        keys = [stock_key(session_id, sku_id) for session_id, sku_id in dict.fromkeys(skus)]
+        found = self._read_items(keys)
+        items = (found.get((key["pk"]["S"], key["sk"]["S"])) for key in keys)
+        return [parse_stock(from_item(item)) for item in items if item]
+
+    def _read_items(self, keys: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        return read_items(
+            self._db,
+            self.table_name,
+            keys,
+            request_log=self.request_log,
+            incomplete=TransactionContention,
+            sleep=self._sleep,
+        )
 
     def remembered(self, event_id: str) -> str | None:
         """The outcome code remembered on an event's marker item, if it has one."""
