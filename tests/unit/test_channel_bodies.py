@@ -33,6 +33,7 @@ from stockpulse.domain.messages import (
     ucs2_units,
 )
 from stockpulse.domain.tiers import Tier
+from tests.notices import PRE_SHOW_FIELDS
 
 AT = datetime(2026, 11, 25, 20, 40, tzinfo=UTC)
 PLATFORMS: tuple[Platform, ...] = ("dingtalk", "wecom", "feishu", "slack")
@@ -108,24 +109,7 @@ KINDS: dict[str, AlertNotice] = {
         sell_out_eta_minutes=0.0,
         stock_risk=False,
     ),
-    "pre_show": make(
-        kind=NoticeKind.PRE_SHOW,
-        tier=Tier.NONE,
-        previous_tier=Tier.NONE,
-        on_hand=45,
-        held=5,
-        reserved=0,
-        sold=0,
-        available=40,
-        velocity_per_minute=0.0,
-        sell_out_eta_minutes=None,
-        restock_quantity=11,
-        warning_line=51.0,
-        forecast=42.5,
-        platform_split={},
-        stock_risk=False,
-        first_of_tier=False,
-    ),
+    "pre_show": make(kind=NoticeKind.PRE_SHOW, **PRE_SHOW_FIELDS, stock_risk=False, first_of_tier=False),
     "slow": make(
         kind=NoticeKind.SLOW,
         tier=Tier.NONE,

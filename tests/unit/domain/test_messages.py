@@ -28,6 +28,7 @@ from stockpulse.domain.messages import (
     ucs2_units,
 )
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier
+from tests.notices import PRE_SHOW_FIELDS
 
 
 def notice(**kw: Any) -> AlertNotice:
@@ -154,22 +155,7 @@ def test_sold_out_says_it_once_and_what_to_do() -> None:
 
 
 def test_pre_show_names_the_sellable_stock_the_line_and_the_units_to_add() -> None:
-    n = notice(
-        kind=NoticeKind.PRE_SHOW,
-        tier=Tier.NONE,
-        previous_tier=Tier.NONE,
-        on_hand=45,
-        held=5,
-        reserved=0,
-        sold=0,
-        available=40,
-        velocity_per_minute=0.0,
-        sell_out_eta_minutes=None,
-        restock_quantity=11,
-        warning_line=51.0,
-        forecast=42.5,
-        platform_split={},
-    )
+    n = notice(kind=NoticeKind.PRE_SHOW, **PRE_SHOW_FIELDS)
     r = render(n)
     assert "开播前库存不足" in r.text_zh
     assert "可售40件，低于预警线51件（预测43件），建议开播前补货11件。" in r.text_zh
