@@ -227,6 +227,7 @@ def compute_forecast(
             lead_time_minutes=plan.lead_time_minutes,
             restocked=levels.restocked,
             velocity_before=stock_risk.pace_before(increments),
+            sustained=stock_risk.sustained_pace(increments),
         )
         risk = stock_risk.evaluate(stock_risk.RiskState.from_item(previous.get("risk")), minute_inputs)
         risk_signal = stock_risk.signal(minute_inputs)

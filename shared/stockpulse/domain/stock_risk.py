@@ -22,7 +22,12 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   before it raises the risk (red: RED_RAISE_AFTER_MINUTES, as it is urgent, unless the pace is
   falling); the risk is
   cleared only after the signal has been gone with a margin (projection under
-  available / CLEAR_MARGIN) for CLEAR_AFTER_MINUTES.
+  available / CLEAR_MARGIN) for CLEAR_AFTER_MINUTES, and only as far as the mean pace of the
+  last SUSTAINED_MINUTES allows (pitches and the quiet between them averaged together): while
+  that pace, held to the end of the show, still sells the SKU out, an orange stands. A show that
+  pitches a SKU every twenty minutes is quiet in between, and "back to normal" followed by red
+  at the next pitch is what makes a shop mute the bot. 45 minutes holds two pitches of a
+  twenty-minute cadence; 30 resolved between them (bench: 3 relapses in 10 sales against 2).
   A restock resets the risk at once (the projection starts again from the new stock).
 
 Why these numbers: each trades warning lead against false alarms on generated two-hour sales of
@@ -53,6 +58,7 @@ CLEAR_MARGIN = 1.25
 CLEAR_AFTER_MINUTES = 10
 FADING_LOOKBACK_MINUTES = 3
 FADING_SHARE = 0.8
+SUSTAINED_MINUTES = 45
 
 
 def pace(taken_by_minute: Sequence[int]) -> float | None:
@@ -72,6 +78,12 @@ def pace_before(taken_by_minute: Sequence[int]) -> float | None:
     return velocity_per_minute(earlier, half_life_minutes=PACE_HALF_LIFE_MINUTES)
 
 
+def sustained_pace(taken_by_minute: Sequence[int]) -> float | None:
+    """The mean units per minute of the last SUSTAINED_MINUTES (the show so far when shorter)."""
+    recent = taken_by_minute[-SUSTAINED_MINUTES:]
+    return sum(recent) / len(recent) if recent else None
+
+
 def projected_units(velocity: float, minutes: float, fade_minutes: float = PACE_FADE_MINUTES) -> float:
     """Units still to come over `minutes` at `velocity`, the pace fading (time constant `fade_minutes`)."""
     if velocity <= 0 or minutes <= 0:
@@ -87,6 +99,7 @@ class RiskInputs:
     lead_time_minutes: float
     restocked: int  # the stock item's cumulative restocked units
     velocity_before: float | None = None  # the pace FADING_LOOKBACK_MINUTES ago
+    sustained: float | None = None  # `sustained_pace`: what holds a raised orange
 
     @property
     def fading(self) -> bool:
@@ -125,6 +138,16 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
     if projected_units(v, min(left, inputs.lead_time_minutes), fade) > stock:
         return Tier.ORANGE
     return Tier.NONE
+
+
+def sustained_signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
+    """ORANGE while the sustained pace, held (not fading), sells out what is available before the
+    show ends and before a restock could arrive; NONE otherwise."""
+    v = inputs.sustained
+    left = min(inputs.minutes_left - END_GRACE_MINUTES, inputs.lead_time_minutes)
+    if v is None or v <= 0 or inputs.available <= 0 or left <= 0:
+        return Tier.NONE
+    return Tier.ORANGE if v * left > inputs.available * margin else Tier.NONE
 
 
 @dataclass(frozen=True)
@@ -175,7 +198,8 @@ def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
     elif orange_runs >= RAISE_AFTER_MINUTES and tier < Tier.ORANGE:
         tier, clear_runs = Tier.ORANGE, 0
     elif tier > Tier.NONE:
-        still = signal(inputs, margin=1 / CLEAR_MARGIN)
+        margin = 1 / CLEAR_MARGIN
+        still = max(signal(inputs, margin=margin), sustained_signal(inputs, margin=margin))
         clear_runs = clear_runs + 1 if still < tier else 0
         if clear_runs >= CLEAR_AFTER_MINUTES:  # clearly gone long enough: step down
             tier, clear_runs = still, 0

@@ -84,6 +84,61 @@ def test_a_raised_risk_needs_a_margin_held_for_minutes_to_clear() -> None:
     assert tiers[-1] is Tier.NONE
 
 
+def test_the_sustained_pace_is_the_mean_minute_of_the_last_45() -> None:
+    assert sr.sustained_pace([]) is None
+    assert sr.sustained_pace([6, 0, 0]) == pytest.approx(2.0)  # the show so far, when shorter
+    assert sr.sustained_pace([100] * 10 + [3] * sr.SUSTAINED_MINUTES) == pytest.approx(3.0)
+
+
+def pitches_every(minutes: int, units: int, show: int) -> list[int]:
+    """Per-minute units of a SKU the host pitches every `minutes`: a burst, then quiet."""
+    return [units if m % minutes == 0 else 0 for m in range(show)]
+
+
+def walk(taken: list[int], available: int, show: int, *, hold: bool = True) -> str:
+    """The raised risk minute by minute (n, o, r) of a SKU taking `taken` from `available`;
+    `hold=False` leaves the half-hour pace out, as before it held a raised orange."""
+    state, tiers = sr.RiskState(), ""
+    for m in range(1, len(taken) + 1):
+        past = taken[:m]
+        available -= past[-1]
+        sustained = sr.sustained_pace(past) if hold else None
+        step = inputs(
+            available, sr.pace(past), show - m, velocity_before=sr.pace_before(past), sustained=sustained
+        )
+        state = sr.evaluate(state, step)
+        tiers += state.tier.value[0]
+    return tiers
+
+
+def test_an_orange_stands_through_the_quiet_between_pitches_of_a_sku_selling_out() -> None:
+    """A pitch every 20 minutes selling 30 units (1.5 a minute on average) in a 3-hour show, 260
+    available: 270 wanted, it sells out at the last pitch. The pace falls to nothing between
+    pitches, but the last 45 minutes' pace still sells it out: once raised, orange stands, red at
+    each pitch once little is left; never "back to normal" in between, which the next pitch
+    would only contradict."""
+    taken = pitches_every(20, 30, 180)[:150]
+    tiers = walk(taken, 260, 180)
+    first = tiers.index("o")
+    assert first <= 45
+    assert "n" not in tiers[first:]
+    assert "n" in walk(taken, 260, 180, hold=False)[first:]  # what the shop got before
+
+
+def test_a_pitch_that_fades_clears_once_the_last_45_minutes_no_longer_sell_it_out() -> None:
+    """A 45-unit pitch in minutes 30-32 of a SKU that otherwise sells one unit every 5 minutes,
+    150 available: red at the pitch, then orange while the last 45 minutes' pace would still sell
+    it out, then clear for good; at the latest once the pitch has left the last 45 minutes."""
+    quiet = [1 if m % 5 == 0 else 0 for m in range(30)]
+    taken = quiet + [15, 15, 15] + quiet * 2
+    tiers = walk(taken, 150, 120)
+    assert tiers.index("r") in (31, 32, 33)
+    cleared = tiers.index("n", tiers.index("r"))
+    assert tiers.index("r") < tiers.index("o") < cleared <= 33 + sr.SUSTAINED_MINUTES
+    assert set(tiers[cleared:]) == {"n"}
+    assert walk(taken, 150, 120, hold=False).index("n", 33) < cleared  # the hold costs some minutes
+
+
 def test_a_restock_voids_the_risk_at_once() -> None:
     state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
     after = sr.evaluate(state, inputs(500, 10.0, restocked=450))
