@@ -93,6 +93,10 @@ class MinuteForecast:
     slow_runs: int  # evaluations in a row under the band's lower edge (after SLOW_AFTER_MINUTES)
     slow_tip: bool  # this minute sends the SKU's one "selling slowly" tip
     slow_sent: bool
+    # The counters as they stood before the last minute that moved them ({"minute", "risk",
+    # "slow_runs"}): a minute evaluated again (a repeated scheduled invocation, a replay resumed
+    # after a kill) steps from there, not a second time from its own result.
+    step: dict[str, Any] | None = None
 
     def item(self, tier: Tier, *, platforms: bool) -> dict[str, Any]:
         """The FORECAST item: what the next minute starts from and what the big screen shows.
@@ -119,6 +123,8 @@ class MinuteForecast:
             values["eta_minutes"] = self.eta_minutes
         if self.frozen_velocity is not None:
             values["frozen_velocity"] = _round(self.frozen_velocity, "0.0001")
+        if self.step is not None:
+            values["step"] = self.step
         return values
 
 
@@ -176,6 +182,11 @@ def compute_forecast(
     """Pure: the minute's forecast from the stock levels and the previous FORECAST item."""
     previous = previous or {}
     minute = minute_of(now_ms)
+    step: Mapping[str, Any] | None = previous.get("step")
+    # This minute ran before: step from the counters as they stood before it.
+    prior = step if step is not None and int(step.get("minute", 0)) == minute else previous
+    prior_risk = prior.get("risk")
+    prior_slow_runs = int(prior.get("slow_runs", 0))
     horizon = minute - SAMPLE_MINUTES * MINUTE_MS
     samples = [
         [int(m), int(t), int(c)] for m, t, c in previous.get("samples", []) if horizon < int(m) < minute
@@ -229,7 +240,7 @@ def compute_forecast(
             velocity_before=stock_risk.pace_before(increments),
             sustained=stock_risk.sustained_pace(increments),
         )
-        risk = stock_risk.evaluate(stock_risk.RiskState.from_item(previous.get("risk")), minute_inputs)
+        risk = stock_risk.evaluate(stock_risk.RiskState.from_item(prior_risk), minute_inputs)
         risk_signal = stock_risk.signal(minute_inputs)
     # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
     # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
@@ -247,7 +258,10 @@ def compute_forecast(
     low, high = forecast.expected_band(plan, elapsed, plan.session_minutes)
     slow_sent = bool(previous.get("slow_sent", False))
     under = elapsed >= SLOW_AFTER_MINUTES and consumption < low
-    slow_runs = int(previous.get("slow_runs", 0)) + 1 if under else 0
+    slow_runs = prior_slow_runs + 1 if under else 0
+    before = stock_risk.RiskState.from_item(prior_risk)
+    if risk != before or (not slow_sent and slow_runs != prior_slow_runs):  # after the tip: not kept
+        step = {"minute": minute, "risk": before.to_item(), "slow_runs": prior_slow_runs}
     slow_tip = not slow_sent and slow_runs >= SLOW_RUNS
     eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
     restock = forecast.restock_quantity(
@@ -282,4 +296,5 @@ def compute_forecast(
         slow_runs=slow_runs,
         slow_tip=slow_tip,
         slow_sent=slow_sent or slow_tip,
+        step=None if step is None else dict(step),
     )

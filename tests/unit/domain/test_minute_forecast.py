@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from stockpulse.domain import sample_log
 from stockpulse.domain.events import MINUTE_MS as MIN
-from stockpulse.domain.minute_forecast import per_minute_increments
+from stockpulse.domain.forecast import SkuPlan
+from stockpulse.domain.ledger import StockLevels
+from stockpulse.domain.minute_forecast import MinuteForecast, compute_forecast, per_minute_increments
+from stockpulse.domain.stock_risk import RiskState
+from stockpulse.domain.tiers import Tier
 
 
 def test_per_minute_increments_spread_gaps() -> None:
@@ -45,3 +50,31 @@ def test_change_points_and_run_minutes_give_the_samples_back(
     assert sample_log.expand(stored, runs, after_ms=0, before_ms=minute + MIN) == samples
     stored = sample_log.unpack_platforms(sample_log.pack_platforms(sample_log.change_points(platforms)))
     assert sample_log.expand(stored, runs, after_ms=0, before_ms=minute + MIN) == platforms
+
+
+# ---------------------------------------------------------------------------- a minute run twice
+def stored_as(view: MinuteForecast) -> dict[str, Any]:
+    """The FORECAST item as the next minute reads it (samples expanded)."""
+    return {**view.item(Tier.NONE, platforms=False), "samples": view.samples}
+
+
+@pytest.mark.parametrize(("per_minute", "after"), [(6, 10), (1, 0)], ids=["selling-out", "selling-slowly"])
+def test_a_minute_evaluated_again_steps_from_where_it_stood_before_it(per_minute: int, after: int) -> None:
+    """A minute evaluated a second time (a repeated scheduled invocation; a replay resumed after a
+    kill between the FORECAST write and its checkpoint) gives what one evaluation gives: the
+    pending and hold counters of the stock risk and the slow-seller count step once, not twice
+    (twice raised orange a minute early in the kill-and-resume test); the slow tip is not sent
+    again."""
+    plan = SkuPlan(forecast=200, starts_ms=0, ends_ms=120 * MIN)
+    stored: dict[str, Any] | None = None
+    taken, moved = 0, 0
+    for m in range(1, 60):
+        taken += per_minute if m > after else 0
+        levels = StockLevels(on_hand=300, held=0, reserved=taken, sold=0, available=300 - taken, taken=taken)
+        once = compute_forecast(plan, levels, stored, m * MIN)
+        again = compute_forecast(plan, levels, stored_as(once), m * MIN)
+        assert (again.risk, again.slow_runs, again.slow_sent) == (once.risk, once.slow_runs, once.slow_sent)
+        assert not again.slow_tip  # the tip went out with the first evaluation
+        moved += once.risk != RiskState.from_item((stored or {}).get("risk")) or once.slow_runs > 0
+        stored = stored_as(once)
+    assert moved >= 10  # the counters did move: the test would see a double step
