@@ -202,6 +202,7 @@ def notice_for(
         velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - since) / MINUTE_MS)
     tier = Tier(alert["tier"])
     inputs = tier_inputs(item, levels)
+    ends_ms = item.plan.session_ends_ms
     notice = AlertNotice(
         alert_id=str(alert["alert_id"]),
         kind=NoticeKind(alert["kind"]),
@@ -219,6 +220,7 @@ def notice_for(
         available=levels.available,
         velocity_per_minute=velocity,
         sell_out_eta_minutes=forecast.sell_out_eta_minutes(levels.available, velocity),
+        show_minutes_left=None if ends_ms is None else max(0, ends_ms - at_ms) / MINUTE_MS,
         restock_quantity=restock,
         platform_split=dict(levels.used),
         forecast=float(inputs.effective_forecast),

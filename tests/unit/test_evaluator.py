@@ -291,6 +291,7 @@ def test_stock_risk_raises_red_when_sell_out_is_imminent_and_never_pauses(world:
     assert notice.stock_risk and notice.first_of_tier
     eta = notice.sell_out_eta_minutes
     assert eta is not None and eta < stock_risk.RED_HORIZON_MINUTES
+    assert notice.show_minutes_left == 180 - (notice.at - world.start).total_seconds() / 60  # a 3-hour show
     assert notice.restock_quantity > 0
     # It keeps selling until the last unit: the contract's red then pauses it, one sold-out message.
     for minute in range(12, 20):

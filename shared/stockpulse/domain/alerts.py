@@ -49,6 +49,7 @@ class AlertNotice(BaseModel):
     available: int
     velocity_per_minute: float = 0.0
     sell_out_eta_minutes: float | None = None
+    show_minutes_left: float | None = None  # of the show at `at`: an ETA past it "lasts the show"
     restock_quantity: int = 0  # shown only when above zero
     platform_split: dict[str, int] = Field(default_factory=dict)
     forecast: float = 0.0  # the effective forecast F the consumption tiers are judged against

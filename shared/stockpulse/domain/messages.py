@@ -174,6 +174,9 @@ def _eta(notice: AlertNotice) -> tuple[str, str, str, str]:
         return "sold out", "已售罄", "sold out", "已售罄"
     if eta is None or not math.isfinite(eta) or eta < 0:
         return "no sales right now", "暂无销量", "no sales right now", "暂无销量"
+    left = notice.show_minutes_left
+    if left is not None and eta > left:  # "sells out in 38 min" with 4 minutes of show left misleads
+        return "lasts to the end of the show", "本场内不会售罄", "after the show", "本场结束后"
     if eta < 1:
         return "sells out in <1 min", "不到1分钟售罄", "<1 min", "不到1分钟"
     if eta < 120:

@@ -20,6 +20,7 @@ from stockpulse.domain.messages import (
     clean_text,
     email_body,
     email_subject,
+    fact_lines,
     markup_safe,
     render,
     restock_request,
@@ -193,6 +194,22 @@ def test_slow_is_a_tip_to_add_interaction() -> None:
 def test_eta_wording(available: int, eta: float | None, en: str, zh: str) -> None:
     r = render(notice(available=available, sell_out_eta_minutes=eta))
     assert en in r.text_en and zh in r.text_zh and zh in r.sms_zh
+
+
+@pytest.mark.parametrize(
+    ("eta", "left", "lasts"), [(38.0, 4.0, True), (38.0, 40.0, False), (3.0, 3.0, False)]
+)
+def test_an_eta_past_the_end_of_the_show_says_it_lasts_the_show(eta: float, left: float, lasts: bool) -> None:
+    """ "Sells out in ~38 min" with 4 minutes of show left reads as a warning; the stock lasts."""
+    n = notice(tier=Tier.YELLOW, sell_out_eta_minutes=eta, show_minutes_left=left)
+    r = render(n)
+    card, mail = dict(fact_lines(n, "zh")), email_body(n)  # the IM card's and e-mail's fact lines
+    if lasts:
+        assert "本场内不会售罄" in r.text_zh and "本场内不会售罄" in r.sms_zh and "约38分钟" not in mail
+        assert "lasts to the end of the show" in r.text_en and card["预计售罄"] == "本场结束后"
+    else:
+        assert f"约{int(eta)}分钟售罄" in r.text_zh and f"约{int(eta)}分钟售罄" in r.sms_zh
+        assert f"~{int(eta)} min" in r.text_en and card["预计售罄"] == f"约{int(eta)}分钟"
 
 
 def test_empty_platform_split_and_whole_velocity() -> None:
