@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support import moto_rig, session_plan
 
 from stockpulse.adapters.batch_read import read_items
 from stockpulse.adapters.keys import stock_key
 from stockpulse.ports import ReadIncomplete
-from tests.support import moto_rig, session_plan
 
 TABLE = "ledger"
 

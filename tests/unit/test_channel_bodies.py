@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from notices import PRE_SHOW_FIELDS
 
 from stockpulse.adapters import webhooks
 from stockpulse.adapters.sns import SnsAlertPublisher, alert_message, message_attributes
@@ -33,7 +34,6 @@ from stockpulse.domain.messages import (
     ucs2_units,
 )
 from stockpulse.domain.tiers import Tier
-from tests.notices import PRE_SHOW_FIELDS
 
 AT = datetime(2026, 11, 25, 20, 40, tzinfo=UTC)
 PLATFORMS: tuple[Platform, ...] = ("dingtalk", "wecom", "feishu", "slack")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from notices import PRE_SHOW_FIELDS
 
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.messages import (
@@ -29,7 +30,6 @@ from stockpulse.domain.messages import (
     ucs2_units,
 )
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier
-from tests.notices import PRE_SHOW_FIELDS
 
 
 def notice(**kw: Any) -> AlertNotice:
