@@ -174,6 +174,7 @@ class DynamoLedgerStore:
             request_log=self.request_log,
             incomplete=TransactionContention,
             sleep=self._sleep,
+            attempts=TRANSACTION_ATTEMPTS,  # as many as a conflicting write gets before the record is retried
         )
 
     def remembered(self, event_id: str) -> str | None:
