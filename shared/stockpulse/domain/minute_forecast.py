@@ -185,7 +185,7 @@ def compute_forecast(
     step: Mapping[str, Any] | None = previous.get("step")
     # This minute ran before: step from the counters as they stood before it.
     prior = step if step is not None and int(step.get("minute", 0)) == minute else previous
-    prior_risk = prior.get("risk")
+    before = stock_risk.RiskState.from_item(prior.get("risk"))
     prior_slow_runs = int(prior.get("slow_runs", 0))
     horizon = minute - SAMPLE_MINUTES * MINUTE_MS
     samples = [
@@ -240,7 +240,7 @@ def compute_forecast(
             velocity_before=stock_risk.pace_before(increments),
             sustained=stock_risk.sustained_pace(increments),
         )
-        risk = stock_risk.evaluate(stock_risk.RiskState.from_item(prior_risk), minute_inputs)
+        risk = stock_risk.evaluate(before, minute_inputs)
         risk_signal = stock_risk.signal(minute_inputs)
     # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
     # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
@@ -259,7 +259,6 @@ def compute_forecast(
     slow_sent = bool(previous.get("slow_sent", False))
     under = elapsed >= SLOW_AFTER_MINUTES and consumption < low
     slow_runs = prior_slow_runs + 1 if under else 0
-    before = stock_risk.RiskState.from_item(prior_risk)
     if risk != before or (not slow_sent and slow_runs != prior_slow_runs):  # after the tip: not kept
         step = {"minute": minute, "risk": before.to_item(), "slow_runs": prior_slow_runs}
     slow_tip = not slow_sent and slow_runs >= SLOW_RUNS
