@@ -78,6 +78,20 @@ KINDS: dict[str, AlertNotice] = {
         available=26,
         velocity_per_minute=0.8,
         sell_out_eta_minutes=32.5,
+        show_minutes_left=20.0,
+        restock_quantity=0,
+    ),
+    # An opening flash: it sells out in minutes, and the evaluator has no pace to size a restock on.
+    "yellow_no_number_yet": make(
+        tier=Tier.YELLOW,
+        previous_tier=Tier.NONE,
+        stock_risk=False,
+        reserved=4,
+        sold=60,
+        available=26,
+        velocity_per_minute=8.5,
+        sell_out_eta_minutes=3.1,
+        show_minutes_left=80.0,
         restock_quantity=0,
     ),
     "repeat_orange": make(
@@ -131,7 +145,10 @@ SMS = {
         "【红色预警】桂花糕 6枚(cake-osmanthus) 可售12 约4分钟售罄 补货95 立即联系供应链，准备下架。"
     ),
     "yellow_nothing_to_restock": (
-        "【黄色预警】桂花糕 6枚(cake-osmanthus) 消耗80% 可售26 约33分钟售罄 密切关注。"
+        "【黄色预警】桂花糕 6枚(cake-osmanthus) 消耗80% 可售26 本场内不会售罄 密切关注。"
+    ),
+    "yellow_no_number_yet": (
+        "【黄色预警】桂花糕 6枚(cake-osmanthus) 消耗80% 可售26 约3分钟售罄 密切关注，准备补货。"
     ),
     "repeat_orange": (
         "【橙色持续】桂花糕 6枚(cake-osmanthus) 消耗103% 可售8 约3分钟售罄 补货95 "
@@ -155,6 +172,7 @@ def test_sms_per_kind(case: str) -> None:
 SUBJECTS = {
     "red_stock_risk": "【红色预警】桂花糕 6枚（cake-osmanthus） | RED alert: sells out in ~4 min",
     "yellow_nothing_to_restock": "【黄色预警】桂花糕 6枚（cake-osmanthus） | YELLOW alert",
+    "yellow_no_number_yet": "【黄色预警】桂花糕 6枚（cake-osmanthus） | YELLOW alert",
     "repeat_orange": "【橙色持续】桂花糕 6枚（cake-osmanthus） | Still ORANGE",
     "resolved_orange": "【预警解除】桂花糕 6枚（cake-osmanthus） | Resolved: ORANGE -> normal",
     "sold_out": "【已售罄】桂花糕 6枚（cake-osmanthus） | SOLD OUT",
@@ -194,6 +212,19 @@ EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
             "建议补货": None,
         },
         {"Tier": "YELLOW", "Action": "Watch closely; no restock needed yet.", "Restock": None},
+    ),
+    "yellow_no_number_yet": (
+        {
+            "级别": "黄色",
+            "操作": "密切关注，准备补货：按当前速度本场内会售罄。",
+            "预计售罄": "约3分钟",
+            "建议补货": None,
+        },
+        {
+            "Tier": "YELLOW",
+            "Action": "Watch closely and prepare a restock: at this pace it sells out before the show ends.",
+            "Restock": None,
+        },
     ),
     "repeat_orange": (
         {"级别": "橙色", "操作": "仍为橙色，主播放缓节奏，运营确认补货95件。", "预计售罄": "约3分钟"},
@@ -322,6 +353,10 @@ IM_WORDS: dict[str, tuple[list[str], list[str]]] = {
         ["【黄色预警】", "密切关注，暂不需补货。", "已消耗64件，达预测80件的80%", "可售26件"],
         ["YELLOW: ", "Watch closely; no restock needed yet.", "Consumption 64 is 80% of the forecast 80"],
     ),
+    "yellow_no_number_yet": (
+        ["【黄色预警】", "密切关注，准备补货：按当前速度本场内会售罄。", "约3分钟售罄"],
+        ["YELLOW: ", "prepare a restock: at this pace it sells out before the show ends", "in ~3 min"],
+    ),
     "repeat_orange": (
         ["【橙色持续】", "仍为橙色，主播放缓节奏，运营确认补货95件。", "可售8件", "约3分钟售罄"],
         ["Still ORANGE: ", "confirm the restock of 95 units", "available 8"],
@@ -385,7 +420,7 @@ def test_wecom_markdown_as_sent() -> None:
         "markdown": {
             "content": "**【黄色预警】桂花糕 6枚（cake-osmanthus）**\n"
             "> 密切关注，暂不需补货。\n\n"
-            "已消耗64件，达预测80件的80%；可售26件，速度0.8件/分钟，约33分钟售罄。"
+            "已消耗64件，达预测80件的80%；可售26件，速度0.8件/分钟，本场内不会售罄。"
             "平台：douyin 50 / kuaishou 28。"
         },
     }

@@ -9,7 +9,8 @@
 
 Every text says what to do, per kind:
 - ALERT / REPEAT: the tier's action, tailored: a restock quantity is named only when above zero
-  (a yellow with nothing to restock says "watch" / "关注", never "restock 0"); a stock-risk alert
+  (a yellow with nothing to restock says "watch" / "关注", never "restock 0"; with no number yet
+  while its ETA says it sells out in the show, "prepare a restock", never "none needed"); a stock-risk alert
   explains the sell-out ETA ("at this pace sells out in ~8 min"), a consumption alert compares
   consumption with the forecast. A repeat says the tier still stands.
 - RESOLVED: which tier was resolved (previous tier -> tier) and what the lower tier asks.
@@ -228,8 +229,21 @@ def action_for(tier: Tier, lang: Lang = "en") -> str:
     return TIER_ACTIONS_EN.get(tier, NO_ACTION_EN)
 
 
-def _tier_action(tier: Tier, restock: int, stock_risk: bool) -> tuple[str, str, str]:
-    """(English, Chinese, SMS) action for a tier that stands (alert, repeat, resolved to it)."""
+def _sells_out_in_show(notice: AlertNotice) -> bool:
+    """The notice's ETA says the SKU sells out before the show ends (not sold out already)."""
+    eta, left = notice.sell_out_eta_minutes, notice.show_minutes_left
+    if notice.available <= 0 or eta is None or not math.isfinite(eta) or eta < 0:
+        return False
+    return left is None or eta <= left
+
+
+def _tier_action(tier: Tier, restock: int, stock_risk: bool, sells_out: bool) -> tuple[str, str, str]:
+    """(English, Chinese, SMS) action for a tier that stands (alert, repeat, resolved to it).
+
+    `sells_out`: the ETA beside the action says the SKU sells out in the show. With no restock
+    number then (no measured pace yet, e.g. an opening flash), the action still says to prepare
+    one: "no restock needed" beside "sells out in under a minute" is what a reader must not get.
+    """
     if tier is Tier.RED and stock_risk:
         if restock > 0:
             return (
@@ -258,6 +272,12 @@ def _tier_action(tier: Tier, restock: int, stock_risk: bool) -> tuple[str, str, 
                 f"主播放缓节奏，运营确认补货{restock}件。",
                 "主播放缓节奏，运营确认补货。",
             )
+        if sells_out:
+            return (
+                "Host: slow the pitch and pace; ops: prepare a restock.",
+                "主播放缓节奏，运营准备补货。",
+                "主播放缓节奏，准备补货。",
+            )
         return (
             "Host: slow the pitch and pace; ops: watch the stock closely.",
             "主播放缓节奏，运营密切关注库存。",
@@ -269,6 +289,12 @@ def _tier_action(tier: Tier, restock: int, stock_risk: bool) -> tuple[str, str, 
                 f"Watch closely and prepare a restock of {restock} units.",
                 f"密切关注，准备补货{restock}件。",
                 "准备补货。",
+            )
+        if sells_out:
+            return (
+                "Watch closely and prepare a restock: at this pace it sells out before the show ends.",
+                "密切关注，准备补货：按当前速度本场内会售罄。",
+                "密切关注，准备补货。",
             )
         return (
             "Watch closely; no restock needed yet.",
@@ -308,7 +334,8 @@ def _action(notice: AlertNotice) -> tuple[str, str, str]:
             "主播增加互动：讲解卖点、发放福利，引导下单。",
             "主播增加互动。",
         )
-    en, zh, sms = _tier_action(notice.tier, restock, notice.stock_risk and kind is not NoticeKind.RESOLVED)
+    stock_risk = notice.stock_risk and kind is not NoticeKind.RESOLVED
+    en, zh, sms = _tier_action(notice.tier, restock, stock_risk, _sells_out_in_show(notice))
     if kind is NoticeKind.REPEAT:  # the tier still stands (the English title says "Still ORANGE")
         return en, f"仍为{TIER_ZH[notice.tier]}，{zh}", sms
     return en, zh, sms

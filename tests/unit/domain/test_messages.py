@@ -106,15 +106,37 @@ def test_stock_risk_alert_explains_the_sell_out_eta() -> None:
 
 @pytest.mark.parametrize("tier", [Tier.YELLOW, Tier.ORANGE, Tier.RED])
 @pytest.mark.parametrize("kind", [NoticeKind.ALERT, NoticeKind.REPEAT])
-def test_nothing_to_restock_says_watch_never_restock_zero(tier: Tier, kind: NoticeKind) -> None:
-    r = render(notice(tier=tier, kind=kind, restock_quantity=0))
-    for text in (r.text_zh, r.sms_zh, email_body(notice(tier=tier, kind=kind, restock_quantity=0))):
+@pytest.mark.parametrize("show_minutes_left", [None, 5.0])
+def test_nothing_to_restock_never_says_restock_zero(
+    tier: Tier, kind: NoticeKind, show_minutes_left: float | None
+) -> None:
+    n = notice(tier=tier, kind=kind, restock_quantity=0, show_minutes_left=show_minutes_left)
+    r = render(n)
+    for text in (r.text_zh, r.sms_zh, email_body(n)):
         assert "补货0" not in text and "0件" not in text.replace("10件", "")
     for text in (r.text_en, r.action_en):
         assert "restock 0" not in text.lower() and "0 units" not in text.replace("10 units", "")
     if tier is Tier.YELLOW:
         assert "关注" in r.action_zh and "关注" in r.sms_zh and "watch" in r.action_en.lower()
-        assert "补货" not in r.sms_zh
+
+
+def test_no_restock_number_says_watch_only_when_the_stock_lasts_the_show() -> None:
+    """Restock 0 beside "sells out in ~12 min" (no measured pace yet: an opening flash) must not
+    read "no restock needed"; with 5 minutes of show left the stock lasts, and it may."""
+    for tier, lasts_zh, sells_out_zh in (
+        (Tier.YELLOW, "密切关注，暂不需补货。", "密切关注，准备补货：按当前速度本场内会售罄。"),
+        (Tier.ORANGE, "主播放缓节奏，运营密切关注库存。", "主播放缓节奏，运营准备补货。"),
+    ):
+        lasts = render(notice(tier=tier, restock_quantity=0, show_minutes_left=5.0))
+        assert lasts.action_zh == lasts_zh and "本场内不会售罄" in lasts.text_zh
+        assert "准备补货" not in lasts.sms_zh
+        for left in (None, 60.0):
+            sells_out = render(notice(tier=tier, restock_quantity=0, show_minutes_left=left))
+            assert sells_out.action_zh == sells_out_zh and "约12分钟售罄" in sells_out.text_zh
+            assert "准备补货" in sells_out.sms_zh and "prepare a restock" in sells_out.action_en
+            assert "no restock needed" not in sells_out.text_en
+    resolved = render(notice(kind=NoticeKind.RESOLVED, tier=Tier.YELLOW, restock_quantity=0))
+    assert "准备补货：按当前速度本场内会售罄" in resolved.text_zh  # resolved to a yellow that still sells out
 
 
 def test_yellow_with_a_restock_names_the_quantity() -> None:
