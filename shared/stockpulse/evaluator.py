@@ -347,6 +347,8 @@ class ThresholdEvaluator:
             if told == memory and decision is None:
                 return item
             alert = None if decision is None else alert_record(sid, kid, decision, now, str(minute_of(now)))
+            if alert is not None and decision is not None and decision.kind is NoticeKind.SLOW:
+                alert["velocity"] = view.recent_pace  # what it sells, evidence or not
             saved = self.forecasts.save_tick(
                 sid,
                 kid,

@@ -189,9 +189,9 @@ def notice_for(
     """The notice people get: the ledger as it stood, the evaluator's pace, forecast and restock."""
     pace = item.pace
     at_ms = int(alert["at_ms"])
-    velocity = float(pace.velocity)
+    velocity = float(alert.get("velocity", pace.velocity))  # a slow tip carries its own
     restock = int(alert.get("restock_units", pace.restock_units or 0))
-    if velocity == 0 and levels.taken:
+    if velocity == 0 and levels.taken and "velocity" not in alert:
         # A burst the evaluator has not seen yet (it runs once a minute): its pace since the
         # evaluator's last mark, so "sells out in" is not "no sales" mid-rush. The restock stays
         # the evaluator's: one minute's rush is no measure of the rest of the show.

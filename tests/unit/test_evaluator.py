@@ -542,6 +542,22 @@ def test_selling_under_the_band_after_half_an_hour_sends_one_tip_to_the_feed(wor
     assert world.recorder.kinds() == [("slow", "none")]
     tip = world.recorder.notices[0]
     assert tip.at == world.start + timedelta(minutes=39)  # judged from minute 30, ten minutes in a row
+    assert tip.velocity_per_minute == 0 and "速度0件/分钟" in tip.text_zh  # nothing sold: says so
+
+
+def test_the_slow_tip_shows_the_trickle_it_sells(world: World) -> None:
+    """A unit every two minutes is too thin for the stock risk's pace (which reads 0), and it is
+    exactly what a slow seller does: the tip shows the last ten minutes' mean, 0.5 a minute."""
+    world.load(sku("a", forecast=180, on_hand=1000, dynamic=False))
+    for minute in range(0, 41):
+        world.tick(minute)
+        if minute % 2 == 0:
+            world.reserve("a", 1, minute + 0.5)
+    assert world.recorder.kinds() == [("slow", "none")]
+    tip = world.recorder.notices[0]
+    assert tip.velocity_per_minute == pytest.approx(0.5)
+    assert "速度0.5件/分钟" in tip.text_zh and "velocity 0.5 units/min" in tip.text_en
+    assert world.stock("a")["velocity"] == 0  # the stored pace keeps its evidence gate
 
 
 def test_restock_suggestion_is_frozen_while_sold_out(world: World) -> None:

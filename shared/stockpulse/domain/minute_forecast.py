@@ -93,6 +93,9 @@ class MinuteForecast:
     slow_runs: int  # evaluations in a row under the band's lower edge (after SLOW_AFTER_MINUTES)
     slow_tip: bool  # this minute sends the SKU's one "selling slowly" tip
     slow_sent: bool
+    # The plain mean of the last RECENT_MINUTES, which the tip shows: a slow seller is exactly
+    # the one whose gated `velocity` is 0 for thin evidence, and "0 units/min" misreads a trickle.
+    recent_pace: float = 0.0
     # The counters as they stood before the last minute that moved them ({"minute", "risk",
     # "slow_runs"}): a minute evaluated again (a repeated scheduled invocation, a replay resumed
     # after a kill) steps from there, not a second time from its own result.
@@ -295,5 +298,6 @@ def compute_forecast(
         slow_runs=slow_runs,
         slow_tip=slow_tip,
         slow_sent=slow_sent or slow_tip,
+        recent_pace=round(stock_risk.mean_pace(increments, stock_risk.RECENT_MINUTES) or 0.0, 2),
         step=None if step is None else dict(step),
     )

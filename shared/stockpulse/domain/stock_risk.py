@@ -78,10 +78,16 @@ def pace_before(taken_by_minute: Sequence[int]) -> float | None:
     return velocity_per_minute(earlier, half_life_minutes=PACE_HALF_LIFE_MINUTES)
 
 
+def mean_pace(taken_by_minute: Sequence[int], minutes: int) -> float | None:
+    """The mean units per minute of the last `minutes` (the show so far when shorter): a plain
+    count, with no evidence gate, for what people read (the selling-slowly tip's pace)."""
+    recent = taken_by_minute[-minutes:]
+    return sum(recent) / len(recent) if recent else None
+
+
 def sustained_pace(taken_by_minute: Sequence[int]) -> float | None:
     """The mean units per minute of the last SUSTAINED_MINUTES (the show so far when shorter)."""
-    recent = taken_by_minute[-SUSTAINED_MINUTES:]
-    return sum(recent) / len(recent) if recent else None
+    return mean_pace(taken_by_minute, SUSTAINED_MINUTES)
 
 
 def projected_units(velocity: float, minutes: float, fade_minutes: float = PACE_FADE_MINUTES) -> float:
