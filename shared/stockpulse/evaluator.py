@@ -268,8 +268,10 @@ class ThresholdEvaluator:
         if exact(pace.velocity) != exact(view.velocity):
             pace = replace(pace, velocity=view.velocity)
             changed.append("velocity")
-        if item.levels.taken != (pace.pace_mark or (0, 0))[1]:
-            pace = replace(pace, pace_mark=(minute, item.levels.taken))  # the hot path's fresh pace
+        # The hot path measures a burst from the mark only while the stored pace is 0 (one it has
+        # not measured yet), so a SKU selling at a measured pace costs no write for it.
+        if pace.velocity == 0 and item.levels.taken != (pace.pace_mark or (0, 0))[1]:
+            pace = replace(pace, pace_mark=(minute, item.levels.taken))
             changed.append("pace_mark")
         if (pace.restock_units or 0) != view.restock_quantity:
             pace = replace(pace, restock_units=view.restock_quantity)

@@ -196,7 +196,7 @@ def notice_for(
         # evaluator's last mark, so "sells out in" is not "no sales" mid-rush. The restock stays
         # the evaluator's: one minute's rush is no measure of the rest of the show.
         # The mark holds at least since the minute before this one: the evaluator rewrites it
-        # every minute the count moved.
+        # every minute the count moved while its pace is 0.
         mark_ms, mark_taken = pace.pace_mark or (0, 0)
         since = max(mark_ms, at_ms - at_ms % MINUTE_MS - MINUTE_MS)
         velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - since) / MINUTE_MS)

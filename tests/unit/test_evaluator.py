@@ -560,6 +560,29 @@ def test_the_slow_tip_shows_the_trickle_it_sells(world: World) -> None:
     assert world.stock("a")["velocity"] == 0  # the stored pace keeps its evidence gate
 
 
+def test_a_burst_after_the_pace_fell_to_nothing_is_measured_from_the_mark(world: World) -> None:
+    """The hot path measures a burst the evaluator has not seen yet from the stock item's pace
+    mark. The evaluator keeps the mark only while its pace is 0, so a SKU selling at a measured
+    pace costs no stock write for it, and a burst after a quiet spell counts only its own units."""
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    for minute in range(0, 21):
+        world.tick(minute)
+        world.reserve("a", 2, minute + 0.5)
+    selling = world.stock("a")
+    world.tick(21)
+    assert world.stock("a")["velocity"] == selling["velocity"] == 2  # a measured, steady pace
+    assert world.stock("a").get("pace_mark") == selling.get("pace_mark")  # no write for the mark
+    for minute in range(22, 41):  # quiet: the pace falls to nothing, the mark is set where it fell
+        world.tick(minute)
+    quiet = world.stock("a")
+    assert quiet["velocity"] == 0 and quiet["pace_mark"][1] == 42
+    world.reserve("a", 45, 40.5)  # 87 of a forecast of 100: yellow from the hot path
+    notice = world.recorder.notices[-1]
+    assert (notice.kind.value, notice.tier.value) == ("alert", "yellow")
+    # 45 units since the mark, over the 1.5 minutes since the start of the minute before.
+    assert notice.velocity_per_minute == pytest.approx(45 / 1.5)
+
+
 def test_restock_suggestion_is_frozen_while_sold_out(world: World) -> None:
     world.load(sku("a", forecast=1000, on_hand=100, dynamic=False))
     for minute in range(10):
