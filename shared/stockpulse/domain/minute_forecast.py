@@ -170,6 +170,8 @@ def still_holds(
         "platforms" in values
     ):
         return False
+    if all(stored.get(k) == values.get(k) for k in _PACKED):
+        return True  # the very bytes it would write
     after = unpacked(stored, ran, minute + MINUTE_MS)  # up to and including this minute
     assert after is not None
     samples = [s for s in after["samples"] if s[0] > minute - SAMPLE_MINUTES * MINUTE_MS]

@@ -6,6 +6,7 @@ exactly: a ratio written 1.1 means 11/10, so every comparison is done on fractio
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -57,6 +58,7 @@ TIER_ACTIONS_ZH = {
 }
 
 
+@functools.lru_cache(maxsize=4096, typed=True)  # a show has few distinct ratios and forecasts
 def exact(value: Decimal | float | int | str) -> Fraction:
     """A ratio or forecast as written (1.1 -> 11/10), never its binary float approximation."""
     return Fraction(Decimal(str(value)))
