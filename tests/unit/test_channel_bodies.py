@@ -67,32 +67,25 @@ def make(**overrides: Any) -> AlertNotice:
     return AlertNotice(**values)
 
 
+YELLOW_NOTHING_TO_RESTOCK = make(
+    tier=Tier.YELLOW,
+    previous_tier=Tier.NONE,
+    stock_risk=False,
+    reserved=4,
+    sold=60,
+    available=26,
+    velocity_per_minute=0.8,
+    sell_out_eta_minutes=32.5,
+    show_minutes_left=20.0,
+    restock_quantity=0,
+)
+
 KINDS: dict[str, AlertNotice] = {
     "red_stock_risk": make(),
-    "yellow_nothing_to_restock": make(
-        tier=Tier.YELLOW,
-        previous_tier=Tier.NONE,
-        stock_risk=False,
-        reserved=4,
-        sold=60,
-        available=26,
-        velocity_per_minute=0.8,
-        sell_out_eta_minutes=32.5,
-        show_minutes_left=20.0,
-        restock_quantity=0,
-    ),
+    "yellow_nothing_to_restock": YELLOW_NOTHING_TO_RESTOCK,
     # An opening flash: it sells out in minutes, and the evaluator has no pace to size a restock on.
-    "yellow_no_number_yet": make(
-        tier=Tier.YELLOW,
-        previous_tier=Tier.NONE,
-        stock_risk=False,
-        reserved=4,
-        sold=60,
-        available=26,
-        velocity_per_minute=8.5,
-        sell_out_eta_minutes=3.1,
-        show_minutes_left=80.0,
-        restock_quantity=0,
+    "yellow_no_number_yet": YELLOW_NOTHING_TO_RESTOCK.model_copy(
+        update={"velocity_per_minute": 8.5, "sell_out_eta_minutes": 3.1, "show_minutes_left": 80.0}
     ),
     "repeat_orange": make(
         kind=NoticeKind.REPEAT,
@@ -216,13 +209,13 @@ EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
     "yellow_no_number_yet": (
         {
             "级别": "黄色",
-            "操作": "密切关注，准备补货：按当前速度本场内会售罄。",
+            "操作": "密切关注，准备补货（按当前速度本场内会售罄）。",
             "预计售罄": "约3分钟",
             "建议补货": None,
         },
         {
             "Tier": "YELLOW",
-            "Action": "Watch closely and prepare a restock: at this pace it sells out before the show ends.",
+            "Action": "Watch closely and prepare a restock (at this pace it sells out before the show ends).",
             "Restock": None,
         },
     ),
@@ -354,8 +347,8 @@ IM_WORDS: dict[str, tuple[list[str], list[str]]] = {
         ["YELLOW: ", "Watch closely; no restock needed yet.", "Consumption 64 is 80% of the forecast 80"],
     ),
     "yellow_no_number_yet": (
-        ["【黄色预警】", "密切关注，准备补货：按当前速度本场内会售罄。", "约3分钟售罄"],
-        ["YELLOW: ", "prepare a restock: at this pace it sells out before the show ends", "in ~3 min"],
+        ["【黄色预警】", "密切关注，准备补货（按当前速度本场内会售罄）。", "约3分钟售罄"],
+        ["YELLOW: ", "prepare a restock (at this pace it sells out before the show ends)", "in ~3 min"],
     ),
     "repeat_orange": (
         ["【橙色持续】", "仍为橙色，主播放缓节奏，运营确认补货95件。", "可售8件", "约3分钟售罄"],

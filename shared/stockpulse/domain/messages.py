@@ -292,8 +292,8 @@ def _tier_action(tier: Tier, restock: int, stock_risk: bool, sells_out: bool) ->
             )
         if sells_out:
             return (
-                "Watch closely and prepare a restock: at this pace it sells out before the show ends.",
-                "密切关注，准备补货：按当前速度本场内会售罄。",
+                "Watch closely and prepare a restock (at this pace it sells out before the show ends).",
+                "密切关注，准备补货（按当前速度本场内会售罄）。",
                 "密切关注，准备补货。",
             )
         return (

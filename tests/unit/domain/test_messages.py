@@ -124,7 +124,7 @@ def test_no_restock_number_says_watch_only_when_the_stock_lasts_the_show() -> No
     """Restock 0 beside "sells out in ~12 min" (no measured pace yet: an opening flash) must not
     read "no restock needed"; with 5 minutes of show left the stock lasts, and it may."""
     for tier, lasts_zh, sells_out_zh in (
-        (Tier.YELLOW, "密切关注，暂不需补货。", "密切关注，准备补货：按当前速度本场内会售罄。"),
+        (Tier.YELLOW, "密切关注，暂不需补货。", "密切关注，准备补货（按当前速度本场内会售罄）。"),
         (Tier.ORANGE, "主播放缓节奏，运营密切关注库存。", "主播放缓节奏，运营准备补货。"),
     ):
         lasts = render(notice(tier=tier, restock_quantity=0, show_minutes_left=5.0))
@@ -136,7 +136,7 @@ def test_no_restock_number_says_watch_only_when_the_stock_lasts_the_show() -> No
             assert "准备补货" in sells_out.sms_zh and "prepare a restock" in sells_out.action_en
             assert "no restock needed" not in sells_out.text_en
     resolved = render(notice(kind=NoticeKind.RESOLVED, tier=Tier.YELLOW, restock_quantity=0))
-    assert "准备补货：按当前速度本场内会售罄" in resolved.text_zh  # resolved to a yellow that still sells out
+    assert "准备补货（按当前速度本场内会售罄）" in resolved.text_zh  # a yellow that still sells out
 
 
 def test_yellow_with_a_restock_names_the_quantity() -> None:
