@@ -455,9 +455,12 @@ def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
 
 
 def _action(said: AlertNotice, lang: messages.Lang) -> str:
-    """The tier's action for an alert (the feed has no restock number to tailor it with); the
-    message's own words for the other kinds."""
-    if said.kind in (NoticeKind.ALERT, NoticeKind.REPEAT) and said.tier in TIER_ACTIONS_EN:
+    """The tier's action for a tier that stands (an alert, a repeat, a resolution to a lower
+    tier): the feed has no restock number or ETA to tailor it with, and "no restock needed" from
+    a missing number would contradict the IM card's "prepare a restock of 15". The message's own
+    words for the other kinds."""
+    standing = (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED)
+    if said.kind in standing and said.tier in TIER_ACTIONS_EN:
         return (TIER_ACTIONS_ZH if lang == "zh" else TIER_ACTIONS_EN)[said.tier]
     return messages.action_text(said, lang)
 

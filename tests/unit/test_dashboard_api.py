@@ -414,3 +414,24 @@ def test_template_guards_the_api_with_jwt_and_one_cors_origin() -> None:
     actions = resources["DashboardApiFunction"]["Properties"]["Policies"][0]["Statement"][0]["Action"]
     reads = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
     assert set(actions) <= set(reads)
+
+
+@pytest.mark.parametrize(
+    ("kind", "tier", "previous", "action_zh"),
+    [
+        ("alert", "yellow", "none", "密切关注，准备补货。"),
+        ("repeat", "red", "red", "停止售卖，立即联系供应商。"),
+        # The IM card said "红色→黄色。密切关注，准备补货15件": the feed has no number, so it
+        # says the tier's action, never "暂不需补货" from the number it lacks.
+        ("resolved", "yellow", "red", "密切关注，准备补货。"),
+        ("resolved", "orange", "red", "主播放缓节奏，运营确认补货。"),
+        ("resolved", "none", "orange", "恢复正常，无需操作。"),
+    ],
+)
+def test_the_feed_says_the_action_of_the_tier_that_stands(
+    kind: str, tier: str, previous: str, action_zh: str
+) -> None:
+    sku = plan(SESSION).skus[0]
+    raw = {"alert_id": "a-1", "kind": kind, "tier": tier, "previous_tier": previous, "at_ms": T0}
+    view = dashboard._alert_view(sku, raw)
+    assert view.action_zh == action_zh and "no restock needed" not in view.action_en
