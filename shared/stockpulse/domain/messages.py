@@ -168,16 +168,33 @@ def _units(value: float) -> int:
     return math.ceil(value - 1e-9)
 
 
+EtaKind = Literal["sold_out", "no_sales", "lasts_the_show", "in_show"]
+
+
+def _eta_kind(notice: AlertNotice) -> EtaKind:
+    """What the notice's ETA says: sold out already, no sales to time, the stock lasts the show
+    ("sells out in 38 min" with 4 minutes of show left misleads), or it sells out in the show."""
+    eta, left = notice.sell_out_eta_minutes, notice.show_minutes_left
+    if notice.available <= 0:
+        return "sold_out"
+    if eta is None or not math.isfinite(eta) or eta < 0:
+        return "no_sales"
+    if left is not None and eta > left:
+        return "lasts_the_show"
+    return "in_show"
+
+
 def _eta(notice: AlertNotice) -> tuple[str, str, str, str]:
     """Sell-out ETA: (English phrase, Chinese phrase, English value, Chinese value)."""
-    eta = notice.sell_out_eta_minutes
-    if notice.available <= 0:
+    kind = _eta_kind(notice)
+    if kind == "sold_out":
         return "sold out", "已售罄", "sold out", "已售罄"
-    if eta is None or not math.isfinite(eta) or eta < 0:
+    if kind == "no_sales":
         return "no sales right now", "暂无销量", "no sales right now", "暂无销量"
-    left = notice.show_minutes_left
-    if left is not None and eta > left:  # "sells out in 38 min" with 4 minutes of show left misleads
+    if kind == "lasts_the_show":
         return "lasts to the end of the show", "本场内不会售罄", "after the show", "本场结束后"
+    eta = notice.sell_out_eta_minutes
+    assert eta is not None
     if eta < 1:
         return "sells out in <1 min", "不到1分钟售罄", "<1 min", "不到1分钟"
     if eta < 120:
@@ -227,14 +244,6 @@ def action_for(tier: Tier, lang: Lang = "en") -> str:
     if lang == "zh":
         return TIER_ACTIONS_ZH.get(tier, NO_ACTION_ZH)
     return TIER_ACTIONS_EN.get(tier, NO_ACTION_EN)
-
-
-def _sells_out_in_show(notice: AlertNotice) -> bool:
-    """The notice's ETA says the SKU sells out before the show ends (not sold out already)."""
-    eta, left = notice.sell_out_eta_minutes, notice.show_minutes_left
-    if notice.available <= 0 or eta is None or not math.isfinite(eta) or eta < 0:
-        return False
-    return left is None or eta <= left
 
 
 def _tier_action(tier: Tier, restock: int, stock_risk: bool, sells_out: bool) -> tuple[str, str, str]:
@@ -335,7 +344,7 @@ def _action(notice: AlertNotice) -> tuple[str, str, str]:
             "主播增加互动。",
         )
     stock_risk = notice.stock_risk and kind is not NoticeKind.RESOLVED
-    en, zh, sms = _tier_action(notice.tier, restock, stock_risk, _sells_out_in_show(notice))
+    en, zh, sms = _tier_action(notice.tier, restock, stock_risk, _eta_kind(notice) == "in_show")
     if kind is NoticeKind.REPEAT:  # the tier still stands (the English title says "Still ORANGE")
         return en, f"仍为{TIER_ZH[notice.tier]}，{zh}", sms
     return en, zh, sms
