@@ -264,6 +264,16 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     noisy = sum(any(m.kind in WARNING_KINDS and RANK[m.tier] >= 2 for m in s.messages) for s in calm)
     figures.add("orange/red on calm SKUs (never sold out)", f"{noisy} / {len(calm)}", "<= 1 in 10",
                 noisy <= 0.1 * len(calm))  # fmt: skip
+    warnings = [m for s in shows for m in s.to_people() if m.kind == "alert" and RANK[m.tier] >= 2]
+    no_number = sum(not m.restock_units for m in warnings)
+    figures.add("orange/red alerts with no restock number", f"{no_number} / {len(warnings)}")
+    false_reds = 0  # "sell-out imminent" and then no sell-out within 30 minutes
+    for s in shows:
+        outs = [t for t, _, available, _ in s.points if available == 0]
+        for m in s.to_people():
+            if m.kind == "alert" and m.tier == "red":
+                false_reds += not any(m.at_ms <= t <= m.at_ms + 30 * MINUTE_MS for t in outs)
+    figures.add("red alerts, no sell-out within 30 min", str(false_reds))
     figures.add("restock within +-50% of true shortfall", f"{restock_ok} / {restock_judged}", ">= 70%",
                 restock_ok >= 0.7 * restock_judged)  # fmt: skip
     figures.add("  bound: knowing each SKU's demand curve", f"{bound_ok} / {restock_judged}")
