@@ -103,9 +103,10 @@ class TierSettler:
             )  # fmt: skip
             if not stored:
                 return None
-            self._remember_state(item, replace(levels, paused=True) if pause else levels, tier, at_ms)
+            after = replace(levels, paused=True) if pause else levels
+            self._remember_state(item, after, tier, at_ms)
             if alert is not None:
-                self.announce(item, alert, levels)
+                self.announce(item, alert, after)
             current, hard_now, memory = tier, hard, told
             changes += 1
         return changes
@@ -226,6 +227,7 @@ def notice_for(
         forecast=float(inputs.effective_forecast),
         stock_risk=tier > consumption_tier(inputs) and tier is inputs.risk,
         first_of_tier=bool(alert.get("first", False)),
+        paused=levels.paused,
         channels=[c for c in channels if c in CHANNELS],
         warning_line=alert.get("warning_line"),
     )

@@ -80,8 +80,26 @@ YELLOW_NOTHING_TO_RESTOCK = make(
     restock_quantity=0,
 )
 
+# The contract's red: consumption at 120% of the forecast, with stock to spare.
+RED_PAST_THE_PLAN = make(
+    stock_risk=False,
+    on_hand=140,
+    reserved=6,
+    sold=90,
+    available=34,
+    velocity_per_minute=6.6,
+    sell_out_eta_minutes=5.2,
+    restock_quantity=0,
+)
+
 KINDS: dict[str, AlertNotice] = {
     "red_stock_risk": make(),
+    # A minute before the show ends: stopping the sale would only lose what the stock is there for.
+    "red_stock_lasts": RED_PAST_THE_PLAN.model_copy(update={"show_minutes_left": 1.0}),
+    # auto_pause_on_red stopped it as it crossed the line: the reader is told, not asked to stop it.
+    "red_paused": RED_PAST_THE_PLAN.model_copy(
+        update={"paused": True, "show_minutes_left": 40.0, "restock_quantity": 40}
+    ),
     "yellow_nothing_to_restock": YELLOW_NOTHING_TO_RESTOCK,
     # An opening flash: it sells out in minutes, and the evaluator has no pace to size a restock on.
     "yellow_no_number_yet": YELLOW_NOTHING_TO_RESTOCK.model_copy(
@@ -137,6 +155,10 @@ SMS = {
     "red_stock_risk": (
         "【红色预警】桂花糕 6枚(cake-osmanthus) 可售12 约4分钟售罄 补货95 立即联系供应链，准备下架。"
     ),
+    "red_stock_lasts": (
+        "【红色预警】桂花糕 6枚(cake-osmanthus) 消耗120% 可售34 本场内不会售罄 不必停售，联系供应商补货备用。"
+    ),
+    "red_paused": "【红色预警】桂花糕 6枚(cake-osmanthus) 消耗120% 可售34 暂停售卖中 补货40 立即联系供应商。",
     "yellow_nothing_to_restock": (
         "【黄色预警】桂花糕 6枚(cake-osmanthus) 消耗80% 可售26 本场内不会售罄 密切关注。"
     ),
@@ -164,6 +186,8 @@ def test_sms_per_kind(case: str) -> None:
 # ------------------------------------------------------------------------------ e-mail
 SUBJECTS = {
     "red_stock_risk": "【红色预警】桂花糕 6枚（cake-osmanthus） | RED alert: sells out in ~4 min",
+    "red_stock_lasts": "【红色预警】桂花糕 6枚（cake-osmanthus） | RED alert",
+    "red_paused": "【红色预警】桂花糕 6枚（cake-osmanthus） | RED alert",
     "yellow_nothing_to_restock": "【黄色预警】桂花糕 6枚（cake-osmanthus） | YELLOW alert",
     "yellow_no_number_yet": "【黄色预警】桂花糕 6枚（cake-osmanthus） | YELLOW alert",
     "repeat_orange": "【橙色持续】桂花糕 6枚（cake-osmanthus） | Still ORANGE",
@@ -175,6 +199,25 @@ SUBJECTS = {
 
 # label -> value lines each e-mail must show (zh section, en section); None: the line must be absent
 EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
+    "red_stock_lasts": (
+        {
+            "级别": "红色",
+            "操作": "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
+            "预计售罄": "本场结束后",
+            "已消耗": "96件（预测80件的120%）",
+            "建议补货": None,
+        },
+        {
+            "Tier": "RED",
+            "Action": "Well past the forecast, but at this pace the stock lasts the show: "
+            "no need to stop selling; call the supplier to restock for later.",
+            "Sell-out ETA": "after the show",
+        },
+    ),
+    "red_paused": (
+        {"操作": "已暂停售卖：立即联系供应商补货40件。", "预计售罄": "暂停售卖中", "建议补货": "40件"},
+        {"Action": "Selling is paused: call the supplier now to restock 40 units.", "Sell-out ETA": "paused"},
+    ),
     "red_stock_risk": (
         {
             "级别": "红色（按售罄预测）",
@@ -328,6 +371,14 @@ def read(platform: Platform, body: dict[str, Any]) -> str:
 
 # (words in Chinese, words in English) the group must read, per kind
 IM_WORDS: dict[str, tuple[list[str], list[str]]] = {
+    "red_stock_lasts": (
+        ["【红色预警】", "不必停售，联系供应商补货备用。", "达预测80件的120%", "本场内不会售罄"],
+        ["RED: ", "no need to stop selling", "lasts to the end of the show"],
+    ),
+    "red_paused": (
+        ["【红色预警】", "已暂停售卖：立即联系供应商补货40件。", "暂停售卖中"],
+        ["RED: ", "Selling is paused: call the supplier now to restock 40 units.", "selling is paused"],
+    ),
     "red_stock_risk": (
         [
             "【红色预警】",
@@ -697,7 +748,10 @@ def test_an_sqs_subscriber_receives_the_notice_json(aws: tuple[Any, Any]) -> Non
         json.loads(json.loads(m["Body"])["Message"])
         for m in sqs.receive_message(QueueUrl=requests, MaxNumberOfMessages=10)["Messages"]
     ]
-    assert sorted((r["kind"], r["sku_name"][:5]) for r in requested) == sorted(
-        [("alert", "桂花糕 6"), ("alert", "桂花糕\r\n"), ("sold_out", "桂花糕 6")]
+    announced_red = [
+        n for n in (*KINDS.values(), hostile) if n.tier is Tier.RED and n.kind is not NoticeKind.REPEAT
+    ]
+    assert sorted((r["kind"], r["sku_name"][:5], r["restock_quantity"]) for r in requested) == sorted(
+        (n.kind.value, n.sku_name[:5], n.restock_quantity) for n in announced_red
     )
-    assert all(r["type"] == "restock_request" and r["restock_quantity"] == 95 for r in requested)
+    assert len(requested) == 5 and all(r["type"] == "restock_request" for r in requested)

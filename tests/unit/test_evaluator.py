@@ -323,6 +323,36 @@ def test_a_stock_risk_warning_always_carries_a_restock(world: World) -> None:
     assert world.stock("a")["restock_units"] == notice.restock_quantity
 
 
+def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world: World) -> None:
+    """The contract's red (consumption at 120% of the forecast) reads as its reader can act on it:
+    auto-pause stopped the sale already (say so, and that nothing sells now); a SKU whose stock
+    lasts the show at this pace is not to be stopped; otherwise "stop selling"."""
+    world.load(
+        sku("paused", forecast=50, on_hand=400, dynamic=False, auto_pause_on_red=True),
+        sku("lasts", forecast=50, on_hand=400, dynamic=False),
+        sku("short", forecast=50, on_hand=70, dynamic=False),
+        minutes=60,
+    )
+    for minute in range(50):
+        world.tick(minute)
+        for sku_id in ("paused", "lasts", "short"):
+            world.reserve(sku_id, 1, minute + 0.5)
+    world.tick(50)
+    for sku_id in ("paused", "lasts", "short"):
+        world.reserve(sku_id, 11, 50.5)  # 61 of a forecast of 50: red
+    reds = {n.sku_id: n for n in world.recorder.notices if n.tier.value == "red" and n.kind.value == "alert"}
+    assert world.stock("paused")["paused"] is True and world.stock("lasts")["paused"] is False
+    paused, lasts, short = reds["paused"], reds["lasts"], reds["short"]
+    assert paused.paused and "已暂停售卖：立即联系供应商" in paused.text_zh
+    assert "暂停售卖中" in paused.text_zh and "售罄" not in paused.text_zh  # nothing sells while paused
+    assert "Selling is paused" in paused.text_en and "停止售卖" not in paused.sms_zh
+    # 339 available at the pace of the last minutes: far past the show's last 9.5 minutes.
+    assert not lasts.paused and "不必停售" in lasts.text_zh and "本场内不会售罄" in lasts.text_zh
+    assert "no need to stop selling" in lasts.text_en and "不必停售" in lasts.sms_zh
+    # 9 available: it sells out within the show; stopping and calling the supplier is the job.
+    assert "停止售卖，立即联系供应商" in short.text_zh and "停止售卖" in short.sms_zh
+
+
 def test_stock_risk_off_for_a_sku_that_opts_out(world: World) -> None:
     world.load(sku("a", forecast=1000, on_hand=200, alerts={"stock_risk": False}))
     for minute in range(15):

@@ -55,6 +55,7 @@ class AlertNotice(BaseModel):
     forecast: float = 0.0  # the effective forecast F the consumption tiers are judged against
     stock_risk: bool = False  # the tier comes from the sell-out projection, not from consumption
     first_of_tier: bool = False  # the first announcement of this tier for the SKU in the session
+    paused: bool = False  # selling is paused as the notice goes out (auto-pause on red, or a person)
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))  # the SKU's allowed channels
     warning_line: float | None = None  # pre_show: the pre-show warning line (units) sellable stock is under
     text_en: str = ""

@@ -168,15 +168,18 @@ def _units(value: float) -> int:
     return math.ceil(value - 1e-9)
 
 
-EtaKind = Literal["sold_out", "no_sales", "lasts_the_show", "in_show"]
+EtaKind = Literal["sold_out", "paused", "no_sales", "lasts_the_show", "in_show"]
 
 
 def _eta_kind(notice: AlertNotice) -> EtaKind:
-    """What the notice's ETA says: sold out already, no sales to time, the stock lasts the show
-    ("sells out in 38 min" with 4 minutes of show left misleads), or it sells out in the show."""
+    """What the notice's ETA says: sold out already, paused (nothing sells, whatever the pace
+    was), no sales to time, the stock lasts the show ("sells out in 38 min" with 4 minutes of
+    show left misleads), or it sells out in the show."""
     eta, left = notice.sell_out_eta_minutes, notice.show_minutes_left
     if notice.available <= 0:
         return "sold_out"
+    if notice.paused:
+        return "paused"
     if eta is None or not math.isfinite(eta) or eta < 0:
         return "no_sales"
     if left is not None and eta > left:
@@ -189,6 +192,8 @@ def _eta(notice: AlertNotice) -> tuple[str, str, str, str]:
     kind = _eta_kind(notice)
     if kind == "sold_out":
         return "sold out", "已售罄", "sold out", "已售罄"
+    if kind == "paused":
+        return "selling is paused", "暂停售卖中", "paused", "暂停售卖中"
     if kind == "no_sales":
         return "no sales right now", "暂无销量", "no sales right now", "暂无销量"
     if kind == "lasts_the_show":
@@ -246,13 +251,32 @@ def action_for(tier: Tier, lang: Lang = "en") -> str:
     return TIER_ACTIONS_EN.get(tier, NO_ACTION_EN)
 
 
-def _tier_action(tier: Tier, restock: int, stock_risk: bool, sells_out: bool) -> tuple[str, str, str]:
+def _tier_action(
+    tier: Tier, restock: int, stock_risk: bool, eta: EtaKind, paused: bool
+) -> tuple[str, str, str]:
     """(English, Chinese, SMS) action for a tier that stands (alert, repeat, resolved to it).
 
-    `sells_out`: the ETA beside the action says the SKU sells out in the show. With no restock
-    number then (no measured pace yet, e.g. an opening flash), the action still says to prepare
-    one: "no restock needed" beside "sells out in under a minute" is what a reader must not get.
+    `eta`: what the ETA beside the action says. When it says the SKU sells out in the show and
+    there is no restock number (no measured pace yet, e.g. an opening flash), the action still
+    says to prepare one: "no restock needed" beside "sells out in under a minute" is what a
+    reader must not get. A red says "stop selling" only when that is the reader's to do: not
+    once selling is paused (auto-pause did it), nor when the stock lasts the show at this pace
+    and nothing is to be restocked (consumption past 120% of the plan with stock to spare:
+    stopping would only lose the sales the stock was there for).
     """
+    sells_out = eta == "in_show"
+    if tier is Tier.RED and paused:
+        if restock > 0:
+            return (
+                f"Selling is paused: call the supplier now to restock {restock} units.",
+                f"已暂停售卖：立即联系供应商补货{restock}件。",
+                "立即联系供应商。",
+            )
+        return (
+            "Selling is paused: call the supplier now.",
+            "已暂停售卖：立即联系供应商。",
+            "立即联系供应商。",
+        )
     if tier is Tier.RED and stock_risk:
         if restock > 0:
             return (
@@ -272,6 +296,13 @@ def _tier_action(tier: Tier, restock: int, stock_risk: bool, sells_out: bool) ->
                 f"Stop selling and call the supplier now: restock {restock} units.",
                 f"停止售卖，立即联系供应商补货{restock}件。",
                 "停止售卖，立即联系供应商。",
+            )
+        if eta == "lasts_the_show":
+            return (
+                "Well past the forecast, but at this pace the stock lasts the show: no need to "
+                "stop selling; call the supplier to restock for later.",
+                "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
+                "不必停售，联系供应商补货备用。",
             )
         return (TIER_ACTIONS_EN[Tier.RED], TIER_ACTIONS_ZH[Tier.RED], TIER_ACTIONS_ZH[Tier.RED])
     if tier is Tier.ORANGE:
@@ -344,7 +375,7 @@ def _action(notice: AlertNotice) -> tuple[str, str, str]:
             "主播增加互动。",
         )
     stock_risk = notice.stock_risk and kind is not NoticeKind.RESOLVED
-    en, zh, sms = _tier_action(notice.tier, restock, stock_risk, _eta_kind(notice) == "in_show")
+    en, zh, sms = _tier_action(notice.tier, restock, stock_risk, _eta_kind(notice), notice.paused)
     if kind is NoticeKind.REPEAT:  # the tier still stands (the English title says "Still ORANGE")
         return en, f"仍为{TIER_ZH[notice.tier]}，{zh}", sms
     return en, zh, sms
