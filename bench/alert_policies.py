@@ -249,16 +249,18 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
                 for m in s.messages
             )  # fmt: skip
     figures.add("tier announced again < 15 min after resolved", str(again), "0", again == 0)
-    relapses: list[str] = []  # "all clear" (to yellow or none), then orange or red within 30 minutes
+    relapses: list[str] = []  # a step down (red to orange included), then up again within 30 minutes
     for s in shows:
-        for r in (m for m in s.to_people() if m.kind == "resolved" and RANK[m.tier] < 2):
+        for r in (m for m in s.to_people() if m.kind == "resolved"):
             back = [
-                m for m in s.to_people() if m.kind == "alert" and RANK[m.tier] >= 2 and r.at_ms <= m.at_ms
+                m
+                for m in s.to_people()
+                if m.kind == "alert" and RANK[m.tier] > max(RANK[r.tier], 1) and r.at_ms <= m.at_ms
             ]
             if back and back[0].at_ms - r.at_ms < 30 * MINUTE_MS:
                 minute, later = (r.at_ms - s.starts_ms) / MINUTE_MS, (back[0].at_ms - r.at_ms) / MINUTE_MS
                 relapses.append(f"{s.sku_id} at minute {minute:.0f}, {back[0].tier} {later:.0f} min later")
-    figures.add("all clear, then orange/red again < 30 min", str(len(relapses)))
+    figures.add("stepped down, then up again < 30 min", str(len(relapses)))
 
     calm = [s for s in shows if s.final[0] < s.forecast and s.final[1] >= 0.3 * (s.sellable + s.final[2])]
     noisy = sum(any(m.kind in WARNING_KINDS and RANK[m.tier] >= 2 for m in s.messages) for s in calm)
@@ -279,7 +281,7 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     figures.add("  bound: knowing each SKU's demand curve", f"{bound_ok} / {restock_judged}")
     print("restock suggested / true shortfall at the last warning:", ", ".join(restocks))
     print("sold out with under 5 minutes' warning:", ", ".join(unwarned) or "none")
-    print("all clear, then orange/red again within 30 minutes:", ", ".join(relapses) or "none")
+    print("stepped down, then up again within 30 minutes:", ", ".join(relapses) or "none")
 
     kinds = Counter(m.kind for s in shows for m in s.to_people())
     figures.add("messages to people by kind", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))

@@ -234,6 +234,7 @@ def compute_forecast(
         hot_start=hot_start,
         sellable=levels.on_hand - levels.held - levels.restocked,
     )
+    recent = stock_risk.mean_pace(increments, stock_risk.RECENT_MINUTES)
     risk, risk_signal, minute_inputs = stock_risk.RiskState(), Tier.NONE, None
     if plan.dynamic and plan.stock_risk:
         minute_inputs = stock_risk.RiskInputs(
@@ -244,6 +245,7 @@ def compute_forecast(
             restocked=levels.restocked,
             velocity_before=stock_risk.pace_before(increments),
             sustained=stock_risk.sustained_pace(increments),
+            recent=recent,
         )
         risk = stock_risk.evaluate(before, minute_inputs)
         risk_signal = stock_risk.signal(minute_inputs)
@@ -300,6 +302,6 @@ def compute_forecast(
         slow_runs=slow_runs,
         slow_tip=slow_tip,
         slow_sent=slow_sent or slow_tip,
-        recent_pace=round(stock_risk.mean_pace(increments, stock_risk.RECENT_MINUTES) or 0.0, 2),
+        recent_pace=round(recent or 0.0, 2),
         step=None if step is None else dict(step),
     )

@@ -28,6 +28,10 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   pitches a SKU every twenty minutes is quiet in between, and "back to normal" followed by red
   at the next pitch is what makes a shop mute the bot. 45 minutes holds two pitches of a
   twenty-minute cadence; 30 resolved between them (bench: 3 relapses in 10 sales against 2).
+  A red stands while the mean pace of the last RECENT_MINUTES, held, still sells out what is
+  available within RED_HORIZON_MINUTES: a fading projection would step it down to orange beside
+  "sells out in ~12 min", and the next few orders raise it again (bench: max messages per
+  SKU-show 7 to 5, resolutions 15 to 9 in 10 sales).
   A restock resets the risk at once (the projection starts again from the new stock).
 
 Why these numbers: each trades warning lead against false alarms on generated two-hour sales of
@@ -106,6 +110,7 @@ class RiskInputs:
     restocked: int  # the stock item's cumulative restocked units
     velocity_before: float | None = None  # the pace FADING_LOOKBACK_MINUTES ago
     sustained: float | None = None  # `sustained_pace`: what holds a raised orange
+    recent: float | None = None  # the mean pace of the last RECENT_MINUTES: what holds a raised red
 
     @property
     def fading(self) -> bool:
@@ -146,14 +151,22 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
     return Tier.NONE
 
 
-def sustained_signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
-    """ORANGE while the sustained pace, held (not fading), sells out what is available before the
-    show ends and before a restock could arrive; NONE otherwise."""
-    v = inputs.sustained
-    left = min(inputs.minutes_left - END_GRACE_MINUTES, inputs.lead_time_minutes)
-    if v is None or v <= 0 or inputs.available <= 0 or left <= 0:
+def holding_signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
+    """What holds a raised risk besides the projection: RED while the mean pace of the last
+    RECENT_MINUTES, held (not fading), sells out what is available within RED_HORIZON_MINUTES;
+    ORANGE while the sustained pace, held, sells it out before the show ends and before a restock
+    could arrive; NONE otherwise."""
+    show_left = inputs.minutes_left - END_GRACE_MINUTES
+    if inputs.available <= 0 or show_left <= 0:
         return Tier.NONE
-    return Tier.ORANGE if v * left > inputs.available * margin else Tier.NONE
+    stock = inputs.available * margin
+    recent = inputs.recent
+    if recent is not None and recent * min(RED_HORIZON_MINUTES, show_left) > stock:
+        return Tier.RED
+    sustained = inputs.sustained
+    if sustained is not None and sustained * min(show_left, inputs.lead_time_minutes) > stock:
+        return Tier.ORANGE
+    return Tier.NONE
 
 
 @dataclass(frozen=True)
@@ -205,7 +218,7 @@ def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
         tier, clear_runs = Tier.ORANGE, 0
     elif tier > Tier.NONE:
         margin = 1 / CLEAR_MARGIN
-        still = max(signal(inputs, margin=margin), sustained_signal(inputs, margin=margin))
+        still = max(signal(inputs, margin=margin), holding_signal(inputs, margin=margin))
         clear_runs = clear_runs + 1 if still < tier else 0
         if clear_runs >= CLEAR_AFTER_MINUTES:  # clearly gone long enough: step down
             tier, clear_runs = still, 0

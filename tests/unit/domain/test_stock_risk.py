@@ -95,16 +95,21 @@ def pitches_every(minutes: int, units: int, show: int) -> list[int]:
     return [units if m % minutes == 0 else 0 for m in range(show)]
 
 
-def walk(taken: list[int], available: int, show: int, *, hold: bool = True) -> str:
+def walk(taken: list[int], available: int, show: int, *, hold: bool = True, hold_red: bool = True) -> str:
     """The raised risk minute by minute (n, o, r) of a SKU taking `taken` from `available`;
-    `hold=False` leaves the half-hour pace out, as before it held a raised orange."""
+    `hold=False` leaves the 45-minute pace out, as before it held a raised orange; `hold_red=False`
+    the 10-minute pace, as before it held a raised red."""
     state, tiers = sr.RiskState(), ""
     for m in range(1, len(taken) + 1):
         past = taken[:m]
         available -= past[-1]
-        sustained = sr.sustained_pace(past) if hold else None
         step = inputs(
-            available, sr.pace(past), show - m, velocity_before=sr.pace_before(past), sustained=sustained
+            available,
+            sr.pace(past),
+            show - m,
+            velocity_before=sr.pace_before(past),
+            sustained=sr.sustained_pace(past) if hold else None,
+            recent=sr.mean_pace(past, sr.RECENT_MINUTES) if hold_red else None,
         )
         state = sr.evaluate(state, step)
         tiers += state.tier.value[0]
@@ -137,6 +142,20 @@ def test_a_pitch_that_fades_clears_once_the_last_45_minutes_no_longer_sell_it_ou
     assert tiers.index("r") < tiers.index("o") < cleared <= 33 + sr.SUSTAINED_MINUTES
     assert set(tiers[cleared:]) == {"n"}
     assert walk(taken, 150, 120, hold=False).index("n", 33) < cleared  # the hold costs some minutes
+
+
+def test_a_red_stands_while_the_last_ten_minutes_still_sell_it_out_within_the_horizon() -> None:
+    """A quiet hour's start, a 36-unit pitch at minute 30, then 3 a minute to the sell-out of the
+    150 available (slow-burn, seed 5). The fading projection would step red down to orange beside
+    "sells out in ~12 min" and raise it again a few minutes later: two messages that tell the
+    reader nothing. The last 10 minutes' pace, held, still sells it out within the red horizon."""
+    taken = [1] * 30 + [12] * 3 + [3] * 40
+    last = 33 + (150 - 66) // 3  # the minute the last unit goes
+    tiers = walk(taken, 150, 120)[:last]
+    first = tiers.index("r")
+    assert first <= 33 and set(tiers[first:]) == {"r"}
+    before = walk(taken, 150, 120, hold_red=False)[:last]
+    assert "o" in before[first:] and before.rstrip("r").endswith("o")  # what the shop got before
 
 
 def test_a_restock_voids_the_risk_at_once() -> None:
