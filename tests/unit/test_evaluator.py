@@ -353,6 +353,25 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
     assert "停止售卖，立即联系供应商" in short.text_zh and "停止售卖" in short.sms_zh
 
 
+def test_a_restock_before_the_resume_says_selling_is_still_paused(world: World) -> None:
+    """Auto-pause stopped the sale at red; the restock arrives and the tier falls back, but nobody
+    has resumed yet: the resolution says the sale is still stopped, not "back to normal"."""
+    world.load(sku("a", forecast=50, on_hand=400, dynamic=False, auto_pause_on_red=True), minutes=120)
+    for minute in range(10):
+        world.tick(minute)
+        world.reserve("a", 6, minute + 0.5)  # 60 of 50 at minute 9: red, paused
+    assert world.stock("a")["paused"] is True
+    world.restock("a", 100, 10.5)  # F grows by 100 / 1.2: consumption back under yellow
+    for minute in range(11, 30):
+        world.tick(minute)
+    resolved = [n for n in world.recorder.notices if n.kind.value == "resolved"]
+    assert len(resolved) == 1 and resolved[0].paused and world.stock("a")["paused"] is True
+    notice = resolved[0]
+    assert "仍在暂停售卖：确认库存后恢复售卖" in notice.text_zh and "暂停售卖中" in notice.text_zh
+    assert "Selling is still paused: resume it when ready" in notice.text_en
+    assert "恢复正常，无需操作" not in notice.text_zh and "仍在暂停，确认后恢复售卖" in notice.sms_zh
+
+
 def test_stock_risk_off_for_a_sku_that_opts_out(world: World) -> None:
     world.load(sku("a", forecast=1000, on_hand=200, alerts={"stock_risk": False}))
     for minute in range(15):

@@ -262,7 +262,9 @@ def _tier_action(
     reader must not get. A red says "stop selling" only when that is the reader's to do: not
     once selling is paused (auto-pause did it), nor when the stock lasts the show at this pace
     and nothing is to be restocked (consumption past 120% of the plan with stock to spare:
-    stopping would only lose the sales the stock was there for).
+    stopping would only lose the sales the stock was there for). Below red while paused, the
+    step left is to resume selling: a restock that came before the resume must not read as
+    "back to normal" beside a sale that is still stopped.
     """
     sells_out = eta == "in_show"
     if tier is Tier.RED and paused:
@@ -305,6 +307,18 @@ def _tier_action(
                 "不必停售，联系供应商补货备用。",
             )
         return (TIER_ACTIONS_EN[Tier.RED], TIER_ACTIONS_ZH[Tier.RED], TIER_ACTIONS_ZH[Tier.RED])
+    if paused:  # below red while paused (a restock came before the resume): selling is the step left
+        if restock > 0:
+            return (
+                f"Selling is still paused: resume it when ready; restock {restock} more units.",
+                f"仍在暂停售卖：确认库存后恢复售卖，再补货{restock}件。",
+                "仍在暂停，确认后恢复售卖。",
+            )
+        return (
+            "Selling is still paused: resume it when ready.",
+            "仍在暂停售卖：确认库存后恢复售卖。",
+            "仍在暂停，确认后恢复售卖。",
+        )
     if tier is Tier.ORANGE:
         if restock > 0:
             return (
