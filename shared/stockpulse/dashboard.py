@@ -438,7 +438,7 @@ def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
         session_id="", sku_id=sku.sku_id, sku_name=sku.name or sku.sku_id, tier=Tier(tier),
         previous_tier=Tier(_tier_name(raw.get("previous_tier"))), at=from_epoch_ms(at_ms),
         on_hand=0, held=0, reserved=0, sold=0, available=1,
-        restock_quantity=int(raw.get("restock_units", 0)),
+        restock_quantity=int(raw.get("restock_units", 0)), paused=bool(raw.get("paused", False)),
     )  # fmt: skip
     return AlertView(
         alert_id=said.alert_id,
@@ -458,9 +458,10 @@ def _action(said: AlertNotice, lang: messages.Lang) -> str:
     """The tier's action for a tier that stands (an alert, a repeat, a resolution to a lower
     tier): the feed has no restock number or ETA to tailor it with, and "no restock needed" from
     a missing number would contradict the IM card's "prepare a restock of 15". The message's own
-    words for the other kinds."""
+    words for the other kinds, and while selling is paused ("stop selling" was done already;
+    below red, "resume selling" is the step left)."""
     standing = (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED)
-    if said.kind in standing and said.tier in TIER_ACTIONS_EN:
+    if said.kind in standing and said.tier in TIER_ACTIONS_EN and not said.paused:
         return (TIER_ACTIONS_ZH if lang == "zh" else TIER_ACTIONS_EN)[said.tier]
     return messages.action_text(said, lang)
 

@@ -348,7 +348,9 @@ class ThresholdEvaluator:
                 decision = alert_policy.Decision(NoticeKind.SLOW, current, current)
             if told == memory and decision is None:
                 return item
-            alert = None if decision is None else alert_record(sid, kid, decision, now, str(minute_of(now)))
+            alert = None
+            if decision is not None:
+                alert = alert_record(sid, kid, decision, now, str(minute_of(now)), item.levels.paused)
             if alert is not None and decision is not None and decision.kind is NoticeKind.SLOW:
                 alert["velocity"] = view.recent_pace  # what it sells, evidence or not
             saved = self.forecasts.save_tick(

@@ -91,12 +91,13 @@ class TierSettler:
             if tier is current and hard is hard_now and told == memory and decision is None:
                 self._remember_state(item, levels, tier, at_ms)
                 continue
-            alert = None
-            if decision is not None:
-                alert = alert_record(item.session_id, item.sku_id, decision, at_ms, str(version))
             # Auto-pause follows the contract's red (consumption, or nothing available), never the
             # stock-risk projection alone: a SKU with stock keeps selling until a person decides.
             pause = auto_pause and hard is Tier.RED and hard_now < Tier.RED
+            alert = None
+            if decision is not None:
+                paused = pause or levels.paused
+                alert = alert_record(item.session_id, item.sku_id, decision, at_ms, str(version), paused)
             stored = self.store.save_tier(
                 item.session_id, item.sku_id, tier=tier.value, hard_tier=hard.value, seen=current.value,
                 version=version, memory=told.to_item(), pause=pause, alert=alert,
@@ -171,15 +172,17 @@ def facts_of(levels: StockLevels) -> alert_policy.SkuFacts:
 
 
 def alert_record(
-    session_id: str, sku_id: str, decision: alert_policy.Decision, at_ms: int, instance: str
+    session_id: str, sku_id: str, decision: alert_policy.Decision, at_ms: int, instance: str, paused: bool
 ) -> dict[str, Any]:
-    """The alert item / pending announcement for a decision; `instance` makes its id unique."""
+    """The alert item / pending announcement for a decision; `instance` makes its id unique;
+    `paused`: selling is paused as it goes out (the big screen's feed words it from this item)."""
     return {
         "alert_id": f"{session_id}#{sku_id}#{decision.kind.value}#{instance}#{decision.tier.value}",
         "kind": decision.kind.value,
         "tier": decision.tier.value,
         "previous_tier": decision.previous.value,
         "first": decision.first_of_tier,
+        "paused": paused,
         "at_ms": at_ms,
     }
 

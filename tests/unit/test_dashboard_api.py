@@ -435,3 +435,27 @@ def test_the_feed_says_the_action_of_the_tier_that_stands(
     raw = {"alert_id": "a-1", "kind": kind, "tier": tier, "previous_tier": previous, "at_ms": T0}
     view = dashboard._alert_view(sku, raw)
     assert view.action_zh == action_zh and "no restock needed" not in view.action_en
+
+
+@pytest.mark.parametrize(
+    ("kind", "tier", "previous", "action_zh"),
+    [
+        ("alert", "red", "orange", "已暂停售卖：立即联系供应商。"),  # auto-pause stopped it already
+        ("resolved", "yellow", "red", "仍在暂停售卖：确认库存后恢复售卖。"),  # restocked, not resumed
+        ("resolved", "none", "red", "仍在暂停售卖：确认库存后恢复售卖。"),
+    ],
+)
+def test_the_feed_says_what_is_left_to_do_while_selling_is_paused(
+    kind: str, tier: str, previous: str, action_zh: str
+) -> None:
+    sku = plan(SESSION).skus[0]
+    raw = {
+        "alert_id": "a-1",
+        "kind": kind,
+        "tier": tier,
+        "previous_tier": previous,
+        "at_ms": T0,
+        "paused": True,
+    }
+    view = dashboard._alert_view(sku, raw)
+    assert view.action_zh == action_zh and "停止售卖" not in view.action_zh

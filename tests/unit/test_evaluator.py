@@ -370,6 +370,13 @@ def test_a_restock_before_the_resume_says_selling_is_still_paused(world: World) 
     assert "仍在暂停售卖：确认库存后恢复售卖" in notice.text_zh and "暂停售卖中" in notice.text_zh
     assert "Selling is still paused: resume it when ready" in notice.text_en
     assert "恢复正常，无需操作" not in notice.text_zh and "仍在暂停，确认后恢复售卖" in notice.sms_zh
+    # The big screen's feed words it from the alert item: it knows the sale is stopped too.
+    assert [(a["kind"], a["tier"], a["paused"]) for a in world.alert_items("a")] == [
+        ("alert", "yellow", False),
+        ("alert", "orange", False),
+        ("alert", "red", True),
+        ("resolved", "none", True),
+    ]
 
 
 def test_stock_risk_off_for_a_sku_that_opts_out(world: World) -> None:
