@@ -351,8 +351,8 @@ class ThresholdEvaluator:
             alert = None
             if decision is not None:
                 alert = alert_record(sid, kid, decision, now, str(minute_of(now)), item.levels.paused)
-            if alert is not None and decision is not None and decision.kind is NoticeKind.SLOW:
-                alert["velocity"] = view.recent_pace  # what it sells, evidence or not
+                if decision.kind is NoticeKind.SLOW:
+                    alert["velocity"] = view.recent_pace  # what it sells, evidence or not
             saved = self.forecasts.save_tick(
                 sid,
                 kid,

@@ -230,7 +230,7 @@ def notice_for(
         forecast=float(inputs.effective_forecast),
         stock_risk=tier > consumption_tier(inputs) and tier is inputs.risk,
         first_of_tier=bool(alert.get("first", False)),
-        paused=levels.paused,
+        paused=bool(alert.get("paused", levels.paused)),  # as decided: what the feed's item says too
         channels=[c for c in channels if c in CHANNELS],
         warning_line=alert.get("warning_line"),
     )
