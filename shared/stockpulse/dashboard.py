@@ -449,17 +449,21 @@ def _alert_view(sku: SkuConfig, raw: Mapping[str, Any]) -> AlertView:
         previous_tier=_tier_name(raw.get("previous_tier")),
         at_ms=at_ms,
         at=rfc3339(at_ms),
-        action_en=_action(said, "en"),
-        action_zh=_action(said, "zh"),
+        action_en=_action(said, "en", bool(raw.get("stock_lasts", False))),
+        action_zh=_action(said, "zh", bool(raw.get("stock_lasts", False))),
     )
 
 
-def _action(said: AlertNotice, lang: messages.Lang) -> str:
+def _action(said: AlertNotice, lang: messages.Lang, stock_lasts: bool) -> str:
     """The tier's action for a tier that stands (an alert, a repeat, a resolution to a lower
     tier): the feed has no restock number or ETA to tailor it with, and "no restock needed" from
     a missing number would contradict the IM card's "prepare a restock of 15". The message's own
-    words for the other kinds, and while selling is paused ("stop selling" was done already;
-    below red, "resume selling" is the step left)."""
+    words for the other kinds, while selling is paused ("stop selling" was done already; below
+    red, "resume selling" is the step left), and for a red whose stock lasts the show, as its
+    item records (`stock_lasts`: "no need to stop selling")."""
+    if stock_lasts:
+        en, zh, _ = messages.RED_STOCK_LASTS
+        return zh if lang == "zh" else en
     standing = (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED)
     if said.kind in standing and said.tier in TIER_ACTIONS_EN and not said.paused:
         return (TIER_ACTIONS_ZH if lang == "zh" else TIER_ACTIONS_EN)[said.tier]

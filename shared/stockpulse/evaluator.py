@@ -72,7 +72,7 @@ from stockpulse.ports import Clock, ForecastStore, LedgerStore, StockItemMalform
 from stockpulse.records import StockItem, stock_attributes
 from stockpulse.session_catalog import SessionCatalog
 from stockpulse.stock_sync import StockSyncFeed
-from stockpulse.tier_settling import TierSettler, alert_record, facts_of, hard_tier_for, tier_now
+from stockpulse.tier_settling import TierSettler, alert_record, facts_of, hard_tier_for, stock_lasts, tier_now
 
 logger = Logger(child=True)
 
@@ -342,7 +342,8 @@ class ThresholdEvaluator:
             current, memory = item.tier.tier, item.tier.memory
             policy = self.tiers.policy_for(sid, kid, self.policy)
             confirmed = max(hard_tier_for(item, item.levels, now), view.risk_signal, key=lambda t: t.rank)
-            facts = replace(facts_of(item.levels), confirmed=confirmed)
+            lasts = current is Tier.RED and stock_lasts(item, item.levels, now, item.levels.paused)
+            facts = replace(facts_of(item.levels, stock_lasts=lasts), confirmed=confirmed)
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
             if decision is None and slow_tip:
                 decision = alert_policy.Decision(NoticeKind.SLOW, current, current)
@@ -350,7 +351,7 @@ class ThresholdEvaluator:
                 return item
             alert = None
             if decision is not None:
-                alert = alert_record(sid, kid, decision, now, str(minute_of(now)), item.levels.paused)
+                alert = alert_record(sid, kid, decision, now, str(minute_of(now)), item.levels.paused, facts)
                 if decision.kind is NoticeKind.SLOW:
                     alert["velocity"] = view.recent_pace  # what it sells, evidence or not
             saved = self.forecasts.save_tick(

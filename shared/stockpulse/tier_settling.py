@@ -87,17 +87,21 @@ class TierSettler:
         changes = 0
         for version, levels, at_ms in path:
             tier, hard = tier_for(item, levels, at_ms), hard_tier_for(item, levels, at_ms)
-            decision, told = alert_policy.on_change(current, tier, facts_of(levels), at_ms, memory, policy)
-            if tier is current and hard is hard_now and told == memory and decision is None:
-                self._remember_state(item, levels, tier, at_ms)
-                continue
             # Auto-pause follows the contract's red (consumption, or nothing available), never the
             # stock-risk projection alone: a SKU with stock keeps selling until a person decides.
             pause = auto_pause and hard is Tier.RED and hard_now < Tier.RED
+            paused = pause or levels.paused
+            # Only a red that could still page needs to know whether it asks anything urgent.
+            lasts = tier is Tier.RED and memory.first(Tier.RED) and stock_lasts(item, levels, at_ms, paused)
+            facts = facts_of(levels, stock_lasts=lasts)
+            decision, told = alert_policy.on_change(current, tier, facts, at_ms, memory, policy)
+            if tier is current and hard is hard_now and told == memory and decision is None:
+                self._remember_state(item, levels, tier, at_ms)
+                continue
             alert = None
             if decision is not None:
-                paused = pause or levels.paused
-                alert = alert_record(item.session_id, item.sku_id, decision, at_ms, str(version), paused)
+                instance = str(version)
+                alert = alert_record(item.session_id, item.sku_id, decision, at_ms, instance, paused, facts)
             stored = self.store.save_tier(
                 item.session_id, item.sku_id, tier=tier.value, hard_tier=hard.value, seen=current.value,
                 version=version, memory=told.to_item(), pause=pause, alert=alert,
@@ -167,15 +171,32 @@ def tier_now(item: StockItem, at_ms: int) -> Tier:
     return tier_for(item, item.levels, at_ms)
 
 
-def facts_of(levels: StockLevels) -> alert_policy.SkuFacts:
-    return alert_policy.SkuFacts(sold_out=levels.sold_out, restocked=levels.restocked, paused=levels.paused)
+def facts_of(levels: StockLevels, *, stock_lasts: bool = False) -> alert_policy.SkuFacts:
+    return alert_policy.SkuFacts(
+        sold_out=levels.sold_out, restocked=levels.restocked, paused=levels.paused, stock_lasts=stock_lasts
+    )
+
+
+def stock_lasts(item: StockItem, levels: StockLevels, at_ms: int, paused: bool) -> bool:
+    """A red announced now would ask nothing urgent: its stock lasts the show at this pace
+    (messages.red_stock_lasts, judged on the notice it would be)."""
+    probe = {"alert_id": "", "kind": NoticeKind.ALERT.value, "tier": Tier.RED.value,
+             "previous_tier": Tier.NONE.value, "at_ms": at_ms, "paused": paused}  # fmt: skip
+    return messages.red_stock_lasts(_notice(item, levels, probe))
 
 
 def alert_record(
-    session_id: str, sku_id: str, decision: alert_policy.Decision, at_ms: int, instance: str, paused: bool
+    session_id: str,
+    sku_id: str,
+    decision: alert_policy.Decision,
+    at_ms: int,
+    instance: str,
+    paused: bool,
+    facts: alert_policy.SkuFacts,
 ) -> dict[str, Any]:
     """The alert item / pending announcement for a decision; `instance` makes its id unique;
-    `paused`: selling is paused as it goes out (the big screen's feed words it from this item)."""
+    `paused`: selling is paused as it goes out; `stock_lasts`: a red that asks nothing urgent (the
+    big screen's feed words both from this item, as it has no pace)."""
     return {
         "alert_id": f"{session_id}#{sku_id}#{decision.kind.value}#{instance}#{decision.tier.value}",
         "kind": decision.kind.value,
@@ -183,6 +204,7 @@ def alert_record(
         "previous_tier": decision.previous.value,
         "first": decision.first_of_tier,
         "paused": paused,
+        "stock_lasts": decision.tier is Tier.RED and decision.kind is NoticeKind.ALERT and facts.stock_lasts,
         "at_ms": at_ms,
     }
 
@@ -191,6 +213,15 @@ def notice_for(
     item: StockItem, levels: StockLevels, alert: Mapping[str, Any], channels: Sequence[str] = CHANNELS
 ) -> AlertNotice:
     """The notice people get: the ledger as it stood, the evaluator's pace, forecast and restock."""
+    notice = _notice(item, levels, alert, channels)
+    text = messages.render(notice)
+    return notice.model_copy(update={"text_en": text.text_en, "text_zh": text.text_zh, "sms_zh": text.sms_zh})
+
+
+def _notice(
+    item: StockItem, levels: StockLevels, alert: Mapping[str, Any], channels: Sequence[str] = CHANNELS
+) -> AlertNotice:
+    """`notice_for` before its texts are written."""
     pace = item.pace
     at_ms = int(alert["at_ms"])
     velocity = float(alert.get("velocity", pace.velocity))  # a slow tip carries its own
@@ -207,7 +238,7 @@ def notice_for(
     tier = Tier(alert["tier"])
     inputs = tier_inputs(item, levels)
     ends_ms = item.plan.session_ends_ms
-    notice = AlertNotice(
+    return AlertNotice(
         alert_id=str(alert["alert_id"]),
         kind=NoticeKind(alert["kind"]),
         session_id=item.session_id,
@@ -234,5 +265,3 @@ def notice_for(
         channels=[c for c in channels if c in CHANNELS],
         warning_line=alert.get("warning_line"),
     )
-    text = messages.render(notice)
-    return notice.model_copy(update={"text_en": text.text_en, "text_zh": text.text_zh, "sms_zh": text.sms_zh})

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from stockpulse import wiring
+from stockpulse import dashboard, wiring
 from stockpulse.adapters.clock import VirtualClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore, from_item
@@ -30,6 +30,7 @@ from stockpulse.guard import InventoryGuard
 from stockpulse.records import stock_attributes
 from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate
 from stockpulse_local import moto_speedups
+from stockpulse_local.channels import Routing
 from stockpulse_local.metering import Meter
 from stockpulse_local.template_tables import create_tables
 
@@ -327,10 +328,11 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
     """The contract's red (consumption at 120% of the forecast) reads as its reader can act on it:
     auto-pause stopped the sale already (say so, and that nothing sells now); a SKU whose stock
     lasts the show at this pace is not to be stopped; otherwise "stop selling"."""
+    core = {"dynamic": False, "importance": "core"}
     world.load(
-        sku("paused", forecast=50, on_hand=400, dynamic=False, auto_pause_on_red=True),
-        sku("lasts", forecast=50, on_hand=400, dynamic=False),
-        sku("short", forecast=50, on_hand=70, dynamic=False),
+        sku("paused", forecast=50, on_hand=400, auto_pause_on_red=True, **core),
+        sku("lasts", forecast=50, on_hand=400, **core),
+        sku("short", forecast=50, on_hand=70, **core),
         minutes=60,
     )
     for minute in range(50):
@@ -351,6 +353,22 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
     assert "no need to stop selling" in lasts.text_en and "不必停售" in lasts.sms_zh
     # 9 available: it sells out within the show; stopping and calling the supplier is the job.
     assert "停止售卖，立即联系供应商" in short.text_zh and "停止售卖" in short.sms_zh
+    # All three are core products: the on-call phone rings for the two that ask to act now.
+    routing = Routing.from_template()
+    assert ["sms" in routing.channels(n) for n in (paused, lasts, short)] == [True, False, True]
+    assert "im" in routing.channels(lasts) and "email" in routing.channels(lasts)
+    # The big screen's feed says it too, from the alert item (it has no pace of its own).
+    items = {k: next(a for a in world.alert_items(k) if a["tier"] == "red") for k in ("lasts", "short")}
+    assert items["lasts"]["stock_lasts"] is True and items["short"]["stock_lasts"] is False
+    feed = {k: dashboard._alert_view(sku(k), item) for k, item in items.items()}
+    assert (
+        feed["lasts"].action_zh == "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。"
+    )
+    assert feed["short"].action_zh.startswith("停止售卖")
+    # Its sell-out, if it comes, is the red that pages.
+    world.reserve("lasts", 339, 51)
+    sold_out = world.recorder.notices[-1]
+    assert sold_out.kind is NoticeKind.SOLD_OUT and "sms" in routing.channels(sold_out)
 
 
 def test_a_restock_before_the_resume_says_selling_is_still_paused(world: World) -> None:
@@ -466,8 +484,9 @@ def failing_forecasts(world: World, release: threading.Event | None = None) -> D
 
 def two_sessions(world: World) -> World:
     other = World(world.client, world.table, world.start, f"{world.session}b")
-    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
-    other.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    # 5 left after a 125-unit rush: a red that asks to act, so it is repeated half an hour on.
+    world.load(sku("a", forecast=100, on_hand=130, dynamic=False))
+    other.load(sku("a", forecast=100, on_hand=130, dynamic=False))
     world.reserve("a", 125, 0.5)
     other.reserve("a", 125, 0.5)
     return other
@@ -580,7 +599,7 @@ def test_stale_pending_alert_is_published_again_once(world: World) -> None:
 
 
 def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:
-    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.load(sku("a", forecast=100, on_hand=130, dynamic=False))
     world.tick(0)
     world.reserve("a", 125, 0.5)
     world.tick(30.5)

@@ -11,11 +11,12 @@ this module only decides which changes and minutes produce a message (docs/produ
   included, until a restock, or a resume of a SKU that was paused when it sold out;
 - a tier that stays below what people were told for `resolve_after` is RESOLVED, once;
 - while red stands on this minute's evidence, a REPEAT every `cooldown` (IM only), never while
-  sold out or paused ("stop
-  selling, call the supplier" left undone is worth a reminder; "watch" and "slow the pitch" are
-  not);
+  sold out or paused, nor while its stock lasts the show ("stop selling, call the supplier" left
+  undone is worth a reminder; "watch", "slow the pitch" and "no need to stop selling" are not);
 - `first_of_tier`: the SKU's first announcement of that tier in the show (SMS pages on the
-  first red of a core SKU only: the template's filter policy reads it).
+  first red of a core SKU only: the template's filter policy reads it). A red whose stock lasts
+  the show (`SkuFacts.stock_lasts`: "no need to stop selling") asks nothing urgent: it is not
+  that first red, so the SKU's next red or its sell-out still pages.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class SkuFacts:
     # signal before its hold time): a tier only held up by hysteresis is neither announced late
     # nor repeated. The hot path does not know it: no limit.
     confirmed: Tier = Tier.RED
+    # A red now would be a consumption red whose stock lasts the show at this pace with nothing
+    # to restock (messages.red_stock_lasts): it is announced, but does not page.
+    stock_lasts: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ class AlertMemory:
 
     `announced`: the tier people were last told; `last_*_ms`: the last message claiming that
     tier; `lower_since_ms`: since when the tier has been below `announced`; `resolved_*`: the
-    last resolution; `told`: the tiers ever announced (letters y/o/r); `sold_out_restocked`:
+    last resolution; `told`: the tiers whose first announcement went out (letters y/o/r; a
+    red whose stock lasts the show is not one); `sold_out_restocked`:
     set while a SOLD_OUT stands (the restocked counter then), `sold_out_paused` whether the
     SKU was paused then.
     """
@@ -118,12 +123,14 @@ class AlertMemory:
     def first(self, tier: Tier) -> bool:
         return tier in _LETTER and _LETTER[tier] not in self.told
 
-    def said(self, tier: Tier, now_ms: int) -> AlertMemory:
-        """Memory after a message claiming `tier` at `now_ms`."""
+    def said(self, tier: Tier, now_ms: int, *, first: bool = True) -> AlertMemory:
+        """Memory after a message claiming `tier` at `now_ms`; `first`: it counts as the tier's
+        first announcement (a red that pages), so none after it is."""
         memory = replace(self, announced=tier, lower_since_ms=None)
         if tier not in _LETTER:
             return memory
-        memory = replace(memory, told="".join(sorted(set(self.told) | {_LETTER[tier]})))
+        if first:
+            memory = replace(memory, told="".join(sorted(set(self.told) | {_LETTER[tier]})))
         if tier is Tier.YELLOW:
             return replace(memory, last_yellow_ms=now_ms)
         if tier is Tier.ORANGE:
@@ -195,6 +202,15 @@ def _sold_out(
     return decision, replace(told, sold_out_restocked=facts.restocked, sold_out_paused=facts.paused)
 
 
+def _alert(
+    tier: Tier, previous: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory
+) -> tuple[Decision, AlertMemory]:
+    """An upward change announced: the tier's first announcement unless it was made already,
+    or it is a red that asks nothing urgent (its stock lasts the show)."""
+    first = memory.first(tier) and not (tier is Tier.RED and facts.stock_lasts)
+    return Decision(NoticeKind.ALERT, tier, previous, first), memory.said(tier, now_ms, first=first)
+
+
 def _quiet(tier: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
     """Announcing `tier` now would repeat a message people just had, or undo a fresh resolution."""
     if tier <= memory.resolved_tier and _recent(memory.resolved_ms, now_ms, policy.quiet_after_resolve_ms):
@@ -214,8 +230,7 @@ def on_change(
     if current > previous and current > memory.announced and current >= Tier.YELLOW:
         if _quiet(current, now_ms, memory, policy):
             return None, memory  # the evaluator announces it later if it still stands
-        decision = Decision(NoticeKind.ALERT, current, previous, memory.first(current))
-        return decision, memory.said(current, now_ms)
+        return _alert(current, previous, facts, now_ms, memory)
     if current < memory.announced:
         if memory.lower_since_ms is None:
             memory = replace(memory, lower_since_ms=now_ms)
@@ -248,14 +263,13 @@ def on_tick(
     if current > memory.announced and current >= Tier.YELLOW:
         if _quiet(current, now_ms, memory, policy) or current > facts.confirmed:
             return None, memory
-        return Decision(NoticeKind.ALERT, current, memory.announced, memory.first(current)), memory.said(
-            current, now_ms
-        )
+        return _alert(current, memory.announced, facts, now_ms, memory)
     if (
         current is Tier.RED
         and facts.confirmed is Tier.RED
         and not facts.paused
+        and not facts.stock_lasts
         and not _recent(memory.last_at_or_above(current), now_ms, policy.cooldown_ms)
     ):
-        return Decision(NoticeKind.REPEAT, current, current), memory.said(current, now_ms)
+        return Decision(NoticeKind.REPEAT, current, current), memory.said(current, now_ms, first=False)
     return None, memory

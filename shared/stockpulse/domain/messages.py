@@ -48,6 +48,13 @@ TIER_EN = {Tier.NONE: "normal", Tier.YELLOW: "YELLOW", Tier.ORANGE: "ORANGE", Ti
 TIER_ZH = {Tier.NONE: "正常", Tier.YELLOW: "黄色", Tier.ORANGE: "橙色", Tier.RED: "红色"}
 NO_ACTION_EN = "Back to normal: no action needed."
 NO_ACTION_ZH = "恢复正常，无需操作。"
+# A consumption red whose stock lasts the show at this pace, with nothing to restock (en, zh, SMS).
+RED_STOCK_LASTS = (
+    "Well past the forecast, but at this pace the stock lasts the show: no need to stop selling; "
+    "call the supplier to restock for later.",
+    "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
+    "不必停售，联系供应商补货备用。",
+)
 
 Lang = Literal["en", "zh"]
 
@@ -300,12 +307,7 @@ def _tier_action(
                 "停止售卖，立即联系供应商。",
             )
         if eta == "lasts_the_show":
-            return (
-                "Well past the forecast, but at this pace the stock lasts the show: no need to "
-                "stop selling; call the supplier to restock for later.",
-                "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
-                "不必停售，联系供应商补货备用。",
-            )
+            return RED_STOCK_LASTS
         return (TIER_ACTIONS_EN[Tier.RED], TIER_ACTIONS_ZH[Tier.RED], TIER_ACTIONS_ZH[Tier.RED])
     if paused:  # below red while paused (a restock came before the resume): selling is the step left
         if restock > 0:
@@ -356,6 +358,17 @@ def _tier_action(
             "密切关注。",
         )
     return (NO_ACTION_EN, NO_ACTION_ZH, "无需操作。")
+
+
+def red_stock_lasts(notice: AlertNotice) -> bool:
+    """The notice is a red that asks nothing urgent: consumption past the red line, but at this
+    pace its stock lasts the show and there is nothing to restock (RED_STOCK_LASTS). It does not
+    page, and is not repeated."""
+    restock, kind = max(notice.restock_quantity, 0), notice.kind
+    if notice.tier is not Tier.RED or kind not in (NoticeKind.ALERT, NoticeKind.REPEAT):
+        return False
+    action = _tier_action(Tier.RED, restock, notice.stock_risk, _eta_kind(notice), notice.paused)
+    return action == RED_STOCK_LASTS
 
 
 def _action(notice: AlertNotice) -> tuple[str, str, str]:

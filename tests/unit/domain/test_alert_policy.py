@@ -173,6 +173,26 @@ def test_first_of_tier_marks_only_the_first_announcement_of_each_tier() -> None:
     assert [d.first_of_tier for d in sku.sent if d.kind is NoticeKind.ALERT] == [True, False]
 
 
+def test_a_red_whose_stock_lasts_the_show_does_not_page_so_the_next_urgent_one_does() -> None:
+    """Consumption past 120% of the plan with stock to spare says "no need to stop selling": it
+    goes to IM and e-mail, is not repeated, and is not the red that pages the on-call phone. The
+    SKU's next red that asks to act, or its sell-out, is."""
+    lasts = SkuFacts(sold_out=False, restocked=0, paused=False, stock_lasts=True)
+    sku = Sku()
+    assert sku.change(RED, 0, lasts) == NoticeKind.ALERT
+    assert sku.sent[-1] == Decision(NoticeKind.ALERT, RED, NONE, first_of_tier=False)
+    assert [sku.tick(m) for m in range(1, 90)] == [None] * 89  # nothing urgent to remind of
+    assert sku.change(RED, 90, sold_out()) == NoticeKind.SOLD_OUT
+    assert sku.sent[-1].first_of_tier  # the sell-out pages
+    again = Sku()
+    again.change(RED, 0, lasts)
+    again.change(NONE, 1, SELLING)
+    assert again.tick(6) == NoticeKind.RESOLVED
+    assert again.change(RED, 30) == NoticeKind.ALERT and again.sent[-1].first_of_tier  # now it asks
+    assert again.change(NONE, 31) is None and again.tick(36) == NoticeKind.RESOLVED
+    assert again.change(RED, 60) == NoticeKind.ALERT and not again.sent[-1].first_of_tier  # paged once
+
+
 def test_memory_round_trips_through_a_json_and_dynamodb_item() -> None:
     memory = AlertMemory(
         announced=ORANGE, last_yellow_ms=T0, last_orange_ms=T0 + 5, lower_since_ms=T0 + 9,
@@ -196,13 +216,14 @@ class Log:
     """What people received, judged independently of the memory."""
 
     messages: list[tuple[int, Decision]] = field(default_factory=list)
+    reds: list[tuple[Decision, bool]] = field(default_factory=list)  # red alerts and sell-outs, stock_lasts
 
 
 steps = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=7 * MIN),  # time advance
         st.one_of(st.none(), st.sampled_from(list(Tier))),  # None = tick, else a tier change
-        st.sampled_from(("selling", "sold_out", "restock")),
+        st.sampled_from(("selling", "sold_out", "restock", "stock_lasts")),
     ),
     max_size=80,
 )
@@ -218,7 +239,9 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
         now += advance
         if what == "restock":
             restocked += 10
-        facts = SkuFacts(sold_out=what == "sold_out", restocked=restocked, paused=False)
+        facts = SkuFacts(
+            sold_out=what == "sold_out", restocked=restocked, paused=False, stock_lasts=what == "stock_lasts"
+        )
         if facts.sold_out:
             new = RED  # nothing available is the contract's red
         if new is not None:
@@ -236,6 +259,8 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
         if latched_at_restock is not None and restocked == latched_at_restock:
             raise AssertionError(f"{kind} while sold out and not restocked")
         latched_at_restock = restocked if kind is NoticeKind.SOLD_OUT else None
+        if facts.stock_lasts and decision.tier is RED:  # a red that asks nothing urgent
+            assert kind is not NoticeKind.REPEAT and not (kind is NoticeKind.ALERT and decision.first_of_tier)
         if kind is NoticeKind.REPEAT:
             assert decision.tier is RED
             previous = [at for at, d in log.messages if d.tier >= RED and d.kind is not NoticeKind.RESOLVED]
@@ -248,9 +273,14 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
         # Every message claims the tier in force (a resolution: the tier now).
         assert decision.tier == tier
         log.messages.append((now, decision))
+        if decision.tier is RED and kind in (NoticeKind.ALERT, NoticeKind.SOLD_OUT):
+            log.reds.append((decision, facts.stock_lasts and kind is NoticeKind.ALERT))
         assert AlertMemory.from_item(memory.to_item()) == memory
     firsts = [d.tier for _, d in log.messages if d.first_of_tier]
     assert len(firsts) == len(set(firsts))  # each tier pages at most once
+    # The first red that asks to act (an alert whose stock does not last, or the sell-out) pages.
+    asking = [d for d, lasts in log.reds if not lasts]
+    assert not asking or asking[0].first_of_tier
 
 
 def test_a_tier_held_up_only_by_hysteresis_is_neither_announced_late_nor_repeated() -> None:

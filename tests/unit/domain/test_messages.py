@@ -23,6 +23,7 @@ from stockpulse.domain.messages import (
     email_subject,
     fact_lines,
     markup_safe,
+    red_stock_lasts,
     render,
     restock_request,
     restock_subject,
@@ -137,6 +138,31 @@ def test_no_restock_number_says_watch_only_when_the_stock_lasts_the_show() -> No
             assert "no restock needed" not in sells_out.text_en
     resolved = render(notice(kind=NoticeKind.RESOLVED, tier=Tier.YELLOW, restock_quantity=0))
     assert "准备补货（按当前速度本场内会售罄）" in resolved.text_zh  # a yellow that still sells out
+
+
+@pytest.mark.parametrize(
+    ("changes", "lasts"),
+    [
+        ({}, False),  # restock 250: stop selling, call the supplier
+        ({"restock_quantity": 0, "show_minutes_left": 5.0}, True),  # 38 at 3.2/min outlasts 5 minutes
+        ({"restock_quantity": 0, "show_minutes_left": 60.0}, False),  # it sells out in the show
+        ({"restock_quantity": 0, "show_minutes_left": 5.0, "paused": True}, False),  # call the supplier
+        ({"restock_quantity": 0, "show_minutes_left": 5.0, "stock_risk": True}, False),  # sell-out imminent
+        ({"restock_quantity": 0, "show_minutes_left": 5.0, "tier": Tier.ORANGE}, False),
+        (
+            {"restock_quantity": 0, "show_minutes_left": 5.0, "kind": NoticeKind.SOLD_OUT, "available": 0},
+            False,
+        ),
+    ],
+)
+def test_a_red_asks_nothing_urgent_exactly_when_it_says_no_need_to_stop(
+    changes: dict[str, Any], lasts: bool
+) -> None:
+    """`red_stock_lasts` decides the page (and the repeat): it holds exactly for the text that
+    says "no need to stop selling"."""
+    said = notice(**changes)
+    assert red_stock_lasts(said) is lasts
+    assert ("不必停售" in render(said).text_zh) is lasts
 
 
 def test_yellow_with_a_restock_names_the_quantity() -> None:
