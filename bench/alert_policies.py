@@ -88,6 +88,10 @@ class SkuShow:
         _, consumption, available, restocked = self.points[-1]
         return consumption, available, restocked
 
+    def sells_out_within(self, t_ms: int, minutes: int) -> bool:
+        """Nothing is available at some point in the `minutes` after `t_ms`."""
+        return any(t_ms <= t <= t_ms + minutes * MINUTE_MS for t, _, a, _ in self.points if a <= 0)
+
     def restocked_before(self, t_ms: int) -> int:
         seen = [r for t, _, _, r in self.points if t <= t_ms]
         return seen[-1] if seen else 0
@@ -269,13 +273,13 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     warnings = [m for s in shows for m in s.to_people() if m.kind == "alert" and RANK[m.tier] >= 2]
     no_number = sum(not m.restock_units for m in warnings)
     figures.add("orange/red alerts with no restock number", f"{no_number} / {len(warnings)}")
-    false_reds = 0  # "sell-out imminent" and then no sell-out within 30 minutes
-    for s in shows:
-        outs = [t for t, _, available, _ in s.points if available == 0]
-        for m in s.to_people():
-            if m.kind == "alert" and m.tier == "red":
-                false_reds += not any(m.at_ms <= t <= m.at_ms + 30 * MINUTE_MS for t in outs)
+    # "Sell-out imminent" and then no sell-out within 30 minutes; pages that turned out idle.
+    red_alerts = [(s, m) for s in shows for m in s.to_people() if m.kind == "alert" and m.tier == "red"]
+    false_reds = sum(not s.sells_out_within(m.at_ms, 30) for s, m in red_alerts)
     figures.add("red alerts, no sell-out within 30 min", str(false_reds))
+    pages = [(s, m) for s in shows for m in s.messages if "sms" in m.channels]
+    idle_pages = sum(not s.sells_out_within(m.at_ms, 30) for s, m in pages)
+    figures.add("SMS pages, then no sell-out within 30 min", f"{idle_pages} of {len(pages)}")
     figures.add("restock within +-50% of true shortfall", f"{restock_ok} / {restock_judged}", ">= 70%",
                 restock_ok >= 0.7 * restock_judged)  # fmt: skip
     figures.add("  bound: knowing each SKU's demand curve", f"{bound_ok} / {restock_judged}")
