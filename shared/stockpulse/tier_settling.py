@@ -91,8 +91,10 @@ class TierSettler:
             # stock-risk projection alone: a SKU with stock keeps selling until a person decides.
             pause = auto_pause and hard is Tier.RED and hard_now < Tier.RED
             paused = pause or levels.paused
-            # Only a red that could still page needs to know whether it asks anything urgent.
-            lasts = tier is Tier.RED and memory.first(Tier.RED) and stock_lasts(item, levels, at_ms, paused)
+            # Only a red about to be announced that could still page needs to know whether it asks
+            # anything urgent (on_change reads it for nothing else): no probe notice per order.
+            announcing = tier is Tier.RED and current < Tier.RED and memory.announced < Tier.RED
+            lasts = announcing and memory.first(Tier.RED) and stock_lasts(item, levels, at_ms, paused)
             facts = facts_of(levels, stock_lasts=lasts)
             decision, told = alert_policy.on_change(current, tier, facts, at_ms, memory, policy)
             if tier is current and hard is hard_now and told == memory and decision is None:
