@@ -282,13 +282,14 @@ def test_stock_risk_raises_red_when_sell_out_is_imminent_and_never_pauses(world:
         world.tick(minute)
         world.reserve("a", 10, minute + 0.5)
     world.tick(12)
-    # Under 12 minutes of cover at 10/min after the minimum evidence, far from the forecast.
+    # Far from the forecast: orange once the pace has its minimum evidence and sells the SKU out
+    # before the show ends, red once 80 left are under ten minutes of that pace.
     stock = world.stock("a")
     assert (stock["tier"], stock["hard_tier"], stock["risk"]) == ("red", "none", "red")
     assert stock["paused"] is False  # a SKU with stock is never paused by a projection
     assert world.forecast("a")["tier"] == "red"
-    assert world.recorder.kinds() == [("alert", "red")]
-    notice = world.recorder.notices[0]
+    assert world.recorder.kinds() == [("alert", "orange"), ("alert", "red")]
+    notice = world.recorder.notices[-1]
     assert notice.stock_risk and notice.first_of_tier
     eta = notice.sell_out_eta_minutes
     assert eta is not None and eta < stock_risk.RED_HORIZON_MINUTES
@@ -298,7 +299,7 @@ def test_stock_risk_raises_red_when_sell_out_is_imminent_and_never_pauses(world:
     for minute in range(12, 20):
         world.reserve("a", 10, minute + 0.5)
     assert world.stock("a")["paused"] is True
-    assert world.recorder.kinds() == [("alert", "red"), ("sold_out", "red")]
+    assert world.recorder.kinds() == [("alert", "orange"), ("alert", "red"), ("sold_out", "red")]
 
 
 def test_a_stock_risk_warning_always_carries_a_restock(world: World) -> None:

@@ -18,6 +18,9 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   END_GRACE_MINUTES: selling out as it ends costs nothing) and before a restock could arrive
   (the lead time): "at this pace it sells out; slow the pitch". **Red** when they exceed it
   within RED_HORIZON_MINUTES: "sell-out imminent: take the link down soon, call the supplier".
+  Ten minutes of a fading pace is 6 to 8.5 minutes of cover, still ahead of the sell-out after
+  the minute of evidence red waits for; fifteen paged the on-call phone for pitches that faded
+  before they sold out (bench: idle SMS pages 4 of 13 to 2 of 12 in 10 sales, lead unchanged).
 - **No flapping.** A raw signal must hold for RAISE_AFTER_MINUTES consecutive evaluations
   before it raises the risk (red: RED_RAISE_AFTER_MINUTES, as it is urgent, unless the pace is
   falling); the risk is
@@ -28,8 +31,9 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   pitches a SKU every twenty minutes is quiet in between, and "back to normal" followed by red
   at the next pitch is what makes a shop mute the bot. 45 minutes holds two pitches of a
   twenty-minute cadence; 30 resolved between them (bench: 3 relapses in 10 sales against 2).
-  A red stands while the mean pace of the last RECENT_MINUTES, held, still sells out what is
-  available within RED_HORIZON_MINUTES: a fading projection would step it down to orange beside
+  A red stands while the projection or the mean pace of the last RECENT_MINUTES, held, still
+  sells out what is available within RED_HOLD_HORIZON_MINUTES, longer than the horizon that
+  raises it (hysteresis): a fading projection would step it down to orange beside
   "sells out in ~12 min", and the next few orders raise it again (bench: max messages per
   SKU-show 7 to 5, resolutions 15 to 9 in 10 sales).
   A restock resets the risk at once (the projection starts again from the new stock).
@@ -55,7 +59,8 @@ END_GRACE_MINUTES = 3.0
 MIN_OBSERVED_MINUTES = 8
 RECENT_MINUTES = 10
 MIN_RECENT_UNITS = 6
-RED_HORIZON_MINUTES = 15.0
+RED_HORIZON_MINUTES = 10.0
+RED_HOLD_HORIZON_MINUTES = 15.0
 RAISE_AFTER_MINUTES = 2
 RED_RAISE_AFTER_MINUTES = 1
 CLEAR_MARGIN = 1.25
@@ -133,9 +138,10 @@ def restock_when_warned(inputs: RiskInputs, *, kept_share: float, pack_size: int
     return units_to_add(expected, available=inputs.available, kept_share=kept_share, pack_size=pack_size)
 
 
-def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
-    """What the projection says this minute (NONE, ORANGE or RED). With `margin` < 1 the
-    conditions are looser: a raised risk is clearly gone only when even they no longer hold."""
+def signal(inputs: RiskInputs, *, margin: float = 1.0, red_horizon: float = RED_HORIZON_MINUTES) -> Tier:
+    """What the projection says this minute (NONE, ORANGE or RED). With `margin` < 1 and a
+    longer `red_horizon` the conditions are looser: a raised risk is clearly gone only when even
+    they no longer hold."""
     v = inputs.velocity
     if v is None or v <= 0 or inputs.available <= 0:
         return Tier.NONE  # sold out is the contract's red already; no pace, no projection
@@ -144,7 +150,7 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
         return Tier.NONE
     fade = inputs.fade_minutes
     stock = inputs.available * margin
-    if projected_units(v, min(RED_HORIZON_MINUTES, left), fade) > stock:
+    if projected_units(v, min(red_horizon, left), fade) > stock:
         return Tier.RED
     if projected_units(v, min(left, inputs.lead_time_minutes), fade) > stock:
         return Tier.ORANGE
@@ -153,7 +159,7 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
 
 def holding_signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
     """What holds a raised risk besides the projection: RED while the mean pace of the last
-    RECENT_MINUTES, held (not fading), sells out what is available within RED_HORIZON_MINUTES;
+    RECENT_MINUTES, held (not fading), sells out what is available within RED_HOLD_HORIZON_MINUTES;
     ORANGE while the sustained pace, held, sells it out before the show ends and before a restock
     could arrive; NONE otherwise."""
     show_left = inputs.minutes_left - END_GRACE_MINUTES
@@ -161,7 +167,7 @@ def holding_signal(inputs: RiskInputs, *, margin: float = 1.0) -> Tier:
         return Tier.NONE
     stock = inputs.available * margin
     recent = inputs.recent
-    if recent is not None and recent * min(RED_HORIZON_MINUTES, show_left) > stock:
+    if recent is not None and recent * min(RED_HOLD_HORIZON_MINUTES, show_left) > stock:
         return Tier.RED
     sustained = inputs.sustained
     if sustained is not None and sustained * min(show_left, inputs.lead_time_minutes) > stock:
@@ -218,7 +224,8 @@ def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
         tier, clear_runs = Tier.ORANGE, 0
     elif tier > Tier.NONE:
         margin = 1 / CLEAR_MARGIN
-        still = max(signal(inputs, margin=margin), holding_signal(inputs, margin=margin))
+        projected = signal(inputs, margin=margin, red_horizon=RED_HOLD_HORIZON_MINUTES)
+        still = max(projected, holding_signal(inputs, margin=margin))
         clear_runs = clear_runs + 1 if still < tier else 0
         if clear_runs >= CLEAR_AFTER_MINUTES:  # clearly gone long enough: step down
             tier, clear_runs = still, 0

@@ -1,6 +1,8 @@
 """stock_risk.py: the sell-out projection raises orange / red only on evidence, after a pending
 period, and lets go only with a margin held for minutes; a restock judges afresh."""
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,8 +40,8 @@ def test_pace_needs_minutes_and_units_of_evidence() -> None:
 @pytest.mark.parametrize(
     ("available", "velocity", "left", "signal"),
     [
-        (100, 10.0, 100.0, Tier.RED),  # within 15 minutes: 30 x 10 x (1 - e^-0.5) = 118 > 100
-        (130, 10.0, 100.0, Tier.ORANGE),  # ... 118 < 130, but the show sells 30 x 10 x (1 - e^-97/30) = 288
+        (80, 10.0, 100.0, Tier.RED),  # within 10 minutes: 30 x 10 x (1 - e^-1/3) = 85 > 80
+        (100, 10.0, 100.0, Tier.ORANGE),  # ... 85 < 100, but the show sells 30 x 10 x (1 - e^-97/30) = 288
         (130, 1.0, 100.0, Tier.NONE),  # 29 units to come: it lasts
         (100, 10.0, 3.0, Tier.NONE),  # selling out as the show ends costs nothing
         (0, 10.0, 100.0, Tier.NONE),  # sold out: the contract's red, not a projection
@@ -48,6 +50,13 @@ def test_pace_needs_minutes_and_units_of_evidence() -> None:
 )
 def test_signal(available: int, velocity: float | None, left: float, signal: Tier) -> None:
     assert sr.signal(inputs(available, velocity, left)) is signal
+
+
+def test_a_red_is_held_over_a_longer_horizon_than_raises_it() -> None:
+    # 85 units within 10 minutes do not sell out 100; 118 within 15 do: not raised, but held
+    assert sr.signal(inputs(100, 10.0)) is Tier.ORANGE
+    assert sr.signal(inputs(100, 10.0), red_horizon=sr.RED_HOLD_HORIZON_MINUTES) is Tier.RED
+    assert sr.RED_HOLD_HORIZON_MINUTES > sr.RED_HORIZON_MINUTES
 
 
 def test_a_falling_pace_is_projected_as_fading() -> None:
@@ -132,29 +141,32 @@ def test_an_orange_stands_through_the_quiet_between_pitches_of_a_sku_selling_out
 
 def test_a_pitch_that_fades_clears_once_the_last_45_minutes_no_longer_sell_it_out() -> None:
     """A 45-unit pitch in minutes 30-32 of a SKU that otherwise sells one unit every 5 minutes,
-    150 available: red at the pitch, then orange while the last 45 minutes' pace would still sell
-    it out, then clear for good; at the latest once the pitch has left the last 45 minutes."""
+    150 available: orange at the pitch (the 105 left outlast ten minutes of a fading pitch, so
+    no red, no page), standing while the last 45 minutes' pace would still sell it out, then
+    clear for good; at the latest once the pitch has left the last 45 minutes. With 120
+    available the pitch does near a sell-out: red, then one step down at a time."""
     quiet = [1 if m % 5 == 0 else 0 for m in range(30)]
     taken = quiet + [15, 15, 15] + quiet * 2
     tiers = walk(taken, 150, 120)
-    assert tiers.index("r") in (31, 32, 33)
-    cleared = tiers.index("n", tiers.index("r"))
-    assert tiers.index("r") < tiers.index("o") < cleared <= 33 + sr.SUSTAINED_MINUTES
+    assert "r" not in tiers and tiers.index("o") in (31, 32, 33)
+    cleared = tiers.index("n", tiers.index("o"))
+    assert cleared <= 33 + sr.SUSTAINED_MINUTES
     assert set(tiers[cleared:]) == {"n"}
     assert walk(taken, 150, 120, hold=False).index("n", 33) < cleared  # the hold costs some minutes
+    assert re.fullmatch("n{31,33}o?r+o+n+", walk(taken, 120, 120))
 
 
 def test_a_red_stands_while_the_last_ten_minutes_still_sell_it_out_within_the_horizon() -> None:
-    """A quiet hour's start, a 36-unit pitch at minute 30, then 3 a minute to the sell-out of the
-    150 available (slow-burn, seed 5). The fading projection would step red down to orange beside
+    """A quiet half hour at one a minute, a 45-unit pitch at minute 30, then 3 a minute to the
+    sell-out of the 160 available. The fading projection would step red down to orange beside
     "sells out in ~12 min" and raise it again a few minutes later: two messages that tell the
-    reader nothing. The last 10 minutes' pace, held, still sells it out within the red horizon."""
-    taken = [1] * 30 + [12] * 3 + [3] * 40
-    last = 33 + (150 - 66) // 3  # the minute the last unit goes
-    tiers = walk(taken, 150, 120)[:last]
+    reader nothing. The last 10 minutes' pace, held, still sells it out within the hold horizon."""
+    taken = [1] * 30 + [15] * 3 + [3] * 40
+    last = 33 + (160 - 75) // 3  # the minute the last unit goes
+    tiers = walk(taken, 160, 120)[:last]
     first = tiers.index("r")
     assert first <= 33 and set(tiers[first:]) == {"r"}
-    before = walk(taken, 150, 120, hold_red=False)[:last]
+    before = walk(taken, 160, 120, hold_red=False)[:last]
     assert "o" in before[first:] and before.rstrip("r").endswith("o")  # what the shop got before
 
 
