@@ -280,6 +280,11 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     pages = [(s, m) for s in shows for m in s.messages if "sms" in m.channels]
     idle_pages = sum(not s.sells_out_within(m.at_ms, 30) for s, m in pages)
     figures.add("SMS pages, then no sell-out within 30 min", f"{idle_pages} of {len(pages)}")
+    # The phone's first page about a SKU that sells out should ask to act before it does.
+    pages_of = [[m for m in s.messages if "sms" in m.channels] for s in shows if s.sold_out_ms is not None]
+    paged_first = [paged[0] for paged in pages_of if paged]
+    at_sell_out = sum(m.kind == "sold_out" for m in paged_first)
+    figures.add("sold-out SKUs paged first by the sell-out", f"{at_sell_out} of {len(paged_first)}")
     figures.add("restock within +-50% of true shortfall", f"{restock_ok} / {restock_judged}", ">= 70%",
                 restock_ok >= 0.7 * restock_judged)  # fmt: skip
     figures.add("  bound: knowing each SKU's demand curve", f"{bound_ok} / {restock_judged}")
