@@ -93,7 +93,7 @@ class TierSettler:
             paused = pause or levels.paused
             # Only a red about to be announced that could still page needs to know whether it asks
             # anything urgent (on_change reads it for nothing else): no probe notice per order.
-            announcing = tier is Tier.RED and current < Tier.RED and memory.announced < Tier.RED
+            announcing = tier is Tier.RED and alert_policy.raises(current, tier, memory)
             lasts = announcing and memory.first(Tier.RED) and stock_lasts(item, levels, at_ms, paused)
             facts = facts_of(levels, stock_lasts=lasts)
             decision, told = alert_policy.on_change(current, tier, facts, at_ms, memory, policy)

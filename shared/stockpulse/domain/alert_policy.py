@@ -218,6 +218,12 @@ def _quiet(tier: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy) ->
     return _recent(memory.last_at_or_above(tier), now_ms, policy.reannounce_after_ms)
 
 
+def raises(previous: Tier, current: Tier, memory: AlertMemory) -> bool:
+    """An upward change past what people were told: `on_change` announces it unless it comes
+    too soon (or the SKU is sold out)."""
+    return current > previous and current > memory.announced and current >= Tier.YELLOW
+
+
 def on_change(
     previous: Tier, current: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy
 ) -> tuple[Decision | None, AlertMemory]:
@@ -227,7 +233,7 @@ def on_change(
         return _sold_out(previous, facts, now_ms, memory)
     if memory.sold_out:
         return None, memory  # one sold-out message, then silence until a restock
-    if current > previous and current > memory.announced and current >= Tier.YELLOW:
+    if raises(previous, current, memory):
         if _quiet(current, now_ms, memory, policy):
             return None, memory  # the evaluator announces it later if it still stands
         return _alert(current, previous, facts, now_ms, memory)
