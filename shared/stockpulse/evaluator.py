@@ -343,7 +343,9 @@ class ThresholdEvaluator:
             policy = self.tiers.policy_for(sid, kid, self.policy)
             confirmed = max(hard_tier_for(item, item.levels, now), view.risk_signal, key=lambda t: t.rank)
             lasts = current is Tier.RED and stock_lasts(item, item.levels, now, item.levels.paused)
-            facts = replace(facts_of(item.levels, stock_lasts=lasts), confirmed=confirmed)
+            facts = replace(
+                facts_of(item.levels, stock_lasts=lasts), confirmed=confirmed, selling=view.recent_pace > 0
+            )
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
             if decision is None and slow_tip:
                 decision = alert_policy.Decision(NoticeKind.SLOW, current, current)

@@ -173,7 +173,8 @@ def test_sixteen_threads_take_the_last_units_together_one_sold_out(
     assert sale.published.kinds() == [("alert", "red"), ("sold_out", "red")]
 
 
-def test_cooldown_repeat_inhibition_and_resolution(sale: Sale) -> None:
+def test_cooldown_repeat_inhibition_and_resolution(clients: list[Any], table: str) -> None:
+    sale = Sale(clients, table, on_hand=200)
     sale.guard.ledger.handle(sale.event("order.created", 1, quantity=79))
     cross_together(sale, 2)
     assert sale.published.kinds() == [("alert", "yellow")]
@@ -185,17 +186,21 @@ def test_cooldown_repeat_inhibition_and_resolution(sale: Sale) -> None:
     assert sale.published.kinds() == [("alert", "yellow")]
 
     # Red stands: yellow and orange are never repeated, red is, after its own cooldown (now 30
-    # minutes, IM only): not at minute 42, at 43 (30 minutes after the red alert at 13).
+    # minutes, IM only): not at minute 42, at 43 (30 minutes after the red alert at 13). A unit
+    # sells every minute, so the 75 left still sell out within the show: "stop selling" stands
+    # (a red on which nothing sells any more is not repeated).
     sale.guard.ledger.handle(sale.event("order.created", 13, quantity=30))  # 125 >= 1.2 x 100
-    for minute in (14, 22, 23, 24, 42):
+    for minute in range(14, 43):
+        sale.guard.ledger.handle(sale.event("order.created", minute - 0.25, quantity=1))
         sale.tick(minute)
     assert sale.published.kinds()[1:] == [("alert", "red")]
     sale.tick(43)
     assert sale.published.kinds()[1:] == [("alert", "red"), ("repeat", "red")]
     repeat = sale.published.notices[2]
     assert repeat.at == sale.start + timedelta(minutes=43)
+    assert "仍为红色，停止售卖" in repeat.text_zh
 
-    # A restock extends F by 600 / 1.2: consumption 125 < 0.8 x 600, back to none; resolved after
+    # A restock extends F by 600 / 1.2: consumption 154 < 0.8 x 600, back to none; resolved after
     # five minutes lower, once.
     sale.guard.ledger.handle(sale.event("stock.restocked", 44, quantity=600))
     for minute in (45, 48, 49, 50, 64, 80):

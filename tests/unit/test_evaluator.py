@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -520,34 +520,55 @@ def test_a_slow_session_does_not_hold_up_the_others(world: World) -> None:
 
 
 # ---------------------------------------------------------------------------- message hygiene
+def _trickle(world: World, sku_id: str, minutes: Iterable[float]) -> None:
+    """One unit sold just before each evaluator run: the SKU keeps selling."""
+    for minute in minutes:
+        world.reserve(sku_id, 1, minute - 0.25)
+        world.tick(minute)
+
+
 def test_red_repeats_after_the_cooldown_only(world: World) -> None:
-    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    # 125 available at one unit a minute sells out within the show: "stop selling" stands.
+    world.load(sku("a", forecast=100, on_hand=250, dynamic=False))
     world.tick(0)
     world.reserve("a", 125, 0.5)  # red on the hot path
     assert world.recorder.kinds() == [("alert", "red")]
-    for minute in range(1, 30):
-        world.tick(minute)
+    _trickle(world, "a", range(1, 30))
     assert world.recorder.kinds() == [("alert", "red")]
-    world.tick(30.5)
+    _trickle(world, "a", [30.5])
     assert world.recorder.kinds() == [("alert", "red"), ("repeat", "red")]
-    world.tick(31)
-    world.tick(60)
+    _trickle(world, "a", [31, *range(32, 61)])
     assert len(world.recorder.notices) == 2
-    world.tick(60.5)
+    _trickle(world, "a", [60.5])
     assert len(world.recorder.notices) == 3
     assert [a["kind"] for a in world.alert_items("a")] == ["alert", "repeat", "repeat"]
     repeat = world.recorder.notices[1]
     assert "RED" in repeat.text_en and repeat.first_of_tier is False
+    assert "仍为红色，停止售卖" in repeat.text_zh
     assert "pending_alert" not in world.stock("a")
 
 
-def test_a_per_sku_cooldown_overrides_the_stack(world: World) -> None:
-    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False, alerts={"cooldown_minutes": 60}))
+def test_a_red_on_which_nothing_sells_any_more_is_not_repeated(world: World) -> None:
+    """Past the red line, then no sale for an hour: "still red, stop selling" would ask to stop a
+    sale that is not happening. Nothing repeats, and one more order says nothing new."""
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.tick(0)
     world.reserve("a", 125, 0.5)
-    for minute in (30.5, 45, 59):
+    for minute in range(1, 62):
         world.tick(minute)
     assert world.recorder.kinds() == [("alert", "red")]
-    world.tick(60.5)
+    assert world.forecast("a")["velocity"] == 0
+    world.reserve("a", 1, 62.5)  # one more order: still red, nothing new to say
+    assert world.recorder.kinds() == [("alert", "red")]
+
+
+def test_a_per_sku_cooldown_overrides_the_stack(world: World) -> None:
+    world.load(sku("a", forecast=100, on_hand=250, dynamic=False, alerts={"cooldown_minutes": 60}))
+    world.tick(0)
+    world.reserve("a", 125, 0.5)
+    _trickle(world, "a", range(1, 60))
+    assert world.recorder.kinds() == [("alert", "red")]
+    _trickle(world, "a", [60.5])
     assert world.recorder.kinds() == [("alert", "red"), ("repeat", "red")]
 
 

@@ -11,8 +11,9 @@ this module only decides which changes and minutes produce a message (docs/produ
   included, until a restock, or a resume of a SKU that was paused when it sold out;
 - a tier that stays below what people were told for `resolve_after` is RESOLVED, once;
 - while red stands on this minute's evidence, a REPEAT every `cooldown` (IM only), never while
-  sold out or paused, nor while its stock lasts the show ("stop selling, call the supplier" left
-  undone is worth a reminder; "watch", "slow the pitch" and "no need to stop selling" are not);
+  sold out or paused, nor while its stock lasts the show, nor once nothing has sold for
+  RECENT_MINUTES ("stop selling, call the supplier" left undone is worth a reminder while the
+  sale goes on; "watch", "slow the pitch" and "no need to stop selling" are not);
 - `first_of_tier`: the SKU's first announcement of that tier in the show (SMS pages on the
   first red of a core SKU only: the template's filter policy reads it). A red whose stock lasts
   the show (`SkuFacts.stock_lasts`: "no need to stop selling") asks nothing urgent: it is not
@@ -71,6 +72,9 @@ class SkuFacts:
     # A red now would be a consumption red whose stock lasts the show at this pace with nothing
     # to restock (messages.red_stock_lasts): it is announced, but does not page.
     stock_lasts: bool = False
+    # Units were taken in the evaluator's recent minutes (stock_risk.RECENT_MINUTES): "stop
+    # selling" is a reminder only for a sale that goes on. The hot path acts on a sale: True.
+    selling: bool = True
 
 
 @dataclass(frozen=True)
@@ -275,6 +279,7 @@ def on_tick(
         and facts.confirmed is Tier.RED
         and not facts.paused
         and not facts.stock_lasts
+        and facts.selling
         and not _recent(memory.last_at_or_above(current), now_ms, policy.cooldown_ms)
     ):
         return Decision(NoticeKind.REPEAT, current, current), memory.said(current, now_ms, first=False)

@@ -92,6 +92,17 @@ def test_no_repeat_while_paused() -> None:
     assert [sku.tick(m) for m in range(1, 120)] == [None] * 119
 
 
+def test_a_red_is_repeated_only_while_the_sale_goes_on() -> None:
+    """ "Still red: stop selling" to a group whose SKU has sold nothing for ten minutes asks to stop
+    a sale that is not happening: not repeated then, and repeated again once it sells."""
+    sku = Sku()
+    sku.change(RED, 0)
+    sku.facts = SkuFacts(sold_out=False, restocked=0, paused=False, selling=False)
+    assert [sku.tick(m) for m in range(1, 90)] == [None] * 89
+    sku.facts = SELLING
+    assert sku.tick(90) == NoticeKind.REPEAT
+
+
 def test_sold_out_is_one_message_then_silence_until_a_restock() -> None:
     sku = Sku()
     sku.change(ORANGE, 0)
