@@ -342,7 +342,11 @@ class ThresholdEvaluator:
             current, memory = item.tier.tier, item.tier.memory
             policy = self.tiers.policy_for(sid, kid, self.policy)
             confirmed = max(hard_tier_for(item, item.levels, now), view.risk_signal, key=lambda t: t.rank)
-            lasts = current is Tier.RED and stock_lasts(item, item.levels, now, item.levels.paused)
+            # The pace a notice quotes: the plain mean of the last minutes when the gated pace
+            # reads 0 (too little evidence, or the show's first minutes), as the slow tip always
+            # does: "no sales right now" beside units sold minutes ago misleads.
+            quoted = view.recent_pace if view.velocity == 0 and view.recent_pace > 0 else None
+            lasts = current is Tier.RED and stock_lasts(item, item.levels, now, item.levels.paused, quoted)
             facts = replace(
                 facts_of(item.levels, stock_lasts=lasts), confirmed=confirmed, selling=view.recent_pace > 0
             )
@@ -356,6 +360,8 @@ class ThresholdEvaluator:
                 alert = alert_record(sid, kid, decision, now, str(minute_of(now)), item.levels.paused, facts)
                 if decision.kind is NoticeKind.SLOW:
                     alert["velocity"] = view.recent_pace  # what it sells, evidence or not
+                elif quoted is not None:
+                    alert["velocity"] = quoted
             saved = self.forecasts.save_tick(
                 sid,
                 kid,

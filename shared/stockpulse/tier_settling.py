@@ -179,11 +179,16 @@ def facts_of(levels: StockLevels, *, stock_lasts: bool = False) -> alert_policy.
     )
 
 
-def stock_lasts(item: StockItem, levels: StockLevels, at_ms: int, paused: bool) -> bool:
+def stock_lasts(
+    item: StockItem, levels: StockLevels, at_ms: int, paused: bool, velocity: float | None = None
+) -> bool:
     """A red announced now would ask nothing urgent: its stock lasts the show at this pace
-    (messages.red_stock_lasts, judged on the notice it would be)."""
-    probe = {"alert_id": "", "kind": NoticeKind.ALERT.value, "tier": Tier.RED.value,
-             "previous_tier": Tier.NONE.value, "at_ms": at_ms, "paused": paused}  # fmt: skip
+    (messages.red_stock_lasts, judged on the notice it would be; `velocity`: the pace that
+    notice would quote, when not the stock item's)."""
+    probe: dict[str, Any] = {"alert_id": "", "kind": NoticeKind.ALERT.value, "tier": Tier.RED.value,
+                             "previous_tier": Tier.NONE.value, "at_ms": at_ms, "paused": paused}  # fmt: skip
+    if velocity is not None:
+        probe["velocity"] = velocity
     return messages.red_stock_lasts(_notice(item, levels, probe))
 
 

@@ -562,6 +562,27 @@ def test_a_red_on_which_nothing_sells_any_more_is_not_repeated(world: World) -> 
     assert world.recorder.kinds() == [("alert", "red")]
 
 
+def test_a_trickle_too_thin_for_the_pace_is_quoted_not_called_no_sales(world: World) -> None:
+    """A unit every three minutes is too little evidence for the stock risk's pace (it reads 0),
+    but it is a sale: a notice the evaluator sends quotes the plain pace of the last minutes, as
+    the slow tip does, not "no sales right now"."""
+    world.load(sku("a", forecast=100, on_hand=1000, dynamic=False))
+    world.tick(0)
+    world.reserve("a", 85, 0.5)  # yellow
+    for minute in range(1, 40):
+        if minute >= 11 and minute % 3 == 0:
+            world.reserve("a", 1, minute - 0.5)
+        if minute == 21:
+            world.restock("a", 300, 20.5)  # F = 100 + 300 / 1.2: back to none
+        world.tick(minute)
+    assert world.recorder.kinds() == [("alert", "yellow"), ("resolved", "none")]
+    resolved = world.recorder.notices[1]
+    assert world.forecast("a")["velocity"] == 0  # the gated pace
+    assert resolved.velocity_per_minute == pytest.approx(0.3)
+    assert "暂无销量" not in resolved.text_zh and "速度0.3件/分钟" in resolved.text_zh
+    assert "本场内不会售罄" in resolved.text_zh
+
+
 def test_a_per_sku_cooldown_overrides_the_stack(world: World) -> None:
     world.load(sku("a", forecast=100, on_hand=250, dynamic=False, alerts={"cooldown_minutes": 60}))
     world.tick(0)
