@@ -277,6 +277,15 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     red_alerts = [(s, m) for s in shows for m in s.to_people() if m.kind == "alert" and m.tier == "red"]
     false_reds = sum(not s.sells_out_within(m.at_ms, 30) for s, m in red_alerts)
     figures.add("red alerts, no sell-out within 30 min", str(false_reds))
+    # An urgent action beside "the stock lasts the show": a reader cannot do both.
+    urgent = ("主播放缓节奏", "停止售卖")
+    torn = sum(
+        any(f"：{u}" in (m.text or "") or f"。{u}" in (m.text or "") for u in urgent)
+        and "本场内不会售罄" in (m.text or "")
+        for s in shows
+        for m in s.to_people()
+    )
+    figures.add("'slow the pitch'/'stop selling' beside 'lasts the show'", str(torn), "0", torn == 0)
     pages = [(s, m) for s in shows for m in s.messages if "sms" in m.channels]
     idle_pages = sum(not s.sells_out_within(m.at_ms, 30) for s, m in pages)
     figures.add("SMS pages, then no sell-out within 30 min", f"{idle_pages} of {len(pages)}")

@@ -459,10 +459,11 @@ def _action(said: AlertNotice, lang: messages.Lang, stock_lasts: bool) -> str:
     tier): the feed has no restock number or ETA to tailor it with, and "no restock needed" from
     a missing number would contradict the IM card's "prepare a restock of 15". The message's own
     words for the other kinds, while selling is paused ("stop selling" was done already; below
-    red, "resume selling" is the step left), and for a red whose stock lasts the show, as its
-    item records (`stock_lasts`: "no need to stop selling")."""
-    if stock_lasts:
-        en, zh, _ = messages.RED_STOCK_LASTS
+    red, "resume selling" is the step left), and for an orange or a red whose stock lasts the
+    show, as its item records (`stock_lasts`: "no need to slow the pitch", "... to stop selling")."""
+    calm = messages.STOCK_LASTS.get(said.tier)
+    if stock_lasts and calm is not None:
+        en, zh, _ = calm
         return zh if lang == "zh" else en
     standing = (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED)
     if said.kind in standing and said.tier in TIER_ACTIONS_EN and not said.paused:

@@ -72,7 +72,15 @@ from stockpulse.ports import Clock, ForecastStore, LedgerStore, StockItemMalform
 from stockpulse.records import StockItem, stock_attributes
 from stockpulse.session_catalog import SessionCatalog
 from stockpulse.stock_sync import StockSyncFeed
-from stockpulse.tier_settling import TierSettler, alert_record, facts_of, hard_tier_for, stock_lasts, tier_now
+from stockpulse.tier_settling import (
+    TierSettler,
+    alert_record,
+    calm_orange,
+    facts_of,
+    hard_tier_for,
+    stock_lasts,
+    tier_now,
+)
 
 logger = Logger(child=True)
 
@@ -357,6 +365,8 @@ class ThresholdEvaluator:
                 return item
             alert = None
             if decision is not None:
+                if calm_orange(item, item.levels, decision, now, item.levels.paused, quoted):
+                    facts = replace(facts, stock_lasts=True)
                 alert = alert_record(sid, kid, decision, now, str(minute_of(now)), item.levels.paused, facts)
                 if decision.kind is NoticeKind.SLOW:
                     alert["velocity"] = view.recent_pace  # what it sells, evidence or not

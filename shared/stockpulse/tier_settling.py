@@ -102,6 +102,8 @@ class TierSettler:
                 continue
             alert = None
             if decision is not None:
+                if calm_orange(item, levels, decision, at_ms, paused):
+                    facts = replace(facts, stock_lasts=True)
                 instance = str(version)
                 alert = alert_record(item.session_id, item.sku_id, decision, at_ms, instance, paused, facts)
             stored = self.store.save_tier(
@@ -180,16 +182,33 @@ def facts_of(levels: StockLevels, *, stock_lasts: bool = False) -> alert_policy.
 
 
 def stock_lasts(
-    item: StockItem, levels: StockLevels, at_ms: int, paused: bool, velocity: float | None = None
+    item: StockItem,
+    levels: StockLevels,
+    at_ms: int,
+    paused: bool,
+    velocity: float | None = None,
+    said: tuple[NoticeKind, Tier] = (NoticeKind.ALERT, Tier.RED),
 ) -> bool:
-    """A red announced now would ask nothing urgent: its stock lasts the show at this pace
-    (messages.red_stock_lasts, judged on the notice it would be; `velocity`: the pace that
-    notice would quote, when not the stock item's)."""
-    probe: dict[str, Any] = {"alert_id": "", "kind": NoticeKind.ALERT.value, "tier": Tier.RED.value,
+    """The message `said` (kind, tier) sent now would ask nothing urgent: its stock lasts the
+    show at this pace (messages.stock_lasts, judged on the notice it would be; `velocity`: the
+    pace that notice would quote, when not the stock item's)."""
+    kind, tier = said
+    probe: dict[str, Any] = {"alert_id": "", "kind": kind.value, "tier": tier.value,
                              "previous_tier": Tier.NONE.value, "at_ms": at_ms, "paused": paused}  # fmt: skip
     if velocity is not None:
         probe["velocity"] = velocity
-    return messages.red_stock_lasts(_notice(item, levels, probe))
+    return messages.stock_lasts(_notice(item, levels, probe))
+
+
+def calm_orange(
+    item: StockItem, levels: StockLevels, decision: alert_policy.Decision, at_ms: int, paused: bool,
+    velocity: float | None = None,
+) -> bool:  # fmt: skip
+    """An orange announced or stepped down to whose stock lasts the show: the big screen's feed
+    must say "no need to slow the pitch" as the IM card does (the policy needs this only for red)."""
+    if decision.tier is not Tier.ORANGE or decision.kind not in (NoticeKind.ALERT, NoticeKind.RESOLVED):
+        return False
+    return stock_lasts(item, levels, at_ms, paused, velocity, (decision.kind, decision.tier))
 
 
 def alert_record(
@@ -202,8 +221,8 @@ def alert_record(
     facts: alert_policy.SkuFacts,
 ) -> dict[str, Any]:
     """The alert item / pending announcement for a decision; `instance` makes its id unique;
-    `paused`: selling is paused as it goes out; `stock_lasts`: a red that asks nothing urgent (the
-    big screen's feed words both from this item, as it has no pace)."""
+    `paused`: selling is paused as it goes out; `stock_lasts`: an orange or a red that asks nothing
+    urgent (the big screen's feed words both from this item, as it has no pace)."""
     return {
         "alert_id": f"{session_id}#{sku_id}#{decision.kind.value}#{instance}#{decision.tier.value}",
         "kind": decision.kind.value,
@@ -211,7 +230,9 @@ def alert_record(
         "previous_tier": decision.previous.value,
         "first": decision.first_of_tier,
         "paused": paused,
-        "stock_lasts": decision.tier is Tier.RED and decision.kind is NoticeKind.ALERT and facts.stock_lasts,
+        "stock_lasts": facts.stock_lasts
+        and decision.tier in (Tier.ORANGE, Tier.RED)
+        and decision.kind in (NoticeKind.ALERT, NoticeKind.RESOLVED),
         "at_ms": at_ms,
     }
 

@@ -126,6 +126,22 @@ KINDS: dict[str, AlertNotice] = {
         restock_quantity=0,
         first_of_tier=False,
     ),
+    # A red stepped down to orange on a SKU now selling 0.4 a minute with 28 left and 25 minutes
+    # of show: slowing the pitch would only lose sales.
+    "resolved_to_orange_stock_lasts": make(
+        kind=NoticeKind.RESOLVED,
+        tier=Tier.ORANGE,
+        previous_tier=Tier.RED,
+        stock_risk=False,
+        reserved=8,
+        sold=82,
+        available=28,
+        velocity_per_minute=0.4,
+        sell_out_eta_minutes=70.0,
+        show_minutes_left=25.0,
+        restock_quantity=0,
+        first_of_tier=False,
+    ),
     "sold_out": make(
         kind=NoticeKind.SOLD_OUT,
         reserved=10,
@@ -170,6 +186,9 @@ SMS = {
         "主播放缓节奏，运营确认补货。"
     ),
     "resolved_orange": "【预警解除】桂花糕 6枚(cake-osmanthus) 橙色→正常 可售12 无需操作。",
+    "resolved_to_orange_stock_lasts": (
+        "【预警解除】桂花糕 6枚(cake-osmanthus) 红色→橙色 可售28 无需放缓节奏，关注库存。"
+    ),
     "sold_out": "【已售罄】桂花糕 6枚(cake-osmanthus) 补货95件后恢复或下架链接。",
     "pre_show": "【开播前库存不足】桂花糕 6枚(cake-osmanthus) 可售40 预警线51 开播前补货11件。",
     "slow": "【互动提示】桂花糕 6枚(cake-osmanthus) 销量低于预期 主播增加互动。",
@@ -192,6 +211,7 @@ SUBJECTS = {
     "yellow_no_number_yet": "【黄色预警】桂花糕 6枚（cake-osmanthus） | YELLOW alert",
     "repeat_orange": "【橙色持续】桂花糕 6枚（cake-osmanthus） | Still ORANGE",
     "resolved_orange": "【预警解除】桂花糕 6枚（cake-osmanthus） | Resolved: ORANGE -> normal",
+    "resolved_to_orange_stock_lasts": "【预警解除】桂花糕 6枚（cake-osmanthus） | Resolved: RED -> ORANGE",
     "sold_out": "【已售罄】桂花糕 6枚（cake-osmanthus） | SOLD OUT",
     "pre_show": "【开播前库存不足】桂花糕 6枚（cake-osmanthus） | Pre-show: stock under the warning line",
     "slow": "【互动提示】桂花糕 6枚（cake-osmanthus） | Selling slowly: add interaction",
@@ -211,6 +231,20 @@ EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
             "Tier": "RED",
             "Action": "Well past the forecast, but at this pace the stock lasts the show: "
             "no need to stop selling; call the supplier to restock for later.",
+            "Sell-out ETA": "after the show",
+        },
+    ),
+    "resolved_to_orange_stock_lasts": (
+        {
+            "级别": "红色→橙色（解除）",
+            "操作": "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。",
+            "速度": "0.4件/分钟",
+            "预计售罄": "本场结束后",
+            "建议补货": None,
+        },
+        {
+            "Action": "At this pace the stock lasts the show: the host need not slow the pitch; "
+            "ops: keep watching the stock.",
             "Sell-out ETA": "after the show",
         },
     ),
@@ -408,6 +442,15 @@ IM_WORDS: dict[str, tuple[list[str], list[str]]] = {
     "resolved_orange": (
         ["【预警解除】", "橙色→正常", "恢复正常，无需操作。"],
         ["Resolved: ", "now normal (was ORANGE)", "no action needed"],
+    ),
+    "resolved_to_orange_stock_lasts": (
+        ["【预警解除】", "红色→橙色", "主播无需放缓节奏，运营关注库存。", "速度0.4件/分钟，本场内不会售罄"],
+        [
+            "Resolved: ",
+            "now ORANGE (was RED)",
+            "the host need not slow the pitch",
+            "lasts to the end of the show",
+        ],
     ),
     "sold_out": (
         ["【已售罄】", "补货95件后恢复售卖，或下架链接。", "已消耗90件"],

@@ -440,6 +440,36 @@ def test_the_feed_says_the_action_of_the_tier_that_stands(
 @pytest.mark.parametrize(
     ("kind", "tier", "previous", "action_zh"),
     [
+        (
+            "alert",
+            "red",
+            "orange",
+            "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
+        ),
+        ("alert", "orange", "yellow", "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。"),
+        ("resolved", "orange", "red", "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。"),
+    ],
+)
+def test_the_feed_says_no_need_to_act_where_the_item_records_the_stock_lasts(
+    kind: str, tier: str, previous: str, action_zh: str
+) -> None:
+    """The IM card of such a message said so from its pace; the feed has none and reads the flag."""
+    sku = plan(SESSION).skus[0]
+    raw = {
+        "alert_id": "a-1",
+        "kind": kind,
+        "tier": tier,
+        "previous_tier": previous,
+        "at_ms": T0,
+        "stock_lasts": True,
+    }
+    view = dashboard._alert_view(sku, raw)
+    assert view.action_zh == action_zh and "slow the pitch and pace" not in view.action_en
+
+
+@pytest.mark.parametrize(
+    ("kind", "tier", "previous", "action_zh"),
+    [
         ("alert", "red", "orange", "已暂停售卖：立即联系供应商。"),  # auto-pause stopped it already
         ("resolved", "yellow", "red", "仍在暂停售卖：确认库存后恢复售卖。"),  # restocked, not resumed
         ("resolved", "none", "red", "仍在暂停售卖：确认库存后恢复售卖。"),

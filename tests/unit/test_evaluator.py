@@ -372,6 +372,66 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
     assert sold_out.kind is NoticeKind.SOLD_OUT and "sms" in routing.channels(sold_out)
 
 
+def test_a_consumption_orange_whose_stock_lasts_does_not_ask_the_host_to_slow_down(world: World) -> None:
+    """The contract's orange (consumption at 100% of the forecast) tells the host to slow the
+    pitch so the stock lasts; where it lasts the show at this pace anyway, slowing down only
+    loses sales: the IM card, the SMS text and the big screen's feed all say so."""
+    world.load(
+        sku("lasts", forecast=50, on_hand=400, dynamic=False),
+        sku("short", forecast=50, on_hand=60, dynamic=False),
+        minutes=60,
+    )
+    for minute in range(48):
+        world.tick(minute)
+        for sku_id in ("lasts", "short"):
+            world.reserve(sku_id, 1, minute + 0.5)
+    world.tick(48)
+    for sku_id in ("lasts", "short"):
+        world.reserve(sku_id, 2, 48.5)  # 50 of a forecast of 50: orange, 11.5 minutes of show left
+    oranges = {
+        n.sku_id: n for n in world.recorder.notices if n.tier is Tier.ORANGE and n.kind is NoticeKind.ALERT
+    }
+    lasts, short = oranges["lasts"], oranges["short"]
+    # 350 available at about a unit a minute: far past the show's end.
+    assert "主播无需放缓节奏" in lasts.text_zh and "本场内不会售罄" in lasts.text_zh
+    assert "：主播放缓节奏" not in lasts.text_zh and "无需放缓节奏" in lasts.sms_zh
+    assert "the host need not slow the pitch" in lasts.text_en
+    # 10 available at the same pace: it sells out before the show ends; slowing down is the job.
+    assert "主播放缓节奏" in short.text_zh and "无需" not in short.text_zh
+    items = {k: next(a for a in world.alert_items(k) if a["tier"] == "orange") for k in ("lasts", "short")}
+    assert items["lasts"]["stock_lasts"] is True and items["short"]["stock_lasts"] is False
+    feed = {k: dashboard._alert_view(sku(k), item) for k, item in items.items()}
+    assert feed["lasts"].action_zh == "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。"
+    assert feed["short"].action_zh == "主播放缓节奏，运营确认补货。"
+
+
+def test_a_red_stepped_down_to_orange_on_a_trickle_does_not_ask_the_host_to_slow_down(world: World) -> None:
+    """A pitch raised red; the SKU now trickles a unit every three minutes. The red steps down to
+    the orange its last 45 minutes still hold up, and that resolution is what people read next:
+    with 70 left at 0.3 a minute the stock lasts the show, so it must not ask to slow the pitch."""
+    world.load(sku("a", forecast=300, on_hand=200, hold_minutes=600), minutes=120)
+    for minute in range(10):
+        world.tick(minute)
+        world.reserve("a", 1, minute + 0.5)
+    for minute in range(10, 18):
+        world.tick(minute)
+        world.reserve("a", 15, minute + 0.5)  # the pitch: red
+    for minute in range(18, 80):
+        world.tick(minute)
+        if minute % 3 == 0:
+            world.reserve("a", 1, minute + 0.5)
+    said = [(n.kind, n.previous_tier, n.tier) for n in world.recorder.notices]
+    assert (NoticeKind.RESOLVED, Tier.RED, Tier.ORANGE) in said
+    step_down = next(
+        n for n in world.recorder.notices if n.kind is NoticeKind.RESOLVED and n.tier is Tier.ORANGE
+    )
+    assert "主播无需放缓节奏" in step_down.text_zh and "本场内不会售罄" in step_down.text_zh
+    assert "：主播放缓节奏" not in step_down.text_zh and "无需放缓节奏" in step_down.sms_zh
+    item = next(a for a in world.alert_items("a") if a["kind"] == "resolved" and a["tier"] == "orange")
+    assert item["stock_lasts"] is True
+    assert dashboard._alert_view(sku("a"), item).action_zh.endswith("主播无需放缓节奏，运营关注库存。")
+
+
 def test_a_restock_before_the_resume_says_selling_is_still_paused(world: World) -> None:
     """Auto-pause stopped the sale at red; the restock arrives and the tier falls back, but nobody
     has resumed yet: the resolution says the sale is still stopped, not "back to normal"."""

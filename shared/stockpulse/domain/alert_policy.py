@@ -70,7 +70,8 @@ class SkuFacts:
     # nor repeated. The hot path does not know it: no limit.
     confirmed: Tier = Tier.RED
     # A red now would be a consumption red whose stock lasts the show at this pace with nothing
-    # to restock (messages.red_stock_lasts): it is announced, but does not page.
+    # to restock (messages.stock_lasts): it is announced, but does not page. (An orange's is only
+    # its words: the policy reads this for red alone.)
     stock_lasts: bool = False
     # Units were taken in the evaluator's recent minutes (stock_risk.RECENT_MINUTES): "stop
     # selling" is a reminder only for a sale that goes on. The hot path acts on a sale: True.

@@ -55,6 +55,15 @@ RED_STOCK_LASTS = (
     "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
     "不必停售，联系供应商补货备用。",
 )
+# An orange that stands (raised, repeated, or a red stepped down to it) on a SKU whose stock lasts
+# the show at this pace, with nothing to restock: "slow the pitch" would only lose sales.
+ORANGE_STOCK_LASTS = (
+    "At this pace the stock lasts the show: the host need not slow the pitch; ops: keep watching the stock.",
+    "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。",
+    "无需放缓节奏，关注库存。",
+)
+# The words of a tier that asks nothing urgent (`stock_lasts`), by tier.
+STOCK_LASTS = {Tier.ORANGE: ORANGE_STOCK_LASTS, Tier.RED: RED_STOCK_LASTS}
 
 Lang = Literal["en", "zh"]
 
@@ -334,6 +343,8 @@ def _tier_action(
                 "主播放缓节奏，运营准备补货。",
                 "主播放缓节奏，准备补货。",
             )
+        if eta == "lasts_the_show":
+            return ORANGE_STOCK_LASTS
         return (
             "Host: slow the pitch and pace; ops: watch the stock closely.",
             "主播放缓节奏，运营密切关注库存。",
@@ -360,15 +371,16 @@ def _tier_action(
     return (NO_ACTION_EN, NO_ACTION_ZH, "无需操作。")
 
 
-def red_stock_lasts(notice: AlertNotice) -> bool:
-    """The notice is a red that asks nothing urgent: consumption past the red line, but at this
-    pace its stock lasts the show and there is nothing to restock (RED_STOCK_LASTS). It does not
-    page, and is not repeated."""
+def stock_lasts(notice: AlertNotice) -> bool:
+    """The notice's orange or red asks nothing urgent: at this pace its stock lasts the show and
+    there is nothing to restock (STOCK_LASTS: "no need to slow the pitch", "no need to stop
+    selling"). Such a red does not page and is not repeated."""
     restock, kind = max(notice.restock_quantity, 0), notice.kind
-    if notice.tier is not Tier.RED or kind not in (NoticeKind.ALERT, NoticeKind.REPEAT):
+    calm = STOCK_LASTS.get(notice.tier)
+    if calm is None or kind not in (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED):
         return False
-    action = _tier_action(Tier.RED, restock, notice.stock_risk, _eta_kind(notice), notice.paused)
-    return action == RED_STOCK_LASTS
+    stock_risk = notice.stock_risk and kind is not NoticeKind.RESOLVED
+    return _tier_action(notice.tier, restock, stock_risk, _eta_kind(notice), notice.paused) == calm
 
 
 def _action(notice: AlertNotice) -> tuple[str, str, str]:

@@ -23,11 +23,11 @@ from stockpulse.domain.messages import (
     email_subject,
     fact_lines,
     markup_safe,
-    red_stock_lasts,
     render,
     restock_request,
     restock_subject,
     sanitize_subject,
+    stock_lasts,
     ucs2_units,
 )
 from stockpulse.domain.tiers import TIER_ACTIONS_EN, TIER_ACTIONS_ZH, Tier
@@ -126,7 +126,11 @@ def test_no_restock_number_says_watch_only_when_the_stock_lasts_the_show() -> No
     read "no restock needed"; with 5 minutes of show left the stock lasts, and it may."""
     for tier, lasts_zh, sells_out_zh in (
         (Tier.YELLOW, "密切关注，暂不需补货。", "密切关注，准备补货（按当前速度本场内会售罄）。"),
-        (Tier.ORANGE, "主播放缓节奏，运营密切关注库存。", "主播放缓节奏，运营准备补货。"),
+        (
+            Tier.ORANGE,
+            "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。",
+            "主播放缓节奏，运营准备补货。",
+        ),
     ):
         lasts = render(notice(tier=tier, restock_quantity=0, show_minutes_left=5.0))
         assert lasts.action_zh == lasts_zh and "本场内不会售罄" in lasts.text_zh
@@ -148,21 +152,49 @@ def test_no_restock_number_says_watch_only_when_the_stock_lasts_the_show() -> No
         ({"restock_quantity": 0, "show_minutes_left": 60.0}, False),  # it sells out in the show
         ({"restock_quantity": 0, "show_minutes_left": 5.0, "paused": True}, False),  # call the supplier
         ({"restock_quantity": 0, "show_minutes_left": 5.0, "stock_risk": True}, False),  # sell-out imminent
-        ({"restock_quantity": 0, "show_minutes_left": 5.0, "tier": Tier.ORANGE}, False),
+        ({"restock_quantity": 0, "show_minutes_left": 5.0, "tier": Tier.ORANGE}, True),
+        (
+            {"restock_quantity": 0, "show_minutes_left": 5.0, "tier": Tier.ORANGE, "kind": NoticeKind.REPEAT},
+            True,
+        ),
+        ({"restock_quantity": 0, "show_minutes_left": 60.0, "tier": Tier.ORANGE}, False),  # slow the pitch
+        ({"show_minutes_left": 5.0, "tier": Tier.ORANGE}, False),  # confirm the restock of 250
+        ({"restock_quantity": 0, "show_minutes_left": 5.0, "tier": Tier.YELLOW}, False),  # nothing to calm
         (
             {"restock_quantity": 0, "show_minutes_left": 5.0, "kind": NoticeKind.SOLD_OUT, "available": 0},
             False,
         ),
     ],
 )
-def test_a_red_asks_nothing_urgent_exactly_when_it_says_no_need_to_stop(
+def test_an_orange_or_red_asks_nothing_urgent_exactly_when_it_says_so(
     changes: dict[str, Any], lasts: bool
 ) -> None:
-    """`red_stock_lasts` decides the page (and the repeat): it holds exactly for the text that
-    says "no need to stop selling"."""
+    """`stock_lasts` decides a red's page (and its repeat) and the big screen's words for both
+    tiers: it holds exactly for the text that says "no need to stop selling" (red) or "the host
+    need not slow the pitch" (orange)."""
     said = notice(**changes)
-    assert red_stock_lasts(said) is lasts
-    assert ("不必停售" in render(said).text_zh) is lasts
+    text = render(said).text_zh
+    assert stock_lasts(said) is lasts
+    assert ("不必停售" in text or "无需放缓节奏" in text) is lasts
+    if lasts:  # and never beside the urgent words
+        assert "停止售卖" not in text and "主播放缓节奏" not in text
+
+
+def test_an_orange_stepped_down_to_on_a_trickle_does_not_ask_the_host_to_slow_down() -> None:
+    """A red stepped down to orange on a SKU selling 0.4 a minute with 28 left and 25 minutes of
+    show: "slow the pitch" would only lose sales (seen in the alert bench, waves-4-0)."""
+    said = notice(
+        kind=NoticeKind.RESOLVED, tier=Tier.ORANGE, previous_tier=Tier.RED, available=28,
+        velocity_per_minute=0.4, sell_out_eta_minutes=70.0, show_minutes_left=25.0, restock_quantity=0,
+    )  # fmt: skip
+    r = render(said)
+    assert stock_lasts(said)
+    assert r.text_zh.startswith(
+        "【预警解除】草莓蛋糕（cake-01）：红色→橙色。按当前速度库存够卖到本场结束：主播无需放缓节奏"
+    )
+    assert "本场内不会售罄" in r.text_zh and "放缓节奏，运营确认" not in r.text_zh
+    assert "the host need not slow the pitch" in r.text_en
+    assert "无需放缓节奏，关注库存。" in r.sms_zh
 
 
 def test_yellow_with_a_restock_names_the_quantity() -> None:
