@@ -128,19 +128,17 @@ KINDS: dict[str, AlertNotice] = {
     ),
     # A red stepped down to orange on a SKU now selling 0.4 a minute with 28 left and 25 minutes
     # of show: slowing the pitch would only lose sales.
-    "resolved_to_orange_stock_lasts": make(
-        kind=NoticeKind.RESOLVED,
-        tier=Tier.ORANGE,
-        previous_tier=Tier.RED,
-        stock_risk=False,
-        reserved=8,
-        sold=82,
-        available=28,
-        velocity_per_minute=0.4,
-        sell_out_eta_minutes=70.0,
-        show_minutes_left=25.0,
-        restock_quantity=0,
-        first_of_tier=False,
+    "resolved_to_orange_stock_lasts": RED_PAST_THE_PLAN.model_copy(
+        update={
+            "kind": NoticeKind.RESOLVED,
+            "previous_tier": Tier.RED,
+            "tier": Tier.ORANGE,
+            "first_of_tier": False,
+            "available": 28,
+            "velocity_per_minute": 0.4,
+            "sell_out_eta_minutes": 70.0,
+            "show_minutes_left": 25.0,
+        }
     ),
     "sold_out": make(
         kind=NoticeKind.SOLD_OUT,

@@ -417,54 +417,34 @@ def test_template_guards_the_api_with_jwt_and_one_cors_origin() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "tier", "previous", "action_zh"),
+    ("kind", "tier", "previous", "action_zh", "stock_lasts"),
     [
-        ("alert", "yellow", "none", "密切关注，准备补货。"),
-        ("repeat", "red", "red", "停止售卖，立即联系供应商。"),
+        ("alert", "yellow", "none", "密切关注，准备补货。", False),
+        ("repeat", "red", "red", "停止售卖，立即联系供应商。", False),
         # The IM card said "红色→黄色。密切关注，准备补货15件": the feed has no number, so it
         # says the tier's action, never "暂不需补货" from the number it lacks.
-        ("resolved", "yellow", "red", "密切关注，准备补货。"),
-        ("resolved", "orange", "red", "主播放缓节奏，运营确认补货。"),
-        ("resolved", "none", "orange", "恢复正常，无需操作。"),
-    ],
-)
-def test_the_feed_says_the_action_of_the_tier_that_stands(
-    kind: str, tier: str, previous: str, action_zh: str
-) -> None:
-    sku = plan(SESSION).skus[0]
-    raw = {"alert_id": "a-1", "kind": kind, "tier": tier, "previous_tier": previous, "at_ms": T0}
-    view = dashboard._alert_view(sku, raw)
-    assert view.action_zh == action_zh and "no restock needed" not in view.action_en
-
-
-@pytest.mark.parametrize(
-    ("kind", "tier", "previous", "action_zh"),
-    [
+        ("resolved", "yellow", "red", "密切关注，准备补货。", False),
+        ("resolved", "orange", "red", "主播放缓节奏，运营确认补货。", False),
+        ("resolved", "none", "orange", "恢复正常，无需操作。", False),
+        # The item records that the stock lasts the show (the IM card said so from its pace).
         (
             "alert",
             "red",
             "orange",
             "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
+            True,
         ),
-        ("alert", "orange", "yellow", "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。"),
-        ("resolved", "orange", "red", "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。"),
+        ("alert", "orange", "yellow", "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。", True),
+        ("resolved", "orange", "red", "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。", True),
     ],
 )
-def test_the_feed_says_no_need_to_act_where_the_item_records_the_stock_lasts(
-    kind: str, tier: str, previous: str, action_zh: str
+def test_the_feed_says_the_action_of_the_tier_that_stands(
+    kind: str, tier: str, previous: str, action_zh: str, stock_lasts: bool
 ) -> None:
-    """The IM card of such a message said so from its pace; the feed has none and reads the flag."""
     sku = plan(SESSION).skus[0]
-    raw = {
-        "alert_id": "a-1",
-        "kind": kind,
-        "tier": tier,
-        "previous_tier": previous,
-        "at_ms": T0,
-        "stock_lasts": True,
-    }
-    view = dashboard._alert_view(sku, raw)
-    assert view.action_zh == action_zh and "slow the pitch and pace" not in view.action_en
+    raw = {"alert_id": "a-1", "kind": kind, "tier": tier, "previous_tier": previous, "at_ms": T0}
+    view = dashboard._alert_view(sku, raw | {"stock_lasts": stock_lasts})
+    assert view.action_zh == action_zh and "no restock needed" not in view.action_en
 
 
 @pytest.mark.parametrize(
