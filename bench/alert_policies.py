@@ -36,6 +36,7 @@ saw.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -277,6 +278,15 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
     red_alerts = [(s, m) for s in shows for m in s.to_people() if m.kind == "alert" and m.tier == "red"]
     false_reds = sum(not s.sells_out_within(m.at_ms, 30) for s, m in red_alerts)
     figures.add("red alerts, no sell-out within 30 min", str(false_reds))
+    # Two messages where the red alone would say it: an orange and, within 2 minutes, its red.
+    escalations = quick = 0
+    for s in shows:
+        alerts = [m for m in s.to_people() if m.kind == "alert"]
+        for a, b in itertools.pairwise(alerts):
+            if a.tier == "orange" and b.tier == "red":
+                escalations += 1
+                quick += b.at_ms - a.at_ms <= 2 * MINUTE_MS
+    figures.add("orange, then red within 2 min", f"{quick} of {escalations}")
     # An urgent action beside "the stock lasts the show": a reader cannot do both.
     urgent = ("主播放缓节奏", "停止售卖")
     torn = sum(

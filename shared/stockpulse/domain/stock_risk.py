@@ -23,7 +23,7 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   before they sold out (bench: idle SMS pages 4 of 13 to 2 of 12 in 10 sales, lead unchanged).
 - **No flapping.** A raw signal must hold for RAISE_AFTER_MINUTES consecutive evaluations
   before it raises the risk (red: RED_RAISE_AFTER_MINUTES, as it is urgent, unless the pace is
-  falling); the risk is
+  falling; an orange waits while a red gathers its evidence, so the red goes out alone); the risk is
   cleared only after the signal has been gone with a margin (projection under
   available / CLEAR_MARGIN) for CLEAR_AFTER_MINUTES, and only as far as the mean pace of the
   last SUSTAINED_MINUTES allows (pitches and the quiet between them averaged together): while
@@ -220,7 +220,9 @@ def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
     red_after = RAISE_AFTER_MINUTES if inputs.fading else RED_RAISE_AFTER_MINUTES
     if red_runs >= red_after and tier < Tier.RED:
         tier, clear_runs = Tier.RED, 0
-    elif orange_runs >= RAISE_AFTER_MINUTES and tier < Tier.ORANGE:
+    elif orange_runs >= RAISE_AFTER_MINUTES and tier < Tier.ORANGE and not red_runs:
+        # A red still gathering its evidence holds the orange back a minute: "slow the pitch"
+        # a minute before "sell-out imminent" is two messages where the red alone says it.
         tier, clear_runs = Tier.ORANGE, 0
     elif tier > Tier.NONE:
         margin = 1 / CLEAR_MARGIN

@@ -82,6 +82,15 @@ def test_red_is_raised_at_once_unless_the_pitch_is_fading() -> None:
     assert run([fading, fading]) == [Tier.NONE, Tier.RED]
 
 
+def test_a_red_gathering_evidence_holds_the_orange_back() -> None:
+    """Orange signalled, then a fading red: one message (red a minute later), not orange then red."""
+    orange, fading_red = inputs(130, 10.0), inputs(50, 10.0, velocity_before=20.0)
+    assert sr.signal(orange) is Tier.ORANGE and sr.signal(fading_red) is Tier.RED
+    assert run([orange, fading_red, fading_red]) == [Tier.NONE, Tier.NONE, Tier.RED]
+    # the red never comes: the orange is raised a minute later, not lost
+    assert run([orange, fading_red, orange]) == [Tier.NONE, Tier.NONE, Tier.ORANGE]
+
+
 def test_a_raised_risk_needs_a_margin_held_for_minutes_to_clear() -> None:
     state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
     assert state.tier is Tier.RED
@@ -202,3 +211,5 @@ def test_never_raised_without_the_signal_in_a_row(steps: list[tuple[int, float |
         if state.tier > before:
             needed = sr.RED_RAISE_AFTER_MINUTES if state.tier is Tier.RED else sr.RAISE_AFTER_MINUTES
             assert all(s >= state.tier for s in signals[-needed:])
+        if state.tier is Tier.ORANGE and before is Tier.NONE:
+            assert signals[-1] is Tier.ORANGE  # never while a red gathers its evidence
