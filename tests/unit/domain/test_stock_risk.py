@@ -91,6 +91,16 @@ def test_a_red_gathering_evidence_holds_the_orange_back() -> None:
     assert run([orange, fading_red, orange]) == [Tier.NONE, Tier.NONE, Tier.ORANGE]
 
 
+def test_an_orange_near_red_waits_a_minute_for_the_red() -> None:
+    near = inputs(100, 10.0)  # orange; but 118 units within the 15-minute hold horizon sell out 100
+    assert sr.signal(near) is Tier.ORANGE
+    assert sr.signal(near, red_horizon=sr.RED_HOLD_HORIZON_MINUTES) is Tier.RED
+    assert run([near, near, inputs(80, 10.0)]) == [Tier.NONE, Tier.NONE, Tier.RED]  # the red alone
+    wait = sr.RAISE_AFTER_MINUTES + sr.NEAR_RED_WAIT_MINUTES
+    assert run([near] * wait) == [Tier.NONE] * (wait - 1) + [Tier.ORANGE]  # no red: a minute late
+    assert run([inputs(130, 10.0)] * sr.RAISE_AFTER_MINUTES)[-1] is Tier.ORANGE  # far from red: no wait
+
+
 def test_a_raised_risk_needs_a_margin_held_for_minutes_to_clear() -> None:
     state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
     assert state.tier is Tier.RED
