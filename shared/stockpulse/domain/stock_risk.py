@@ -212,6 +212,14 @@ class RiskState:
         )
 
 
+def _orange_after(inputs: RiskInputs) -> int:
+    """Evaluations in a row an orange needs. "Slow the pitch" a minute before "sell-out imminent"
+    is two messages where the red alone says it: NEAR_RED_WAIT_MINUTES more while the projection
+    already sells out within the red hold horizon."""
+    near_red = signal(inputs, red_horizon=RED_HOLD_HORIZON_MINUTES) is Tier.RED
+    return RAISE_AFTER_MINUTES + (NEAR_RED_WAIT_MINUTES if near_red else 0)
+
+
 def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
     """One minute's step: the raised risk after this evaluation."""
     if inputs.restocked != state.restocked:
@@ -223,15 +231,11 @@ def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
     # A fading pitch gets one more minute of evidence before red: the flash at the opening of a
     # show reads as "sells out in minutes" and is over before it could.
     red_after = RAISE_AFTER_MINUTES if inputs.fading else RED_RAISE_AFTER_MINUTES
-    # "Slow the pitch" a minute before "sell-out imminent" is two messages where the red alone
-    # says it: an orange waits NEAR_RED_WAIT_MINUTES more while the projection already sells out
-    # within the red hold horizon, and never goes out in a minute whose signal is red (that red
-    # is raised within two minutes, or the signal lapses and the orange goes out after all).
-    near_red = signal(inputs, red_horizon=RED_HOLD_HORIZON_MINUTES) is Tier.RED
-    orange_after = RAISE_AFTER_MINUTES + (NEAR_RED_WAIT_MINUTES if near_red else 0)
     if red_runs >= red_after and tier < Tier.RED:
         tier, clear_runs = Tier.RED, 0
-    elif orange_runs >= orange_after and tier < Tier.ORANGE and raw is not Tier.RED:
+    elif tier < Tier.ORANGE and raw is Tier.ORANGE and orange_runs >= _orange_after(inputs):
+        # Never in a minute whose signal is red: that red is raised within two minutes, or the
+        # signal lapses and the orange goes out after all.
         tier, clear_runs = Tier.ORANGE, 0
     elif tier > Tier.NONE:
         margin = 1 / CLEAR_MARGIN
