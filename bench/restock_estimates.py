@@ -120,18 +120,21 @@ def shipped(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
     )
     if units or now.available <= 0:
         return units
-    # The evaluator's fallback: a stock-risk warning carries its own projection's number. The
-    # warning here is this minute's signal (the evaluator's tier also waits out a pending period).
+    # The evaluator's fallback: a stock-risk warning, or an ETA within the show, carries the
+    # risk's own projection's number. The warning here is this minute's signal (the evaluator's
+    # tier also waits out a pending period).
     increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
+    risk_pace = stock_risk.pace(increments)
     inputs = stock_risk.RiskInputs(
         available=now.available,
-        velocity=stock_risk.pace(increments),
+        velocity=risk_pace,
         minutes_left=left,
         lead_time_minutes=sku["lead_time_days"] * 24 * 60,
         restocked=now.restocked,
         velocity_before=stock_risk.pace_before(increments),
     )
-    if stock_risk.signal(inputs) < Tier.ORANGE:
+    eta = forecast.sell_out_eta_minutes(now.available, risk_pace or 0.0)
+    if stock_risk.signal(inputs) < Tier.ORANGE and (eta is None or eta > left):
         return units
     return stock_risk.restock_when_warned(inputs, kept_share=kept_share, pack_size=sku["pack_size"])
 

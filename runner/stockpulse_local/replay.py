@@ -651,7 +651,7 @@ def table_report(store: DynamoLedgerStore, plan: SessionPlan, routing: Routing) 
                 continue  # stored, not published yet (the next run publishes it): not a message yet
             # Routed as when it was sent: its kind, tier, first and the SKU's importance and
             # channels are on the records; the ledger's numbers of that instant are not.
-            notice = notice_for(item, item.levels, alert, sku.alerts.channels)
+            notice = notice_for(item, item.levels, alert, sku)
             sent = message_of(notice, routing).model_dump()
             # The alert item keeps no text nor ETA, and a restock only for pre-show messages.
             message = Message.model_validate(

@@ -50,7 +50,7 @@ def announce_pre_show(
         }
         if any(a.get("kind") == NoticeKind.PRE_SHOW.value for a in store.alerts(session_id, sku.sku_id)):
             continue  # sent when this session was loaded before
-        notice = notice_for(item, item.levels, alert, sku.alerts.channels)
+        notice = notice_for(item, item.levels, alert, sku)
         if publisher is not None:
             publisher.publish(notice)
             # Keyed at the show's start, whenever it is loaded: one record per SKU and show.

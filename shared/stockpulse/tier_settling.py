@@ -11,10 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from stockpulse.domain import alert_policy, forecast, messages
+from stockpulse.domain import alert_policy, forecast, messages, stock_risk
 from stockpulse.domain.alerts import CHANNELS, AlertNotice, NoticeKind
 from stockpulse.domain.events import MINUTE_MS, from_epoch_ms
 from stockpulse.domain.ledger import StockLevels
+from stockpulse.domain.session import SkuConfig
 from stockpulse.domain.tiers import Tier, TierInputs, consumption_tier, exact, tier_of
 from stockpulse.ports import AlertPublisher, LedgerHistory, LedgerStore
 from stockpulse.records import StockItem
@@ -142,8 +143,7 @@ class TierSettler:
     def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
         """Publish `alert` with the ledger it was decided on (default: the item's own)."""
         sku = self.catalog.sku(item.session_id, item.sku_id)
-        channels = list(sku.alerts.channels) if sku else list(CHANNELS)
-        self.publisher.publish(notice_for(item, levels or item.levels, alert, channels))
+        self.publisher.publish(notice_for(item, levels or item.levels, alert, sku))
         self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
 
 
@@ -197,7 +197,7 @@ def stock_lasts(
                              "previous_tier": Tier.NONE.value, "at_ms": at_ms, "paused": paused}  # fmt: skip
     if velocity is not None:
         probe["velocity"] = velocity
-    return messages.stock_lasts(_notice(item, levels, probe))
+    return messages.stock_lasts(_notice(item, levels, probe, None))  # its channels and pack do not count
 
 
 def calm_orange(
@@ -238,18 +238,21 @@ def alert_record(
 
 
 def notice_for(
-    item: StockItem, levels: StockLevels, alert: Mapping[str, Any], channels: Sequence[str] = CHANNELS
+    item: StockItem, levels: StockLevels, alert: Mapping[str, Any], sku: SkuConfig | None
 ) -> AlertNotice:
-    """The notice people get: the ledger as it stood, the evaluator's pace, forecast and restock."""
-    notice = _notice(item, levels, alert, channels)
+    """The notice people get: the ledger as it stood, the evaluator's pace, forecast and restock;
+    `sku` (its session file entry; None: not found) says its channels and restock pack."""
+    notice = _notice(item, levels, alert, sku)
     text = messages.render(notice)
     return notice.model_copy(update={"text_en": text.text_en, "text_zh": text.text_zh, "sms_zh": text.sms_zh})
 
 
 def _notice(
-    item: StockItem, levels: StockLevels, alert: Mapping[str, Any], channels: Sequence[str] = CHANNELS
+    item: StockItem, levels: StockLevels, alert: Mapping[str, Any], sku: SkuConfig | None
 ) -> AlertNotice:
     """`notice_for` before its texts are written."""
+    channels = list(sku.alerts.channels) if sku else list(CHANNELS)
+    pack_size = sku.pack_size if sku else 1
     pace = item.pace
     at_ms = int(alert["at_ms"])
     velocity = float(alert.get("velocity", pace.velocity))  # a slow tip carries its own
@@ -266,6 +269,24 @@ def _notice(
     tier = Tier(alert["tier"])
     inputs = tier_inputs(item, levels)
     ends_ms = item.plan.session_ends_ms
+    left = None if ends_ms is None else max(0, ends_ms - at_ms) / MINUTE_MS
+    eta = forecast.sell_out_eta_minutes(levels.available, velocity)
+    measured = pace.velocity > 0 and "velocity" not in alert  # the evaluator's pace, quoted
+    said = "restock_units" in alert
+    if restock == 0 and measured and not said and left is not None and eta is not None and 0 < eta <= left:
+        # Stock taken since the evaluator's last mark brought the sell-out into the show: a
+        # message that says "sells out" carries the projection's number, as the evaluator's do.
+        # Only on a measured pace: one minute's rush is no pace to plan the rest of a show on.
+        projection = stock_risk.RiskInputs(
+            available=levels.available,
+            velocity=velocity,
+            minutes_left=left,
+            lead_time_minutes=float(item.plan.lead_time_minutes or 0),
+            restocked=levels.restocked,
+        )
+        restock = stock_risk.restock_when_warned(
+            projection, kept_share=levels.kept_share, pack_size=pack_size
+        )
     return AlertNotice(
         alert_id=str(alert["alert_id"]),
         kind=NoticeKind(alert["kind"]),
@@ -282,8 +303,8 @@ def _notice(
         sold=levels.sold,
         available=levels.available,
         velocity_per_minute=velocity,
-        sell_out_eta_minutes=forecast.sell_out_eta_minutes(levels.available, velocity),
-        show_minutes_left=None if ends_ms is None else max(0, ends_ms - at_ms) / MINUTE_MS,
+        sell_out_eta_minutes=eta,
+        show_minutes_left=left,
         restock_quantity=restock,
         platform_split=dict(levels.used),
         forecast=float(inputs.effective_forecast),

@@ -325,6 +325,27 @@ def test_a_stock_risk_warning_always_carries_a_restock(world: World) -> None:
     assert world.stock("a")["restock_units"] == notice.restock_quantity
 
 
+def test_a_red_raised_between_evaluations_names_the_restock_its_projection_asks(world: World) -> None:
+    """The evaluator's last mark found the stock lasting (34 left, two a minute, 20 minutes of show);
+    a burst half a minute later takes it past 120% of the forecast with 24 left. That red says
+    "sells out in 12 minutes, call the supplier": it names how many, on the evaluator's measured
+    pace (not the burst's), in whole packs."""
+    world.load(sku("a", forecast=70, on_hand=114, dynamic=False, pack_size=5), minutes=60)
+    for minute in range(40):
+        world.tick(minute)
+        world.reserve("a", 2, minute + 0.5)
+    world.tick(40)
+    assert not world.stock("a").get("restock_units")  # at the mark: 34 available last the show
+    world.reserve("a", 10, 40.5)
+    red = world.recorder.notices[-1]
+    assert (red.kind, red.tier, red.available, red.velocity_per_minute) == (NoticeKind.ALERT, Tier.RED, 24, 2)
+    assert red.sell_out_eta_minutes == 12 and red.show_minutes_left == 19.5
+    # Two a minute fading over the 16.5 minutes left before the end's grace: 25.4 units, 2 more
+    # than the 24 available, in a pack of 5.
+    assert red.restock_quantity == 5
+    assert "停止售卖，立即联系供应商补货5件" in red.text_zh and "补货5" in red.sms_zh
+
+
 def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world: World) -> None:
     """The contract's red (consumption at 120% of the forecast) reads as its reader can act on it:
     auto-pause stopped the sale already (say so, and that nothing sells now); a SKU whose stock

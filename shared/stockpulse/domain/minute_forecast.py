@@ -235,20 +235,20 @@ def compute_forecast(
         sellable=levels.on_hand - levels.held - levels.restocked,
     )
     recent = stock_risk.mean_pace(increments, stock_risk.RECENT_MINUTES)
-    risk, risk_signal, minute_inputs = stock_risk.RiskState(), Tier.NONE, None
+    projection = stock_risk.RiskInputs(
+        available=levels.available,
+        velocity=pace,
+        minutes_left=left,
+        lead_time_minutes=plan.lead_time_minutes,
+        restocked=levels.restocked,
+        velocity_before=stock_risk.pace_before(increments),
+        sustained=stock_risk.sustained_pace(increments),
+        recent=recent,
+    )
+    risk, risk_signal = stock_risk.RiskState(), Tier.NONE
     if plan.dynamic and plan.stock_risk:
-        minute_inputs = stock_risk.RiskInputs(
-            available=levels.available,
-            velocity=pace,
-            minutes_left=left,
-            lead_time_minutes=plan.lead_time_minutes,
-            restocked=levels.restocked,
-            velocity_before=stock_risk.pace_before(increments),
-            sustained=stock_risk.sustained_pace(increments),
-            recent=recent,
-        )
-        risk = stock_risk.evaluate(before, minute_inputs)
-        risk_signal = stock_risk.signal(minute_inputs)
+        risk = stock_risk.evaluate(before, projection)
+        risk_signal = stock_risk.signal(projection)
     # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
     # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
     # measured pace falls; the demand did not).
@@ -278,11 +278,13 @@ def compute_forecast(
         kept_share=levels.kept_share,
         pack_size=plan.pack_size,
     )
-    if restock == 0 and minute_inputs is not None and risk.tier >= Tier.ORANGE and not levels.sold_out:
-        # The plan-anchored estimate says the stock lasts, the stock risk's warning says it does
-        # not: a warning that says "sells out" carries its projection's number, never none.
+    sells_out_in_show = eta is not None and 0 < eta <= left
+    if restock == 0 and not levels.sold_out and (risk.tier >= Tier.ORANGE or sells_out_in_show):
+        # The plan-anchored estimate says the stock lasts; the stock risk's warning or the ETA
+        # says it does not. A message that says "sells out" (a consumption red's "stop selling,
+        # call the supplier" too) carries the projection's number, never none.
         restock = stock_risk.restock_when_warned(
-            minute_inputs, kept_share=levels.kept_share, pack_size=plan.pack_size
+            projection, kept_share=levels.kept_share, pack_size=plan.pack_size
         )
     return MinuteForecast(
         samples=samples,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stockpulse.domain import sample_log
+from stockpulse.domain import sample_log, stock_risk
 from stockpulse.domain.events import MINUTE_MS as MIN
 from stockpulse.domain.forecast import SkuPlan
 from stockpulse.domain.ledger import StockLevels
@@ -78,3 +78,26 @@ def test_a_minute_evaluated_again_steps_from_where_it_stood_before_it(per_minute
         moved += once.risk != RiskState.from_item((stored or {}).get("risk")) or once.slow_runs > 0
         stored = stored_as(once)
     assert moved >= 10  # the counters did move: the test would see a double step
+
+
+# ---------------------------------------------------------------------------- restock
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic-without-stock-risk"])
+def test_a_minute_whose_projection_sells_out_names_a_restock_whatever_the_tier(dynamic: bool) -> None:
+    """A SKU long past its forecast of 12, selling a unit a minute with 18 left and 36 minutes to
+    go: the plan-anchored estimate lets the pace fall back to the plan (16 more units), the pace's
+    own projection sells 20. Its red ("stop selling, call the supplier") says how many, though no
+    stock-risk warning is raised (a static SKU has none; this dynamic one opted out)."""
+    plan = SkuPlan(
+        forecast=12, starts_ms=0, ends_ms=120 * MIN, dynamic=dynamic, pack_size=2, stock_risk=False
+    )
+    stored: dict[str, Any] | None = None
+    for m in range(1, 85):
+        levels = StockLevels(on_hand=102, held=0, reserved=m, sold=0, available=102 - m, taken=m)
+        view = compute_forecast(plan, levels, stored, m * MIN)
+        stored = stored_as(view)
+    assert (view.velocity, view.eta_minutes, view.minutes_left) == (1, 18, 36)
+    assert view.risk.tier is Tier.NONE
+    left = 36 - stock_risk.END_GRACE_MINUTES
+    sold = stock_risk.projected_units(1.0, left, stock_risk.PACE_FADE_MINUTES)  # 20.01
+    assert view.restock_quantity == 4  # 3 units, in packs of 2
+    assert view.restock_quantity - 2 < sold - 18 <= view.restock_quantity
