@@ -265,7 +265,12 @@ def _notice(
         # every minute the count moved while its pace is 0.
         mark_ms, mark_taken = pace.pace_mark or (0, 0)
         since = max(mark_ms, at_ms - at_ms % MINUTE_MS - MINUTE_MS)
-        velocity = max(0, levels.taken - mark_taken) / max(1.0, (at_ms - since) / MINUTE_MS)
+        units, minutes = max(0, levels.taken - mark_taken), max(1.0, (at_ms - since) / MINUTE_MS)
+        if units < stock_risk.MIN_RECENT_UNITS:
+            # A few orders are no rush: over the stock risk's evidence window, as the evaluator
+            # quotes a trickle (one order after a quiet half hour is not "sells out in 12 min").
+            minutes = max(minutes, float(stock_risk.RECENT_MINUTES))
+        velocity = units / minutes
     tier = Tier(alert["tier"])
     inputs = tier_inputs(item, levels)
     ends_ms = item.plan.session_ends_ms

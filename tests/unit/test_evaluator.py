@@ -346,6 +346,25 @@ def test_a_red_raised_between_evaluations_names_the_restock_its_projection_asks(
     assert "停止售卖，立即联系供应商补货5件" in red.text_zh and "补货5" in red.sms_zh
 
 
+def test_one_order_after_a_quiet_hour_is_no_rush(world: World) -> None:
+    """A core SKU sold 57 of its forecast of 50 in the first 19 minutes, then nothing for over an
+    hour; one order of 3 takes it to 120%. Its red quotes that order over the stock risk's
+    10-minute window, not as "2 a minute, sells out in 6 minutes": the 12 left last the 19.5
+    minutes of show, so it reads "no need to stop selling" and does not page."""
+    world.load(sku("a", forecast=50, on_hand=72, dynamic=False, importance="core"), minutes=120)
+    for minute in range(101):
+        world.tick(minute)
+        if minute < 19:
+            world.reserve("a", 3, minute + 0.5)
+    assert world.stock("a")["velocity"] == 0  # under the evidence the pace needs
+    world.reserve("a", 3, 100.5)
+    red = world.recorder.notices[-1]
+    assert (red.kind, red.tier, red.available) == (NoticeKind.ALERT, Tier.RED, 12)
+    assert red.velocity_per_minute == 0.3 and red.sell_out_eta_minutes == 40
+    assert "不必停售" in red.text_zh and "本场内不会售罄" in red.text_zh and "停止售卖" not in red.text_zh
+    assert "sms" not in Routing.from_template().channels(red)
+
+
 def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world: World) -> None:
     """The contract's red (consumption at 120% of the forecast) reads as its reader can act on it:
     auto-pause stopped the sale already (say so, and that nothing sells now); a SKU whose stock
