@@ -61,6 +61,7 @@ from stockpulse.domain.minute_forecast import (
     MinuteForecast,
     compute_forecast,
     minute_of,
+    recent_window,
     sku_plan,
     still_holds,
     unpacked,
@@ -279,7 +280,7 @@ class ThresholdEvaluator:
         # The hot path measures a burst from the mark only while the stored pace is 0 (one it has
         # not measured yet), so a SKU selling at a measured pace costs no write for it.
         if pace.velocity == 0 and item.levels.taken != (pace.pace_mark or (0, 0))[1]:
-            pace = replace(pace, pace_mark=(minute, item.levels.taken))
+            pace = replace(pace, pace_mark=(minute, item.levels.taken, *recent_window(view.samples, minute)))
             changed.append("pace_mark")
         if (pace.restock_units or 0) != view.restock_quantity:
             pace = replace(pace, restock_units=view.restock_quantity)

@@ -10,7 +10,7 @@ return them. `ports.py` stays the short list of what the domain needs from outsi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -66,7 +66,9 @@ class Pace:
 
     velocity: Decimal = Decimal(0)  # units a minute
     restock_units: int | None = None  # the restock quantity it suggests; None: not judged yet
-    pace_mark: tuple[int, int] | None = None  # (minute_ms, taken) at its last minute
+    # (minute_ms, taken) at its last minute, then (minute_ms, taken) about 10 minutes before it:
+    # the hot path's reading of orders the evaluator has not seen yet.
+    pace_mark: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,12 @@ class StockItem:
     @property
     def capped_platforms(self) -> frozenset[str]:
         return frozenset(self.levels.headroom)
+
+
+def _pace_mark(mark: Sequence[Any]) -> tuple[int, int, int, int]:
+    """A mark stored without its window (an older version) has the mark as its window."""
+    minute, taken = int(mark[0]), int(mark[1])
+    return (minute, taken, int(mark[2]), int(mark[3])) if len(mark) >= 4 else (minute, taken, minute, taken)
 
 
 def parse_stock(raw: Mapping[str, Any]) -> StockItem:
@@ -141,7 +149,7 @@ def parse_stock(raw: Mapping[str, Any]) -> StockItem:
         pace=Pace(
             velocity=_decimal(raw.get("velocity", 0)),
             restock_units=_maybe(raw, "restock_units", int),
-            pace_mark=(int(mark[0]), int(mark[1])) if mark else None,
+            pace_mark=_pace_mark(mark) if mark else None,
         ),
         plan=PlanCopy(
             name=_maybe(raw, "name", str),

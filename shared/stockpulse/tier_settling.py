@@ -263,14 +263,14 @@ def _notice(
         # the evaluator's: one minute's rush is no measure of the rest of the show.
         # The mark holds at least since the minute before this one: the evaluator rewrites it
         # every minute the count moved while its pace is 0.
-        mark_ms, mark_taken = pace.pace_mark or (0, 0)
+        mark_ms, mark_taken, window_ms, window_taken = pace.pace_mark or (0, 0, 0, 0)
         since = max(mark_ms, at_ms - at_ms % MINUTE_MS - MINUTE_MS)
-        units, minutes = max(0, levels.taken - mark_taken), max(1.0, (at_ms - since) / MINUTE_MS)
-        if units < stock_risk.MIN_RECENT_UNITS:
-            # A few orders are no rush: over the stock risk's evidence window, as the evaluator
-            # quotes a trickle (one order after a quiet half hour is not "sells out in 12 min").
-            minutes = max(minutes, float(stock_risk.RECENT_MINUTES))
-        velocity = units / minutes
+        units = max(0, levels.taken - mark_taken)
+        if units < stock_risk.MIN_RECENT_UNITS and pace.pace_mark is not None:
+            # A few orders are no rush: read over the stock risk's evidence window, as the
+            # evaluator quotes a trickle (one order after a quiet hour is not "sells out in 6 min").
+            since, units = min(since, window_ms), max(0, levels.taken - window_taken)
+        velocity = units / max(1.0, (at_ms - since) / MINUTE_MS)
     tier = Tier(alert["tier"])
     inputs = tier_inputs(item, levels)
     ends_ms = item.plan.session_ends_ms

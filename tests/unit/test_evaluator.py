@@ -348,19 +348,26 @@ def test_a_red_raised_between_evaluations_names_the_restock_its_projection_asks(
 
 def test_one_order_after_a_quiet_hour_is_no_rush(world: World) -> None:
     """A core SKU sold 57 of its forecast of 50 in the first 19 minutes, then nothing for over an
-    hour; one order of 3 takes it to 120%. Its red quotes that order over the stock risk's
-    10-minute window, not as "2 a minute, sells out in 6 minutes": the 12 left last the 19.5
-    minutes of show, so it reads "no need to stop selling" and does not page."""
+    hour; one order of 3 takes it to 120%. Its red quotes the units since the stock risk's
+    10-minute window before the evaluator's mark, not that order alone as "2 a minute, sells out
+    in 6 minutes": the 12 left last the 19.5 minutes of show, so it reads "no need to stop
+    selling" and does not page."""
     world.load(sku("a", forecast=50, on_hand=72, dynamic=False, importance="core"), minutes=120)
     for minute in range(101):
         world.tick(minute)
         if minute < 19:
             world.reserve("a", 3, minute + 0.5)
-    assert world.stock("a")["velocity"] == 0  # under the evidence the pace needs
+    quiet = world.stock("a")
+    assert quiet["velocity"] == 0  # under the evidence the pace needs
+    # The mark was set where the pace fell to nothing, its window 10 minutes before.
+    mark_ms, mark_taken, window_ms, window_taken = quiet["pace_mark"]
+    assert mark_taken == 57 and mark_ms - window_ms == 10 * MIN and window_taken < 57
     world.reserve("a", 3, 100.5)
     red = world.recorder.notices[-1]
     assert (red.kind, red.tier, red.available) == (NoticeKind.ALERT, Tier.RED, 12)
-    assert red.velocity_per_minute == 0.3 and red.sell_out_eta_minutes == 40
+    minutes = (world.t0 + 100.5 * MIN - window_ms) / MIN
+    assert red.velocity_per_minute == pytest.approx((60 - window_taken) / minutes)
+    assert red.sell_out_eta_minutes is not None and red.sell_out_eta_minutes > 19.5
     assert "不必停售" in red.text_zh and "本场内不会售罄" in red.text_zh and "停止售卖" not in red.text_zh
     assert "sms" not in Routing.from_template().channels(red)
 

@@ -59,7 +59,8 @@ items = st.builds(
         risk_restocked=st.none() | counts,
     ),
     pace=st.builds(
-        Pace, velocity=decimals, restock_units=st.none() | counts, pace_mark=st.none() | st.tuples(ms, counts)
+        Pace, velocity=decimals, restock_units=st.none() | counts,
+        pace_mark=st.none() | st.tuples(ms, counts, ms, counts),
     ),
     plan=st.builds(
         PlanCopy, name=st.none() | st.text(max_size=20),

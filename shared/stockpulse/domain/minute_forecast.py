@@ -45,6 +45,14 @@ def per_minute_increments(points: Sequence[tuple[int, int]]) -> list[int]:
     return increments
 
 
+def recent_window(samples: Sequence[Sequence[int]], minute: int) -> tuple[int, int]:
+    """(minute_ms, taken) of the sample that opens the stock risk's evidence window ending at
+    `minute` (RECENT_MINUTES before it; the oldest sample kept when the show is younger)."""
+    opens = minute - stock_risk.RECENT_MINUTES * MINUTE_MS
+    before = [s for s in samples if s[0] <= opens] or samples[:1]
+    return (int(before[-1][0]), int(before[-1][1])) if before else (minute, 0)
+
+
 def to_decimal(value: Fraction) -> Decimal:
     """Exact when the fraction is a terminating decimal (all the forecast rules give one)."""
     if value.denominator == 1:
