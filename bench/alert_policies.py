@@ -296,6 +296,21 @@ def score(shows: list[SkuShow], ends_ms: dict[str, int]) -> bool:
         for m in s.to_people()
     )
     figures.add("'slow the pitch'/'stop selling' beside 'lasts the show'", str(torn), "0", torn == 0)
+    # "Sells out in N min" against the sell-out that came within 30 minutes; the hot path's alerts
+    # (between the evaluator's minutes) quote a pace of their own.
+    eta_errors: list[tuple[bool, float]] = []  # raised between evaluations, |ETA - truth| in minutes
+    for s in shows:
+        if (so := s.sold_out_ms) is None:
+            continue
+        for m in s.messages:
+            if m.kind == "alert" and m.sellout_eta_minutes is not None and 0 < so - m.at_ms <= 30 * MINUTE_MS:
+                between = (m.at_ms - s.starts_ms) % MINUTE_MS != 0
+                eta_errors.append((between, abs(m.sellout_eta_minutes - (so - m.at_ms) / MINUTE_MS)))
+    every = [e for _, e in eta_errors]
+    hot = [e for between, e in eta_errors if between]
+    median_every, median_hot = (statistics.median(e) if e else 0.0 for e in (every, hot))
+    figures.add("sell-out ETA in alerts, median error: all / between evaluations",
+                f"{median_every:.1f} / {median_hot:.1f} min of {len(every)} / {len(hot)}")  # fmt: skip
     pages = [(s, m) for s in shows for m in s.messages if "sms" in m.channels]
     idle_pages = sum(not s.sells_out_within(m.at_ms, 30) for s, m in pages)
     figures.add("SMS pages, then no sell-out within 30 min", f"{idle_pages} of {len(pages)}")
