@@ -120,9 +120,8 @@ def shipped(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
     )
     if units or now.available <= 0:
         return units
-    # The evaluator's fallback: a stock-risk warning, or an ETA within the show, carries the
-    # risk's own projection's number. The warning here is this minute's signal (the evaluator's
-    # tier also waits out a pending period).
+    # The evaluator's fallback (`stock_risk.restock_named`). The warning here is this minute's
+    # signal (the evaluator's tier also waits out a pending period).
     increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
     risk_pace = stock_risk.pace(increments)
     inputs = stock_risk.RiskInputs(
@@ -134,9 +133,10 @@ def shipped(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
         velocity_before=stock_risk.pace_before(increments),
     )
     eta = forecast.sell_out_eta_minutes(now.available, risk_pace or 0.0)
-    if stock_risk.signal(inputs) < Tier.ORANGE and (eta is None or eta > left):
-        return units
-    return stock_risk.restock_when_warned(inputs, kept_share=kept_share, pack_size=sku["pack_size"])
+    warned = stock_risk.signal(inputs) >= Tier.ORANGE
+    return stock_risk.restock_named(
+        units, inputs, eta=eta, warned=warned, kept_share=kept_share, pack_size=sku["pack_size"]
+    )
 
 
 def pace_alone(series: list[Minute], t: int, sku: dict[str, Any]) -> int:

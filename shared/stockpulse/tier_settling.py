@@ -277,11 +277,9 @@ def _notice(
     left = None if ends_ms is None else max(0, ends_ms - at_ms) / MINUTE_MS
     eta = forecast.sell_out_eta_minutes(levels.available, velocity)
     measured = pace.velocity > 0 and "velocity" not in alert  # the evaluator's pace, quoted
-    said = "restock_units" in alert
-    if restock == 0 and measured and not said and left is not None and eta is not None and 0 < eta <= left:
-        # Stock taken since the evaluator's last mark brought the sell-out into the show: a
-        # message that says "sells out" carries the projection's number, as the evaluator's do.
-        # Only on a measured pace: one minute's rush is no pace to plan the rest of a show on.
+    if measured and "restock_units" not in alert and left is not None:
+        # Stock taken since the evaluator's last mark may bring the sell-out into the show; only on
+        # a measured pace: one minute's rush is no pace to plan the rest of a show on.
         projection = stock_risk.RiskInputs(
             available=levels.available,
             velocity=velocity,
@@ -289,8 +287,8 @@ def _notice(
             lead_time_minutes=float(item.plan.lead_time_minutes or 0),
             restocked=levels.restocked,
         )
-        restock = stock_risk.restock_when_warned(
-            projection, kept_share=levels.kept_share, pack_size=pack_size
+        restock = stock_risk.restock_named(
+            restock, projection, eta=eta, warned=False, kept_share=levels.kept_share, pack_size=pack_size
         )
     return AlertNotice(
         alert_id=str(alert["alert_id"]),

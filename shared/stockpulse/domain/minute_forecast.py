@@ -286,14 +286,16 @@ def compute_forecast(
         kept_share=levels.kept_share,
         pack_size=plan.pack_size,
     )
-    sells_out_in_show = eta is not None and 0 < eta <= left
-    if restock == 0 and not levels.sold_out and (risk.tier >= Tier.ORANGE or sells_out_in_show):
-        # The plan-anchored estimate says the stock lasts; the stock risk's warning or the ETA
-        # says it does not. A message that says "sells out" (a consumption red's "stop selling,
-        # call the supplier" too) carries the projection's number, never none.
-        restock = stock_risk.restock_when_warned(
-            projection, kept_share=levels.kept_share, pack_size=plan.pack_size
-        )
+    # The plan-anchored estimate may say the stock lasts where the stock risk's warning or the
+    # ETA says it does not (a consumption red's "stop selling, call the supplier" too).
+    restock = stock_risk.restock_named(
+        restock,
+        projection,
+        eta=eta,
+        warned=risk.tier >= Tier.ORANGE and not levels.sold_out,
+        kept_share=levels.kept_share,
+        pack_size=plan.pack_size,
+    )
     return MinuteForecast(
         samples=samples,
         platform_samples=platform_samples,

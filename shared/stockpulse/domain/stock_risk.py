@@ -143,6 +143,18 @@ def restock_when_warned(inputs: RiskInputs, *, kept_share: float, pack_size: int
     return units_to_add(expected, available=inputs.available, kept_share=kept_share, pack_size=pack_size)
 
 
+def restock_named(
+    restock: int, inputs: RiskInputs, *, eta: float | None, warned: bool, kept_share: float, pack_size: int
+) -> int:
+    """The restock a message quotes: `restock` (the plan-anchored estimate), or, where that says
+    none while the SKU is `warned` or its `eta` sells it out before the show ends, the projection's
+    number (`restock_when_warned`). A message that says "sells out" names how many to order."""
+    in_show = eta is not None and 0 < eta <= inputs.minutes_left
+    if restock or not (warned or in_show):
+        return restock
+    return restock_when_warned(inputs, kept_share=kept_share, pack_size=pack_size)
+
+
 def signal(inputs: RiskInputs, *, margin: float = 1.0, red_horizon: float = RED_HORIZON_MINUTES) -> Tier:
     """What the projection says this minute (NONE, ORANGE or RED). With `margin` < 1 and a
     longer `red_horizon` the conditions are looser: a raised risk is clearly gone only when even
