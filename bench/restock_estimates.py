@@ -10,8 +10,11 @@ Each generated sale (`bench/sales.py`) is walked minute by minute with the hold 
 ledger (an order takes units while they are available; an unpaid hold comes back after
 `hold_minutes`; a restock adds units), which is all the estimates read: the units taken per
 minute, what is available, the kept share. The estimates are the shipped one
-(`forecast.restock_quantity` on the pace the evaluator uses; when that says none while the stock
-risk warns, the risk's own projection, `stock_risk.restock_when_warned`), and, side by side:
+(`forecast.restock_quantity` on the pace the evaluator uses, `forecast.restock_pace`; when that
+says none while the stock risk warns, the risk's own projection, `stock_risk.restock_named`),
+and, side by side:
+- `rush on top`: the shipped estimate without its hot-start rule (a rush in a hot start's first
+  30 minutes counted on top of the plan's pace), the estimate that rule replaced;
 - `pace alone`: the pace (half-life 5) fading over 45 minutes, the estimate this replaced;
 - `plan alone`: the plan's pace for the rest of the show, no pace at all.
 
@@ -20,6 +23,9 @@ falls in each minute of the show (the generator's shape, with its pitches where 
 and estimates only the total from the units taken so far. It sells no more than the truth about
 the future allows; the gap between it and 100% is what the orders so far cannot say, and the gap
 between it and the shipped estimate is what knowing the show's shape ahead would be worth.
+
+A second table takes each SKU the stock risk warns in minutes 8-20 (a show that opens with a
+rush) and compares the restock its first warning would name with what the show went on to lack.
 
 Run: .venv/bin/python bench/restock_estimates.py [--sales 60]
 """
@@ -46,6 +52,7 @@ from stockpulse.domain.tiers import Tier
 
 HOLD_MS = 15 * MINUTE_MS  # the session default `hold_minutes`
 LEADS = (1, 3, 6, 10, 15)
+OPENING_MINUTES = range(8, 21)  # the stock risk's evidence starts at minute 8
 
 
 @dataclass
@@ -107,8 +114,28 @@ def _packs(units: float, pack: int) -> int:
     return -(-need // pack) * pack
 
 
-def shipped(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
+def hot_start(series: list[Minute], t: int, sku: dict[str, Any]) -> bool:
+    """In a hot start's window at minute `t` (the evaluator latches `forecast.is_hot_start`)."""
+    plan = forecast.SkuPlan(
+        forecast=sku["forecast"],
+        starts_ms=0,
+        ends_ms=SHOW_MINUTES * MINUTE_MS,
+        lead_time_days=sku["lead_time_days"],
+        has_history=sku["has_history"],
+    )
+    return t < forecast.HOT_START_MINUTES and any(
+        forecast.is_hot_start(plan, consumption=series[m].consumption, minutes_elapsed=m)
+        for m in range(t + 1)
+    )
+
+
+def shipped(series: list[Minute], t: int, sku: dict[str, Any], *, rush_on_top: bool = False) -> int:
     pace, now, left = _inputs(series, t)
+    if pace > 0 and not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`)
+        increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
+        pace = forecast.restock_pace(
+            increments, plan_pace=sku["forecast"] / SHOW_MINUTES, hot_start=hot_start(series, t, sku)
+        )
     kept_share = now.consumption / now.taken if now.taken else 1.0
     units = forecast.restock_quantity(
         available=now.available,
@@ -139,6 +166,10 @@ def shipped(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
     )
 
 
+def rush_on_top(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
+    return shipped(series, t, sku, rush_on_top=True)
+
+
 def pace_alone(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
     pace, now, left = _inputs(series, t)
     return _packs(pace * 45 * (1 - math.exp(-left / 45)) - now.available, sku["pack_size"])
@@ -160,6 +191,7 @@ def knows_curve(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
 
 ESTIMATES: dict[str, Estimate] = {
     "shipped": shipped,
+    "rush on top": rush_on_top,
     "pace alone": pace_alone,
     "plan alone": plan_alone,
     "knows curve": knows_curve,
@@ -192,7 +224,55 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'estimate':12}" + "".join(f"{lead:>7} min" for lead in LEADS))
     for name in ESTIMATES:
         print(f"  {name:12}" + "".join(f"{within[name][lead] / max(1, sell_outs):>10.0%} " for lead in LEADS))
+    opening_rushes(args.sales)
     return 0
+
+
+def first_warning(series: list[Minute], sku: dict[str, Any]) -> int | None:
+    """The first minute in OPENING_MINUTES whose stock-risk signal warns (orange or red)."""
+    for t in OPENING_MINUTES:
+        increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
+        pace = stock_risk.pace(increments)
+        if pace is None or series[t].available <= 0:
+            continue
+        inputs = stock_risk.RiskInputs(
+            available=series[t].available,
+            velocity=pace,
+            minutes_left=float(SHOW_MINUTES - t),
+            lead_time_minutes=sku["lead_time_days"] * 24 * 60,
+            restocked=series[t].restocked,
+            velocity_before=stock_risk.pace_before(increments),
+        )
+        if stock_risk.signal(inputs) >= Tier.ORANGE:
+            return t
+    return None
+
+
+def opening_rushes(sales: int) -> None:
+    """The restock a SKU's first warning in minutes 8-20 would name against what the show went on
+    to lack (paid demand - stock, restocks included; 0 when it lacked nothing). Not the issue's
+    goal (that is the last warning before a sell-out), but the number people read when a show
+    opens with a rush: "call the supplier for 357" on a forecast of 124 is what gets a bot muted."""
+    rows: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for seed in range(1, sales + 1):
+        raw, paid, curves = generate_sale_with_curves(seed)
+        for sku_id, series in walk(raw).items():
+            sku = {**next(s for s in raw["skus"] if s["sku_id"] == sku_id), "curve": curves[sku_id]}
+            t = first_warning(series, sku)
+            if t is None:
+                continue
+            lacked = max(0, paid[sku_id] - (sku["on_hand"] + series[-1].restocked))
+            for name, estimate in ESTIMATES.items():
+                rows[name].append((estimate(series, t, sku), lacked))
+    count = len(rows["shipped"])
+    print(f"\n{count} SKUs warned in minutes 8-20; the restock their first warning names against the units")
+    print("the show went on to lack (within +-50%, or +-5 units where it lacked under 10):")
+    print(f"  {'estimate':12}{'within':>10}{'over 2x':>10}{'asked / lacked':>17}")
+    for name, pairs in rows.items():
+        ok = sum(abs(asked - lacked) <= 0.5 * max(lacked, 10) for asked, lacked in pairs)
+        over = sum(asked > 2 * max(lacked, 10) for asked, lacked in pairs)
+        ratio = sum(a for a, _ in pairs) / max(1, sum(lacked for _, lacked in pairs))
+        print(f"  {name:12}{ok / max(1, count):>10.0%}{over / max(1, count):>10.0%}{ratio:>16.1f}x")
 
 
 if __name__ == "__main__":

@@ -346,6 +346,27 @@ def test_a_red_raised_between_evaluations_names_the_restock_its_projection_asks(
     assert "停止售卖，立即联系供应商补货5件" in red.text_zh and "补货5" in red.sms_zh
 
 
+def test_an_opening_rush_red_asks_for_the_plans_remaining_demand_not_the_rush_on_top(world: World) -> None:
+    """A rush in the first minutes is the plan's demand come early. The red that says "call the
+    supplier" names what the plan still expects to sell, less what is left, not the rush's pace
+    over the rest of the show on top of it (which asked for several times what shows lacked)."""
+    world.load(sku("a", forecast=120, on_hand=200), minutes=120)  # the plan: one a minute
+    minute = 0
+    while not [n for n in world.recorder.notices if n.tier is Tier.RED]:
+        world.tick(minute)
+        world.reserve("a", 12, minute + 0.5)
+        minute += 1
+    red = next(n for n in world.recorder.notices if n.tier is Tier.RED)
+    assert (red.kind, red.at, red.available, red.show_minutes_left) == (
+        NoticeKind.ALERT,
+        world.start + timedelta(minutes=9),
+        92,
+        111,
+    )
+    assert red.restock_quantity == 111 - 92  # one a minute to the end, less the 92 left
+    assert "补货19" in red.sms_zh and "补货19件" in red.text_zh
+
+
 def test_one_order_after_a_quiet_hour_is_no_rush(world: World) -> None:
     """A core SKU sold 57 of its forecast of 50 in the first 19 minutes, then nothing for over an
     hour; one order of 3 takes it to 120%. Its red quotes the units since the stock risk's

@@ -262,8 +262,10 @@ def compute_forecast(
     # measured pace falls; the demand did not).
     restock_pace = 0.0
     if pace is not None:
-        restock_pace = forecast.velocity_per_minute(
-            increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES
+        restock_pace = forecast.restock_pace(
+            increments,
+            plan_pace=plan.planned_pace,
+            hot_start=hot_start and elapsed < forecast.HOT_START_MINUTES,
         )
     frozen: float | None = None
     if levels.sold_out:

@@ -8,12 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stockpulse.domain.forecast import (
+    RESTOCK_HALF_LIFE_MINUTES,
     SkuPlan,
     effective_forecast,
     expected_band,
     is_hot_start,
     margin_forecast,
     pre_show_shortfall,
+    restock_pace,
     restock_quantity,
     sell_out_eta_minutes,
     velocity_per_minute,
@@ -226,6 +228,20 @@ def test_a_pitchs_burst_moves_the_restock_far_less_than_the_pace() -> None:
     burst = restock_quantity(available=0, pace=10.0, plan_pace=1.0, minutes_left=60)
     assert calm == 60
     assert calm < burst < 4 * calm
+
+
+def test_an_opening_rush_sizes_the_restock_at_no_more_than_the_plans_pace() -> None:
+    """In a hot start the rush is the plan's demand come early: the restock's pace is capped at
+    the plan's. Outside one it is the measured pace, faster or slower than the plan."""
+    rush = [12, 15, 14]
+    measured = velocity_per_minute(rush, half_life_minutes=RESTOCK_HALF_LIFE_MINUTES)
+    assert measured > 12
+    assert restock_pace(rush, plan_pace=2.0, hot_start=True) == 2.0
+    assert restock_pace(rush, plan_pace=2.0, hot_start=False) == measured
+    # Slower than the plan: the measured pace either way (the cap only lowers).
+    assert restock_pace([1, 0, 1], plan_pace=2.0, hot_start=True) == velocity_per_minute(
+        [1, 0, 1], half_life_minutes=RESTOCK_HALF_LIFE_MINUTES
+    )
 
 
 @given(

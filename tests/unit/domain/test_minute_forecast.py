@@ -101,3 +101,25 @@ def test_a_minute_whose_projection_sells_out_names_a_restock_whatever_the_tier(d
     sold = stock_risk.projected_units(1.0, left, stock_risk.PACE_FADE_MINUTES)  # 20.01
     assert view.restock_quantity == 4  # 3 units, in packs of 2
     assert view.restock_quantity - 2 < sold - 18 <= view.restock_quantity
+
+
+def test_an_opening_rush_is_the_plans_demand_come_early_not_demand_on_top() -> None:
+    """A show opens with a rush: 12 units a minute against a plan of 1 (forecast 120 over two
+    hours), a hot start by minute 4. At minute 9 the restock counts the rest of the show at the
+    plan's pace (111 minutes, 111 units) less the 92 available: 19, where the rush counted on top
+    asked 184 (the bench's opening rushes asked 4.8x what the shows lacked). Sold out at minute 17,
+    the number holds to the plan's pace as the minutes run out, and does not jump when the hot
+    start's window closes at minute 30."""
+    plan = SkuPlan(forecast=120, starts_ms=0, ends_ms=120 * MIN)
+    stored: dict[str, Any] | None = None
+    restock: dict[int, int] = {}
+    for m in range(1, 40):
+        taken = min(200, 12 * m)
+        levels = StockLevels(on_hand=200, held=0, reserved=taken, sold=0, available=200 - taken, taken=taken)
+        view = compute_forecast(plan, levels, stored, m * MIN)
+        assert view.hot_start == (m >= 4)
+        restock[m] = view.restock_quantity
+        stored = stored_as(view)
+    assert restock[9] == 111 - 92
+    sold_out = [restock[m] for m in range(17, 40)]
+    assert sold_out == [120 - m for m in range(17, 40)]  # the plan's pace, one unit less a minute
