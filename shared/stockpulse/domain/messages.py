@@ -48,7 +48,7 @@ TIER_EN = {Tier.NONE: "normal", Tier.YELLOW: "YELLOW", Tier.ORANGE: "ORANGE", Ti
 TIER_ZH = {Tier.NONE: "正常", Tier.YELLOW: "黄色", Tier.ORANGE: "橙色", Tier.RED: "红色"}
 NO_ACTION_EN = "Back to normal: no action needed."
 NO_ACTION_ZH = "恢复正常，无需操作。"
-# A consumption red whose stock lasts the show at this pace, with nothing to restock (en, zh, SMS).
+# A consumption red whose stock lasts the show at this pace (en, zh, SMS).
 RED_STOCK_LASTS = (
     "Well past the forecast, but at this pace the stock lasts the show: no need to stop selling; "
     "call the supplier to restock for later.",
@@ -56,7 +56,7 @@ RED_STOCK_LASTS = (
     "不必停售，联系供应商补货备用。",
 )
 # An orange that stands (raised, repeated, or a red stepped down to it) on a SKU whose stock lasts
-# the show at this pace, with nothing to restock: "slow the pitch" would only lose sales.
+# the show at this pace: "slow the pitch" would only lose sales.
 ORANGE_STOCK_LASTS = (
     "At this pace the stock lasts the show: the host need not slow the pitch; ops: keep watching the stock.",
     "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。",
@@ -64,6 +64,29 @@ ORANGE_STOCK_LASTS = (
 )
 # The words of a tier that asks nothing urgent (`stock_lasts`), by tier.
 STOCK_LASTS = {Tier.ORANGE: ORANGE_STOCK_LASTS, Tier.RED: RED_STOCK_LASTS}
+
+
+def _calm_action(tier: Tier, restock: int) -> tuple[str, str, str]:
+    """STOCK_LASTS (`tier`: orange or red) naming a restock where there is one: a projection
+    still held (a stock-risk warning stepping down) may ask for units the current pace does not,
+    and "slow the pitch" or "stop selling" beside "lasts the show" is what a reader must not get
+    (a rehearsal's red stepped down to orange read "主播放缓节奏，运营确认补货8件…本场内不会售罄")."""
+    if restock <= 0:
+        return STOCK_LASTS[tier]
+    if tier is Tier.ORANGE:
+        return (
+            f"At this pace the stock lasts the show: the host need not slow the pitch; ops: confirm the "
+            f"restock of {restock} units.",
+            f"按当前速度库存够卖到本场结束：主播无需放缓节奏，运营确认补货{restock}件。",
+            "无需放缓节奏，确认补货。",
+        )
+    return (
+        "Well past the forecast, but at this pace the stock lasts the show: no need to stop selling; "
+        f"call the supplier to restock {restock} units for later.",
+        f"已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货{restock}件备用。",
+        "不必停售，联系供应商补货备用。",
+    )
+
 
 Lang = Literal["en", "zh"]
 
@@ -309,14 +332,14 @@ def _tier_action(
             "立即联系供应链，准备下架。",
         )
     if tier is Tier.RED:
+        if eta == "lasts_the_show":
+            return _calm_action(tier, restock)
         if restock > 0:
             return (
                 f"Stop selling and call the supplier now: restock {restock} units.",
                 f"停止售卖，立即联系供应商补货{restock}件。",
                 "停止售卖，立即联系供应商。",
             )
-        if eta == "lasts_the_show":
-            return RED_STOCK_LASTS
         return (TIER_ACTIONS_EN[Tier.RED], TIER_ACTIONS_ZH[Tier.RED], TIER_ACTIONS_ZH[Tier.RED])
     if paused:  # below red while paused (a restock came before the resume): selling is the step left
         if restock > 0:
@@ -331,6 +354,8 @@ def _tier_action(
             "仍在暂停，确认后恢复售卖。",
         )
     if tier is Tier.ORANGE:
+        if eta == "lasts_the_show":
+            return _calm_action(tier, restock)
         if restock > 0:
             return (
                 f"Host: slow the pitch and pace; ops: confirm the restock of {restock} units.",
@@ -343,8 +368,6 @@ def _tier_action(
                 "主播放缓节奏，运营准备补货。",
                 "主播放缓节奏，准备补货。",
             )
-        if eta == "lasts_the_show":
-            return ORANGE_STOCK_LASTS
         return (
             "Host: slow the pitch and pace; ops: watch the stock closely.",
             "主播放缓节奏，运营密切关注库存。",
@@ -372,13 +395,14 @@ def _tier_action(
 
 
 def stock_lasts(notice: AlertNotice) -> bool:
-    """The notice's orange or red asks nothing urgent: at this pace its stock lasts the show and
-    there is nothing to restock (STOCK_LASTS: "no need to slow the pitch", "no need to stop
-    selling"). Such a red does not page and is not repeated."""
+    """The notice's orange or red asks nothing urgent: at this pace its stock lasts the show
+    (STOCK_LASTS: "no need to slow the pitch", "no need to stop selling", with the restock to
+    confirm where one is named). Such a red does not page and is not repeated."""
     restock, kind = max(notice.restock_quantity, 0), notice.kind
-    calm = STOCK_LASTS.get(notice.tier)
-    if calm is None or kind not in (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED):
+    standing = (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.RESOLVED)
+    if notice.tier not in STOCK_LASTS or kind not in standing:
         return False
+    calm = _calm_action(notice.tier, restock)
     stock_risk = notice.stock_risk and kind is not NoticeKind.RESOLVED
     return _tier_action(notice.tier, restock, stock_risk, _eta_kind(notice), notice.paused) == calm
 

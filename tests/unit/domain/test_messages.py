@@ -158,7 +158,9 @@ def test_no_restock_number_says_watch_only_when_the_stock_lasts_the_show() -> No
             True,
         ),
         ({"restock_quantity": 0, "show_minutes_left": 60.0, "tier": Tier.ORANGE}, False),  # slow the pitch
-        ({"show_minutes_left": 5.0, "tier": Tier.ORANGE}, False),  # confirm the restock of 250
+        ({"show_minutes_left": 5.0, "tier": Tier.ORANGE}, True),  # no slowing down; confirm 250
+        ({"show_minutes_left": 5.0}, True),  # no need to stop selling; 250 for later
+        ({"show_minutes_left": 5.0, "stock_risk": True}, False),  # a projection's red: imminent
         ({"restock_quantity": 0, "show_minutes_left": 5.0, "tier": Tier.YELLOW}, False),  # nothing to calm
         (
             {"restock_quantity": 0, "show_minutes_left": 5.0, "kind": NoticeKind.SOLD_OUT, "available": 0},
@@ -195,6 +197,26 @@ def test_an_orange_stepped_down_to_on_a_trickle_does_not_ask_the_host_to_slow_do
     assert "本场内不会售罄" in r.text_zh and "放缓节奏，运营确认" not in r.text_zh
     assert "the host need not slow the pitch" in r.text_en
     assert "无需放缓节奏，关注库存。" in r.sms_zh
+
+
+def test_a_tier_whose_stock_lasts_names_its_restock_without_asking_to_slow_down_or_stop() -> None:
+    """A rehearsal's red stepped down to orange while the projection still asked for 8 units, at
+    0.8 a minute with 76 left and about an hour of show: it read "主播放缓节奏，运营确认补货8件"
+    beside "本场内不会售罄". The host has nothing to slow; the restock is still named."""
+    said = notice(
+        kind=NoticeKind.RESOLVED, tier=Tier.ORANGE, previous_tier=Tier.RED, available=76,
+        velocity_per_minute=0.8, sell_out_eta_minutes=95.0, show_minutes_left=63.0, restock_quantity=8,
+    )  # fmt: skip
+    r = render(said)
+    assert stock_lasts(said)
+    assert "红色→橙色。按当前速度库存够卖到本场结束：主播无需放缓节奏，运营确认补货8件。" in r.text_zh
+    assert "本场内不会售罄" in r.text_zh and "主播放缓节奏" not in r.text_zh
+    assert "the host need not slow the pitch; ops: confirm the restock of 8 units" in r.text_en
+    assert "无需放缓节奏，确认补货。" in r.sms_zh and len(r.sms_zh) <= 70
+    assert "确认补货8件" in email_body(said)
+    red = render(notice(show_minutes_left=5.0))  # 38 at 3.2 a minute outlast 5 minutes
+    assert "不必停售，联系供应商补货250件备用。" in red.text_zh and "停止售卖" not in red.text_zh
+    assert "restock 250 units for later" in red.text_en
 
 
 def test_yellow_with_a_restock_names_the_quantity() -> None:
