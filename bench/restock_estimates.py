@@ -131,10 +131,13 @@ def hot_start(series: list[Minute], t: int, sku: dict[str, Any]) -> bool:
 
 def shipped(series: list[Minute], t: int, sku: dict[str, Any], *, rush_on_top: bool = False) -> int:
     pace, now, left = _inputs(series, t)
-    if pace > 0 and not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`)
+    if not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`)
         increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
         pace = forecast.restock_pace(
-            increments, plan_pace=sku["forecast"] / SHOW_MINUTES, hot_start=hot_start(series, t, sku)
+            increments,
+            plan_pace=sku["forecast"] / SHOW_MINUTES,
+            hot_start=hot_start(series, t, sku),
+            measured=pace > 0,
         )
     kept_share = now.consumption / now.taken if now.taken else 1.0
     units = forecast.restock_quantity(

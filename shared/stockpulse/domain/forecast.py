@@ -160,12 +160,19 @@ RESTOCK_HALF_LIFE_MINUTES = 5.0  # steadier than the risk's pace: the number mus
 PITCH_FADE_MINUTES = 15.0  # a pitch's extra orders wear off over this time constant
 
 
-def restock_pace(taken_by_minute: Sequence[int], *, plan_pace: float, hot_start: bool) -> float:
+def restock_pace(
+    taken_by_minute: Sequence[int], *, plan_pace: float, hot_start: bool, measured: bool
+) -> float:
     """The pace a restock is sized on (`restock_quantity`): the units taken per minute, half-life
-    RESTOCK_HALF_LIFE_MINUTES. In a hot start's first HOT_START_MINUTES (`hot_start`) no faster
-    than the plan's: the rush is the plan's demand arriving early, not demand on top of the plan.
-    Counting both asked 4.8x the units the shows went on to lack in the first warnings of an
-    opening rush (bench/restock_estimates.py), and its number sold out with it (`frozen`)."""
+    RESTOCK_HALF_LIFE_MINUTES, once the stock risk's pace has its evidence (`measured`; one early
+    order is no pace to plan a show on: 0 before). In a hot start's first HOT_START_MINUTES
+    (`hot_start`) no faster than the plan's, and the plan's before the evidence: the rush is the
+    plan's demand arriving early, not demand on top of the plan, and it is already faster than
+    the plan. Counting both asked 4.8x the units the shows went on to lack in the first warnings
+    of an opening rush (bench/restock_estimates.py); a flash that sold out before minute 8 named
+    no number at all."""
+    if not measured:
+        return plan_pace if hot_start else 0.0
     pace = velocity_per_minute(taken_by_minute, half_life_minutes=RESTOCK_HALF_LIFE_MINUTES)
     return min(pace, plan_pace) if hot_start else pace
 

@@ -260,13 +260,12 @@ def compute_forecast(
     # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
     # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
     # measured pace falls; the demand did not).
-    restock_pace = 0.0
-    if pace is not None:
-        restock_pace = forecast.restock_pace(
-            increments,
-            plan_pace=plan.planned_pace,
-            hot_start=hot_start and elapsed < forecast.HOT_START_MINUTES,
-        )
+    restock_pace = forecast.restock_pace(
+        increments,
+        plan_pace=plan.planned_pace,
+        hot_start=hot_start and elapsed < forecast.HOT_START_MINUTES,
+        measured=pace is not None,
+    )
     frozen: float | None = None
     if levels.sold_out:
         kept = previous.get("frozen_velocity")

@@ -236,10 +236,13 @@ def test_an_opening_rush_sizes_the_restock_at_no_more_than_the_plans_pace() -> N
     rush = [12, 15, 14]
     measured = velocity_per_minute(rush, half_life_minutes=RESTOCK_HALF_LIFE_MINUTES)
     assert measured > 12
-    assert restock_pace(rush, plan_pace=2.0, hot_start=True) == 2.0
-    assert restock_pace(rush, plan_pace=2.0, hot_start=False) == measured
+    assert restock_pace(rush, plan_pace=2.0, hot_start=True, measured=True) == 2.0
+    assert restock_pace(rush, plan_pace=2.0, hot_start=False, measured=True) == measured
+    # Before the pace has its evidence: no number, but a hot start is already faster than the plan.
+    assert restock_pace(rush, plan_pace=2.0, hot_start=False, measured=False) == 0
+    assert restock_pace(rush, plan_pace=2.0, hot_start=True, measured=False) == 2.0
     # Slower than the plan: the measured pace either way (the cap only lowers).
-    assert restock_pace([1, 0, 1], plan_pace=2.0, hot_start=True) == velocity_per_minute(
+    assert restock_pace([1, 0, 1], plan_pace=2.0, hot_start=True, measured=True) == velocity_per_minute(
         [1, 0, 1], half_life_minutes=RESTOCK_HALF_LIFE_MINUTES
     )
 

@@ -123,3 +123,22 @@ def test_an_opening_rush_is_the_plans_demand_come_early_not_demand_on_top() -> N
     assert restock[9] == 111 - 92
     sold_out = [restock[m] for m in range(17, 40)]
     assert sold_out == [120 - m for m in range(17, 40)]  # the plan's pace, one unit less a minute
+
+
+def test_an_opening_rush_that_sells_out_before_its_pace_has_evidence_names_the_plans_number() -> None:
+    """60 units for a forecast of 120 over two hours, gone in five minutes at 12 a minute: a hot
+    start from minute 4, three minutes before the pace has its evidence (minute 8). Its warnings
+    and the sold-out message name the plan's remaining demand less what is left, and the number
+    stays on the plan's pace while sold out (it used to be none, frozen at no pace)."""
+    plan = SkuPlan(forecast=120, starts_ms=0, ends_ms=120 * MIN)
+    stored: dict[str, Any] | None = None
+    restock: dict[int, int] = {}
+    for m in range(1, 20):
+        taken = min(60, 12 * m)
+        levels = StockLevels(on_hand=60, held=0, reserved=taken, sold=0, available=60 - taken, taken=taken)
+        view = compute_forecast(plan, levels, stored, m * MIN)
+        restock[m] = view.restock_quantity
+        stored = stored_as(view)
+    assert [restock[m] for m in (1, 2, 3)] == [0, 0, 0]  # no hot start yet: no pace, no number
+    assert restock[4] == (120 - 4) - 12
+    assert [restock[m] for m in range(5, 20)] == [120 - m for m in range(5, 20)]
