@@ -182,13 +182,20 @@ def test_an_orange_or_red_asks_nothing_urgent_exactly_when_it_says_so(
         assert "停止售卖" not in text and "主播放缓节奏" not in text
 
 
+def stepped_down_to_orange(
+    *, available: int, pace: float, eta: float, left: float, restock: int
+) -> AlertNotice:
+    """A red resolved to orange: `available` left at `pace` a minute, `left` minutes of show."""
+    return notice(
+        kind=NoticeKind.RESOLVED, tier=Tier.ORANGE, previous_tier=Tier.RED, available=available,
+        velocity_per_minute=pace, sell_out_eta_minutes=eta, show_minutes_left=left, restock_quantity=restock,
+    )  # fmt: skip
+
+
 def test_an_orange_stepped_down_to_on_a_trickle_does_not_ask_the_host_to_slow_down() -> None:
     """A red stepped down to orange on a SKU selling 0.4 a minute with 28 left and 25 minutes of
     show: "slow the pitch" would only lose sales (seen in the alert bench, waves-4-0)."""
-    said = notice(
-        kind=NoticeKind.RESOLVED, tier=Tier.ORANGE, previous_tier=Tier.RED, available=28,
-        velocity_per_minute=0.4, sell_out_eta_minutes=70.0, show_minutes_left=25.0, restock_quantity=0,
-    )  # fmt: skip
+    said = stepped_down_to_orange(available=28, pace=0.4, eta=70.0, left=25.0, restock=0)
     r = render(said)
     assert stock_lasts(said)
     assert r.text_zh.startswith(
@@ -203,10 +210,7 @@ def test_a_tier_whose_stock_lasts_names_its_restock_without_asking_to_slow_down_
     """A rehearsal's red stepped down to orange while the projection still asked for 8 units, at
     0.8 a minute with 76 left and about an hour of show: it read "主播放缓节奏，运营确认补货8件"
     beside "本场内不会售罄". The host has nothing to slow; the restock is still named."""
-    said = notice(
-        kind=NoticeKind.RESOLVED, tier=Tier.ORANGE, previous_tier=Tier.RED, available=76,
-        velocity_per_minute=0.8, sell_out_eta_minutes=95.0, show_minutes_left=63.0, restock_quantity=8,
-    )  # fmt: skip
+    said = stepped_down_to_orange(available=76, pace=0.8, eta=95.0, left=63.0, restock=8)
     r = render(said)
     assert stock_lasts(said)
     assert "红色→橙色。按当前速度库存够卖到本场结束：主播无需放缓节奏，运营确认补货8件。" in r.text_zh

@@ -103,42 +103,42 @@ def test_a_minute_whose_projection_sells_out_names_a_restock_whatever_the_tier(d
     assert view.restock_quantity - 2 < sold - 18 <= view.restock_quantity
 
 
-def test_an_opening_rush_is_the_plans_demand_come_early_not_demand_on_top() -> None:
-    """A show opens with a rush: 12 units a minute against a plan of 1 (forecast 120 over two
-    hours), a hot start by minute 4. At minute 9 the restock counts the rest of the show at the
-    plan's pace (111 minutes, 111 units) less the 92 available: 19, where the rush counted on top
-    asked 184 (the bench's opening rushes asked 4.8x what the shows lacked). Sold out at minute 17,
-    the number holds to the plan's pace as the minutes run out, and does not jump when the hot
-    start's window closes at minute 30."""
+def opening_rush(*, on_hand: int, minutes: int) -> dict[int, MinuteForecast]:
+    """Each minute's view of a show that opens at 12 units a minute against a plan of one a minute
+    (forecast 120 over two hours) until its `on_hand` is gone, stored as the evaluator stores it."""
     plan = SkuPlan(forecast=120, starts_ms=0, ends_ms=120 * MIN)
     stored: dict[str, Any] | None = None
-    restock: dict[int, int] = {}
-    for m in range(1, 40):
-        taken = min(200, 12 * m)
-        levels = StockLevels(on_hand=200, held=0, reserved=taken, sold=0, available=200 - taken, taken=taken)
-        view = compute_forecast(plan, levels, stored, m * MIN)
-        assert view.hot_start == (m >= 4)
-        restock[m] = view.restock_quantity
-        stored = stored_as(view)
+    views: dict[int, MinuteForecast] = {}
+    for m in range(1, minutes):
+        taken = min(on_hand, 12 * m)
+        levels = StockLevels(
+            on_hand=on_hand, held=0, reserved=taken, sold=0, available=on_hand - taken, taken=taken
+        )
+        views[m] = compute_forecast(plan, levels, stored, m * MIN)
+        stored = stored_as(views[m])
+    return views
+
+
+def test_an_opening_rush_is_the_plans_demand_come_early_not_demand_on_top() -> None:
+    """200 units, a hot start by minute 4. At minute 9 the restock counts the rest of the show at
+    the plan's pace (111 minutes, 111 units) less the 92 available: 19, where the rush counted on
+    top asked 184 (the bench's opening rushes asked 4.8x what the shows lacked). Sold out at
+    minute 17, the number holds to the plan's pace as the minutes run out, and does not jump when
+    the hot start's window closes at minute 30."""
+    views = opening_rush(on_hand=200, minutes=40)
+    assert [m for m, view in views.items() if view.hot_start] == list(range(4, 40))
+    restock = {m: view.restock_quantity for m, view in views.items()}
     assert restock[9] == 111 - 92
     sold_out = [restock[m] for m in range(17, 40)]
     assert sold_out == [120 - m for m in range(17, 40)]  # the plan's pace, one unit less a minute
 
 
 def test_an_opening_rush_that_sells_out_before_its_pace_has_evidence_names_the_plans_number() -> None:
-    """60 units for a forecast of 120 over two hours, gone in five minutes at 12 a minute: a hot
-    start from minute 4, three minutes before the pace has its evidence (minute 8). Its warnings
-    and the sold-out message name the plan's remaining demand less what is left, and the number
-    stays on the plan's pace while sold out (it used to be none, frozen at no pace)."""
-    plan = SkuPlan(forecast=120, starts_ms=0, ends_ms=120 * MIN)
-    stored: dict[str, Any] | None = None
-    restock: dict[int, int] = {}
-    for m in range(1, 20):
-        taken = min(60, 12 * m)
-        levels = StockLevels(on_hand=60, held=0, reserved=taken, sold=0, available=60 - taken, taken=taken)
-        view = compute_forecast(plan, levels, stored, m * MIN)
-        restock[m] = view.restock_quantity
-        stored = stored_as(view)
+    """60 units, gone in five minutes: a hot start from minute 4, three minutes before the pace
+    has its evidence (minute 8). Its warnings and the sold-out message name the plan's remaining
+    demand less what is left, and the number stays on the plan's pace while sold out (it used to
+    be none, frozen at no pace)."""
+    restock = {m: view.restock_quantity for m, view in opening_rush(on_hand=60, minutes=20).items()}
     assert [restock[m] for m in (1, 2, 3)] == [0, 0, 0]  # no hot start yet: no pace, no number
     assert restock[4] == (120 - 4) - 12
     assert [restock[m] for m in range(5, 20)] == [120 - m for m in range(5, 20)]
