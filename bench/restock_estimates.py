@@ -101,8 +101,26 @@ def walk(raw: dict[str, Any]) -> dict[str, list[Minute]]:
 Estimate = Callable[[list[Minute], int, dict[str, Any]], int]
 
 
+def _increments(series: list[Minute], t: int) -> list[int]:
+    """Units taken in each minute up to minute `t`."""
+    return [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
+
+
+def _risk_inputs(series: list[Minute], t: int, sku: dict[str, Any]) -> stock_risk.RiskInputs:
+    """The stock risk's projection at minute `t`, as the evaluator builds it."""
+    increments = _increments(series, t)
+    return stock_risk.RiskInputs(
+        available=series[t].available,
+        velocity=stock_risk.pace(increments),
+        minutes_left=float(SHOW_MINUTES - t),
+        lead_time_minutes=sku["lead_time_days"] * 24 * 60,
+        restocked=series[t].restocked,
+        velocity_before=stock_risk.pace_before(increments),
+    )
+
+
 def _inputs(series: list[Minute], t: int) -> tuple[float, Minute, float]:
-    increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
+    increments = _increments(series, t)
     pace = 0.0
     if stock_risk.pace(increments) is not None:  # the evaluator's evidence gate
         pace = forecast.velocity_per_minute(increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES)
@@ -132,9 +150,8 @@ def hot_start(series: list[Minute], t: int, sku: dict[str, Any]) -> bool:
 def shipped(series: list[Minute], t: int, sku: dict[str, Any], *, rush_on_top: bool = False) -> int:
     pace, now, left = _inputs(series, t)
     if not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`)
-        increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
         pace = forecast.restock_pace(
-            increments,
+            _increments(series, t),
             plan_pace=sku["forecast"] / SHOW_MINUTES,
             hot_start=hot_start(series, t, sku),
             measured=pace > 0,
@@ -152,17 +169,8 @@ def shipped(series: list[Minute], t: int, sku: dict[str, Any], *, rush_on_top: b
         return units
     # The evaluator's fallback (`stock_risk.restock_named`). The warning here is this minute's
     # signal (the evaluator's tier also waits out a pending period).
-    increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
-    risk_pace = stock_risk.pace(increments)
-    inputs = stock_risk.RiskInputs(
-        available=now.available,
-        velocity=risk_pace,
-        minutes_left=left,
-        lead_time_minutes=sku["lead_time_days"] * 24 * 60,
-        restocked=now.restocked,
-        velocity_before=stock_risk.pace_before(increments),
-    )
-    eta = forecast.sell_out_eta_minutes(now.available, risk_pace or 0.0)
+    inputs = _risk_inputs(series, t, sku)
+    eta = forecast.sell_out_eta_minutes(now.available, inputs.velocity or 0.0)
     warned = stock_risk.signal(inputs) >= Tier.ORANGE
     return stock_risk.restock_named(
         units, inputs, eta=eta, warned=warned, kept_share=kept_share, pack_size=sku["pack_size"]
@@ -206,11 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sales", type=int, default=60, help="generated sales (seeds 1..N)")
     args = parser.parse_args(argv)
     within: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    openings: dict[str, list[tuple[int, int]]] = defaultdict(list)  # asked, lacked
     sell_outs = 0
     for seed in range(1, args.sales + 1):
         raw, paid, curves = generate_sale_with_curves(seed)
         for sku_id, series in walk(raw).items():
             sku = {**next(s for s in raw["skus"] if s["sku_id"] == sku_id), "curve": curves[sku_id]}
+            opening_rush(series, sku, paid[sku_id], openings)
             sold_out = next((t for t, m in enumerate(series) if m.available <= 0 and m.consumption > 0), None)
             if sold_out is None or sold_out < 15:
                 continue
@@ -227,46 +237,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'estimate':12}" + "".join(f"{lead:>7} min" for lead in LEADS))
     for name in ESTIMATES:
         print(f"  {name:12}" + "".join(f"{within[name][lead] / max(1, sell_outs):>10.0%} " for lead in LEADS))
-    opening_rushes(args.sales)
+    print_opening_rushes(openings)
     return 0
 
 
 def first_warning(series: list[Minute], sku: dict[str, Any]) -> int | None:
     """The first minute in OPENING_MINUTES whose stock-risk signal warns (orange or red)."""
     for t in OPENING_MINUTES:
-        increments = [b.taken - a.taken for a, b in itertools.pairwise(series[: t + 1])]
-        pace = stock_risk.pace(increments)
-        if pace is None or series[t].available <= 0:
-            continue
-        inputs = stock_risk.RiskInputs(
-            available=series[t].available,
-            velocity=pace,
-            minutes_left=float(SHOW_MINUTES - t),
-            lead_time_minutes=sku["lead_time_days"] * 24 * 60,
-            restocked=series[t].restocked,
-            velocity_before=stock_risk.pace_before(increments),
-        )
-        if stock_risk.signal(inputs) >= Tier.ORANGE:
+        inputs = _risk_inputs(series, t, sku)
+        if inputs.velocity is not None and inputs.available > 0 and stock_risk.signal(inputs) >= Tier.ORANGE:
             return t
     return None
 
 
-def opening_rushes(sales: int) -> None:
-    """The restock a SKU's first warning in minutes 8-20 would name against what the show went on
-    to lack (paid demand - stock, restocks included; 0 when it lacked nothing). Not the issue's
-    goal (that is the last warning before a sell-out), but the number people read when a show
-    opens with a rush: "call the supplier for 357" on a forecast of 124 is what gets a bot muted."""
-    rows: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for seed in range(1, sales + 1):
-        raw, paid, curves = generate_sale_with_curves(seed)
-        for sku_id, series in walk(raw).items():
-            sku = {**next(s for s in raw["skus"] if s["sku_id"] == sku_id), "curve": curves[sku_id]}
-            t = first_warning(series, sku)
-            if t is None:
-                continue
-            lacked = max(0, paid[sku_id] - (sku["on_hand"] + series[-1].restocked))
-            for name, estimate in ESTIMATES.items():
-                rows[name].append((estimate(series, t, sku), lacked))
+def opening_rush(
+    series: list[Minute], sku: dict[str, Any], paid: int, rows: dict[str, list[tuple[int, int]]]
+) -> None:
+    """The restock a SKU's first warning in minutes 8-20 would name, by estimate, against what the
+    show went on to lack (`paid` demand - stock, restocks included; 0 when it lacked nothing),
+    added to `rows`. Not the issue's goal (that is the last warning before a sell-out), but the
+    number people read when a show opens with a rush: "call the supplier for 357" on a forecast
+    of 124 is what gets a bot muted."""
+    t = first_warning(series, sku)
+    if t is None:
+        return
+    lacked = max(0, paid - (sku["on_hand"] + series[-1].restocked))
+    for name, estimate in ESTIMATES.items():
+        rows[name].append((estimate(series, t, sku), lacked))
+
+
+def print_opening_rushes(rows: dict[str, list[tuple[int, int]]]) -> None:
     count = len(rows["shipped"])
     print(f"\n{count} SKUs warned in minutes 8-20; the restock their first warning names against the units")
     print("the show went on to lack (within +-50%, or +-5 units where it lacked under 10):")
