@@ -1,8 +1,10 @@
 """The threshold evaluator: once a minute, per SKU of every live session.
 
 For each SKU (clock injected, the hot path's own):
-1. read the stock item and the FORECAST item together: one consistent BatchGetItem for 50 SKUs
-   (100 keys);
+1. read the stock items: one consistent BatchGetItem for 100 SKUs. The FORECAST items this
+   process wrote or read are remembered while the session's index item names it as the session's
+   evaluator (`DynamoForecastStore.claim`); a process's first minute, or one after another
+   process ran the session, reads them too, in the same requests;
 2. append this minute's sample `[minute_ms, taken, consumption]` (`taken` is the stock item's
    cumulative counter of units that left `available` for orders: no write per order is added
    anywhere to measure sales), keep the last 240 minutes. Samples are stored as change points
@@ -36,7 +38,7 @@ holds up or fails only its own SKUs. Sessions that ended (the store lists them f
 so late expiries still settle) get no forecasts or repeats: only a stale `pending_alert` is still
 published.
 
-Cost per SKU and minute: 1/50 BatchGetItem, and nothing else while its thresholds, forecast and
+Cost per SKU and minute: 1/100 BatchGetItem, and nothing else while its thresholds, forecast and
 tier stay as they were. A selling SKU: its FORECAST item (<= 1 KB: 1 write unit, in a
 BatchWriteItem of 25) and the UpdateItem of its thresholds; settle's transaction only on a tier
 change (then one GetItem); a transaction only when a notice goes out.
@@ -85,7 +87,7 @@ from stockpulse.tier_settling import (
 
 logger = Logger(child=True)
 
-SKUS_PER_READ = 50  # a stock item and a FORECAST item each: one BatchGetItem of 100 keys
+SKUS_PER_READ = 100  # one BatchGetItem of their stock items (and FORECAST items when not remembered)
 SESSION_WORKERS = 8  # live sessions evaluated at once
 PENDING_STALE_MS = 30_000  # a pending announcement older than this is published again
 TICK_ATTEMPTS = 3  # re-reads when the stock item moved under the hygiene write
@@ -184,17 +186,24 @@ class ThresholdEvaluator:
                 self._after_end(session_id, skus, now, summary)
                 return summary
             runs = sample_log.runs_of(row.get("evaluated"))
+            self.forecasts.claim(session_id, row)
             sampled = True  # every SKU's sample of this minute stored (or still holding)
             for first in range(0, len(skus), SKUS_PER_READ):
                 sampled &= self._chunk(plan, skus[first : first + SKUS_PER_READ], runs, now, summary)
-            if sampled:
-                keep_after = minute_of(now) - SAMPLE_MINUTES * MINUTE_MS
-                self.forecasts.record_run(
-                    session_id, minute_of(now), known=runs, at_ms=now, keep_after_ms=keep_after
-                )
+            if not sampled:
+                self.forecasts.release(session_id)
+                return summary
+            keep_after = minute_of(now) - SAMPLE_MINUTES * MINUTE_MS
+            self.forecasts.record_run(
+                session_id, minute_of(now), known=runs, at_ms=now, keep_after_ms=keep_after
+            )
         except Exception:  # this session only; the next minute retries
             logger.exception("session not evaluated", extra={"session_id": session_id})
             summary.failed += 1
+            try:
+                self.forecasts.release(session_id)
+            except Exception:  # the store is failing: the overlapping run, if any, may keep its memory
+                logger.exception("session not released", extra={"session_id": session_id})
         return summary
 
     def _chunk(
@@ -322,8 +331,9 @@ class ThresholdEvaluator:
 
     def _after_end(self, session_id: str, skus: Sequence[SkuConfig], now: int, summary: RunSummary) -> None:
         """An hour after the show still: announcements whose writer died are published."""
-        for first in range(0, len(skus), SKUS_PER_READ * 2):  # stock items only: twice the SKUs
-            chunk = [sku.sku_id for sku in skus[first : first + SKUS_PER_READ * 2]]
+        self.forecasts.forget(session_id)
+        for first in range(0, len(skus), SKUS_PER_READ):  # stock items only
+            chunk = [sku.sku_id for sku in skus[first : first + SKUS_PER_READ]]
             for sku_id, (item, _) in self.forecasts.read_many(session_id, chunk, forecasts=False).items():
                 pending = item.tier.pending_alert if item else None
                 if item is None or pending is None or now - int(pending["at_ms"]) <= PENDING_STALE_MS:

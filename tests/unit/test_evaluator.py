@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -556,20 +557,130 @@ def test_an_unchanged_sku_minute_writes_nothing(world: World) -> None:
     assert world.forecast("k1")["samples"][-1][0] == world.t0 + 2 * MIN  # the minute is a sample still
 
 
-def test_reads_are_one_batch_get_per_100_keys_and_no_get_item(world: World) -> None:
+def test_reads_are_one_batch_get_per_100_stock_items_while_the_forecasts_are_remembered(world: World) -> None:
     world.load(*(sku(f"k{i:03d}", dynamic=False) for i in range(120)))
-    world.tick(0)
+    meter = Meter(world.client)
+    world.tick(0)  # this process's first minute: 120 stock items and 120 FORECAST items
+    assert meter.requests["BatchGetItem"] == 3  # 100 SKUs (200 keys), then 20 (40 keys)
     for i in range(0, 120, 7):
         world.reserve(f"k{i:03d}", 2, 0.5)
-    meter = Meter(world.client)
+    meter.reset()
     summary = world.tick(1)  # new paces: thresholds written, no tier moved
     assert sum(s.thresholds_written for s in summary.skus) == len(range(0, 120, 7))
-    # 120 stock items and 120 FORECAST items: 100 + 100 + 40 keys.
-    assert meter.requests["BatchGetItem"] == 3 and meter.requests["GetItem"] == 0
+    # The stock items only (100 + 20 keys): the FORECAST items are the ones this process wrote.
+    assert meter.requests["BatchGetItem"] == 2 and meter.requests["GetItem"] == 0
     # The changed FORECAST items in one BatchWriteItem per read (up to 25 items each), the
     # selling SKUs' thresholds, the run minute.
-    assert meter.requests["BatchWriteItem"] == 3
+    assert meter.requests["BatchWriteItem"] == 2
     assert meter.requests["UpdateItem"] == len(range(0, 120, 7)) + 1
+
+
+def test_a_process_reads_every_forecast_again_after_another_evaluated_the_session(world: World) -> None:
+    """A cold Lambda beside a warm one: whoever evaluates claims the session first, so the other
+    knows at its next minute that the FORECAST items it remembers may be stale."""
+    world.load(*(sku(f"k{i}", forecast=600) for i in range(3)))
+    other = wiring.threshold_evaluator(world.guard, DynamoForecastStore.beside(world.store))
+    read: list[Counter[str]] = []
+
+    def count_keys(params: dict[str, Any], **_: Any) -> None:
+        read[-1].update(key["sk"]["S"] for table in params["RequestItems"].values() for key in table["Keys"])
+
+    world.client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count_keys)
+    for minute, evaluator in enumerate(
+        (world.evaluator, world.evaluator, other, world.evaluator, world.evaluator)
+    ):
+        world.reserve("k1", 3, minute + 0.5)
+        world.clock.set(world.t0 + minute * MIN)
+        read.append(Counter())
+        assert evaluator.run().failed == 0
+    first, remembered = Counter(STOCK=3, FORECAST=3), Counter(STOCK=3)
+    assert read == [first, remembered, first, first, remembered]
+    assert [s[1] for s in world.forecast("k1")["samples"]] == [3, 6, 9, 12, 15]  # no minute lost or stale
+
+
+def test_two_overlapping_runs_both_read_every_forecast_again_next_minute(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that takes longer than its minute: the next one claims the session and writes while
+    the first still runs. Each may have overwritten the other's FORECAST items, so neither's
+    memory holds; the first finds out as it records the minute, the other at its next claim."""
+    world.load(*(sku(f"k{i}", forecast=600) for i in range(3)))
+    slow, other = (
+        world.evaluator,
+        wiring.threshold_evaluator(world.guard, DynamoForecastStore.beside(world.store)),
+    )
+    world.reserve("k1", 3, 0.5)
+    world.tick(0)
+    read: list[Counter[str]] = []
+
+    def count_keys(params: dict[str, Any], **_: Any) -> None:
+        read[-1].update(key["sk"]["S"] for table in params["RequestItems"].values() for key in table["Keys"])
+
+    world.client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count_keys)
+    slow_read = slow.forecasts.read_many
+
+    def overlapped(*args: Any, **kwargs: Any) -> Any:
+        read.append(Counter())
+        assert other.run().failed == 0  # runs whole while the slow one is between its read and writes
+        read.append(Counter())
+        return slow_read(*args, **kwargs)
+
+    world.reserve("k1", 3, 1.5)
+    world.clock.set(world.t0 + MIN)
+    monkeypatch.setattr(slow.forecasts, "read_many", overlapped)
+    assert slow.run().failed == 0
+    monkeypatch.undo()
+    for minute, evaluator in ((2, other), (3, slow), (4, slow)):
+        world.reserve("k1", 3, minute + 0.5)
+        world.clock.set(world.t0 + minute * MIN)
+        read.append(Counter())
+        assert evaluator.run().failed == 0
+    first, remembered = Counter(STOCK=3, FORECAST=3), Counter(STOCK=3)
+    # minute 1: the other (first time), the slow one (remembered); then both read everything
+    assert read == [first, remembered, first, first, remembered]
+    assert [s[1] for s in world.forecast("k1")["samples"]] == [3, 6, 9, 12, 15]
+
+
+def test_a_sale_evaluated_from_memory_sends_and_stores_what_one_read_every_minute_does(
+    world: World, backend: tuple[Any, str]
+) -> None:
+    """The same sale twice: one process evaluating every minute (FORECAST items remembered), and
+    a new process every minute (every item read). Same notices, same FORECAST items."""
+    client, table = backend
+    twin = World(client, table, START + timedelta(days=next(_days)), f"s-twin-{world.session}")
+    skus = [
+        sku("steady", forecast=300, on_hand=200),
+        sku("rush", forecast=120, on_hand=150, pack_size=6),
+        sku("late", forecast=200, on_hand=120),
+        sku("quiet", forecast=400, on_hand=500, dynamic=False),
+    ]
+    pace = {"steady": lambda m: 3, "rush": lambda m: 12 if m < 12 else 1,
+            "late": lambda m: 0 if m < 30 else 9, "quiet": lambda m: m % 7 == 0}  # fmt: skip
+    items: list[dict[str, Any]] = []
+    for each, fresh in ((world, False), (twin, True)):
+        each.load(*skus, minutes=70)
+        for minute in range(72):
+            if fresh:
+                each.evaluator = wiring.threshold_evaluator(
+                    each.guard, DynamoForecastStore.beside(each.store)
+                )
+            each.tick(minute)
+            for sku_id, units in pace.items():
+                if minute < 70 and units(minute) and each.stock(sku_id)["available"] >= units(minute):
+                    each.reserve(sku_id, int(units(minute)), minute + 0.5)
+        for s in skus:
+            stored = each.forecast(s.sku_id)
+            stored["samples"] = [[m - each.t0, *rest] for m, *rest in stored["samples"]]
+            if "step" in stored:
+                stored["step"]["minute"] -= each.t0
+            items.append({k: v for k, v in stored.items() if k not in ("pk", "sk", "updated_ms")})
+
+    def said(each: World) -> list[tuple[str, str, str, str]]:
+        return [(n.sku_id, n.kind.value, n.tier.value, n.text_zh) for n in each.recorder.notices]
+
+    assert len(said(world)) >= 8 and {n[1] for n in said(world)} >= {"alert", "sold_out"}
+    assert said(world) == said(twin)
+    assert items[: len(skus)] == items[len(skus) :]
 
 
 def test_samples_carry_quiet_minutes_and_gaps_between_writes(world: World) -> None:

@@ -80,6 +80,8 @@ FORECAST_CALLS: dict[str, Callable[[DynamoForecastStore], object]] = {
     "evaluated": lambda f: f.evaluated("s"),
     "put_forecasts": lambda f: f.put_forecasts("s", {"k": {"velocity": 1}}),
     "record_run": lambda f: f.record_run("s", 60_000, known=[], at_ms=60_000, keep_after_ms=0),
+    "claim": lambda f: f.claim("s", {}),
+    "release": lambda f: f.release("s"),
     "save_tick": lambda f: f.save_tick(
         "s", "k", version=1, tier="red", tier_version=1, memory={}, alert=ALERT
     ),

@@ -1,6 +1,13 @@
 """The evaluator's reads and writes on the ledger table: the FORECAST item, its alert-hygiene
 writes on the stock item, and quota rebalancing.
 
+The FORECAST items a process wrote or read are remembered (a warm Lambda's, a runner's), so a
+minute reads only the stock items (`read_many`). What is remembered holds while the session's
+index item names this process as its `evaluator`: a process claims a session before it writes a
+FORECAST item there (`claim`), so any other writer shows up at the next minute's `live_sessions`
+read, and two runs of one minute that overlapped find each other when recording it (`record_run`)
+and make the next minute read everything again.
+
 Items (docs/architecture.md): `SKU#{session}#{sku}` / `FORECAST`, written by the threshold
 evaluator when it changed and read by the dashboard (samples: `sample_log`); the session index
 item's run minutes (`record_run`); the stock item `SKU#{session}#{sku}` / `STOCK`
@@ -11,6 +18,7 @@ Every key comes from `stockpulse.adapters.keys` (ids escaped there).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -85,6 +93,9 @@ class DynamoForecastStore:
         self._db = client
         self.table_name = table_name
         self.request_log: list[str] = request_log if request_log is not None else []
+        self.evaluator_id = uuid.uuid4().hex  # this process, as the index item names it
+        # session -> sku -> the FORECAST item as stored (None: there is none), while claimed
+        self._stored: dict[str, dict[str, dict[str, Any] | None]] = {}
 
     @classmethod
     def beside(cls, ledger: DynamoLedgerStore) -> DynamoForecastStore:
@@ -95,11 +106,13 @@ class DynamoForecastStore:
         self, session_id: str, sku_ids: Sequence[str], *, forecasts: bool = True
     ) -> dict[str, tuple[StockItem | None, dict[str, Any] | None]]:
         """Each SKU's stock item and (with `forecasts`) FORECAST item, consistent reads, one
-        BatchGetItem per 100 keys: sku_id -> (stock, forecast), None where absent. Stock items
-        that cannot be read raise one `StockItemMalformed` naming them all."""
+        BatchGetItem per 100 keys: sku_id -> (stock, forecast), None where absent. A FORECAST
+        item remembered for a claimed session is not read again. Stock items that cannot be read
+        raise one `StockItemMalformed` naming them all."""
+        remembered = self._stored.get(session_id)
         keys = [stock_key(session_id, k) for k in sku_ids]
-        if forecasts:
-            keys += [forecast_key(session_id, k) for k in sku_ids]
+        unknown = [k for k in sku_ids if remembered is None or k not in remembered] if forecasts else []
+        keys += [forecast_key(session_id, k) for k in unknown]
         found = read_items(
             self._db, self.table_name, keys, request_log=self.request_log, incomplete=ReadIncomplete
         )
@@ -113,7 +126,12 @@ class DynamoForecastStore:
             except (KeyError, TypeError, ValueError, ArithmeticError):
                 malformed.append(sku_id)
                 continue
+            if forecasts and remembered is not None and sku_id in remembered:
+                read[sku_id] = parsed, remembered[sku_id]
+                continue
             read[sku_id] = parsed, {k: plain(v) for k, v in forecast.items()} if forecast else None
+            if forecasts and remembered is not None:
+                remembered[sku_id] = read[sku_id][1]
         if malformed:
             raise StockItemMalformed(session_id, malformed)
         return read
@@ -139,7 +157,7 @@ class DynamoForecastStore:
     # -- writes ------------------------------------------------------------------------------
     def put_forecasts(self, session_id: str, items: Mapping[str, Mapping[str, Any]]) -> None:
         """FORECAST items (sku_id -> values), whole, one BatchWriteItem per 25 (one writer: the
-        evaluator; last write wins)."""
+        evaluator; last write wins). Remembered as written; all forgotten when a write fails."""
         puts = [
             {
                 "PutRequest": {
@@ -148,38 +166,102 @@ class DynamoForecastStore:
             }
             for k, values in items.items()
         ]
-        for first in range(0, len(puts), BATCH_WRITE_ITEMS):
-            request: dict[str, Any] = {self.table_name: puts[first : first + BATCH_WRITE_ITEMS]}
-            for _ in range(_BATCH_ATTEMPTS):
-                self.request_log.append("BatchWriteItem")
-                with as_port_error(StoreUnavailable):
-                    request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-                if not request:
-                    break
-            else:
-                raise WriteIncomplete(f"{session_id}: FORECAST items still unprocessed")
+        try:
+            for first in range(0, len(puts), BATCH_WRITE_ITEMS):
+                request: dict[str, Any] = {self.table_name: puts[first : first + BATCH_WRITE_ITEMS]}
+                for _ in range(_BATCH_ATTEMPTS):
+                    self.request_log.append("BatchWriteItem")
+                    with as_port_error(StoreUnavailable):
+                        request = (
+                            self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                        )
+                    if not request:
+                        break
+                else:
+                    raise WriteIncomplete(f"{session_id}: FORECAST items still unprocessed")
+        except BaseException:
+            self.forget(session_id)  # some may be written, some not
+            raise
+        remembered = self._stored.get(session_id)
+        if remembered is not None:
+            for sku_id, put in zip(items, puts, strict=True):
+                remembered[sku_id] = {k: plain(v) for k, v in put["PutRequest"]["Item"].items()}
+
+    def claim(self, session_id: str, row: Mapping[str, Any]) -> None:
+        """Before this process evaluates `session_id` this minute. Its remembered FORECAST items
+        hold only while the session's index item (`row`, read consistently this minute) names
+        it; otherwise another process may have written since: forget them and name this one."""
+        if row.get("evaluator") == self.evaluator_id and session_id in self._stored:
+            return
+        self.forget(session_id)
+        self.request_log.append("UpdateItem")
+        with as_port_error(StoreUnavailable):
+            try:
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=session_index_key(session_id),
+                    UpdateExpression="SET evaluator = :me",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":me": {"S": self.evaluator_id}},
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                return  # the session is gone
+        self._stored[session_id] = {}
+
+    def forget(self, session_id: str) -> None:
+        """Read the session's FORECAST items again from its next claim on."""
+        self._stored.pop(session_id, None)
+
+    def release(self, session_id: str) -> None:
+        """A minute not recorded (`record_run`): forget, and unname this process, so a run that
+        overlapped it reads everything again next minute too."""
+        self.forget(session_id)
+        self.request_log.append("UpdateItem")
+        with as_port_error(StoreUnavailable):
+            try:
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=session_index_key(session_id),
+                    UpdateExpression="REMOVE evaluator",
+                    ConditionExpression="attribute_exists(pk)",
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
 
     def record_run(
         self, session_id: str, minute_ms: int, *, known: sample_log.Runs, at_ms: int, keep_after_ms: int
     ) -> None:
         """Add `minute_ms` to the session's run minutes (`evaluated`) and set `evaluated_ms` = `at_ms`.
         Conditional on the runs as read (`known`), so a concurrent run's minute is never lost:
-        on a conflict the item is read again and the minute added to what is there."""
+        on a conflict the item is read again and the minute added to what is there. Also on the
+        index naming this process (`claim`): when another process claimed the session meanwhile,
+        both wrote FORECAST items this minute, so neither's memory holds: this one forgets and
+        unnames whoever is named, and that one forgets at its next claim."""
+        named = True
         for _ in range(_BATCH_ATTEMPTS):
             runs = sample_log.with_run(known, minute_ms, keep_after_ms=keep_after_ms)
             values: dict[str, Any] = {":runs": sample_log.runs_item(runs), ":at": at_ms}
-            condition = "attribute_exists(pk) AND attribute_not_exists(evaluated)"
+            conditions = ["attribute_exists(pk) AND attribute_not_exists(evaluated)"]
             if known:
-                condition = "evaluated = :known"
+                conditions = ["evaluated = :known"]
                 values[":known"] = sample_log.runs_item(known)
+            update = "SET evaluated = :runs, evaluated_ms = :at"
+            if named:
+                conditions.append("evaluator = :me")
+                values[":me"] = self.evaluator_id
+            else:
+                update += " REMOVE evaluator"
             self.request_log.append("UpdateItem")
             with as_port_error(StoreUnavailable):
                 try:
                     self._db.update_item(
                         TableName=self.table_name,
                         Key=session_index_key(session_id),
-                        UpdateExpression="SET evaluated = :runs, evaluated_ms = :at",
-                        ConditionExpression=condition,
+                        UpdateExpression=update,
+                        ConditionExpression=" AND ".join(conditions),
                         ExpressionAttributeValues=to_item(values),
                     )
                     return
@@ -190,6 +272,9 @@ class DynamoForecastStore:
             if not row:
                 return  # the session is gone
             known = sample_log.runs_of(row.get("evaluated"))
+            if named and row.get("evaluator") != self.evaluator_id:
+                named = False
+                self.forget(session_id)
         raise WriteIncomplete(f"{session_id}: run minute not recorded (contention)")
 
     def save_tick(

@@ -215,13 +215,15 @@ class DynamoLedgerStore:
 
     def live_sessions(self, now_ms: int) -> list[dict[str, Any]]:
         """The index items of the sessions under way (or ended less than an hour ago, so late
-        expiries still settle): `session_id`, `starts_ms`, `ends_ms`, and the minutes the
-        evaluator ran (`evaluated`, `stockpulse.domain.sample_log`)."""
+        expiries still settle): `session_id`, `starts_ms`, `ends_ms`, the minutes the evaluator
+        ran (`evaluated`, `stockpulse.domain.sample_log`) and the process it ran in (`evaluator`:
+        consistent, as `DynamoForecastStore.claim` trusts it)."""
         self.request_log.append("Query")
         rows: list[dict[str, Any]] = []
         for page in self._paginate(
             "query",
             TableName=self.table_name,
+            ConsistentRead=True,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": SESSIONS_PK}},
         ):
