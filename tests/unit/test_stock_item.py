@@ -38,7 +38,8 @@ levels = st.builds(
 memories = st.builds(
     AlertMemory,
     announced=tiers, last_yellow_ms=st.none() | ms, last_red_ms=st.none() | ms,
-    resolved_tier=tiers, told=st.sampled_from(["", "y", "or", "oy"]), sold_out_paused=st.booleans(),
+    resolved_orange_ms=st.none() | ms, told=st.sampled_from(["", "y", "or", "oy"]),
+    sold_out_paused=st.booleans(),
 )  # fmt: skip
 alerts = st.fixed_dictionaries(
     {"alert_id": ids, "kind": st.sampled_from(["alert", "repeat"]), "tier": tiers.map(str), "at_ms": ms}

@@ -91,8 +91,10 @@ class AlertMemory:
     """What a SKU remembers about its messages (instants in epoch ms).
 
     `announced`: the tier people were last told; `last_*_ms`: the last message claiming that
-    tier; `lower_since_ms`: since when the tier has been below `announced`; `resolved_*`: the
-    last resolution; `told`: the tiers whose first announcement went out (letters y/o/r; a
+    tier; `lower_since_ms`: since when the tier has been below `announced`; `resolved_*_ms`: the
+    last resolution that took that tier away (a resolution from red to none takes away all
+    three, one from yellow to none five minutes later only yellow: red's quiet window still
+    counts from the first); `told`: the tiers whose first announcement went out (letters y/o/r; a
     red whose stock lasts the show is not one); `sold_out_restocked`:
     set while a SOLD_OUT stands (the restocked counter then), `sold_out_paused` whether the
     SKU was paused then.
@@ -103,8 +105,9 @@ class AlertMemory:
     last_orange_ms: int | None = None
     last_red_ms: int | None = None
     lower_since_ms: int | None = None
-    resolved_ms: int | None = None
-    resolved_tier: Tier = Tier.NONE
+    resolved_yellow_ms: int | None = None
+    resolved_orange_ms: int | None = None
+    resolved_red_ms: int | None = None
     told: str = ""
     sold_out_restocked: int | None = None
     sold_out_paused: bool = False
@@ -115,6 +118,22 @@ class AlertMemory:
             Tier.ORANGE: self.last_orange_ms,
             Tier.RED: self.last_red_ms,
         }.get(tier)
+
+    def resolved_ms(self, tier: Tier) -> int | None:
+        return {
+            Tier.YELLOW: self.resolved_yellow_ms,
+            Tier.ORANGE: self.resolved_orange_ms,
+            Tier.RED: self.resolved_red_ms,
+        }.get(tier)
+
+    def resolved(self, was: Tier, now_ms: int) -> AlertMemory:
+        """Memory after a resolution from `was`: that tier and those under it taken away now."""
+        return replace(
+            self,
+            resolved_yellow_ms=now_ms if was >= Tier.YELLOW else self.resolved_yellow_ms,
+            resolved_orange_ms=now_ms if was >= Tier.ORANGE else self.resolved_orange_ms,
+            resolved_red_ms=now_ms if was >= Tier.RED else self.resolved_red_ms,
+        )
 
     def last_at_or_above(self, tier: Tier) -> int | None:
         """The last message claiming `tier` or a higher one."""
@@ -145,13 +164,11 @@ class AlertMemory:
     def to_item(self) -> dict[str, int | str | bool]:
         """JSON-able (and DynamoDB-able) dict; absent keys mean None / the default."""
         item: dict[str, int | str | bool] = {"announced": self.announced.value}
-        for key in ("last_yellow_ms", "last_orange_ms", "last_red_ms", "lower_since_ms", "resolved_ms",
-                    "sold_out_restocked"):  # fmt: skip
+        for key in ("last_yellow_ms", "last_orange_ms", "last_red_ms", "lower_since_ms", "resolved_yellow_ms",
+                    "resolved_orange_ms", "resolved_red_ms", "sold_out_restocked"):  # fmt: skip
             value = getattr(self, key)
             if value is not None:
                 item[key] = value
-        if self.resolved_tier is not Tier.NONE:
-            item["resolved_tier"] = self.resolved_tier.value
         if self.told:
             item["told"] = self.told
         if self.sold_out_paused:
@@ -170,18 +187,23 @@ class AlertMemory:
                 raise ValueError(f"{key} must be an integer, got {value!r}")
             return int(value)
 
-        return cls(
+        memory = cls(
             announced=Tier(str(item.get("announced", Tier.NONE.value))),
             last_yellow_ms=ms("last_yellow_ms"),
             last_orange_ms=ms("last_orange_ms"),
             last_red_ms=ms("last_red_ms"),
             lower_since_ms=ms("lower_since_ms"),
-            resolved_ms=ms("resolved_ms"),
-            resolved_tier=Tier(str(item.get("resolved_tier", Tier.NONE.value))),
+            resolved_yellow_ms=ms("resolved_yellow_ms"),
+            resolved_orange_ms=ms("resolved_orange_ms"),
+            resolved_red_ms=ms("resolved_red_ms"),
             told=str(item.get("told", "")),
             sold_out_restocked=ms("sold_out_restocked"),
             sold_out_paused=bool(item.get("sold_out_paused", False)),
         )
+        legacy = ms("resolved_ms")  # written before the per-tier instants: one resolution
+        if legacy is not None and memory.resolved_ms(Tier.YELLOW) is None:
+            memory = memory.resolved(Tier(str(item.get("resolved_tier", Tier.NONE.value))), legacy)
+        return memory
 
 
 def _recent(at: int | None, now_ms: int, window_ms: int) -> bool:
@@ -218,7 +240,7 @@ def _alert(
 
 def _quiet(tier: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
     """Announcing `tier` now would repeat a message people just had, or undo a fresh resolution."""
-    if tier <= memory.resolved_tier and _recent(memory.resolved_ms, now_ms, policy.quiet_after_resolve_ms):
+    if _recent(memory.resolved_ms(tier), now_ms, policy.quiet_after_resolve_ms):
         return True
     return _recent(memory.last_at_or_above(tier), now_ms, policy.reannounce_after_ms)
 
@@ -267,7 +289,7 @@ def on_tick(
             return None, memory
         was = memory.announced
         decision = Decision(NoticeKind.RESOLVED, current, was)
-        told = replace(memory, announced=current, lower_since_ms=None, resolved_ms=now_ms, resolved_tier=was)
+        told = replace(memory, announced=current, lower_since_ms=None).resolved(was, now_ms)
         return decision, told
     if memory.lower_since_ms is not None:
         memory = replace(memory, lower_since_ms=None)

@@ -143,7 +143,7 @@ def test_drop_is_silent_then_resolved_once() -> None:
     assert [sku.tick(m) for m in range(3, 7)] == [None] * 4
     assert sku.tick(7) == NoticeKind.RESOLVED
     assert sku.sent[-1] == Decision(NoticeKind.RESOLVED, YELLOW, RED)
-    assert sku.memory.announced == YELLOW and sku.memory.resolved_tier == RED
+    assert sku.memory.announced == YELLOW and sku.memory.resolved_ms(RED) == T0 + 7 * MIN
     assert [sku.tick(m) for m in range(8, 60)] == [None] * 52  # once; yellow is never repeated
 
 
@@ -204,10 +204,31 @@ def test_a_red_whose_stock_lasts_the_show_does_not_page_so_the_next_urgent_one_d
     assert again.change(RED, 60) == NoticeKind.ALERT and not again.sent[-1].first_of_tier  # paged once
 
 
+def test_a_second_resolution_keeps_the_first_ones_quiet_window() -> None:
+    """Red resolved to yellow, then yellow to none five minutes later: red and orange stay quiet
+    for 15 minutes from their own resolution, not from the later one, nor not at all."""
+    sku = Sku()
+    sku.change(RED, 0)
+    sku.change(YELLOW, 1)
+    assert sku.tick(6) == NoticeKind.RESOLVED  # red -> yellow
+    sku.change(NONE, 6)
+    assert sku.tick(11) == NoticeKind.RESOLVED  # yellow -> none
+    assert sku.change(ORANGE, 12) is None  # 6 minutes after orange was taken away
+    assert [sku.tick(m) for m in range(13, 21)] == [None] * 8
+    assert sku.tick(21) == NoticeKind.ALERT and sku.sent[-1].tier == ORANGE  # 15 minutes from 6
+
+
+def test_memory_written_with_one_resolution_instant_reads_as_before() -> None:
+    legacy = {"announced": "none", "resolved_ms": T0, "resolved_tier": "orange"}
+    memory = AlertMemory.from_item(legacy)
+    assert [memory.resolved_ms(t) for t in (YELLOW, ORANGE, RED)] == [T0, T0, None]
+
+
 def test_memory_round_trips_through_a_json_and_dynamodb_item() -> None:
     memory = AlertMemory(
         announced=ORANGE, last_yellow_ms=T0, last_orange_ms=T0 + 5, lower_since_ms=T0 + 9,
-        resolved_ms=T0 + 3, resolved_tier=RED, told="or", sold_out_restocked=12, sold_out_paused=True,
+        resolved_yellow_ms=T0 + 4, resolved_orange_ms=T0 + 3, resolved_red_ms=T0 + 3, told="or",
+        sold_out_restocked=12, sold_out_paused=True,
     )  # fmt: skip
     item = memory.to_item()
     assert AlertMemory.from_item(item) == memory
