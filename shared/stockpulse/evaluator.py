@@ -370,6 +370,8 @@ class ThresholdEvaluator:
                 facts_of(item.levels, stock_lasts=lasts), confirmed=confirmed, selling=view.recent_pace > 0
             )
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
+            if slow_tip and current >= Tier.ORANGE:
+                slow_tip = False  # more interaction sells out a short SKU sooner: the tip is dropped
             if decision is None and slow_tip:
                 decision = alert_policy.Decision(NoticeKind.SLOW, current, current)
             if told == memory and decision is None:

@@ -902,6 +902,30 @@ def test_selling_under_the_band_after_half_an_hour_sends_one_tip_to_the_feed(wor
     assert tip.velocity_per_minute == 0 and "速度0件/分钟" in tip.text_zh  # nothing sold: says so
 
 
+def test_a_late_surge_under_the_band_gets_no_tip_to_add_interaction(world: World) -> None:
+    """Nothing sold for 33 minutes, then 4 a minute (the plan's pace is 1): under the band from
+    minute 2 to minute 40, ten of them after minute 30, but catching up."""
+    world.load(sku("a", forecast=180, on_hand=1000, dynamic=False))
+    for minute in range(0, 61):
+        world.tick(minute)
+        if minute == 39:
+            assert world.stock("a")["taken"] < 0.8 * minute  # the band's lower edge
+        if minute >= 33:
+            world.reserve("a", 4, minute + 0.5)
+    assert world.recorder.kinds() == []
+
+
+def test_a_short_sku_selling_under_the_band_gets_no_tip(world: World) -> None:
+    """Under the band, but with too little stock for its slow pace (stock risk orange): more
+    interaction would only sell it out sooner."""
+    world.load(sku("a", forecast=1800, on_hand=65))
+    for minute in range(0, 46):
+        world.tick(minute)
+        world.reserve("a", 1, minute + 0.5)
+    assert ("alert", "orange") in world.recorder.kinds()
+    assert "slow" not in [kind for kind, _ in world.recorder.kinds()]
+
+
 def test_the_slow_tip_shows_the_trickle_it_sells(world: World) -> None:
     """A unit every two minutes is too thin for the stock risk's pace (which reads 0), and it is
     exactly what a slow seller does: the tip shows the last ten minutes' mean, 0.5 a minute."""

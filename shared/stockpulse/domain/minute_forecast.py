@@ -273,7 +273,9 @@ def compute_forecast(
         restock_pace = frozen
     low, high = forecast.expected_band(plan, elapsed, plan.session_minutes)
     slow_sent = bool(previous.get("slow_sent", False))
-    under = elapsed >= SLOW_AFTER_MINUTES and consumption < low
+    # Under the band and not catching up: a SKU now selling at the plan's pace or faster (a late
+    # surge) needs no push from the host.
+    under = elapsed >= SLOW_AFTER_MINUTES and consumption < low and (recent or 0.0) < plan.planned_pace
     slow_runs = prior_slow_runs + 1 if under else 0
     if risk != before or (not slow_sent and slow_runs != prior_slow_runs):  # after the tip: not kept
         step = {"minute": minute, "risk": before.to_item(), "slow_runs": prior_slow_runs}
