@@ -10,6 +10,7 @@ Requests and write units per SKU-minute are counted from the engine's own answer
 hook adding ReturnConsumedCapacity, `stockpulse_local.metering`). Time is the minute's run in
 seconds divided by the seconds the same engine takes to answer 10 BatchGetItems of 100 keys,
 measured in the same run just before (best of 5), so the ratio does not depend on the machine.
+reads/100: read requests per 100 SKUs, the live sessions' Query included (issue 14's goal: 1).
 Run: .venv/bin/python bench/evaluator_scale.py [--sizes 10 100 1000 --minutes 45]
 """
 
@@ -34,7 +35,7 @@ from stockpulse.adapters.keys import stock_key
 from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.session import MAX_SKUS, SessionConfig, SessionPlan, SkuConfig
 from stockpulse.guard import InventoryGuard
-from stockpulse_local.metering import Meter
+from stockpulse_local.metering import READS, Meter
 
 SELLING_SHARE = 10  # one SKU in ten sells every minute
 
@@ -109,10 +110,11 @@ def run_size(
         took = time.perf_counter() - started
         assert summary.failed == 0 and len(summary.skus) == n, summary.counts()
         requests = ", ".join(f"{op} {count}" for op, count in sorted(meter.requests.items()))
+        reads = sum(count for op, count in meter.requests.items() if op in READS)
         rows.append(
             f"{n:>6} {label:<6} {meter.total_requests / n:>8.3f} {meter.write_units / n:>8.3f} "
-            f"{meter.read_units / n:>8.3f} {took:>7.3f} {ref_s:>6.3f} {took / ref_s:>6.2f}"
-            f"   {requests}"
+            f"{meter.read_units / n:>8.3f} {100 * reads / n:>9.2f} {took:>7.3f} {ref_s:>6.3f}"
+            f" {took / ref_s:>6.2f}   {requests}"
         )
     return rows
 
@@ -136,7 +138,7 @@ def main() -> None:
             for i in range(first, first + MAX_SKUS)
         ]
         print(f"evaluator minute after {args.minutes} minutes of a sale; 1 SKU in {SELLING_SHARE} sells")
-        print("  SKUs minute  req/SKU  WU/SKU   RU/SKU  run_s  ref_s  ratio   requests")
+        print("  SKUs minute  req/SKU  WU/SKU   RU/SKU  reads/100  run_s  ref_s  ratio   requests")
         for day, n in enumerate(args.sizes):
             for row in run_size(ledger, client, meter, n, day, args.minutes, ref):
                 print(row, flush=True)

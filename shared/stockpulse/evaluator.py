@@ -178,7 +178,7 @@ class ThresholdEvaluator:
         summary = RunSummary(now)
         session_id = str(row["session_id"])
         try:
-            plan = self.catalog.plan(session_id)
+            plan = self.catalog.plan(session_id, digest=row.get("plan_digest"))
             if plan is None:
                 return summary
             skus = list(plan.skus)

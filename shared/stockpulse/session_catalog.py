@@ -11,7 +11,8 @@ from stockpulse.ports import LedgerStore
 
 
 class SessionCatalog:
-    """Session plans, cached per container: they do not change while a session is live."""
+    """Session plans, cached per container: they do not change while a session is live (a
+    reload writes a new one, with a new digest)."""
 
     def __init__(
         self,
@@ -23,15 +24,28 @@ class SessionCatalog:
         self._store = store
         self._max_age_s = max_age_s
         self._monotonic = monotonic
-        self._plans: dict[str, tuple[float, SessionPlan | None]] = {}
+        # session -> (read at, the plan or None, its digest as stored)
+        self._plans: dict[str, tuple[float, SessionPlan | None, str | None]] = {}
 
-    def plan(self, session_id: str, *, fresh: bool = False) -> SessionPlan | None:
+    def plan(self, session_id: str, *, fresh: bool = False, digest: str | None = None) -> SessionPlan | None:
+        """The session's plan, read again after `max_age_s`; `digest`: the plan's digest as the
+        session index names it this minute (the evaluator's), which says whether the copy held
+        is current whatever its age: a plan of 200 SKUs is about 20 read units a read."""
         cached = self._plans.get(session_id)
-        if cached is not None and not fresh and self._monotonic() - cached[0] < self._max_age_s:
-            return cached[1]
+        if cached is not None and not fresh:
+            read_at, plan, stored = cached
+            if digest is not None and stored is not None:
+                if stored == digest:
+                    return plan
+            elif self._monotonic() - read_at < self._max_age_s:
+                return plan
         raw = self._store.session(session_id)
         plan = SessionPlan.model_validate_json(raw["plan"]) if raw else None
-        self._plans[session_id] = (self._monotonic(), plan)
+        self._plans[session_id] = (
+            self._monotonic(),
+            plan,
+            str(raw["plan_digest"]) if raw and "plan_digest" in raw else None,
+        )
         return plan
 
     def time_problem(self, event: OrderEvent) -> InvalidEvent | None:

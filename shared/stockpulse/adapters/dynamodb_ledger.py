@@ -301,7 +301,12 @@ class DynamoLedgerStore:
                 stock = to_item(opening_stock(plan, sku))
                 writes.append((where, {**stock_key(s.session_id, sku.sku_id), **stock}))
             where = "session"
-            index_item = {"session_id": s.session_id, "starts_ms": s.starts_ms, "ends_ms": s.ends_ms}
+            index_item = {
+                "session_id": s.session_id,
+                "starts_ms": s.starts_ms,
+                "ends_ms": s.ends_ms,
+                "plan_digest": plan.digest,  # the evaluator keeps its copy of the plan while it matches
+            }
             writes.append((where, {**session_index_key(s.session_id), **to_item(index_item)}))
             session_item = {**index_item, "plan": plan.model_dump_json()}
             writes.append((where, {**session_key(s.session_id), **to_item(session_item)}))
