@@ -35,7 +35,8 @@ class SessionCatalog:
         if cached is not None and not fresh:
             read_at, plan, stored = cached
             if digest is not None and stored is not None:
-                if stored == digest:
+                if stored == digest:  # as good as read now, for the callers that know no digest too
+                    self._plans[session_id] = (self._monotonic(), plan, stored)
                     return plan
             elif self._monotonic() - read_at < self._max_age_s:
                 return plan

@@ -50,6 +50,8 @@ def test_the_evaluator_keeps_its_plan_while_the_index_names_that_plan() -> None:
         clock.now = 61.0 * minute
         found = catalog.plan("s", digest=plan(60).digest)
         assert found is not None and found.skus[0].forecast == 60
+        clock.now += 30.0
+        assert catalog.plan("s") is found  # the run's other lookups (a SKU's alert settings)
     assert store.reads == 1
 
 
