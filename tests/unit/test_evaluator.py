@@ -557,6 +557,30 @@ def test_an_unchanged_sku_minute_writes_nothing(world: World) -> None:
     assert world.forecast("k1")["samples"][-1][0] == world.t0 + 2 * MIN  # the minute is a sample still
 
 
+@pytest.fixture
+def reads(world: World) -> Iterator[list[Counter[str]]]:
+    """The sort keys of the items BatchGetItem is asked for, one Counter per `sell_and_evaluate`."""
+    read: list[Counter[str]] = [Counter()]
+
+    def count_keys(params: dict[str, Any], **_: Any) -> None:
+        read[-1].update(key["sk"]["S"] for table in params["RequestItems"].values() for key in table["Keys"])
+
+    events, hook = world.client.meta.events, "provide-client-params.dynamodb.BatchGetItem"
+    events.register(hook, count_keys, unique_id="test-reads")
+    yield read
+    events.unregister(hook, unique_id="test-reads")
+
+
+def sell_and_evaluate(world: World, evaluator: Any, minute: int, read: list[Counter[str]]) -> None:
+    world.reserve("k1", 3, minute + 0.5)
+    world.clock.set(world.t0 + minute * MIN)
+    read.append(Counter())
+    assert evaluator.run().failed == 0
+
+
+FIRST_READ, REMEMBERED = Counter(STOCK=3, FORECAST=3), Counter(STOCK=3)  # three SKUs
+
+
 def test_reads_are_one_batch_get_per_100_stock_items_while_the_forecasts_are_remembered(world: World) -> None:
     world.load(*(sku(f"k{i:03d}", dynamic=False) for i in range(120)))
     meter = Meter(world.client)
@@ -575,31 +599,23 @@ def test_reads_are_one_batch_get_per_100_stock_items_while_the_forecasts_are_rem
     assert meter.requests["UpdateItem"] == len(range(0, 120, 7)) + 1
 
 
-def test_a_process_reads_every_forecast_again_after_another_evaluated_the_session(world: World) -> None:
+def test_a_process_reads_every_forecast_again_after_another_evaluated_the_session(
+    world: World, reads: list[Counter[str]]
+) -> None:
     """A cold Lambda beside a warm one: whoever evaluates claims the session first, so the other
     knows at its next minute that the FORECAST items it remembers may be stale."""
     world.load(*(sku(f"k{i}", forecast=600) for i in range(3)))
     other = wiring.threshold_evaluator(world.guard, DynamoForecastStore.beside(world.store))
-    read: list[Counter[str]] = []
-
-    def count_keys(params: dict[str, Any], **_: Any) -> None:
-        read[-1].update(key["sk"]["S"] for table in params["RequestItems"].values() for key in table["Keys"])
-
-    world.client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count_keys)
     for minute, evaluator in enumerate(
         (world.evaluator, world.evaluator, other, world.evaluator, world.evaluator)
     ):
-        world.reserve("k1", 3, minute + 0.5)
-        world.clock.set(world.t0 + minute * MIN)
-        read.append(Counter())
-        assert evaluator.run().failed == 0
-    first, remembered = Counter(STOCK=3, FORECAST=3), Counter(STOCK=3)
-    assert read == [first, remembered, first, first, remembered]
+        sell_and_evaluate(world, evaluator, minute, reads)
+    assert reads[1:] == [FIRST_READ, REMEMBERED, FIRST_READ, FIRST_READ, REMEMBERED]
     assert [s[1] for s in world.forecast("k1")["samples"]] == [3, 6, 9, 12, 15]  # no minute lost or stale
 
 
 def test_two_overlapping_runs_both_read_every_forecast_again_next_minute(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, reads: list[Counter[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run that takes longer than its minute: the next one claims the session and writes while
     the first still runs. Each may have overwritten the other's FORECAST items, so neither's
@@ -609,35 +625,22 @@ def test_two_overlapping_runs_both_read_every_forecast_again_next_minute(
         world.evaluator,
         wiring.threshold_evaluator(world.guard, DynamoForecastStore.beside(world.store)),
     )
-    world.reserve("k1", 3, 0.5)
-    world.tick(0)
-    read: list[Counter[str]] = []
-
-    def count_keys(params: dict[str, Any], **_: Any) -> None:
-        read[-1].update(key["sk"]["S"] for table in params["RequestItems"].values() for key in table["Keys"])
-
-    world.client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count_keys)
+    sell_and_evaluate(world, slow, 0, reads)
     slow_read = slow.forecasts.read_many
 
     def overlapped(*args: Any, **kwargs: Any) -> Any:
-        read.append(Counter())
-        assert other.run().failed == 0  # runs whole while the slow one is between its read and writes
-        read.append(Counter())
+        sell_and_evaluate(world, other, 1, reads)  # whole, while the slow one is between its read and writes
+        reads.append(Counter())
         return slow_read(*args, **kwargs)
 
-    world.reserve("k1", 3, 1.5)
-    world.clock.set(world.t0 + MIN)
     monkeypatch.setattr(slow.forecasts, "read_many", overlapped)
+    world.clock.set(world.t0 + MIN)
     assert slow.run().failed == 0
     monkeypatch.undo()
     for minute, evaluator in ((2, other), (3, slow), (4, slow)):
-        world.reserve("k1", 3, minute + 0.5)
-        world.clock.set(world.t0 + minute * MIN)
-        read.append(Counter())
-        assert evaluator.run().failed == 0
-    first, remembered = Counter(STOCK=3, FORECAST=3), Counter(STOCK=3)
-    # minute 1: the other (first time), the slow one (remembered); then both read everything
-    assert read == [first, remembered, first, first, remembered]
+        sell_and_evaluate(world, evaluator, minute, reads)
+    # minute 1: the other (its first), the slow one (remembered); then both read everything
+    assert reads[2:] == [FIRST_READ, REMEMBERED, FIRST_READ, FIRST_READ, REMEMBERED]
     assert [s[1] for s in world.forecast("k1")["samples"]] == [3, 6, 9, 12, 15]
 
 

@@ -194,21 +194,10 @@ class DynamoForecastStore:
         if row.get("evaluator") == self.evaluator_id and session_id in self._stored:
             return
         self.forget(session_id)
-        self.request_log.append("UpdateItem")
-        with as_port_error(StoreUnavailable):
-            try:
-                self._db.update_item(
-                    TableName=self.table_name,
-                    Key=session_index_key(session_id),
-                    UpdateExpression="SET evaluator = :me",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":me": {"S": self.evaluator_id}},
-                )
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-                return  # the session is gone
-        self._stored[session_id] = {}
+        if self._update_index(
+            session_id, "SET evaluator = :me", "attribute_exists(pk)", {":me": self.evaluator_id}
+        ):
+            self._stored[session_id] = {}  # else the session is gone
 
     def forget(self, session_id: str) -> None:
         """Read the session's FORECAST items again from its next claim on."""
@@ -218,18 +207,28 @@ class DynamoForecastStore:
         """A minute not recorded (`record_run`): forget, and unname this process, so a run that
         overlapped it reads everything again next minute too."""
         self.forget(session_id)
+        self._update_index(session_id, "REMOVE evaluator", "attribute_exists(pk)")
+
+    def _update_index(
+        self, session_id: str, update: str, condition: str, values: Mapping[str, Any] | None = None
+    ) -> bool:
+        """One conditional UpdateItem of the session index item; False when `condition` failed."""
         self.request_log.append("UpdateItem")
+        extra = {"ExpressionAttributeValues": to_item(values)} if values else {}
         with as_port_error(StoreUnavailable):
             try:
                 self._db.update_item(
                     TableName=self.table_name,
                     Key=session_index_key(session_id),
-                    UpdateExpression="REMOVE evaluator",
-                    ConditionExpression="attribute_exists(pk)",
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    **extra,
                 )
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
+                return False
+        return True
 
     def record_run(
         self, session_id: str, minute_ms: int, *, known: sample_log.Runs, at_ms: int, keep_after_ms: int
@@ -254,20 +253,8 @@ class DynamoForecastStore:
                 values[":me"] = self.evaluator_id
             else:
                 update += " REMOVE evaluator"
-            self.request_log.append("UpdateItem")
-            with as_port_error(StoreUnavailable):
-                try:
-                    self._db.update_item(
-                        TableName=self.table_name,
-                        Key=session_index_key(session_id),
-                        UpdateExpression=update,
-                        ConditionExpression=" AND ".join(conditions),
-                        ExpressionAttributeValues=to_item(values),
-                    )
-                    return
-                except ClientError as err:
-                    if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                        raise
+            if self._update_index(session_id, update, " AND ".join(conditions), values):
+                return
             row = self.evaluated(session_id)
             if not row:
                 return  # the session is gone

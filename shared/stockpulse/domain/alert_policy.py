@@ -113,18 +113,10 @@ class AlertMemory:
     sold_out_paused: bool = False
 
     def last_ms(self, tier: Tier) -> int | None:
-        return {
-            Tier.YELLOW: self.last_yellow_ms,
-            Tier.ORANGE: self.last_orange_ms,
-            Tier.RED: self.last_red_ms,
-        }.get(tier)
+        return _per_tier(tier, self.last_yellow_ms, self.last_orange_ms, self.last_red_ms)
 
     def resolved_ms(self, tier: Tier) -> int | None:
-        return {
-            Tier.YELLOW: self.resolved_yellow_ms,
-            Tier.ORANGE: self.resolved_orange_ms,
-            Tier.RED: self.resolved_red_ms,
-        }.get(tier)
+        return _per_tier(tier, self.resolved_yellow_ms, self.resolved_orange_ms, self.resolved_red_ms)
 
     def resolved(self, was: Tier, now_ms: int) -> AlertMemory:
         """Memory after a resolution from `was`: that tier and those under it taken away now."""
@@ -204,6 +196,11 @@ class AlertMemory:
         if legacy is not None and memory.resolved_ms(Tier.YELLOW) is None:
             memory = memory.resolved(Tier(str(item.get("resolved_tier", Tier.NONE.value))), legacy)
         return memory
+
+
+def _per_tier(tier: Tier, yellow: int | None, orange: int | None, red: int | None) -> int | None:
+    """The one of three per-tier instants that belongs to `tier` (None for NONE)."""
+    return {Tier.YELLOW: yellow, Tier.ORANGE: orange, Tier.RED: red}.get(tier)
 
 
 def _recent(at: int | None, now_ms: int, window_ms: int) -> bool:
