@@ -85,6 +85,11 @@ def plain(attribute: Mapping[str, Any]) -> Any:
     return from_item({"v": attribute})["v"]  # sets and binaries: boto3's way
 
 
+def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole item from its wire form (`plain` of each attribute)."""
+    return {k: plain(v) for k, v in item.items()}
+
+
 class DynamoForecastStore:
     """Evaluator-specific requests; built beside the guard's ledger store (same client, table and
     request log, so benchmarks count every request)."""
@@ -122,14 +127,14 @@ class DynamoForecastStore:
             pk = sku_pk(session_id, sku_id)
             stock, forecast = found.get((pk, STOCK_SK)), found.get((pk, FORECAST_SK))
             try:
-                parsed = parse_stock({k: plain(v) for k, v in stock.items()}) if stock else None
+                parsed = parse_stock(plain_item(stock)) if stock else None
             except (KeyError, TypeError, ValueError, ArithmeticError):
                 malformed.append(sku_id)
                 continue
             if forecasts and remembered is not None and sku_id in remembered:
                 read[sku_id] = parsed, remembered[sku_id]
                 continue
-            read[sku_id] = parsed, {k: plain(v) for k, v in forecast.items()} if forecast else None
+            read[sku_id] = parsed, plain_item(forecast) if forecast else None
             if forecasts and remembered is not None:
                 remembered[sku_id] = read[sku_id][1]
         if malformed:
@@ -152,7 +157,7 @@ class DynamoForecastStore:
             response = self._db.get_item(
                 TableName=self.table_name, Key=session_index_key(session_id), ConsistentRead=True
             )
-        return {k: plain(v) for k, v in response.get("Item", {}).items()}
+        return plain_item(response.get("Item", {}))
 
     # -- writes ------------------------------------------------------------------------------
     def put_forecasts(self, session_id: str, items: Mapping[str, Mapping[str, Any]]) -> None:
@@ -185,7 +190,7 @@ class DynamoForecastStore:
         remembered = self._stored.get(session_id)
         if remembered is not None:
             for sku_id, put in zip(items, puts, strict=True):
-                remembered[sku_id] = {k: plain(v) for k, v in put["PutRequest"]["Item"].items()}
+                remembered[sku_id] = plain_item(put["PutRequest"]["Item"])
 
     def claim(self, session_id: str, row: Mapping[str, Any]) -> None:
         """Before this process evaluates `session_id` this minute. Its remembered FORECAST items
