@@ -177,6 +177,7 @@ class ThresholdEvaluator:
     def _session(self, row: Mapping[str, Any], now: int) -> RunSummary:
         summary = RunSummary(now)
         session_id = str(row["session_id"])
+        claimed = False  # before its claim, a failing run has written nothing to unname itself for
         try:
             plan = self.catalog.plan(session_id, digest=row.get("plan_digest"))
             if plan is None:
@@ -186,6 +187,7 @@ class ThresholdEvaluator:
                 self._after_end(session_id, skus, now, summary)
                 return summary
             runs = sample_log.runs_of(row.get("evaluated"))
+            claimed = True
             self.forecasts.claim(session_id, row)
             sampled = True  # every SKU's sample of this minute stored (or still holding)
             for first in range(0, len(skus), SKUS_PER_READ):
@@ -201,7 +203,8 @@ class ThresholdEvaluator:
             logger.exception("session not evaluated", extra={"session_id": session_id})
             summary.failed += 1
             try:
-                self.forecasts.release(session_id)
+                if claimed:
+                    self.forecasts.release(session_id)
             except Exception:  # the store is failing: the overlapping run, if any, may keep its memory
                 logger.exception("session not released", extra={"session_id": session_id})
         return summary

@@ -28,6 +28,7 @@ from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
 from stockpulse.evaluator import RunSummary
 from stockpulse.guard import InventoryGuard
+from stockpulse.ports import StoreUnavailable
 from stockpulse.records import stock_attributes
 from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate
 from stockpulse_local import moto_speedups
@@ -642,6 +643,26 @@ def test_two_overlapping_runs_both_read_every_forecast_again_next_minute(
     # minute 1: the other (its first), the slow one (remembered); then both read everything
     assert reads[2:] == [FIRST_READ, REMEMBERED, FIRST_READ, FIRST_READ, REMEMBERED]
     assert [s[1] for s in world.forecast("k1")["samples"]] == [3, 6, 9, 12, 15]
+
+
+def test_a_run_that_fails_before_its_claim_leaves_the_named_process_its_memory(
+    world: World, reads: list[Counter[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that cannot read the session's plan writes nothing there: it unnames no one, so
+    the process that evaluates the session goes on from what it remembers."""
+    world.load(*(sku(f"k{i}", forecast=600) for i in range(3)))
+    other = wiring.threshold_evaluator(world.guard, DynamoForecastStore.beside(world.store))
+    sell_and_evaluate(world, world.evaluator, 0, reads)
+
+    def throttled(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("throttled")
+
+    monkeypatch.setattr(other.catalog, "plan", throttled)
+    assert other.run().failed == 1
+    monkeypatch.undo()
+    sell_and_evaluate(world, world.evaluator, 1, reads)
+    assert reads[1:] == [FIRST_READ, REMEMBERED]
+    assert [s[1] for s in world.forecast("k1")["samples"]] == [3, 6]
 
 
 def test_a_sale_evaluated_from_memory_sends_and_stores_what_one_read_every_minute_does(
