@@ -252,6 +252,7 @@ def compute_forecast(
         velocity_before=stock_risk.pace_before(increments),
         sustained=stock_risk.sustained_pace(increments),
         recent=recent,
+        opening=stock_risk.opening_pace(increments),
     )
     risk, risk_signal = stock_risk.RiskState(), Tier.NONE
     if plan.dynamic and plan.stock_risk:

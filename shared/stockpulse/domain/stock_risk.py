@@ -41,6 +41,11 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   "sells out in ~12 min", and the next few orders raise it again (bench: max messages per
   SKU-show 7 to 5, resolutions 15 to 9 in 10 sales).
   A restock resets the risk at once (the projection starts again from the new stock).
+- **An opening flash that sells out within minutes is red at once.** Before the pace has its
+  MIN_OBSERVED_MINUTES, the same smoothed rate (`opening_pace`, the units gate kept) raises red,
+  and only red, when it sells out what is available within OPENING_RED_HORIZON_MINUTES, projected
+  as fading (the flash wears off). Without it, a SKU stocked near its forecast got "slow the pitch"
+  with 1 unit left and its first red as the sell-out (bench: 4 of 6 opening sell-outs in 20 sales).
 
 Why these numbers: each trades warning lead against false alarms on generated two-hour sales of
 every shape (`bench/alert_policies.py`); docs/product.md says why each is where it is, and the
@@ -73,12 +78,22 @@ CLEAR_AFTER_MINUTES = 10
 FADING_LOOKBACK_MINUTES = 3
 FADING_SHARE = 0.8
 SUSTAINED_MINUTES = 45
+OPENING_RED_HORIZON_MINUTES = 5.0
 
 
 def pace(taken_by_minute: Sequence[int]) -> float | None:
     """The smoothed pace in units per minute, or None while the evidence is too thin."""
-    if len(taken_by_minute) < MIN_OBSERVED_MINUTES:
-        return None
+    return _smoothed(taken_by_minute) if len(taken_by_minute) >= MIN_OBSERVED_MINUTES else None
+
+
+def opening_pace(taken_by_minute: Sequence[int]) -> float | None:
+    """The smoothed pace while `pace` still waits for its minutes (None after them, or with too few
+    units): what an opening flash's red is judged on."""
+    return _smoothed(taken_by_minute) if len(taken_by_minute) < MIN_OBSERVED_MINUTES else None
+
+
+def _smoothed(taken_by_minute: Sequence[int]) -> float | None:
+    """The exponentially weighted units per minute, None under MIN_RECENT_UNITS in RECENT_MINUTES."""
     if sum(taken_by_minute[-RECENT_MINUTES:]) < MIN_RECENT_UNITS:
         return None
     return velocity_per_minute(taken_by_minute, half_life_minutes=PACE_HALF_LIFE_MINUTES)
@@ -121,6 +136,7 @@ class RiskInputs:
     velocity_before: float | None = None  # the pace FADING_LOOKBACK_MINUTES ago
     sustained: float | None = None  # `sustained_pace`: what holds a raised orange
     recent: float | None = None  # the mean pace of the last RECENT_MINUTES: what holds a raised red
+    opening: float | None = None  # `opening_pace`: before `velocity` has its evidence
 
     @property
     def fading(self) -> bool:
@@ -160,13 +176,17 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0, red_horizon: float = RED_
     longer `red_horizon` the conditions are looser: a raised risk is clearly gone only when even
     they no longer hold."""
     v = inputs.velocity
-    if v is None or v <= 0 or inputs.available <= 0:
-        return Tier.NONE  # sold out is the contract's red already; no pace, no projection
     left = inputs.minutes_left - END_GRACE_MINUTES  # selling out as the show ends costs nothing
-    if left <= 0:
-        return Tier.NONE
-    fade = inputs.fade_minutes
+    if inputs.available <= 0 or left <= 0:
+        return Tier.NONE  # sold out is the contract's red already
     stock = inputs.available * margin
+    if v is None and inputs.opening is not None:  # an opening flash: red or nothing
+        horizon = min(OPENING_RED_HORIZON_MINUTES * red_horizon / RED_HORIZON_MINUTES, left)  # held: longer
+        flash = projected_units(inputs.opening, horizon, FADING_PACE_FADE_MINUTES)
+        return Tier.RED if flash > stock else Tier.NONE
+    if v is None or v <= 0:
+        return Tier.NONE  # no pace, no projection
+    fade = inputs.fade_minutes
     if projected_units(v, min(red_horizon, left), fade) > stock:
         return Tier.RED
     if projected_units(v, min(left, inputs.lead_time_minutes), fade) > stock:

@@ -101,6 +101,44 @@ def test_an_orange_near_red_waits_a_minute_for_the_red() -> None:
     assert run([inputs(130, 10.0)] * sr.RAISE_AFTER_MINUTES)[-1] is Tier.ORANGE  # far from red: no wait
 
 
+def test_an_opening_flash_has_a_pace_for_red_before_the_pace_has_its_minutes() -> None:
+    assert sr.opening_pace([36]) == pytest.approx(36.0)
+    assert sr.opening_pace([2, 1, 2]) is None  # 5 units: no flash
+    assert sr.opening_pace([5] * sr.MIN_OBSERVED_MINUTES) is None  # `pace` judges from here
+    assert sr.pace([5] * sr.MIN_OBSERVED_MINUTES) is not None
+
+
+@pytest.mark.parametrize(
+    ("available", "signal"),
+    [
+        (140, Tier.RED),  # 36/min fading over 5 minutes: 10 x 36 x (1 - e^-0.5) = 142 > 140
+        (145, Tier.NONE),  # ... 142 < 145: it may fade first
+        (20, Tier.RED),
+    ],
+)
+def test_an_opening_flash_is_red_when_it_sells_out_within_minutes(available: int, signal: Tier) -> None:
+    flash = inputs(available, None, opening=36.0)
+    assert sr.signal(flash) is signal
+    assert run([flash]) == [signal]  # at once: in a minute it may be gone
+
+
+def test_an_opening_flash_is_never_orange() -> None:
+    """A flash that would sell out before the show ends, but not within minutes, waits for the
+    pace's evidence: most openings fade long before."""
+    flash = inputs(400, None, opening=36.0)
+    assert sr.signal(inputs(400, 36.0)) is Tier.ORANGE  # the same pace, measured
+    assert sr.signal(flash) is Tier.NONE
+    assert run([flash] * 5) == [Tier.NONE] * 5
+
+
+def test_an_opening_red_is_held_while_the_flash_still_sells_out_what_is_left() -> None:
+    state = sr.evaluate(sr.RiskState(), inputs(100, None, opening=36.0))
+    assert state.tier is Tier.RED
+    assert run([inputs(150, None, opening=30.0)] * sr.CLEAR_AFTER_MINUTES, state)[-1] is Tier.RED
+    calm = inputs(150, None, opening=5.0)
+    assert run([calm] * sr.CLEAR_AFTER_MINUTES, state)[-1] is Tier.NONE
+
+
 def test_a_raised_risk_needs_a_margin_held_for_minutes_to_clear() -> None:
     state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
     assert state.tier is Tier.RED
