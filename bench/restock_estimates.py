@@ -18,11 +18,15 @@ and, side by side:
 - `pace alone`: the pace (half-life 5) fading over 45 minutes, the estimate this replaced;
 - `plan alone`: the plan's pace for the rest of the show, no pace at all.
 
-And a bound no estimate can reach: `knows curve` is told the share of the SKU's demand that
+And two bounds no estimate can reach: `knows curve` is told the share of the SKU's demand that
 falls in each minute of the show (the generator's shape, with its pitches where they will come)
 and estimates only the total from the units taken so far. It sells no more than the truth about
 the future allows; the gap between it and 100% is what the orders so far cannot say, and the gap
 between it and the shipped estimate is what knowing the show's shape ahead would be worth.
+`knows demand` is told the units the rest of the show will order, refused ones included, and
+only has to turn them into a shortfall: the paid share measured so far, less what is available
+and the unpaid holds that will come back. Its gap to 100% is the goal's own noise (which orders
+get paid, and when holds return).
 
 A second table takes each SKU the stock risk warns in minutes 8-20 (a show that opens with a
 rush) and compares the restock its first warning would name with what the show went on to lack.
@@ -61,12 +65,14 @@ class Minute:
     available: int
     consumption: int  # reserved + sold
     restocked: int
+    reserved: int = 0  # units in holds not paid yet
+    ordered: int = 0  # cumulative units ordered, refused ones included
 
 
 def walk(raw: dict[str, Any]) -> dict[str, list[Minute]]:
     """Per SKU, the stock at every minute mark of the show."""
     start = epoch_ms(parse_instant(raw["session"]["starts_at"]))
-    fresh = {"taken": 0, "consumption": 0, "restocked": 0}
+    fresh = {"taken": 0, "consumption": 0, "restocked": 0, "ordered": 0}
     state = {s["sku_id"]: {"available": s["on_hand"], **fresh} for s in raw["skus"]}
     holds: dict[str, dict[str, tuple[int, int]]] = {s["sku_id"]: {} for s in raw["skus"]}
     minutes: dict[str, list[Minute]] = {s["sku_id"]: [] for s in raw["skus"]}
@@ -77,6 +83,8 @@ def walk(raw: dict[str, Any]) -> dict[str, list[Minute]]:
             at, e = events[i]
             i += 1
             s, held = state[e["sku_id"]], holds[e["sku_id"]]
+            if e["type"] == "order.created":
+                s["ordered"] += e["quantity"]
             if e["type"] == "order.created" and s["available"] >= e["quantity"]:
                 s["available"] -= e["quantity"]
                 s["taken"] += e["quantity"]
@@ -93,7 +101,10 @@ def walk(raw: dict[str, Any]) -> dict[str, list[Minute]]:
                     del holds[sku_id][order_id]
                     s["available"] += quantity
                     s["consumption"] -= quantity
-            minutes[sku_id].append(Minute(s["taken"], s["available"], s["consumption"], s["restocked"]))
+            reserved = sum(quantity for quantity, _ in holds[sku_id].values())
+            minutes[sku_id].append(
+                Minute(s["taken"], s["available"], s["consumption"], s["restocked"], reserved, s["ordered"])
+            )
         mark += MINUTE_MS
     return minutes
 
@@ -200,12 +211,26 @@ def knows_curve(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
     return _packs(paid - (sku["on_hand"] + series[t].restocked), sku["pack_size"])
 
 
+def knows_demand(series: list[Minute], t: int, sku: dict[str, Any]) -> int:
+    """The bound: the units still to be ordered known. Of them the share paid so far (sold over
+    the units whose holds are settled) is needed, less what is available and the holds of the last
+    HOLD_MS that will come back unpaid (at the same share)."""
+    now = series[t]
+    settled = now.taken - now.reserved
+    paid_share = (now.consumption - now.reserved) / settled if settled > 0 else 1.0
+    recent = now.taken - series[max(0, t - HOLD_MS // MINUTE_MS)].taken
+    coming_back = min(now.reserved, (1 - paid_share) * recent)
+    to_come = series[-1].ordered - now.ordered
+    return _packs(paid_share * to_come - now.available - coming_back, sku["pack_size"])
+
+
 ESTIMATES: dict[str, Estimate] = {
     "shipped": shipped,
     "rush on top": rush_on_top,
     "pace alone": pace_alone,
     "plan alone": plan_alone,
     "knows curve": knows_curve,
+    "knows demand": knows_demand,
 }
 
 
