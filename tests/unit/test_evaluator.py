@@ -370,20 +370,22 @@ def test_an_opening_rush_red_asks_for_the_plans_remaining_demand_not_the_rush_on
 
 
 def test_an_opening_flash_that_sells_out_in_minutes_is_red_while_stock_is_left(world: World) -> None:
-    """A core SKU stocked near its forecast opens with a flash of 20 a minute. Before the pace has
-    its eight minutes of evidence, the red ("call the supply chain") comes while there is stock to
-    act on, not as the sell-out: the phone rings once, at the red, and the sell-out is one message."""
+    """A core SKU stocked near its forecast opens with a flash: 40 in its first minute, then 20 a
+    minute. Before the pace has its eight minutes of evidence, the red ("call the supply chain")
+    comes while there is stock to act on, not as the sell-out: the phone rings once, at the red,
+    and the sell-out is one message."""
     world.load(sku("a", forecast=90, on_hand=95, importance="core", auto_pause_on_red=True), minutes=120)
-    for minute in range(5):
+    for minute, units in enumerate((40, 20, 20, 20)):
         world.tick(minute)
         assert world.stock("a")["paused"] is False  # a projection never pauses a SKU with stock
-        world.reserve("a", min(20, world.stock("a")["available"]), minute + 0.5)
+        world.reserve("a", min(units, world.stock("a")["available"]), minute + 0.5)
     assert world.recorder.kinds() == [("alert", "red"), ("sold_out", "red")]
     red, sold_out = world.recorder.notices
-    assert red.at == world.start + timedelta(minutes=1) and red.stock_risk and red.available == 75
-    assert (sold_out.at - red.at) >= timedelta(minutes=3)
-    assert red.sms_zh == "【红色预警】Product a(a) 可售75 约4分钟售罄 立即联系供应链，准备下架。"
-    assert "即将售罄：立即联系供应链，准备下架链接。按当前速度（20件/分钟）约4分钟售罄" in red.text_zh
+    assert red.at == world.start + timedelta(minutes=1) and red.stock_risk and red.available == 55
+    assert sold_out.at - red.at == timedelta(minutes=2.5)
+    # A hot start: the restock is the plan's demand still to come (0.75 a minute), less the 55 left.
+    assert red.sms_zh == "【红色预警】Product a(a) 可售55 约1分钟售罄 补货35 立即联系供应链，准备下架。"
+    assert "即将售罄：立即联系供应链补货35件，准备下架链接。按当前速度（40件/分钟）约1分钟售罄" in red.text_zh
     routing = Routing.from_template()
     assert ["sms" in routing.channels(n) for n in (red, sold_out)] == [True, False]
     assert world.stock("a")["paused"] is True  # the sell-out did

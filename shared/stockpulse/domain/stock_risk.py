@@ -44,8 +44,10 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
 - **An opening flash that sells out within minutes is red at once.** Before the pace has its
   MIN_OBSERVED_MINUTES, the same smoothed rate (`opening_pace`, the units gate kept) raises red,
   and only red, when it sells out what is available within OPENING_RED_HORIZON_MINUTES, projected
-  as fading (the flash wears off). Without it, a SKU stocked near its forecast got "slow the pitch"
-  with 1 unit left and its first red as the sell-out (bench: 4 of 6 opening sell-outs in 20 sales).
+  as fading fast (time constant OPENING_FADE_MINUTES: an opening flash halves every minute or two;
+  projected with a pitch's 10 minutes, a flash of 87 in the first minute of a SKU with 245 was
+  called red and sold 72 more). Without it, a SKU stocked near its forecast got "slow the pitch"
+  with 1 unit left and its red as the sell-out (bench: 5 of 6 opening sell-outs in 20 sales).
 
 Why these numbers: each trades warning lead against false alarms on generated two-hour sales of
 every shape (`bench/alert_policies.py`); docs/product.md says why each is where it is, and the
@@ -79,6 +81,7 @@ FADING_LOOKBACK_MINUTES = 3
 FADING_SHARE = 0.8
 SUSTAINED_MINUTES = 45
 OPENING_RED_HORIZON_MINUTES = 5.0
+OPENING_FADE_MINUTES = 3.0
 
 
 def pace(taken_by_minute: Sequence[int]) -> float | None:
@@ -182,7 +185,7 @@ def signal(inputs: RiskInputs, *, margin: float = 1.0, red_horizon: float = RED_
     stock = inputs.available * margin
     if v is None and inputs.opening is not None:  # an opening flash: red or nothing
         horizon = min(OPENING_RED_HORIZON_MINUTES * red_horizon / RED_HORIZON_MINUTES, left)  # held: longer
-        flash = projected_units(inputs.opening, horizon, FADING_PACE_FADE_MINUTES)
+        flash = projected_units(inputs.opening, horizon, OPENING_FADE_MINUTES)
         return Tier.RED if flash > stock else Tier.NONE
     if v is None or v <= 0:
         return Tier.NONE  # no pace, no projection

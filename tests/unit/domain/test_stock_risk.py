@@ -111,8 +111,8 @@ def test_an_opening_flash_has_a_pace_for_red_before_the_pace_has_its_minutes() -
 @pytest.mark.parametrize(
     ("available", "signal"),
     [
-        (140, Tier.RED),  # 36/min fading over 5 minutes: 10 x 36 x (1 - e^-0.5) = 142 > 140
-        (145, Tier.NONE),  # ... 142 < 145: it may fade first
+        (85, Tier.RED),  # 36/min fading over 5 minutes: 3 x 36 x (1 - e^-5/3) = 87.6 > 85
+        (90, Tier.NONE),  # ... 87.6 < 90: it may fade first
         (20, Tier.RED),
     ],
 )
@@ -132,10 +132,11 @@ def test_an_opening_flash_is_never_orange() -> None:
 
 
 def test_an_opening_red_is_held_while_the_flash_still_sells_out_what_is_left() -> None:
-    state = sr.evaluate(sr.RiskState(), inputs(100, None, opening=36.0))
+    state = sr.evaluate(sr.RiskState(), inputs(60, None, opening=36.0))
     assert state.tier is Tier.RED
-    assert run([inputs(150, None, opening=30.0)] * sr.CLEAR_AFTER_MINUTES, state)[-1] is Tier.RED
-    calm = inputs(150, None, opening=5.0)
+    # 30/min over the 7.5-minute hold horizon: 3 x 30 x (1 - e^-2.5) = 82.6, over 90 / 1.25
+    assert run([inputs(90, None, opening=30.0)] * sr.CLEAR_AFTER_MINUTES, state)[-1] is Tier.RED
+    calm = inputs(90, None, opening=5.0)
     assert run([calm] * sr.CLEAR_AFTER_MINUTES, state)[-1] is Tier.NONE
 
 
