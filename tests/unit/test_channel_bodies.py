@@ -183,7 +183,7 @@ SMS = {
         "【橙色持续】桂花糕 6枚(cake-osmanthus) 消耗103% 可售8 约3分钟售罄 补货95 "
         "主播放缓节奏，运营确认补货。"
     ),
-    "resolved_orange": "【预警解除】桂花糕 6枚(cake-osmanthus) 橙色→正常 可售12 无需操作。",
+    "resolved_orange": "【预警解除】桂花糕 6枚(cake-osmanthus) 橙色→正常 可售12 暂无需操作，留意库存。",
     "resolved_to_orange_stock_lasts": (
         "【预警解除】桂花糕 6枚(cake-osmanthus) 红色→橙色 可售28 无需放缓节奏，关注库存。"
     ),
@@ -299,8 +299,16 @@ EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
         {"Tier": "ORANGE", "Action": "Host: slow the pitch and pace; ops: confirm the restock of 95 units."},
     ),
     "resolved_orange": (
-        {"级别": "橙色→正常（解除）", "操作": "恢复正常，无需操作。", "建议补货": None},
-        {"Tier": "ORANGE -> normal (resolved)", "Action": "Back to normal: no action needed."},
+        {
+            "级别": "橙色→正常（解除）",
+            "操作": "恢复正常，暂无需操作；按当前速度本场内会售罄，留意库存。",
+            "建议补货": None,
+        },
+        {
+            "Tier": "ORANGE -> normal (resolved)",
+            "Action": "Back to normal: nothing to do now; keep an eye on the stock (at this pace it sells "
+            "out before the show ends).",
+        },
     ),
     "sold_out": (
         {"级别": "红色", "操作": "补货95件后恢复售卖，或下架链接。", "可售": None, "预计售罄": None},
@@ -438,8 +446,8 @@ IM_WORDS: dict[str, tuple[list[str], list[str]]] = {
         ["Still ORANGE: ", "confirm the restock of 95 units", "available 8"],
     ),
     "resolved_orange": (
-        ["【预警解除】", "橙色→正常", "恢复正常，无需操作。"],
-        ["Resolved: ", "now normal (was ORANGE)", "no action needed"],
+        ["【预警解除】", "橙色→正常", "恢复正常，暂无需操作；按当前速度本场内会售罄，留意库存。", "约30分钟"],
+        ["Resolved: ", "now normal (was ORANGE)", "keep an eye on the stock", "sells out in ~30 min"],
     ),
     "resolved_to_orange_stock_lasts": (
         ["【预警解除】", "红色→橙色", "主播无需放缓节奏，运营关注库存。", "速度0.4件/分钟，本场内不会售罄"],

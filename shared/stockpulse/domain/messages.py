@@ -303,7 +303,9 @@ def _tier_action(
     and nothing is to be restocked (consumption past 120% of the plan with stock to spare:
     stopping would only lose the sales the stock was there for). Below red while paused, the
     step left is to resume selling: a restock that came before the resume must not read as
-    "back to normal" beside a sale that is still stopped.
+    "back to normal" beside a sale that is still stopped. Back to normal beside "sells out in ~29
+    min" with an hour of show left says "nothing to do now, keep an eye on the stock", not "no
+    action needed": the lines and the stock risk judge the pace as fading, the ETA does not.
     """
     sells_out = eta == "in_show"
     if tier is Tier.RED and paused:
@@ -390,6 +392,13 @@ def _tier_action(
             "Watch closely; no restock needed yet.",
             "密切关注，暂不需补货。",
             "密切关注。",
+        )
+    if sells_out:  # back under every line, yet the pace beside it runs out before the show ends
+        return (
+            "Back to normal: nothing to do now; keep an eye on the stock (at this pace it sells out "
+            "before the show ends).",
+            "恢复正常，暂无需操作；按当前速度本场内会售罄，留意库存。",
+            "暂无需操作，留意库存。",
         )
     return (NO_ACTION_EN, NO_ACTION_ZH, "无需操作。")
 

@@ -243,9 +243,25 @@ def test_resolved_says_which_tier_was_resolved() -> None:
     assert resolved.action_zh == "密切关注，准备补货250件。"  # the lower tier's action still applies
     assert "红色→黄色" in resolved.sms_zh and "补货250" in resolved.sms_zh
 
-    normal = render(notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE))
+    normal = render(
+        notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE, show_minutes_left=10.0)
+    )
     assert "now normal (was ORANGE)" in normal.title_en
     assert normal.sms_zh == "【预警解除】草莓蛋糕(cake-01) 橙色→正常 可售38 无需操作。"
+    assert "恢复正常，无需操作。" in normal.text_zh and "本场内不会售罄" in normal.text_zh
+
+
+def test_back_to_normal_beside_a_sell_out_in_the_show_says_to_keep_watching() -> None:
+    # A rehearsal's resolution read "恢复正常，无需操作 … 速度4件/分钟，约29分钟售罄" with 79 minutes of
+    # show left: the ETA holds the pace, the lines judge it fading; neither may be hidden.
+    n = notice(kind=NoticeKind.RESOLVED, tier=Tier.NONE, previous_tier=Tier.ORANGE, show_minutes_left=79.0)
+    r = render(n)
+    assert r.action_zh == "恢复正常，暂无需操作；按当前速度本场内会售罄，留意库存。"
+    assert "无需操作。" not in r.text_zh and "约12分钟售罄" in r.text_zh
+    assert r.sms_zh == "【预警解除】草莓蛋糕(cake-01) 橙色→正常 可售38 暂无需操作，留意库存。"
+    assert "keep an eye on the stock" in r.text_en and "no action needed" not in r.text_en
+    zh, en = email_body(n).split("-" * 40)
+    assert "留意库存" in zh and "keep an eye on the stock" in en
 
 
 def test_sold_out_says_it_once_and_what_to_do() -> None:
