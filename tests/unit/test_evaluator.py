@@ -719,6 +719,9 @@ def test_a_sale_evaluated_from_memory_sends_and_stores_what_one_read_every_minut
             stored["samples"] = [[m - each.t0, *rest] for m, *rest in stored["samples"]]
             if "step" in stored:
                 stored["step"]["minute"] -= each.t0
+            stored["sold_out_spans"] = [
+                [a - each.t0, b - each.t0] for a, b in stored.get("sold_out_spans", [])
+            ]
             items.append({k: v for k, v in stored.items() if k not in ("pk", "sk", "updated_ms")})
 
     def said(each: World) -> list[tuple[str, str, str, str]]:

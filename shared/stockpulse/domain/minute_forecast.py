@@ -98,6 +98,7 @@ class MinuteForecast:
     risk: stock_risk.RiskState
     risk_signal: Tier  # what this minute's projection says by itself (no pending, no hold)
     frozen_velocity: float | None  # the restock pace kept while sold out (nothing can sell then)
+    sold_out_spans: list[tuple[int, int]]  # the sold-out stretches' first and last minutes
     slow_runs: int  # evaluations in a row under the band's lower edge (after SLOW_AFTER_MINUTES)
     slow_tip: bool  # this minute sends the SKU's one "selling slowly" tip
     slow_sent: bool
@@ -134,6 +135,8 @@ class MinuteForecast:
             values["eta_minutes"] = self.eta_minutes
         if self.frozen_velocity is not None:
             values["frozen_velocity"] = _round(self.frozen_velocity, "0.0001")
+        if self.sold_out_spans:
+            values["sold_out_spans"] = [list(span) for span in self.sold_out_spans]
         if self.step is not None:
             values["step"] = self.step
         return values
@@ -187,6 +190,31 @@ def still_holds(
         return False
     platforms = [s for s in after["platform_samples"] if s[0] > minute - PLATFORM_SAMPLE_MINUTES * MINUTE_MS]
     return "platforms" not in values or platforms == view.platform_samples
+
+
+def _sold_out_spans(previous: Mapping[str, Any], minute: int, *, sold_out: bool) -> list[tuple[int, int]]:
+    """The SKU's sold-out stretches (first and last minute) still within the samples' reach, this
+    minute included when it is sold out now: the latest is extended while the last evaluation
+    found the SKU sold out (`frozen_velocity`)."""
+    horizon = minute - SAMPLE_MINUTES * MINUTE_MS
+    spans = [(int(a), int(b)) for a, b in previous.get("sold_out_spans", []) if int(b) > horizon]
+    if not sold_out:
+        return spans
+    if spans and previous.get("frozen_velocity") is not None:
+        return [*spans[:-1], (spans[-1][0], max(spans[-1][1], minute))]
+    return [*spans, (minute, minute)]
+
+
+def _selling_minutes(
+    increments: Sequence[int], *, first_ms: int, sold_out: Sequence[tuple[int, int]]
+) -> list[int]:
+    """The per-minute increments (the first ends a minute after `first_ms`) without the minutes
+    that began sold out: nothing could sell in them, whatever the demand."""
+    return [
+        units
+        for i, units in enumerate(increments)
+        if not any(a <= first_ms + i * MINUTE_MS <= b for a, b in sold_out)
+    ]
 
 
 def compute_forecast(
@@ -260,12 +288,15 @@ def compute_forecast(
         risk_signal = stock_risk.signal(projection)
     # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
     # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
-    # measured pace falls; the demand did not).
+    # measured pace falls; the demand did not). Once stock is back, the minutes that began sold
+    # out are left out of it for the same reason.
+    sold_out_spans = _sold_out_spans(previous, minute, sold_out=levels.sold_out)
+    demand = _selling_minutes(increments, first_ms=samples[0][0], sold_out=sold_out_spans)
     restock_pace = forecast.restock_pace(
-        increments,
+        demand,
         plan_pace=plan.planned_pace,
         hot_start=hot_start and elapsed < forecast.HOT_START_MINUTES,
-        measured=pace is not None,
+        measured=stock_risk.pace(demand) is not None,
     )
     frozen: float | None = None
     if levels.sold_out:
@@ -315,6 +346,7 @@ def compute_forecast(
         risk=risk,
         risk_signal=risk_signal,
         frozen_velocity=frozen,
+        sold_out_spans=sold_out_spans,
         slow_runs=slow_runs,
         slow_tip=slow_tip,
         slow_sent=slow_sent or slow_tip,

@@ -3,6 +3,7 @@ change points beside the session's run minutes (`domain/minute_forecast.py`, `do
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -142,3 +143,36 @@ def test_an_opening_rush_that_sells_out_before_its_pace_has_evidence_names_the_p
     assert [restock[m] for m in (1, 2, 3)] == [0, 0, 0]  # no hot start yet: no pace, no number
     assert restock[4] == (120 - 4) - 12
     assert [restock[m] for m in range(5, 20)] == [120 - m for m in range(5, 20)]
+
+
+def test_the_minutes_a_sku_was_sold_out_are_not_read_as_demand_once_its_stock_is_back() -> None:
+    """6 a minute against a plan of 5 until the 240 units are gone at minute 40; sold out for 15
+    minutes; then 30 unpaid holds come back and it sells 2 a minute until they are gone again at
+    minute 70. The number is frozen while sold out; when the stock is back it starts from that
+    number (less what came back, on the new kept share) and follows the new pace minute by minute.
+    The minutes with nothing to sell used to count as minutes of no demand: here the number fell
+    from 345 to 0 as the stock came back and climbed again to 82 (a rehearsal's cake read
+    "补货100件后恢复售卖" sold out and "准备补货3件" eight minutes later, after a restock; now 13)."""
+    plan = SkuPlan(forecast=600, starts_ms=0, ends_ms=120 * MIN, stock_risk=False)
+    stored: dict[str, Any] | None = None
+    restock: dict[int, int] = {}
+    hot_start = False
+    for m in range(1, 80):
+        taken = min(240, 6 * m) + min(30, 2 * max(0, m - 55))
+        back = 30 if m >= 55 else 0  # unpaid holds that ended
+        levels = StockLevels(
+            on_hand=240, held=0, reserved=taken - back, sold=0, available=240 - taken + back, taken=taken
+        )
+        view = compute_forecast(plan, levels, stored, m * MIN)
+        restock[m], hot_start = view.restock_quantity, hot_start or view.hot_start
+        stored = stored_as(view)
+    assert not hot_start  # the plan's pace is not capped: this is about the sold-out minutes only
+    frozen = [restock[m] for m in range(40, 55)]
+    assert all(b == a - 5 for a, b in itertools.pairwise(frozen))  # the plan's pace as minutes run out
+    kept_share = (240 - 30) / 240
+    assert restock[55] == pytest.approx(kept_share * (restock[54] - 5) - 30, abs=2)
+    back = [restock[m] for m in range(55, 71)]
+    assert all(0 <= a - b <= 0.15 * a for a, b in itertools.pairwise(back))  # follows, no cliff
+    assert back[-1] < back[0] / 2  # and it does follow the new pace
+    again = [restock[m] for m in range(70, 80)]
+    assert all(0 <= a - b <= 5 for a, b in itertools.pairwise(again))  # frozen again
