@@ -13,8 +13,9 @@ minute, what is available, the kept share. The estimates are the shipped one
 (`forecast.restock_quantity` on the pace the evaluator uses, `forecast.restock_pace`; when that
 says none while the stock risk warns, the risk's own projection, `stock_risk.restock_named`),
 and, side by side:
-- `rush on top`: the shipped estimate without its hot-start rule (a rush in a hot start's first
-  30 minutes counted on top of the plan's pace), the estimate that rule replaced;
+- `rush on top`: the shipped estimate without its hot-start rules (a rush in a hot start's first
+  30 minutes counted on top of the plan's pace, and no part of it taken as the plan's demand come
+  early: `forecast.pulled_forward`), the estimate those rules replaced;
 - `pace alone`: the pace (half-life 5) fading over 45 minutes, the estimate this replaced;
 - `plan alone`: the plan's pace for the rest of the show, no pace at all.
 
@@ -30,6 +31,8 @@ get paid, and when holds return).
 
 A second table takes each SKU the stock risk warns in minutes 8-20 (a show that opens with a
 rush) and compares the restock its first warning would name with what the show went on to lack.
+A third takes the SKUs an opening rush sells out before minute 15 and compares the number of
+their last minute with stock (the one their sold-out message quotes) with the true shortfall.
 
 Run: .venv/bin/python bench/restock_estimates.py [--sales 60]
 """
@@ -144,7 +147,7 @@ def _packs(units: float, pack: int) -> int:
 
 
 def hot_start(series: list[Minute], t: int, sku: dict[str, Any]) -> bool:
-    """In a hot start's window at minute `t` (the evaluator latches `forecast.is_hot_start`)."""
+    """The show opened hot by minute `t` (the evaluator latches `forecast.is_hot_start`)."""
     plan = forecast.SkuPlan(
         forecast=sku["forecast"],
         starts_ms=0,
@@ -152,30 +155,40 @@ def hot_start(series: list[Minute], t: int, sku: dict[str, Any]) -> bool:
         lead_time_days=sku["lead_time_days"],
         has_history=sku["has_history"],
     )
-    return t < forecast.HOT_START_MINUTES and any(
+    return any(
         forecast.is_hot_start(plan, consumption=series[m].consumption, minutes_elapsed=m)
-        for m in range(t + 1)
+        for m in range(min(t, int(forecast.HOT_START_MINUTES)) + 1)
     )
 
 
 def shipped(series: list[Minute], t: int, sku: dict[str, Any], *, rush_on_top: bool = False) -> int:
     pace, now, left = _inputs(series, t)
-    if not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`)
+    plan_pace, hot = sku["forecast"] / SHOW_MINUTES, hot_start(series, t, sku)
+    early = 0.0
+    if not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`) and credit
         pace = forecast.restock_pace(
             _increments(series, t),
-            plan_pace=sku["forecast"] / SHOW_MINUTES,
-            hot_start=hot_start(series, t, sku),
+            plan_pace=plan_pace,
+            hot_start=hot and t < forecast.HOT_START_MINUTES,
             measured=pace > 0,
         )
+        early = forecast.pulled_forward(
+            taken=now.taken, plan_pace=plan_pace, minutes_elapsed=t, hot_start=hot
+        )
     kept_share = now.consumption / now.taken if now.taken else 1.0
-    units = forecast.restock_quantity(
-        available=now.available,
-        pace=pace,
-        plan_pace=sku["forecast"] / SHOW_MINUTES,
-        minutes_left=left,
-        kept_share=kept_share,
-        pack_size=sku["pack_size"],
-    )
+
+    def restock_for(early_units: float) -> int:
+        return forecast.restock_quantity(
+            available=now.available,
+            pace=pace,
+            plan_pace=plan_pace,
+            minutes_left=left,
+            kept_share=kept_share,
+            pack_size=sku["pack_size"],
+            early_units=early_units,
+        )
+
+    units, without_credit = restock_for(early), restock_for(0.0)
     if units or now.available <= 0:
         return units
     # The evaluator's fallback (`stock_risk.restock_named`). The warning here is this minute's
@@ -184,7 +197,13 @@ def shipped(series: list[Minute], t: int, sku: dict[str, Any], *, rush_on_top: b
     eta = forecast.sell_out_eta_minutes(now.available, inputs.velocity or 0.0)
     warned = stock_risk.signal(inputs) >= Tier.ORANGE
     return stock_risk.restock_named(
-        units, inputs, eta=eta, warned=warned, kept_share=kept_share, pack_size=sku["pack_size"]
+        units,
+        inputs,
+        eta=eta,
+        warned=warned,
+        kept_share=kept_share,
+        pack_size=sku["pack_size"],
+        without_credit=without_credit,
     )
 
 
@@ -240,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     within: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     openings: dict[str, list[tuple[int, int]]] = defaultdict(list)  # asked, lacked
+    early_sell_outs: dict[str, list[tuple[int, int]]] = defaultdict(list)  # asked, lacked
     sell_outs = 0
     for seed in range(1, args.sales + 1):
         raw, paid, curves = generate_sale_with_curves(seed)
@@ -247,10 +267,14 @@ def main(argv: list[str] | None = None) -> int:
             sku = {**next(s for s in raw["skus"] if s["sku_id"] == sku_id), "curve": curves[sku_id]}
             opening_rush(series, sku, paid[sku_id], openings)
             sold_out = next((t for t, m in enumerate(series) if m.available <= 0 and m.consumption > 0), None)
-            if sold_out is None or sold_out < 15:
+            if sold_out is None:
                 continue
             shortfall = paid[sku_id] - (sku["on_hand"] + series[sold_out].restocked)
             if shortfall <= 0:
+                continue
+            if sold_out < 15:
+                for name, estimate in ESTIMATES.items():
+                    early_sell_outs[name].append((estimate(series, max(0, sold_out - 1), sku), shortfall))
                 continue
             sell_outs += 1
             for lead in LEADS:
@@ -262,7 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'estimate':12}" + "".join(f"{lead:>7} min" for lead in LEADS))
     for name in ESTIMATES:
         print(f"  {name:12}" + "".join(f"{within[name][lead] / max(1, sell_outs):>10.0%} " for lead in LEADS))
-    print_opening_rushes(openings)
+    count = len(openings["shipped"])
+    print(f"\n{count} SKUs warned in minutes 8-20; the restock their first warning names against the units")
+    print("the show went on to lack (within +-50%, or +-5 units where it lacked under 10):")
+    print_pairs(openings)
+    count = len(early_sell_outs["shipped"])
+    print(f"\n{count} SKUs sold out before minute 15 with demand left; the restock of their last minute with")
+    print("stock (the number the sold-out message quotes) against the true shortfall:")
+    print_pairs(early_sell_outs)
     return 0
 
 
@@ -291,10 +322,9 @@ def opening_rush(
         rows[name].append((estimate(series, t, sku), lacked))
 
 
-def print_opening_rushes(rows: dict[str, list[tuple[int, int]]]) -> None:
+def print_pairs(rows: dict[str, list[tuple[int, int]]]) -> None:
+    """Per estimate, (asked, lacked) pairs: within +-50% (+-5 units under 10), over 2x, the ratio."""
     count = len(rows["shipped"])
-    print(f"\n{count} SKUs warned in minutes 8-20; the restock their first warning names against the units")
-    print("the show went on to lack (within +-50%, or +-5 units where it lacked under 10):")
     print(f"  {'estimate':12}{'within':>10}{'over 2x':>10}{'asked / lacked':>17}")
     for name, pairs in rows.items():
         ok = sum(abs(asked - lacked) <= 0.5 * max(lacked, 10) for asked, lacked in pairs)

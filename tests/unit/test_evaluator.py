@@ -383,9 +383,11 @@ def test_an_opening_flash_that_sells_out_in_minutes_is_red_while_stock_is_left(w
     red, sold_out = world.recorder.notices
     assert red.at == world.start + timedelta(minutes=1) and red.stock_risk and red.available == 55
     assert sold_out.at - red.at == timedelta(minutes=2.5)
-    # A hot start: the restock is the plan's demand still to come (0.75 a minute), less the 55 left.
-    assert red.sms_zh == "【红色预警】Product a(a) 可售55 约1分钟售罄 补货35 立即联系供应链，准备下架。"
-    assert "即将售罄：立即联系供应链补货35件，准备下架链接。按当前速度（40件/分钟）约1分钟售罄" in red.text_zh
+    # A hot start: the restock is the plan's demand still to come (0.75 a minute for 119 minutes),
+    # less half the 39 units the flash took ahead of it (the plan's demand come early), less the 55
+    # left: 89.25 - 19.6 - 55.
+    assert red.sms_zh == "【红色预警】Product a(a) 可售55 约1分钟售罄 补货15 立即联系供应链，准备下架。"
+    assert "即将售罄：立即联系供应链补货15件，准备下架链接。按当前速度（40件/分钟）约1分钟售罄" in red.text_zh
     routing = Routing.from_template()
     assert ["sms" in routing.channels(n) for n in (red, sold_out)] == [True, False]
     assert world.stock("a")["paused"] is True  # the sell-out did

@@ -158,6 +158,14 @@ def sell_out_eta_minutes(available: int, velocity: float) -> float | None:
 
 RESTOCK_HALF_LIFE_MINUTES = 5.0  # steadier than the risk's pace: the number must not swing
 PITCH_FADE_MINUTES = 15.0  # a pitch's extra orders wear off over this time constant
+# A hot start's rush is partly the plan's demand come early: this share of the units taken ahead
+# of the plan's pace comes off the rest of the show's plan, never more than PULLED_FORWARD_CAP of
+# it, and the credit fades out over the PULLED_FORWARD_FADE_MINUTES after the hot-start window
+# (a SKU still selling fast by then was not only early). Why these numbers: docs/product.md
+# (bench/restock_estimates.py).
+PULLED_FORWARD_SHARE = 0.5
+PULLED_FORWARD_CAP = 0.5
+PULLED_FORWARD_FADE_MINUTES = 20.0
 
 
 def restock_pace(
@@ -177,6 +185,18 @@ def restock_pace(
     return min(pace, plan_pace) if hot_start else pace
 
 
+def pulled_forward(*, taken: int, plan_pace: float, minutes_elapsed: float, hot_start: bool) -> float:
+    """The units of the rest of the plan a hot start's rush already took (`restock_quantity`):
+    PULLED_FORWARD_SHARE of the units taken ahead of the plan's pace so far, in full through the
+    hot-start window, then fading linearly to nothing over PULLED_FORWARD_FADE_MINUTES."""
+    if not hot_start:
+        return 0.0
+    past_window = max(0.0, minutes_elapsed - HOT_START_MINUTES)
+    weight = max(0.0, 1.0 - past_window / PULLED_FORWARD_FADE_MINUTES)
+    ahead = max(0.0, taken - plan_pace * minutes_elapsed)
+    return weight * PULLED_FORWARD_SHARE * ahead
+
+
 def restock_quantity(
     *,
     available: int,
@@ -185,18 +205,22 @@ def restock_quantity(
     minutes_left: float,
     kept_share: float = 1.0,
     pack_size: int = 1,
+    early_units: float = 0.0,
 ) -> int:
     """Units to add so the stock lasts to the end of the show, in whole packs, never negative.
 
     The units still expected: the rest of the show at the pace the plan was sized for
-    (`plan_pace`, forecast / show minutes; the current pace when it is slower), plus what the
-    current pace sells above the plan while it wears off (PITCH_FADE_MINUTES): a pitch's burst
-    does not last the show, the plan's demand does. Only `kept_share` of the units taken stay
-    taken (unpaid holds expire and come back to stock). What is available goes first.
+    (`plan_pace`, forecast / show minutes; the current pace when it is slower), less the plan's
+    demand a hot start's rush took early (`early_units`, `pulled_forward`; at most
+    PULLED_FORWARD_CAP of the rest), plus what the current pace sells above the plan while it
+    wears off (PITCH_FADE_MINUTES): a pitch's burst does not last the show, the plan's demand
+    does. Only `kept_share` of the units taken stay taken (unpaid holds expire and come back to
+    stock). What is available goes first.
     """
     if pace <= 0 or minutes_left <= 0:
         return 0
     base = min(plan_pace, pace) * minutes_left
+    base -= min(max(0.0, early_units), PULLED_FORWARD_CAP * base)
     burst = (
         max(0.0, pace - plan_pace) * PITCH_FADE_MINUTES * (1.0 - math.exp(-minutes_left / PITCH_FADE_MINUTES))
     )

@@ -313,14 +313,24 @@ def compute_forecast(
         step = {"minute": minute, "risk": before.to_item(), "slow_runs": prior_slow_runs}
     slow_tip = not slow_sent and slow_runs >= SLOW_RUNS
     eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
-    restock = forecast.restock_quantity(
-        available=levels.available,
-        pace=restock_pace,
-        plan_pace=plan.planned_pace,
-        minutes_left=left,
-        kept_share=levels.kept_share,
-        pack_size=plan.pack_size,
+    # The hot start's credit is judged as the SKU sold out and held there, as the pace is.
+    credit_minute = plan.minutes_elapsed(sold_out_spans[-1][0]) if levels.sold_out else elapsed
+    early = forecast.pulled_forward(
+        taken=levels.taken, plan_pace=plan.planned_pace, minutes_elapsed=credit_minute, hot_start=hot_start
     )
+
+    def restock_for(early_units: float) -> int:
+        return forecast.restock_quantity(
+            available=levels.available,
+            pace=restock_pace,
+            plan_pace=plan.planned_pace,
+            minutes_left=left,
+            kept_share=levels.kept_share,
+            pack_size=plan.pack_size,
+            early_units=early_units,
+        )
+
+    restock, without_credit = restock_for(early), restock_for(0.0)
     # The plan-anchored estimate may say the stock lasts where the stock risk's warning or the
     # ETA says it does not (a consumption red's "stop selling, call the supplier" too).
     restock = stock_risk.restock_named(
@@ -330,6 +340,7 @@ def compute_forecast(
         warned=risk.tier >= Tier.ORANGE and not levels.sold_out,
         kept_share=levels.kept_share,
         pack_size=plan.pack_size,
+        without_credit=without_credit,
     )
     return MinuteForecast(
         samples=samples,

@@ -163,15 +163,24 @@ def restock_when_warned(inputs: RiskInputs, *, kept_share: float, pack_size: int
 
 
 def restock_named(
-    restock: int, inputs: RiskInputs, *, eta: float | None, warned: bool, kept_share: float, pack_size: int
+    restock: int,
+    inputs: RiskInputs,
+    *,
+    eta: float | None,
+    warned: bool,
+    kept_share: float,
+    pack_size: int,
+    without_credit: int = 0,
 ) -> int:
     """The restock a message quotes: `restock` (the plan-anchored estimate), or, where that says
-    none while the SKU is `warned` or its `eta` sells it out before the show ends, the projection's
-    number (`restock_when_warned`). A message that says "sells out" names how many to order."""
+    none while the SKU is `warned` or its `eta` sells it out before the show ends, the same estimate
+    without a hot start's credit for demand come early (`without_credit`: a rush that sells the
+    SKU out is not only early), and failing that the projection's number (`restock_when_warned`).
+    A message that says "sells out" names how many to order."""
     in_show = eta is not None and 0 < eta <= inputs.minutes_left
     if restock or not (warned or in_show):
         return restock
-    return restock_when_warned(inputs, kept_share=kept_share, pack_size=pack_size)
+    return without_credit or restock_when_warned(inputs, kept_share=kept_share, pack_size=pack_size)
 
 
 def signal(inputs: RiskInputs, *, margin: float = 1.0, red_horizon: float = RED_HORIZON_MINUTES) -> Tier:

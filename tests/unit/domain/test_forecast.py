@@ -15,6 +15,7 @@ from stockpulse.domain.forecast import (
     is_hot_start,
     margin_forecast,
     pre_show_shortfall,
+    pulled_forward,
     restock_pace,
     restock_quantity,
     sell_out_eta_minutes,
@@ -247,6 +248,24 @@ def test_an_opening_rush_sizes_the_restock_at_no_more_than_the_plans_pace() -> N
     )
 
 
+def test_a_hot_starts_rush_took_part_of_the_plans_demand_early() -> None:
+    """Half the units taken ahead of the plan's pace come off the rest of the plan: in full through
+    the hot start's 30 minutes, fading out over the next 20; none without a hot start, none for a
+    SKU behind its plan."""
+    rush = {"taken": 110, "plan_pace": 1.0, "hot_start": True}
+    assert pulled_forward(minutes_elapsed=10, **rush) == (110 - 10) / 2
+    assert pulled_forward(minutes_elapsed=30, **rush) == (110 - 30) / 2
+    assert pulled_forward(minutes_elapsed=40, **rush) == (110 - 40) / 2 / 2
+    assert pulled_forward(minutes_elapsed=50, **rush) == pulled_forward(minutes_elapsed=70, **rush) == 0
+    assert pulled_forward(taken=110, plan_pace=1.0, minutes_elapsed=10, hot_start=False) == 0
+    assert pulled_forward(taken=5, plan_pace=1.0, minutes_elapsed=10, hot_start=True) == 0
+    # The restock: the plan's 100 minutes less the 50 taken early, less the 10 available; never
+    # more than half the plan's remaining demand comes off.
+    assert restock_quantity(available=10, pace=1.0, plan_pace=1.0, minutes_left=100, early_units=50) == 40
+    assert restock_quantity(available=10, pace=1.0, plan_pace=1.0, minutes_left=100, early_units=500) == 40
+    assert restock_quantity(available=10, pace=1.0, plan_pace=1.0, minutes_left=100, early_units=20) == 70
+
+
 @given(
     available=st.integers(0, 10_000),
     pace=st.floats(0, 500, allow_nan=False),
@@ -254,11 +273,12 @@ def test_an_opening_rush_sizes_the_restock_at_no_more_than_the_plans_pace() -> N
     left=st.floats(0, 600, allow_nan=False),
     kept=st.floats(0, 1, allow_nan=False),
     pack=st.integers(1, 50),
+    early=st.floats(0, 5_000, allow_nan=False),
 )
 def test_restock_is_whole_packs_never_negative_and_grows_with_pace(
-    available: int, pace: float, plan_pace: float, left: float, kept: float, pack: int
+    available: int, pace: float, plan_pace: float, left: float, kept: float, pack: int, early: float
 ) -> None:
-    def units(p: float) -> int:
+    def units(p: float, early_units: float = 0.0) -> int:
         return restock_quantity(
             available=available,
             pace=p,
@@ -266,10 +286,12 @@ def test_restock_is_whole_packs_never_negative_and_grows_with_pace(
             minutes_left=left,
             kept_share=kept,
             pack_size=pack,
+            early_units=early_units,
         )
 
     assert units(pace) >= 0 and units(pace) % pack == 0
     assert units(pace * 2) >= units(pace)
+    assert 0 <= units(pace, early) <= units(pace)  # demand taken early never asks for more
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ change points beside the session's run minutes (`domain/minute_forecast.py`, `do
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import pytest
@@ -123,26 +124,31 @@ def opening_rush(*, on_hand: int, minutes: int) -> dict[int, MinuteForecast]:
 def test_an_opening_rush_is_the_plans_demand_come_early_not_demand_on_top() -> None:
     """200 units, a hot start by minute 4. At minute 9 the restock counts the rest of the show at
     the plan's pace (111 minutes, 111 units) less the 92 available: 19, where the rush counted on
-    top asked 184 (the bench's opening rushes asked 4.8x what the shows lacked). Sold out at
-    minute 17, the number holds to the plan's pace as the minutes run out, and does not jump when
-    the hot start's window closes at minute 30."""
-    views = opening_rush(on_hand=200, minutes=40)
-    assert [m for m, view in views.items() if view.hot_start] == list(range(4, 40))
+    top asked 184 (the bench's opening rushes asked 4.8x what the shows lacked). Half the 99 units
+    taken ahead of the plan would say the stock lasts; the red beside "sells out in 8 min" names
+    the 19 without that credit. Sold out at minute 17, the number counts half the plan's remaining
+    demand (the credit's cap: the rush took the rest early), where it counted all of it, and holds
+    there as the minutes run out: no jump when the hot start's window closes at minute 30, and no
+    climb as the credit's fade would have it (nothing sells while sold out)."""
+    views = opening_rush(on_hand=200, minutes=60)
+    assert [m for m, view in views.items() if view.hot_start] == list(range(4, 60))
     restock = {m: view.restock_quantity for m, view in views.items()}
-    assert restock[9] == 111 - 92
-    sold_out = [restock[m] for m in range(17, 40)]
-    assert sold_out == [120 - m for m in range(17, 40)]  # the plan's pace, one unit less a minute
+    assert views[9].risk.tier is Tier.RED and restock[9] == 111 - 92
+    assert restock[17] == math.ceil((120 - 17) / 2)  # was 103
+    sold_out = [restock[m] for m in range(17, 60)]
+    assert all(0 <= a - b <= 1 for a, b in itertools.pairwise(sold_out))
 
 
 def test_an_opening_rush_that_sells_out_before_its_pace_has_evidence_names_the_plans_number() -> None:
     """60 units, gone in five minutes: a hot start from minute 4, three minutes before the pace
     has its evidence (minute 8). Its warnings and the sold-out message name the plan's remaining
-    demand less what is left, and the number stays on the plan's pace while sold out (it used to
-    be none, frozen at no pace)."""
+    demand less half the units the rush took ahead of the plan and less what is left, and the
+    number stays on the plan's pace while sold out (it used to be none, frozen at no pace)."""
     restock = {m: view.restock_quantity for m, view in opening_rush(on_hand=60, minutes=20).items()}
     assert [restock[m] for m in (1, 2, 3)] == [0, 0, 0]  # no hot start yet: no pace, no number
-    assert restock[4] == (120 - 4) - 12
-    assert [restock[m] for m in range(5, 20)] == [120 - m for m in range(5, 20)]
+    assert restock[4] == (120 - 4) - (48 - 4) // 2 - 12
+    early = (60 - 5) / 2  # as it sold out at minute 5
+    assert [restock[m] for m in range(5, 20)] == [math.ceil(120 - m - early) for m in range(5, 20)]
 
 
 def test_the_minutes_a_sku_was_sold_out_are_not_read_as_demand_once_its_stock_is_back() -> None:
