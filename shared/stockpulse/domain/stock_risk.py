@@ -40,7 +40,10 @@ An operator acts on it ("slow the pitch", "call the supplier"), so it must be tr
   raises it (hysteresis): a fading projection would step it down to orange beside
   "sells out in ~12 min", and the next few orders raise it again (bench: max messages per
   SKU-show 7 to 5, resolutions 15 to 9 in 10 sales).
-  A restock resets the risk at once (the projection starts again from the new stock).
+  A restock steps a raised risk down at once to what the new stock still stands at on those
+  same rules, and the counters start again: the projection starts again from the new stock, but
+  a restock short of the demand is not "back to normal" (rehearsals, seed 31: four restocked
+  cakes were told so, and warned again 2 to 25 minutes later).
 - **An opening flash that sells out within minutes is red at once.** Before the pace has its
   MIN_OBSERVED_MINUTES, the same smoothed rate (`opening_pace`, the units gate kept) raises red,
   and only red, when it sells out what is available within OPENING_RED_HORIZON_MINUTES, projected
@@ -264,10 +267,20 @@ def _orange_after(inputs: RiskInputs) -> int:
     return RAISE_AFTER_MINUTES + (NEAR_RED_WAIT_MINUTES if near_red else 0)
 
 
+def _standing(inputs: RiskInputs) -> Tier:
+    """What a raised risk still stands at: the projection or the paces that hold it, with the
+    clearing margin (the risk is not clearly gone while this is at or above it)."""
+    margin = 1 / CLEAR_MARGIN
+    projected = signal(inputs, margin=margin, red_horizon=RED_HOLD_HORIZON_MINUTES)
+    return max(projected, holding_signal(inputs, margin=margin))
+
+
 def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
     """One minute's step: the raised risk after this evaluation."""
     if inputs.restocked != state.restocked:
-        state = RiskState(restocked=inputs.restocked)  # new stock: judge afresh
+        # New stock: the counters start again, and a raised risk steps down at once to what the
+        # new stock still stands at. A restock short of the demand is not "back to normal".
+        state = RiskState(tier=min(state.tier, _standing(inputs)), restocked=inputs.restocked)
     raw = signal(inputs)
     orange_runs = state.orange_runs + 1 if raw >= Tier.ORANGE else 0
     red_runs = state.red_runs + 1 if raw is Tier.RED else 0
@@ -282,9 +295,7 @@ def evaluate(state: RiskState, inputs: RiskInputs) -> RiskState:
         # signal lapses and the orange goes out after all.
         tier, clear_runs = Tier.ORANGE, 0
     elif tier > Tier.NONE:
-        margin = 1 / CLEAR_MARGIN
-        projected = signal(inputs, margin=margin, red_horizon=RED_HOLD_HORIZON_MINUTES)
-        still = max(projected, holding_signal(inputs, margin=margin))
+        still = _standing(inputs)
         clear_runs = clear_runs + 1 if still < tier else 0
         if clear_runs >= CLEAR_AFTER_MINUTES:  # clearly gone long enough: step down
             tier, clear_runs = still, 0

@@ -228,10 +228,27 @@ def test_a_red_stands_while_the_last_ten_minutes_still_sell_it_out_within_the_ho
     assert "o" in before[first:] and before.rstrip("r").endswith("o")  # what the shop got before
 
 
-def test_a_restock_voids_the_risk_at_once() -> None:
+def test_a_restock_that_covers_the_demand_clears_the_risk_at_once() -> None:
     state = sr.evaluate(sr.RiskState(), inputs(50, 10.0))
+    assert state.tier is Tier.RED
     after = sr.evaluate(state, inputs(500, 10.0, restocked=450))
     assert after.tier is Tier.NONE and after.restocked == 450
+
+
+def test_a_restock_short_of_the_demand_is_not_back_to_normal() -> None:
+    """A red SKU selling 3 a minute for the last 45 minutes, 40 minutes of show left, gets 40 units
+    (70 available). The projection no longer sells out within the red's horizon, but the last 45
+    minutes' pace, held, still sells out what is there before the show ends: the red steps down to
+    orange at once, not to "back to normal" with a red at the next pitch (four rehearsals, seed 31:
+    each restocked cake read "恢复正常，无需操作" about six minutes after its restock, and three were
+    raised again 2, 13 and 15 minutes later). The counters start again on the new stock."""
+    red = sr.RiskState(Tier.RED, orange_runs=5, red_runs=3, clear_runs=4, restocked=0)
+    now = inputs(70, 2.0, left=40.0, restocked=40, sustained=3.0, recent=2.0)
+    assert sr.signal(now) is Tier.NONE  # what the projection says of the new stock by itself
+    after = sr.evaluate(red, now)
+    assert after == sr.RiskState(Tier.ORANGE, orange_runs=0, red_runs=0, clear_runs=0, restocked=40)
+    # Enough stock for that pace too: cleared at once, as before.
+    assert sr.evaluate(red, inputs(200, 2.0, left=40.0, restocked=170, sustained=3.0)).tier is Tier.NONE
 
 
 def test_state_round_trips() -> None:
