@@ -2,6 +2,7 @@
 period, and lets go only with a margin held for minutes; a restock judges afresh."""
 
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -249,6 +250,19 @@ def test_a_restock_short_of_the_demand_is_not_back_to_normal() -> None:
     assert after == sr.RiskState(Tier.ORANGE, orange_runs=0, red_runs=0, clear_runs=0, restocked=40)
     # Enough stock for that pace too: cleared at once, as before.
     assert sr.evaluate(red, inputs(200, 2.0, left=40.0, restocked=170, sustained=3.0)).tier is Tier.NONE
+
+
+def test_a_late_surge_restocked_in_a_lull_stays_orange() -> None:
+    """An orange SKU in a late surge: 5 a minute over the last 10 minutes, 1.4 over the last 45
+    (mostly quiet before the surge), 1 a minute in the lull between two pitches. A restock brings
+    110 units with 30 minutes left. The 45-minute pace alone would call that back to normal (the
+    late-surge rehearsal, seed 31, read "恢复正常，无需操作" two minutes before its red); the last 10
+    minutes' pace, held, still sells it out, so the orange stands."""
+    orange = sr.RiskState(Tier.ORANGE, orange_runs=4, restocked=0)
+    lull = inputs(110, 1.0, left=30.0, restocked=50, sustained=1.4, recent=5.0)
+    assert sr.signal(lull) is Tier.NONE
+    assert sr.evaluate(orange, lull).tier is Tier.ORANGE
+    assert sr.evaluate(orange, replace(lull, recent=1.4)).tier is Tier.NONE  # no surge: cleared
 
 
 def test_state_round_trips() -> None:
