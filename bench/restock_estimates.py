@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sales import PAY_SHARE, SHOW_MINUTES, generate_sale_with_curves
 
-from stockpulse.domain import forecast, stock_risk
+from stockpulse.domain import forecast, minute_forecast, stock_risk
 from stockpulse.domain.events import MINUTE_MS, epoch_ms, parse_instant
 from stockpulse.domain.tiers import Tier
 
@@ -162,48 +162,29 @@ def hot_start(series: list[Minute], t: int, sku: dict[str, Any]) -> bool:
 
 
 def shipped(series: list[Minute], t: int, sku: dict[str, Any], *, rush_on_top: bool = False) -> int:
-    pace, now, left = _inputs(series, t)
+    """The evaluator's number (`minute_forecast.named_restock`). The warning here is this minute's
+    signal (the evaluator's tier also waits out a pending period)."""
+    pace, now, _ = _inputs(series, t)
     plan_pace, hot = sku["forecast"] / SHOW_MINUTES, hot_start(series, t, sku)
-    early = 0.0
-    if not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`) and credit
+    if not rush_on_top:  # the evaluator's restock pace (`forecast.restock_pace`)
         pace = forecast.restock_pace(
             _increments(series, t),
             plan_pace=plan_pace,
             hot_start=hot and t < forecast.HOT_START_MINUTES,
             measured=pace > 0,
         )
-        early = forecast.pulled_forward(
-            taken=now.taken, plan_pace=plan_pace, minutes_elapsed=t, hot_start=hot
-        )
-    kept_share = now.consumption / now.taken if now.taken else 1.0
-
-    def restock_for(early_units: float) -> int:
-        return forecast.restock_quantity(
-            available=now.available,
-            pace=pace,
-            plan_pace=plan_pace,
-            minutes_left=left,
-            kept_share=kept_share,
-            pack_size=sku["pack_size"],
-            early_units=early_units,
-        )
-
-    units, without_credit = restock_for(early), restock_for(0.0)
-    if units or now.available <= 0:
-        return units
-    # The evaluator's fallback (`stock_risk.restock_named`). The warning here is this minute's
-    # signal (the evaluator's tier also waits out a pending period).
     inputs = _risk_inputs(series, t, sku)
-    eta = forecast.sell_out_eta_minutes(now.available, inputs.velocity or 0.0)
-    warned = stock_risk.signal(inputs) >= Tier.ORANGE
-    return stock_risk.restock_named(
-        units,
+    return minute_forecast.named_restock(
         inputs,
-        eta=eta,
-        warned=warned,
-        kept_share=kept_share,
+        pace=pace,
+        plan_pace=plan_pace,
+        taken=now.taken,
+        kept_share=now.consumption / now.taken if now.taken else 1.0,
         pack_size=sku["pack_size"],
-        without_credit=without_credit,
+        hot_start=hot and not rush_on_top,  # the rush on top: no part of it taken as come early
+        credit_minute=t,
+        eta=forecast.sell_out_eta_minutes(now.available, inputs.velocity or 0.0),
+        warned=stock_risk.signal(inputs) >= Tier.ORANGE,
     )
 
 

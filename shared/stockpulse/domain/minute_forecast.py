@@ -217,6 +217,50 @@ def _selling_minutes(
     ]
 
 
+def named_restock(
+    projection: stock_risk.RiskInputs,
+    *,
+    pace: float,
+    plan_pace: float,
+    taken: int,
+    kept_share: float,
+    pack_size: int,
+    hot_start: bool,
+    credit_minute: float,
+    eta: float | None,
+    warned: bool,
+) -> int:
+    """The restock a message names: the plan-anchored estimate (`forecast.restock_quantity` on the
+    restock `pace`, less a hot start's credit as of `credit_minute`), or where it says the stock
+    lasts while the SKU is `warned` or its `eta` sells it out within the show, the estimate without
+    the credit, then the projection's (`stock_risk.restock_named`; a consumption red's "stop
+    selling, call the supplier" too)."""
+
+    def restock_for(early_units: float) -> int:
+        return forecast.restock_quantity(
+            available=projection.available,
+            pace=pace,
+            plan_pace=plan_pace,
+            minutes_left=projection.minutes_left,
+            kept_share=kept_share,
+            pack_size=pack_size,
+            early_units=early_units,
+        )
+
+    early = forecast.pulled_forward(
+        taken=taken, plan_pace=plan_pace, minutes_elapsed=credit_minute, hot_start=hot_start
+    )
+    return stock_risk.restock_named(
+        restock_for(early),
+        projection,
+        eta=eta,
+        warned=warned,
+        kept_share=kept_share,
+        pack_size=pack_size,
+        without_credit=restock_for(0.0),
+    )
+
+
 def compute_forecast(
     plan: forecast.SkuPlan, levels: StockLevels, previous: Mapping[str, Any] | None, now_ms: int
 ) -> MinuteForecast:
@@ -313,34 +357,18 @@ def compute_forecast(
         step = {"minute": minute, "risk": before.to_item(), "slow_runs": prior_slow_runs}
     slow_tip = not slow_sent and slow_runs >= SLOW_RUNS
     eta = forecast.sell_out_eta_minutes(levels.available, float(velocity))
-    # The hot start's credit is judged as the SKU sold out and held there, as the pace is.
-    credit_minute = plan.minutes_elapsed(sold_out_spans[-1][0]) if levels.sold_out else elapsed
-    early = forecast.pulled_forward(
-        taken=levels.taken, plan_pace=plan.planned_pace, minutes_elapsed=credit_minute, hot_start=hot_start
-    )
-
-    def restock_for(early_units: float) -> int:
-        return forecast.restock_quantity(
-            available=levels.available,
-            pace=restock_pace,
-            plan_pace=plan.planned_pace,
-            minutes_left=left,
-            kept_share=levels.kept_share,
-            pack_size=plan.pack_size,
-            early_units=early_units,
-        )
-
-    restock, without_credit = restock_for(early), restock_for(0.0)
-    # The plan-anchored estimate may say the stock lasts where the stock risk's warning or the
-    # ETA says it does not (a consumption red's "stop selling, call the supplier" too).
-    restock = stock_risk.restock_named(
-        restock,
+    restock = named_restock(
         projection,
-        eta=eta,
-        warned=risk.tier >= Tier.ORANGE and not levels.sold_out,
+        pace=restock_pace,
+        plan_pace=plan.planned_pace,
+        taken=levels.taken,
         kept_share=levels.kept_share,
         pack_size=plan.pack_size,
-        without_credit=without_credit,
+        hot_start=hot_start,
+        # The hot start's credit is judged as the SKU sold out and held there, as the pace is.
+        credit_minute=plan.minutes_elapsed(sold_out_spans[-1][0]) if levels.sold_out else elapsed,
+        eta=eta,
+        warned=risk.tier >= Tier.ORANGE and not levels.sold_out,
     )
     return MinuteForecast(
         samples=samples,
