@@ -136,7 +136,7 @@ def _risk_inputs(series: list[Minute], t: int, sku: dict[str, Any]) -> stock_ris
 def _inputs(series: list[Minute], t: int) -> tuple[float, Minute, float]:
     increments = _increments(series, t)
     pace = 0.0
-    if stock_risk.pace(increments) is not None:  # the evaluator's evidence gate
+    if stock_risk.measured(increments):  # the evaluator's evidence for a restock
         pace = forecast.velocity_per_minute(increments, half_life_minutes=forecast.RESTOCK_HALF_LIFE_MINUTES)
     return pace, series[t], float(SHOW_MINUTES - t)
 

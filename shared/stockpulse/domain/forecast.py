@@ -172,8 +172,9 @@ def restock_pace(
     taken_by_minute: Sequence[int], *, plan_pace: float, hot_start: bool, measured: bool
 ) -> float:
     """The pace a restock is sized on (`restock_quantity`): the units taken per minute, half-life
-    RESTOCK_HALF_LIFE_MINUTES, once the stock risk's pace has its evidence (`measured`; one early
-    order is no pace to plan a show on: 0 before). In a hot start's first HOT_START_MINUTES
+    RESTOCK_HALF_LIFE_MINUTES, once the show has given the stock risk's pace its evidence
+    (`measured`, `stock_risk.measured`; one early order is no pace to plan a show on: 0 before;
+    a trickle after the evidence is a slow pace, not none). In a hot start's first HOT_START_MINUTES
     (`hot_start`) no faster than the plan's, and the plan's before the evidence: the rush is the
     plan's demand arriving early, not demand on top of the plan, and it is already faster than
     the plan. Counting both asked 4.8x the units the shows went on to lack in the first warnings

@@ -330,17 +330,18 @@ def compute_forecast(
     if plan.dynamic and plan.stock_risk:
         risk = stock_risk.evaluate(before, projection)
         risk_signal = stock_risk.signal(projection)
-    # Restock: a steadier pace than the risk's, on the same evidence (one early order is no pace
-    # to plan the rest of the show on), frozen while sold out (nothing can sell then, so the
-    # measured pace falls; the demand did not). Once stock is back, the minutes that began sold
-    # out are left out of it for the same reason.
+    # Restock: a steadier pace than the risk's, once the show has given the risk's evidence (one
+    # early order is no pace to plan the rest of the show on; a trickle after it is a slow pace),
+    # frozen while sold out (nothing can sell then, so the measured pace falls; the demand did
+    # not). Once stock is back, the minutes that began sold out are left out of it for the same
+    # reason.
     sold_out_spans = _sold_out_spans(previous, minute, sold_out=levels.sold_out)
     demand = _selling_minutes(increments, first_ms=samples[0][0], sold_out=sold_out_spans)
     restock_pace = forecast.restock_pace(
         demand,
         plan_pace=plan.planned_pace,
         hot_start=hot_start and elapsed < forecast.HOT_START_MINUTES,
-        measured=stock_risk.pace(demand) is not None,
+        measured=stock_risk.measured(demand),
     )
     frozen: float | None = None
     if levels.sold_out:

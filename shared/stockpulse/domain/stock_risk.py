@@ -95,6 +95,14 @@ def pace(taken_by_minute: Sequence[int]) -> float | None:
     return _smoothed(taken_by_minute) if len(taken_by_minute) >= MIN_OBSERVED_MINUTES else None
 
 
+def measured(taken_by_minute: Sequence[int]) -> bool:
+    """The show has given a pace its evidence at some time: MIN_OBSERVED_MINUTES, and
+    MIN_RECENT_UNITS taken in all. What a restock is sized on (`forecast.restock_pace`): a trickle
+    after a rush is a slow pace to plan the rest of the show on, not no pace at all, though it is
+    too thin to say "sells out in N minutes" (`pace`)."""
+    return len(taken_by_minute) >= MIN_OBSERVED_MINUTES and sum(taken_by_minute) >= MIN_RECENT_UNITS
+
+
 def opening_pace(taken_by_minute: Sequence[int]) -> float | None:
     """The smoothed pace while `pace` still waits for its minutes (None after them, or with too few
     units): what an opening flash's red is judged on."""

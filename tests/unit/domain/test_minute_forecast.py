@@ -182,3 +182,27 @@ def test_the_minutes_a_sku_was_sold_out_are_not_read_as_demand_once_its_stock_is
     assert back[-1] < back[0] / 2  # and it does follow the new pace
     again = [restock[m] for m in range(70, 80)]
     assert all(0 <= a - b <= 5 for a, b in itertools.pairwise(again))  # frozen again
+
+
+def test_a_trickle_after_the_evidence_is_a_slow_pace_to_restock_on_not_none() -> None:
+    """5 a minute (the plan's pace) for half an hour, then one order every three minutes: the last
+    ten minutes hold under the stock risk's 6 units, so there is no "sells out in N minutes"; but
+    the show has given its evidence, and the trickle is a pace to size the rest of the show on.
+    The restock used to be none as soon as the trickle began, and the sold-out message named no
+    number (instant-15-3 in the alert bench: 25, 20, none, 39, 43, 38, none, none while it
+    trickled out its last five units; its show lacked 21)."""
+    plan = SkuPlan(forecast=600, starts_ms=0, ends_ms=120 * MIN, stock_risk=False)
+    stored: dict[str, Any] | None = None
+    views: dict[int, MinuteForecast] = {}
+    for m in range(1, 70):
+        taken = min(160, 5 * min(m, 30) + max(0, m - 30) // 3)
+        levels = StockLevels(on_hand=160, held=0, reserved=taken, sold=0, available=160 - taken, taken=taken)
+        views[m] = compute_forecast(plan, levels, stored, m * MIN)
+        stored = stored_as(views[m])
+    trickle = range(40, 70)
+    assert all(views[m].velocity == 0 and views[m].eta_minutes is None for m in trickle)  # no ETA: too thin
+    assert all(views[m].restock_quantity > 0 for m in trickle)
+    # Sold out at minute 60: the trickle (a third of a unit a minute) for the hour left is 20 units.
+    assert abs(views[60].restock_quantity - 20) <= 0.5 * 20
+    frozen = [views[m].restock_quantity for m in range(60, 70)]
+    assert all(0 <= a - b <= 1 for a, b in itertools.pairwise(frozen))  # held, not decaying to none

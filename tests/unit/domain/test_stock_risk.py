@@ -38,6 +38,15 @@ def test_pace_needs_minutes_and_units_of_evidence() -> None:
     assert sr.pace([2] * 30) == pytest.approx(2.0)
 
 
+def test_a_restock_pace_is_measured_once_the_show_has_given_the_evidence() -> None:
+    """`measured` (what a restock is sized on) asks the same minutes and units as `pace`, but over
+    the show so far: a trickle after the evidence is a slow pace, not none."""
+    assert not sr.measured([5] * (sr.MIN_OBSERVED_MINUTES - 1))  # too early in the show
+    assert not sr.measured([0] * 30 + [1, 0, 2, 0, 1])  # 4 units in all
+    trickle = [2] * 10 + [0, 0, 1] * 10
+    assert sr.pace(trickle) is None and sr.measured(trickle)
+
+
 @pytest.mark.parametrize(
     ("available", "velocity", "left", "signal"),
     [
