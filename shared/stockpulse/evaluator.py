@@ -368,9 +368,18 @@ class ThresholdEvaluator:
             # reads 0 (too little evidence, or the show's first minutes), as the slow tip always
             # does: "no sales right now" beside units sold minutes ago misleads.
             quoted = view.recent_pace if view.velocity == 0 and view.recent_pace > 0 else None
-            lasts = current is Tier.RED and stock_lasts(item, item.levels, now, item.levels.paused, quoted)
+            # Whether the tier asks nothing urgent: a red's decides its repeats and its page, and
+            # an orange held back to now reaches the feed only if it asks nothing as the show closes.
+            ends = item.plan.session_ends_ms
+            held_back = current is Tier.ORANGE and current > memory.announced and policy.closing(ends, now)
+            said = (NoticeKind.ALERT, current)
+            lasts = (current is Tier.RED or held_back) and stock_lasts(
+                item, item.levels, now, item.levels.paused, quoted, said
+            )
             facts = replace(
-                facts_of(item.levels, stock_lasts=lasts), confirmed=confirmed, selling=view.recent_pace > 0
+                facts_of(item.levels, stock_lasts=lasts, show_ends_ms=ends),
+                confirmed=confirmed,
+                selling=view.recent_pace > 0,
             )
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)
             if slow_tip and current >= Tier.ORANGE:

@@ -92,11 +92,11 @@ class TierSettler:
             # stock-risk projection alone: a SKU with stock keeps selling until a person decides.
             pause = auto_pause and hard is Tier.RED and hard_now < Tier.RED
             paused = pause or levels.paused
-            # Only a red about to be announced that could still page needs to know whether it asks
-            # anything urgent (on_change reads it for nothing else): no probe notice per order.
-            announcing = tier is Tier.RED and alert_policy.raises(current, tier, memory)
-            lasts = announcing and memory.first(Tier.RED) and stock_lasts(item, levels, at_ms, paused)
-            facts = facts_of(levels, stock_lasts=lasts)
+            # Only an announcement whose words decide its budget needs to know whether it asks
+            # anything urgent (no probe notice per order): a red that could still page, or an
+            # orange or red as the show closes (feed only).
+            lasts = asks_nothing(item, levels, at_ms, paused, policy, current, tier, memory)
+            facts = facts_of(levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms)
             decision, told = alert_policy.on_change(current, tier, facts, at_ms, memory, policy)
             if tier is current and hard is hard_now and told == memory and decision is None:
                 self._remember_state(item, levels, tier, at_ms)
@@ -175,10 +175,37 @@ def tier_now(item: StockItem, at_ms: int) -> Tier:
     return tier_for(item, item.levels, at_ms)
 
 
-def facts_of(levels: StockLevels, *, stock_lasts: bool = False) -> alert_policy.SkuFacts:
+def facts_of(
+    levels: StockLevels, *, stock_lasts: bool = False, show_ends_ms: int | None = None
+) -> alert_policy.SkuFacts:
     return alert_policy.SkuFacts(
-        sold_out=levels.sold_out, restocked=levels.restocked, paused=levels.paused, stock_lasts=stock_lasts
+        sold_out=levels.sold_out,
+        restocked=levels.restocked,
+        paused=levels.paused,
+        stock_lasts=stock_lasts,
+        show_ends_ms=show_ends_ms,
     )
+
+
+def asks_nothing(
+    item: StockItem,
+    levels: StockLevels,
+    at_ms: int,
+    paused: bool,
+    policy: alert_policy.AlertPolicy,
+    current: Tier,
+    tier: Tier,
+    memory: alert_policy.AlertMemory,
+) -> bool:
+    """`tier`, about to be announced over `current`, would ask nothing urgent (`stock_lasts`),
+    judged only where the budget reads it: a red that could still page, or an orange or red in
+    the show's last `closing_minutes` (for the feed only then)."""
+    if tier < Tier.ORANGE or not alert_policy.raises(current, tier, memory):
+        return False
+    closing = policy.closing(item.plan.session_ends_ms, at_ms)
+    if not (closing or (tier is Tier.RED and memory.first(Tier.RED))):
+        return False
+    return stock_lasts(item, levels, at_ms, paused, said=(NoticeKind.ALERT, tier))
 
 
 def stock_lasts(
@@ -229,6 +256,7 @@ def alert_record(
         "tier": decision.tier.value,
         "previous_tier": decision.previous.value,
         "first": decision.first_of_tier,
+        "feed_only": decision.feed_only,
         "paused": paused,
         "stock_lasts": facts.stock_lasts
         and decision.tier in (Tier.ORANGE, Tier.RED)
@@ -252,6 +280,8 @@ def _notice(
 ) -> AlertNotice:
     """`notice_for` before its texts are written."""
     channels = list(sku.alerts.channels) if sku else list(CHANNELS)
+    if alert.get("feed_only"):
+        channels = []  # the big screen's feed alone (docs/product.md, "Message budget")
     pack_size = sku.pack_size if sku else 1
     pace = item.pace
     at_ms = int(alert["at_ms"])

@@ -428,7 +428,7 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
         sku("paused", forecast=50, on_hand=400, auto_pause_on_red=True, **core),
         sku("lasts", forecast=50, on_hand=400, **core),
         sku("short", forecast=50, on_hand=70, **core),
-        minutes=60,
+        minutes=75,  # out of the closing minutes, where a red that asks nothing reaches the feed only
     )
     for minute in range(50):
         world.tick(minute)
@@ -443,7 +443,7 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
     assert paused.paused and "已暂停售卖：立即联系供应商" in paused.text_zh
     assert "暂停售卖中" in paused.text_zh and "售罄" not in paused.text_zh  # nothing sells while paused
     assert "Selling is paused" in paused.text_en and "停止售卖" not in paused.sms_zh
-    # 339 available at the pace of the last minutes: far past the show's last 9.5 minutes.
+    # 339 available at the pace of the last minutes: far past the show's last 24.5 minutes.
     assert not lasts.paused and "不必停售" in lasts.text_zh and "本场内不会售罄" in lasts.text_zh
     assert "no need to stop selling" in lasts.text_en and "不必停售" in lasts.sms_zh
     # 9 available: it sells out within the show; stopping and calling the supplier is the job.
@@ -497,6 +497,47 @@ def test_a_consumption_orange_whose_stock_lasts_does_not_ask_the_host_to_slow_do
     feed = {k: dashboard._alert_view(sku(k), item) for k, item in items.items()}
     assert feed["lasts"].action_zh == "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。"
     assert feed["short"].action_zh == "主播放缓节奏，运营确认补货。"
+
+
+def test_an_orange_and_a_red_that_ask_nothing_as_the_show_closes_reach_the_big_screen_only(
+    world: World,
+) -> None:
+    """A 60-minute show; two SKUs with a forecast of 50 sell a unit a minute to 45, then 5 more
+    at minute 52.5 (orange, 7.5 minutes left). With 400 in stock the stock lasts, and the red at
+    120% (10 more at 55.5) says "no need to stop selling": nobody can act on either before the
+    show ends. The big screen's feed says so, the report lists both tiers, and no IM card,
+    e-mail, SMS or restock request goes out (the alert bench's 20 sales sent seven such messages
+    to people in their last eight minutes). With 54 in stock the same orange asks to slow the
+    pitch and goes to people, and so does the sell-out at 55.5. The same orange with 11.5 minutes
+    left still reached people (the test above)."""
+    world.load(
+        sku("lasts", forecast=50, on_hand=400, dynamic=False),
+        sku("short", forecast=50, on_hand=54, dynamic=False, importance="core"),
+        minutes=60,
+    )
+    sales = {minute + 0.5: 1 for minute in range(45)} | {52.5: 5}
+    last = {"lasts": 10, "short": 4}
+    for minute in range(59):
+        world.tick(minute)
+        for sku_id in ("lasts", "short"):
+            units = last[sku_id] if minute == 55 else sales.get(minute + 0.5, 0)
+            if units:
+                world.reserve(sku_id, units, minute + 0.5)
+    routing = Routing.from_template()
+    said = {(n.sku_id, n.kind, n.tier): n for n in world.recorder.notices}
+    for tier in (Tier.ORANGE, Tier.RED):
+        calm = said[("lasts", NoticeKind.ALERT, tier)]
+        assert calm.channels == [] and routing.channels(calm) == ["feed"]
+        assert "本场内不会售罄" in calm.text_zh
+    orange = said[("short", NoticeKind.ALERT, Tier.ORANGE)]
+    assert "主播放缓节奏" in orange.text_zh and routing.channels(orange) == ["feed", "im", "email"]
+    gone = said[("short", NoticeKind.SOLD_OUT, Tier.RED)]
+    assert routing.channels(gone) == ["feed", "im", "sms", "email", "supply_chain"]
+    items = [a for a in world.alert_items("lasts") if a["kind"] == "alert"]
+    assert [(a["tier"], a["feed_only"], a["stock_lasts"]) for a in items] == [
+        ("yellow", False, False), ("orange", True, True), ("red", True, True),
+    ]  # fmt: skip
+    assert dashboard._alert_view(sku("lasts"), items[1]).action_zh.startswith("按当前速度库存够卖到本场结束")
 
 
 def test_a_red_stepped_down_to_orange_on_a_trickle_does_not_ask_the_host_to_slow_down(world: World) -> None:

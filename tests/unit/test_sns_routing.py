@@ -22,7 +22,7 @@ from stockpulse_local.channels import PolicyError, Routing
 
 REGION = "us-east-1"
 IMPORTANCE = ("core", "normal")
-CHANNEL_LISTS = (["im", "sms", "email", "supply_chain"], ["im"], ["sms", "email"])
+CHANNEL_LISTS = (["im", "sms", "email", "supply_chain"], ["im"], ["sms", "email"], [])  # []: the feed only
 
 
 @pytest.fixture(scope="module")

@@ -33,11 +33,13 @@ SNS_BATCH = 10  # PublishBatch takes at most 10 entries
 
 
 def message_attributes(notice: AlertNotice) -> dict[str, dict[str, str]]:
-    """`routing_attributes` as SNS MessageAttributes (lists as String.Array; SNS refuses empty values)."""
+    """`routing_attributes` as SNS MessageAttributes (lists as String.Array). SNS refuses empty
+    values, so an empty one is left out: no `channels` (the feed only) matches no policy."""
     attributes: dict[str, dict[str, str]] = {}
     for name, value in routing_attributes(notice).items():
         if isinstance(value, list):
-            attributes[name] = {"DataType": "String.Array", "StringValue": json.dumps(value)}
+            if value:
+                attributes[name] = {"DataType": "String.Array", "StringValue": json.dumps(value)}
         elif value:
             attributes[name] = {"DataType": "String", "StringValue": value}
     return attributes

@@ -17,7 +17,10 @@ this module only decides which changes and minutes produce a message (docs/produ
 - `first_of_tier`: the SKU's first announcement of that tier in the show (SMS pages on the
   first red of a core SKU only: the template's filter policy reads it). A red whose stock lasts
   the show (`SkuFacts.stock_lasts`: "no need to stop selling") asks nothing urgent: it is not
-  that first red, so the SKU's next red or its sell-out still pages.
+  that first red, so the SKU's next red or its sell-out still pages;
+- `feed_only`: an orange or red that asks nothing (its stock lasts the show) in the show's last
+  `closing_minutes` reaches the big screen's feed only: nobody can act on it before the show
+  ends, and the post-show review reports it. Its resolution and repeats go where it went.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class AlertPolicy:
     reannounce_after_minutes: float = 10  # an upward change this soon after a message at that level is silent
     resolve_after_minutes: float = 5  # the tier must stay lower this long before "resolved"
     quiet_after_resolve_minutes: float = 15  # a resolved tier is not announced again this soon
+    closing_minutes: float = 10  # an alert that asks nothing this close to the show's end: feed only
 
     @property
     def cooldown_ms(self) -> int:
@@ -57,6 +61,10 @@ class AlertPolicy:
     def quiet_after_resolve_ms(self) -> int:
         return round(self.quiet_after_resolve_minutes * MINUTE_MS)
 
+    def closing(self, show_ends_ms: int | None, now_ms: int) -> bool:
+        """The show ends within `closing_minutes` of `now_ms`."""
+        return show_ends_ms is not None and show_ends_ms - now_ms <= round(self.closing_minutes * MINUTE_MS)
+
 
 @dataclass(frozen=True)
 class SkuFacts:
@@ -69,10 +77,11 @@ class SkuFacts:
     # signal before its hold time): a tier only held up by hysteresis is neither announced late
     # nor repeated. The hot path does not know it: no limit.
     confirmed: Tier = Tier.RED
-    # A red now would be a consumption red whose stock lasts the show at this pace with nothing
-    # to restock (messages.stock_lasts): it is announced, but does not page. (An orange's is only
-    # its words: the policy reads this for red alone.)
+    # The tier announced now would ask nothing urgent: its stock lasts the show at this pace
+    # (messages.stock_lasts). Such a red is announced, but does not page and is not repeated; in
+    # the show's last minutes (`show_ends_ms`) an orange or red like it reaches the feed only.
     stock_lasts: bool = False
+    show_ends_ms: int | None = None
     # Units were taken in the evaluator's recent minutes (stock_risk.RECENT_MINUTES): "stop
     # selling" is a reminder only for a sale that goes on. The hot path acts on a sale: True.
     selling: bool = True
@@ -84,6 +93,7 @@ class Decision:
     tier: Tier  # the tier the message announces (for RESOLVED: the tier now)
     previous: Tier  # for RESOLVED: the tier that was resolved
     first_of_tier: bool = False
+    feed_only: bool = False  # for the big screen's feed alone (no channel's subscription takes it)
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,8 @@ class AlertMemory:
     last resolution that took that tier away (a resolution from red to none takes away all
     three, one from yellow to none five minutes later only yellow: red's quiet window still
     counts from the first); `told`: the tiers whose first announcement went out (letters y/o/r; a
-    red whose stock lasts the show is not one); `sold_out_restocked`:
+    red whose stock lasts the show is not one); `feed_only`: the tiers whose latest announcement
+    reached the feed only (same letters); `sold_out_restocked`:
     set while a SOLD_OUT stands (the restocked counter then), `sold_out_paused` whether the
     SKU was paused then.
     """
@@ -109,6 +120,7 @@ class AlertMemory:
     resolved_orange_ms: int | None = None
     resolved_red_ms: int | None = None
     told: str = ""
+    feed_only: str = ""
     sold_out_restocked: int | None = None
     sold_out_paused: bool = False
 
@@ -139,14 +151,22 @@ class AlertMemory:
     def first(self, tier: Tier) -> bool:
         return tier in _LETTER and _LETTER[tier] not in self.told
 
-    def said(self, tier: Tier, now_ms: int, *, first: bool = True) -> AlertMemory:
+    def reached_feed_only(self, tier: Tier) -> bool:
+        """The latest announcement of `tier` reached the big screen's feed alone."""
+        return tier in _LETTER and _LETTER[tier] in self.feed_only
+
+    def said(self, tier: Tier, now_ms: int, *, first: bool = True, feed_only: bool = False) -> AlertMemory:
         """Memory after a message claiming `tier` at `now_ms`; `first`: it counts as the tier's
-        first announcement (a red that pages), so none after it is."""
+        first announcement (a red that pages), so none after it is; `feed_only`: it reached the
+        feed alone."""
         memory = replace(self, announced=tier, lower_since_ms=None)
         if tier not in _LETTER:
             return memory
+        letter = _LETTER[tier]
         if first:
-            memory = replace(memory, told="".join(sorted(set(self.told) | {_LETTER[tier]})))
+            memory = replace(memory, told="".join(sorted(set(self.told) | {letter})))
+        letters = set(self.feed_only) | {letter} if feed_only else set(self.feed_only) - {letter}
+        memory = replace(memory, feed_only="".join(sorted(letters)))
         if tier is Tier.YELLOW:
             return replace(memory, last_yellow_ms=now_ms)
         if tier is Tier.ORANGE:
@@ -163,6 +183,8 @@ class AlertMemory:
                 item[key] = value
         if self.told:
             item["told"] = self.told
+        if self.feed_only:
+            item["feed_only"] = self.feed_only
         if self.sold_out_paused:
             item["sold_out_paused"] = True
         return item
@@ -189,6 +211,7 @@ class AlertMemory:
             resolved_orange_ms=ms("resolved_orange_ms"),
             resolved_red_ms=ms("resolved_red_ms"),
             told=str(item.get("told", "")),
+            feed_only=str(item.get("feed_only", "")),
             sold_out_restocked=ms("sold_out_restocked"),
             sold_out_paused=bool(item.get("sold_out_paused", False)),
         )
@@ -227,12 +250,15 @@ def _sold_out(
 
 
 def _alert(
-    tier: Tier, previous: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory
+    tier: Tier, previous: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy
 ) -> tuple[Decision, AlertMemory]:
     """An upward change announced: the tier's first announcement unless it was made already,
-    or it is a red that asks nothing urgent (its stock lasts the show)."""
+    or it is a red that asks nothing urgent (its stock lasts the show); for the feed alone when
+    it asks nothing as the show closes."""
     first = memory.first(tier) and not (tier is Tier.RED and facts.stock_lasts)
-    return Decision(NoticeKind.ALERT, tier, previous, first), memory.said(tier, now_ms, first=first)
+    feed_only = facts.stock_lasts and tier >= Tier.ORANGE and policy.closing(facts.show_ends_ms, now_ms)
+    decision = Decision(NoticeKind.ALERT, tier, previous, first, feed_only)
+    return decision, memory.said(tier, now_ms, first=first, feed_only=feed_only)
 
 
 def _quiet(tier: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
@@ -260,7 +286,7 @@ def on_change(
     if raises(previous, current, memory):
         if _quiet(current, now_ms, memory, policy):
             return None, memory  # the evaluator announces it later if it still stands
-        return _alert(current, previous, facts, now_ms, memory)
+        return _alert(current, previous, facts, now_ms, memory, policy)
     if current < memory.announced:
         if memory.lower_since_ms is None:
             memory = replace(memory, lower_since_ms=now_ms)
@@ -285,7 +311,8 @@ def on_tick(
         if now_ms - since < policy.resolve_after_ms:
             return None, memory
         was = memory.announced
-        decision = Decision(NoticeKind.RESOLVED, current, was)
+        # A resolution goes where the alert went.
+        decision = Decision(NoticeKind.RESOLVED, current, was, feed_only=memory.reached_feed_only(was))
         told = replace(memory, announced=current, lower_since_ms=None).resolved(was, now_ms)
         return decision, told
     if memory.lower_since_ms is not None:
@@ -293,7 +320,7 @@ def on_tick(
     if current > memory.announced and current >= Tier.YELLOW:
         if _quiet(current, now_ms, memory, policy) or current > facts.confirmed:
             return None, memory
-        return _alert(current, memory.announced, facts, now_ms, memory)
+        return _alert(current, memory.announced, facts, now_ms, memory, policy)
     if (
         current is Tier.RED
         and facts.confirmed is Tier.RED
@@ -302,5 +329,7 @@ def on_tick(
         and facts.selling
         and not _recent(memory.last_at_or_above(current), now_ms, policy.cooldown_ms)
     ):
-        return Decision(NoticeKind.REPEAT, current, current), memory.said(current, now_ms, first=False)
+        feed_only = memory.reached_feed_only(current)  # a repeat too
+        decision = Decision(NoticeKind.REPEAT, current, current, feed_only=feed_only)
+        return decision, memory.said(current, now_ms, first=False, feed_only=feed_only)
     return None, memory

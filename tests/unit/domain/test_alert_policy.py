@@ -2,7 +2,7 @@
 minutes, one SOLD_OUT then silence until a restock, resolutions once and never undone within 15
 minutes, `first_of_tier` for the SMS page."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -57,7 +57,8 @@ def test_defaults_are_the_documented_budget() -> None:
         POLICY.reannounce_after_minutes,
         POLICY.resolve_after_minutes,
         POLICY.quiet_after_resolve_minutes,
-    ) == (30, 10, 5, 15)
+        POLICY.closing_minutes,
+    ) == (30, 10, 5, 15, 10)
 
 
 def test_upward_change_alerts_once_and_a_jump_announces_the_highest() -> None:
@@ -204,6 +205,36 @@ def test_a_red_whose_stock_lasts_the_show_does_not_page_so_the_next_urgent_one_d
     assert again.change(RED, 60) == NoticeKind.ALERT and not again.sent[-1].first_of_tier  # paged once
 
 
+def test_an_alert_that_asks_nothing_as_the_show_closes_reaches_the_feed_only() -> None:
+    """A show ending at minute 120. At minute 115 the contract's orange comes to a SKU whose stock
+    lasts the show ("no need to slow the pitch"): the big screen's feed shows it, nobody is
+    messaged (nothing to do before the show ends; the review reports it), and so does the red
+    after it that says "no need to stop selling". Its resolution goes where it went. At minute
+    105 the same orange still reaches people; an orange that asks to act, and a red that does
+    (it sells out), reach people in the closing minutes too."""
+    ends = T0 + 120 * MIN
+    lasts = SkuFacts(sold_out=False, restocked=0, paused=False, stock_lasts=True, show_ends_ms=ends)
+    acting = replace(lasts, stock_lasts=False)
+    calm = Sku()
+    assert calm.change(ORANGE, 115, lasts) == NoticeKind.ALERT and calm.sent[-1].feed_only
+    assert calm.memory.reached_feed_only(ORANGE)
+    assert calm.change(RED, 117) == NoticeKind.ALERT and calm.sent[-1].feed_only
+    assert not calm.sent[-1].first_of_tier  # and it pages nobody
+    assert calm.change(ORANGE, 117.5) is None and calm.tick(118) is None
+    assert calm.tick(122.5) == NoticeKind.RESOLVED and calm.sent[-1].feed_only  # where the red went
+    early = Sku()
+    assert early.change(ORANGE, 105, lasts) == NoticeKind.ALERT and not early.sent[-1].feed_only
+    urgent = Sku()
+    assert urgent.change(ORANGE, 115, acting) == NoticeKind.ALERT and not urgent.sent[-1].feed_only
+    assert urgent.change(RED, 116) == NoticeKind.ALERT and not urgent.sent[-1].feed_only
+    told = Sku()  # people had the orange; the calm red as the show closes is for the feed
+    told.change(ORANGE, 100, acting)
+    assert told.change(RED, 115, lasts) == NoticeKind.ALERT and told.sent[-1].feed_only
+    assert told.change(RED, 116, acting) is None  # one message per upward change
+    assert told.change(RED, 118, sold_out()) == NoticeKind.SOLD_OUT
+    assert not told.sent[-1].feed_only and not told.memory.reached_feed_only(RED)
+
+
 def test_a_second_resolution_keeps_the_first_ones_quiet_window() -> None:
     """Red resolved to yellow, then yellow to none five minutes later: red and orange stay quiet
     for 15 minutes from their own resolution, not from the later one, nor not at all."""
@@ -228,7 +259,7 @@ def test_memory_round_trips_through_a_json_and_dynamodb_item() -> None:
     memory = AlertMemory(
         announced=ORANGE, last_yellow_ms=T0, last_orange_ms=T0 + 5, lower_since_ms=T0 + 9,
         resolved_yellow_ms=T0 + 4, resolved_orange_ms=T0 + 3, resolved_red_ms=T0 + 3, told="or",
-        sold_out_restocked=12, sold_out_paused=True,
+        feed_only="r", sold_out_restocked=12, sold_out_paused=True,
     )  # fmt: skip
     item = memory.to_item()
     assert AlertMemory.from_item(item) == memory
