@@ -78,6 +78,7 @@ from stockpulse.stock_sync import StockSyncFeed
 from stockpulse.tier_settling import (
     TierSettler,
     alert_record,
+    asks_nothing,
     calm_orange,
     facts_of,
     hard_tier_for,
@@ -368,16 +369,17 @@ class ThresholdEvaluator:
             # reads 0 (too little evidence, or the show's first minutes), as the slow tip always
             # does: "no sales right now" beside units sold minutes ago misleads.
             quoted = view.recent_pace if view.velocity == 0 and view.recent_pace > 0 else None
-            # Whether the tier asks nothing urgent: a red's decides its repeats and its page, and
-            # an orange held back to now reaches the feed only if it asks nothing as the show closes.
-            ends = item.plan.session_ends_ms
-            held_back = current is Tier.ORANGE and current > memory.announced and policy.closing(ends, now)
-            said = (NoticeKind.ALERT, current)
-            lasts = (current is Tier.RED or held_back) and stock_lasts(
-                item, item.levels, now, item.levels.paused, quoted, said
-            )
+            # Whether the tier asks nothing urgent: a red's decides its repeats and its page; an
+            # orange held back to now is judged as the hot path judges one it announces.
+            paused = item.levels.paused
+            if current is Tier.RED:
+                lasts = stock_lasts(item, item.levels, now, paused, quoted)
+            else:
+                lasts = asks_nothing(
+                    item, item.levels, now, paused, policy, memory.announced, current, memory, quoted
+                )
             facts = replace(
-                facts_of(item.levels, stock_lasts=lasts, show_ends_ms=ends),
+                facts_of(item.levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms),
                 confirmed=confirmed,
                 selling=view.recent_pace > 0,
             )

@@ -196,16 +196,18 @@ def asks_nothing(
     current: Tier,
     tier: Tier,
     memory: alert_policy.AlertMemory,
+    velocity: float | None = None,
 ) -> bool:
-    """`tier`, about to be announced over `current`, would ask nothing urgent (`stock_lasts`),
-    judged only where the budget reads it: a red that could still page, or an orange or red in
-    the show's last `closing_minutes` (for the feed only then)."""
+    """`tier`, about to be announced over `current`, would ask nothing urgent (`stock_lasts`;
+    `velocity`: the pace its notice would quote, when not the stock item's), judged only where the
+    budget reads it: a red that could still page, or an orange or red in the show's last
+    `closing_minutes` (for the feed only then)."""
     if tier < Tier.ORANGE or not alert_policy.raises(current, tier, memory):
         return False
     closing = policy.closing(item.plan.session_ends_ms, at_ms)
     if not (closing or (tier is Tier.RED and memory.first(Tier.RED))):
         return False
-    return stock_lasts(item, levels, at_ms, paused, said=(NoticeKind.ALERT, tier))
+    return stock_lasts(item, levels, at_ms, paused, velocity, (NoticeKind.ALERT, tier))
 
 
 def stock_lasts(
