@@ -250,14 +250,15 @@ def named_restock(
     early = forecast.pulled_forward(
         taken=taken, plan_pace=plan_pace, minutes_elapsed=credit_minute, hot_start=hot_start
     )
+    credited = restock_for(early)
     return stock_risk.restock_named(
-        restock_for(early),
+        credited,
         projection,
         eta=eta,
         warned=warned,
         kept_share=kept_share,
         pack_size=pack_size,
-        without_credit=restock_for(0.0),
+        without_credit=restock_for(0.0) if early > 0 else credited,
     )
 
 
