@@ -562,8 +562,11 @@ HOSTILE = [
     "🎂🍰" * 40 + "𠀀𪚥",
     "&lt;b&gt; &#64;all &amp;",
     "www.evil.example 桂花糕",
+    "抢购www.evil.com",
+    "1evil.cn/x 桂花糕",
 ]
 MARKUP_ASCII = set("[]()#*_!<>@`|~&\\")
+DOMAIN_DOT = re.compile(r"[0-9A-Za-z]\.[A-Za-z]")  # what autolinks as a domain
 
 
 def _no_controls(text: str, *, allow_newlines: bool = False) -> bool:
@@ -577,6 +580,7 @@ def test_a_hostile_name_injects_nothing_into_sms_or_email(name: str) -> None:
         hostile = notice.model_copy(update={"sku_name": name})
         sms = render(hostile).sms_zh
         assert ucs2_units(sms) <= SMS_MAX_UCS2 and _no_controls(sms) and "://" not in sms
+        assert not DOMAIN_DOT.search(sms)  # a phone makes no link of the name
         assert sms.endswith(SMS[_case(notice)].split(")", 1)[1])  # numbers and action intact
         for subject in (email_subject(hostile), restock_subject(hostile)):
             assert subject and ucs2_units(subject) <= SUBJECT_MAX and _no_controls(subject)
@@ -584,6 +588,7 @@ def test_a_hostile_name_injects_nothing_into_sms_or_email(name: str) -> None:
         body = email_body(hostile)
         benign = email_body(notice)
         assert _no_controls(body, allow_newlines=True) and "://" not in body
+        assert len(DOMAIN_DOT.findall(body)) == len(DOMAIN_DOT.findall(benign))
         assert len(body.splitlines()) == len(benign.splitlines())  # the name added no line
         for line in body.splitlines():
             assert not line.lower().startswith(("bcc:", "subject:", "# ", "> ", "- "))
@@ -597,6 +602,7 @@ def _markup_counts(text: str) -> dict[str, int]:
     return {c: text.count(c) for c in MARKUP_ASCII} | {
         "://": text.count("://"),
         "www.": text.lower().count("www."),
+        "domain dots": len(DOMAIN_DOT.findall(text)),
     }
 
 

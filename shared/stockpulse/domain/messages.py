@@ -108,7 +108,9 @@ class RenderedAlert:
 _DROP_CATEGORIES = frozenset({"Cf", "Cs", "Co", "Cn"})  # format (bidi, zero-width), surrogates, ...
 _SPACE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Zs"})  # controls (CR, LF, TAB, ...) and separators
 _URL_SCHEME = re.compile(r"://")
-_WWW = re.compile(r"(?i)\bwww\.")
+# A dot between a letter or digit and a letter ("www.shop", "evil.com"): a phone or IM client
+# makes a link of it, with or without a space before it ("抢购evil.com"); decimals stay.
+_DOMAIN_DOT = re.compile(r"(?<=[0-9A-Za-z])\.(?=[A-Za-z])")
 _FULLWIDTH_COLON = chr(0xFF1A)
 _FULLWIDTH_DOT = chr(0xFF0E)
 # Markdown (DingTalk, WeCom, Slack mrkdwn: emphasis, code, links, images, headings, tables),
@@ -140,8 +142,8 @@ def _truncate(text: str, limit: int) -> str:
 def clean_text(text: str, limit: int | None = None) -> str:
     """One safe line from untrusted text: control and line-separator characters become spaces,
     format characters (bidi overrides, zero-width) and unassigned code points go, whitespace
-    collapses, URLs are defanged (`://` and `www.` in full-width, so nothing autolinks), and the
-    result is at most `limit` UCS-2 units."""
+    collapses, URLs are defanged (`://` and a domain's dots in full-width, so nothing autolinks),
+    and the result is at most `limit` UCS-2 units."""
     chars: list[str] = []
     for char in text:
         category = unicodedata.category(char)
@@ -151,7 +153,7 @@ def clean_text(text: str, limit: int | None = None) -> str:
             chars.append(char)
     line = " ".join("".join(chars).split())
     line = _URL_SCHEME.sub(_FULLWIDTH_COLON + "//", line)
-    line = _WWW.sub(lambda m: m.group(0)[:3] + _FULLWIDTH_DOT, line)
+    line = _DOMAIN_DOT.sub(_FULLWIDTH_DOT, line)
     return _truncate(line, limit) if limit is not None else line
 
 
@@ -181,12 +183,24 @@ def sanitize_subject(text: str, limit: int = SUBJECT_MAX) -> str:
 
 
 # ------------------------------------------------------------------------------- numbers
+WHOLE_MAX = 1_000_000_000
+
+
 def _number(value: float) -> str:
+    """A pace for people: one decimal; a slow one (under 0.1) in hundredths, never "0" for a SKU
+    that sells; whole numbers, never exponents, for huge ones."""
     if not math.isfinite(value) or value <= 0:
         return "0"
+    if value < 0.1:
+        return f"{max(0.01, math.ceil(value * 100) / 100):.2f}"
     if value >= 1_000_000:
-        return f"{value:.3g}"
+        return _whole(value)
     return f"{value:.1f}".removesuffix(".0")
+
+
+def _whole(value: float) -> str:
+    """A finite, positive count rounded to a whole number; absurd ones capped, not in exponents."""
+    return str(math.floor(value + 0.5)) if value < WHOLE_MAX else f"{WHOLE_MAX - 1}+"
 
 
 def _forecast(notice: AlertNotice) -> str:
@@ -195,9 +209,7 @@ def _forecast(notice: AlertNotice) -> str:
     value = notice.forecast
     if not math.isfinite(value) or value <= 0:
         return "0"
-    if value >= 1_000_000:
-        return f"{value:.3g}"
-    return str(math.floor(value + 0.5))
+    return _whole(value)
 
 
 def _units(value: float) -> int:

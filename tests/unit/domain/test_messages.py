@@ -340,6 +340,26 @@ def test_empty_platform_split_and_whole_velocity() -> None:
     assert "velocity 3 units/min" in r.text_en
 
 
+@pytest.mark.parametrize(
+    ("velocity", "en", "zh"),
+    [
+        (0.04, "velocity 0.04 units/min", "速度0.04件/分钟"),  # a trickle that sells out is not "0"
+        (0.001, "velocity 0.01 units/min", "速度0.01件/分钟"),
+        (0.1, "velocity 0.1 units/min", "速度0.1件/分钟"),
+        (2.25, "velocity 2.2 units/min", "速度2.2件/分钟"),
+        (1_250_000.0, "velocity 1250000 units/min", "速度1250000件/分钟"),  # no exponent
+    ],
+)
+def test_a_pace_reads_as_people_count(velocity: float, en: str, zh: str) -> None:
+    r = render(notice(velocity_per_minute=velocity))
+    assert en in r.text_en and zh in r.text_zh
+
+
+def test_a_huge_forecast_reads_in_whole_units() -> None:
+    r = render(notice(forecast=1_234_567.0, reserved=700_000, sold=800_000))
+    assert "达预测1234567件的" in r.text_zh and "e+" not in r.text_zh + r.text_en
+
+
 def test_absurd_numbers_render() -> None:
     r = render(notice(velocity_per_minute=float("nan"), forecast=float("inf"), sell_out_eta_minutes=-5))
     assert "velocity 0 units/min" in r.text_en and "%" not in r.text_en
@@ -371,7 +391,11 @@ def test_clean_text_makes_one_safe_line() -> None:
     assert clean_text("\u202eevil\u200b\u2066name\ufeff") == "evilname"  # bidi / zero-width gone
     assert clean_text("  many   spaces\u3000here  ") == "many spaces here"
     assert clean_text("see http://evil.example/x and WWW.evil.example") == (
-        "see http：//evil.example/x and WWW\uff0eevil.example"
+        "see http：//evil\uff0eexample/x and WWW\uff0eevil\uff0eexample"
+    )
+    # No space needed before a link ("抢购evil.com" autolinks too); decimals and "v1.2" stay.
+    assert clean_text("抢购www.evil.com 1shop.cn 2.5kg v1.2") == (
+        "抢购www\uff0eevil\uff0ecom 1shop\uff0ecn 2.5kg v1.2"
     )
     assert clean_text("蛋糕" * 100, 10) == "蛋糕蛋糕蛋糕蛋糕蛋…" and ucs2_units(clean_text("🎂" * 9, 9)) <= 9
 
