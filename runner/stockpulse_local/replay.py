@@ -69,9 +69,10 @@ ACCOUNT = "123456789012"
 
 def announces_upward(alert: dict[str, Any]) -> bool:
     """The report's `alerts`: upward tier announcements. A sold-out message is one when it moved
-    the tier into red (selling out is the contract's red)."""
+    the tier into red (selling out is the contract's red); a tier announced again because it now
+    asks to act is not."""
     if alert.get("kind") == NoticeKind.ALERT.value:
-        return True
+        return alert.get("previous_tier") != alert.get("tier")
     return alert.get("kind") == NoticeKind.SOLD_OUT.value and alert.get("previous_tier") != Tier.RED.value
 
 

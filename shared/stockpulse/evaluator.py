@@ -79,7 +79,6 @@ from stockpulse.tier_settling import (
     TierSettler,
     alert_record,
     asks_nothing,
-    calm_orange,
     facts_of,
     hard_tier_for,
     stock_lasts,
@@ -369,15 +368,19 @@ class ThresholdEvaluator:
             # reads 0 (too little evidence, or the show's first minutes), as the slow tip always
             # does: "no sales right now" beside units sold minutes ago misleads.
             quoted = view.recent_pace if view.velocity == 0 and view.recent_pace > 0 else None
-            # Whether the tier asks nothing urgent: a red's decides its repeats and its page; an
-            # orange held back to now is judged as the hot path judges one it announces.
+            # Whether the tier asks nothing urgent: a tier held back to now is judged as the hot
+            # path judges one it announces; a standing orange or red's decides its repeats, and
+            # whether people told it asks nothing must hear it again; a step down's, its words.
             paused = item.levels.paused
-            if current is Tier.RED:
-                lasts = stock_lasts(item, item.levels, now, paused, quoted)
-            else:
+            if current > memory.announced:
                 lasts = asks_nothing(
-                    item, item.levels, now, paused, policy, memory.announced, current, memory, quoted
+                    item, item.levels, now, paused, memory.announced, current, memory, quoted
                 )
+            elif current >= Tier.ORANGE:
+                kind = NoticeKind.ALERT if current is memory.announced else NoticeKind.RESOLVED
+                lasts = stock_lasts(item, item.levels, now, paused, quoted, (kind, current))
+            else:
+                lasts = False
             facts = replace(
                 facts_of(item.levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms),
                 confirmed=confirmed,
@@ -392,8 +395,6 @@ class ThresholdEvaluator:
                 return item
             alert = None
             if decision is not None:
-                if calm_orange(item, item.levels, decision, now, item.levels.paused, quoted):
-                    facts = replace(facts, stock_lasts=True)
                 alert = alert_record(sid, kid, decision, now, str(minute_of(now)), item.levels.paused, facts)
                 if decision.kind is NoticeKind.SLOW:
                     alert["velocity"] = view.recent_pace  # what it sells, evidence or not

@@ -92,10 +92,9 @@ class TierSettler:
             # stock-risk projection alone: a SKU with stock keeps selling until a person decides.
             pause = auto_pause and hard is Tier.RED and hard_now < Tier.RED
             paused = pause or levels.paused
-            # Only an announcement whose words decide its budget needs to know whether it asks
-            # anything urgent (no probe notice per order): a red that could still page, or an
-            # orange or red as the show closes (feed only).
-            lasts = asks_nothing(item, levels, at_ms, paused, policy, current, tier, memory)
+            # Only an orange or red raised past what people were told needs to know whether it
+            # asks anything urgent (no probe notice per order).
+            lasts = asks_nothing(item, levels, at_ms, paused, current, tier, memory)
             facts = facts_of(levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms)
             decision, told = alert_policy.on_change(current, tier, facts, at_ms, memory, policy)
             if tier is current and hard is hard_now and told == memory and decision is None:
@@ -103,8 +102,6 @@ class TierSettler:
                 continue
             alert = None
             if decision is not None:
-                if calm_orange(item, levels, decision, at_ms, paused):
-                    facts = replace(facts, stock_lasts=True)
                 instance = str(version)
                 alert = alert_record(item.session_id, item.sku_id, decision, at_ms, instance, paused, facts)
             stored = self.store.save_tier(
@@ -192,7 +189,6 @@ def asks_nothing(
     levels: StockLevels,
     at_ms: int,
     paused: bool,
-    policy: alert_policy.AlertPolicy,
     current: Tier,
     tier: Tier,
     memory: alert_policy.AlertMemory,
@@ -200,12 +196,10 @@ def asks_nothing(
 ) -> bool:
     """`tier`, about to be announced over `current`, would ask nothing urgent (`stock_lasts`;
     `velocity`: the pace its notice would quote, when not the stock item's), judged only where the
-    budget reads it: a red that could still page, or an orange or red in the show's last
-    `closing_minutes` (for the feed only then)."""
+    budget reads it: an orange or red raised past what people were told (a red that asks nothing
+    does not page; as the show closes it is for the feed only; the memory keeps that it asked
+    nothing, so the evaluator announces it again once it asks to act)."""
     if tier < Tier.ORANGE or not alert_policy.raises(current, tier, memory):
-        return False
-    closing = policy.closing(item.plan.session_ends_ms, at_ms)
-    if not (closing or (tier is Tier.RED and memory.first(Tier.RED))):
         return False
     return stock_lasts(item, levels, at_ms, paused, velocity, (NoticeKind.ALERT, tier))
 
@@ -227,17 +221,6 @@ def stock_lasts(
     if velocity is not None:
         probe["velocity"] = velocity
     return messages.stock_lasts(_notice(item, levels, probe, None))  # its channels and pack do not count
-
-
-def calm_orange(
-    item: StockItem, levels: StockLevels, decision: alert_policy.Decision, at_ms: int, paused: bool,
-    velocity: float | None = None,
-) -> bool:  # fmt: skip
-    """An orange announced or stepped down to whose stock lasts the show: the big screen's feed
-    must say "no need to slow the pitch" as the IM card does (the policy needs this only for red)."""
-    if decision.tier is not Tier.ORANGE or decision.kind not in (NoticeKind.ALERT, NoticeKind.RESOLVED):
-        return False
-    return stock_lasts(item, levels, at_ms, paused, velocity, (decision.kind, decision.tier))
 
 
 def alert_record(

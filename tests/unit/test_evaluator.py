@@ -34,6 +34,7 @@ from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate
 from stockpulse_local import moto_speedups
 from stockpulse_local.channels import Routing
 from stockpulse_local.metering import Meter
+from stockpulse_local.replay import announces_upward
 from stockpulse_local.template_tables import create_tables
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -538,6 +539,38 @@ def test_an_orange_and_a_red_that_ask_nothing_as_the_show_closes_reach_the_big_s
         ("yellow", False, False), ("orange", True, True), ("red", True, True),
     ]  # fmt: skip
     assert dashboard._alert_view(sku("lasts"), items[1]).action_zh.startswith("按当前速度库存够卖到本场结束")
+
+
+def test_a_red_that_asked_nothing_pages_once_a_pitch_makes_it_ask_to_stop_selling(world: World) -> None:
+    """A core SKU (forecast 50, 200 in stock) sells a unit a minute: its orange at 100% and its red
+    at 120% (minute 60) both say the stock lasts the show ("no need to stop selling"), and the red
+    pages nobody. At minute 70 the host pitches it, ten a minute: at that pace it sells out long
+    before the show ends. People hear red again, this time "stop selling", and the on-call phone
+    gets its page; the report's tier changes still list one red. Without the pitch nothing more
+    goes out."""
+    world.load(
+        sku("pitched", forecast=50, on_hand=200, dynamic=False, importance="core"),
+        sku("calm", forecast=50, on_hand=200, dynamic=False, importance="core"),
+        minutes=120,
+    )
+    for minute in range(80):
+        world.tick(minute)
+        world.reserve("calm", 1, minute + 0.5)
+        world.reserve("pitched", 10 if minute >= 70 else 1, minute + 0.5)
+    routing = Routing.from_template()
+    reds = [n for n in world.recorder.notices if n.sku_id == "pitched" and n.tier is Tier.RED]
+    assert [n.kind for n in reds] == [NoticeKind.ALERT, NoticeKind.ALERT]
+    calm, acting = reds
+    assert "不必停售" in calm.text_zh and "sms" not in routing.channels(calm)
+    assert round((acting.at - calm.at).total_seconds() / 60) >= 10
+    assert "停止售卖" in acting.text_zh and "不必停售" not in acting.text_zh and "售罄" in acting.sms_zh
+    assert routing.channels(acting) == ["feed", "im", "sms", "email", "supply_chain"]
+    items = [a for a in world.alert_items("pitched") if a["kind"] == "alert" and a["tier"] == "red"]
+    assert [(a["previous_tier"], a["stock_lasts"]) for a in items] == [("orange", True), ("red", False)]
+    assert [a for a in items if announces_upward(a)] == items[:1]  # the report's tier changes
+    assert [n.kind for n in world.recorder.notices if n.sku_id == "calm" and n.tier is Tier.RED] == [
+        NoticeKind.ALERT
+    ]
 
 
 def test_a_red_stepped_down_to_orange_on_a_trickle_does_not_ask_the_host_to_slow_down(world: World) -> None:

@@ -20,7 +20,13 @@ this module only decides which changes and minutes produce a message (docs/produ
   that first red, so the SKU's next red or its sell-out still pages;
 - `feed_only`: an orange or red that asks nothing (its stock lasts the show) in the show's last
   `closing_minutes` reaches the big screen's feed only: nobody can act on it before the show
-  ends, and the post-show review reports it. Its resolution and repeats go where it went.
+  ends, and the post-show review reports it. Its resolution and repeats go where it went;
+- an orange or red people were told asks nothing (an alert or a step down to it whose stock
+  lasted the show) that asks to act on a later minute's evidence is announced again, once, as an
+  ALERT of the same tier: "no need to slow the pitch" must not be the last word when the pace
+  picks up. Not sooner than `reannounce_after` after the calm message (two opposite words within
+  minutes read as noise), unless that message reached the feed alone; such a red is the SKU's
+  first red that asks to act, so it pages.
 """
 
 from __future__ import annotations
@@ -77,9 +83,10 @@ class SkuFacts:
     # signal before its hold time): a tier only held up by hysteresis is neither announced late
     # nor repeated. The hot path does not know it: no limit.
     confirmed: Tier = Tier.RED
-    # The tier announced now would ask nothing urgent: its stock lasts the show at this pace
-    # (messages.stock_lasts). Such a red is announced, but does not page and is not repeated; in
-    # the show's last minutes (`show_ends_ms`) an orange or red like it reaches the feed only.
+    # The orange or red announced, standing or stepped down to now would ask nothing urgent: its
+    # stock lasts the show at this pace (messages.stock_lasts). Such a red is announced, but does
+    # not page and is not repeated; in the show's last minutes (`show_ends_ms`) an orange or red
+    # like it reaches the feed only; one that stops lasting is announced again (`on_tick`).
     stock_lasts: bool = False
     show_ends_ms: int | None = None
     # Units were taken in the evaluator's recent minutes (stock_risk.RECENT_MINUTES): "stop
@@ -106,7 +113,9 @@ class AlertMemory:
     three, one from yellow to none five minutes later only yellow: red's quiet window still
     counts from the first); `told`: the tiers whose first announcement went out (letters y/o/r; a
     red whose stock lasts the show is not one); `feed_only`: the tiers whose latest announcement
-    reached the feed only (same letters); `sold_out_restocked`:
+    reached the feed only (same letters); `calm_ms`: when people were told the tier `announced`
+    asks nothing (an orange or red whose stock lasted the show), None once any other message
+    about it went out; `sold_out_restocked`:
     set while a SOLD_OUT stands (the restocked counter then), `sold_out_paused` whether the
     SKU was paused then.
     """
@@ -121,6 +130,7 @@ class AlertMemory:
     resolved_red_ms: int | None = None
     told: str = ""
     feed_only: str = ""
+    calm_ms: int | None = None
     sold_out_restocked: int | None = None
     sold_out_paused: bool = False
 
@@ -155,11 +165,13 @@ class AlertMemory:
         """The latest announcement of `tier` reached the big screen's feed alone."""
         return tier in _LETTER and _LETTER[tier] in self.feed_only
 
-    def said(self, tier: Tier, now_ms: int, *, first: bool = True, feed_only: bool = False) -> AlertMemory:
+    def said(
+        self, tier: Tier, now_ms: int, *, first: bool = True, feed_only: bool = False, calm: bool = False
+    ) -> AlertMemory:
         """Memory after a message claiming `tier` at `now_ms`; `first`: it counts as the tier's
         first announcement (a red that pages), so none after it is; `feed_only`: it reached the
-        feed alone."""
-        memory = replace(self, announced=tier, lower_since_ms=None)
+        feed alone; `calm`: it asked nothing (its stock lasted the show)."""
+        memory = replace(self, announced=tier, lower_since_ms=None, calm_ms=now_ms if calm else None)
         if tier not in _LETTER:
             return memory
         letter = _LETTER[tier]
@@ -177,7 +189,7 @@ class AlertMemory:
         """JSON-able (and DynamoDB-able) dict; absent keys mean None / the default."""
         item: dict[str, int | str | bool] = {"announced": self.announced.value}
         for key in ("last_yellow_ms", "last_orange_ms", "last_red_ms", "lower_since_ms", "resolved_yellow_ms",
-                    "resolved_orange_ms", "resolved_red_ms", "sold_out_restocked"):  # fmt: skip
+                    "resolved_orange_ms", "resolved_red_ms", "calm_ms", "sold_out_restocked"):  # fmt: skip
             value = getattr(self, key)
             if value is not None:
                 item[key] = value
@@ -212,6 +224,7 @@ class AlertMemory:
             resolved_red_ms=ms("resolved_red_ms"),
             told=str(item.get("told", "")),
             feed_only=str(item.get("feed_only", "")),
+            calm_ms=ms("calm_ms"),
             sold_out_restocked=ms("sold_out_restocked"),
             sold_out_paused=bool(item.get("sold_out_paused", False)),
         )
@@ -255,10 +268,28 @@ def _alert(
     """An upward change announced: the tier's first announcement unless it was made already,
     or it is a red that asks nothing urgent (its stock lasts the show); for the feed alone when
     it asks nothing as the show closes."""
-    first = memory.first(tier) and not (tier is Tier.RED and facts.stock_lasts)
-    feed_only = facts.stock_lasts and tier >= Tier.ORANGE and policy.closing(facts.show_ends_ms, now_ms)
+    calm = facts.stock_lasts and tier >= Tier.ORANGE
+    first = memory.first(tier) and not (tier is Tier.RED and calm)
+    feed_only = calm and policy.closing(facts.show_ends_ms, now_ms)
     decision = Decision(NoticeKind.ALERT, tier, previous, first, feed_only)
-    return decision, memory.said(tier, now_ms, first=first, feed_only=feed_only)
+    return decision, memory.said(tier, now_ms, first=first, feed_only=feed_only, calm=calm)
+
+
+def _asks_now(current: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
+    """People were told the standing `current` asks nothing, and this minute's evidence says it
+    asks to act: announce it again (not within `reannounce_after` of the calm message people
+    had)."""
+    calm_ms = memory.calm_ms
+    return (
+        calm_ms is not None
+        and current is memory.announced
+        and current >= Tier.ORANGE
+        and not facts.stock_lasts
+        and facts.confirmed >= current
+        and facts.selling
+        and not facts.paused
+        and (memory.reached_feed_only(current) or not _recent(calm_ms, now_ms, policy.reannounce_after_ms))
+    )
 
 
 def _quiet(tier: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
@@ -298,7 +329,8 @@ def on_change(
 def on_tick(
     current: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy
 ) -> tuple[Decision | None, AlertMemory]:
-    """The evaluator, every minute: a RESOLVED, REPEAT, held-back ALERT or missed SOLD_OUT."""
+    """The evaluator, every minute: a RESOLVED, REPEAT, held-back ALERT, an ALERT of a standing
+    tier people were told asks nothing and that now asks to act, or a missed SOLD_OUT."""
     memory = _reopened(memory, facts)
     if facts.sold_out and not memory.sold_out:
         return _sold_out(current, facts, now_ms, memory)
@@ -313,7 +345,8 @@ def on_tick(
         was = memory.announced
         # A resolution goes where the alert went.
         decision = Decision(NoticeKind.RESOLVED, current, was, feed_only=memory.reached_feed_only(was))
-        told = replace(memory, announced=current, lower_since_ms=None).resolved(was, now_ms)
+        calm_ms = now_ms if facts.stock_lasts and current >= Tier.ORANGE else None  # "no need to ..."
+        told = replace(memory, announced=current, lower_since_ms=None, calm_ms=calm_ms).resolved(was, now_ms)
         return decision, told
     if memory.lower_since_ms is not None:
         memory = replace(memory, lower_since_ms=None)
@@ -321,6 +354,8 @@ def on_tick(
         if _quiet(current, now_ms, memory, policy) or current > facts.confirmed:
             return None, memory
         return _alert(current, memory.announced, facts, now_ms, memory, policy)
+    if _asks_now(current, facts, now_ms, memory, policy):
+        return _alert(current, current, facts, now_ms, memory, policy)
     if (
         current is Tier.RED
         and facts.confirmed is Tier.RED

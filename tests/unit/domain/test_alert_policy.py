@@ -235,6 +235,56 @@ def test_an_alert_that_asks_nothing_as_the_show_closes_reaches_the_feed_only() -
     assert not told.sent[-1].feed_only and not told.memory.reached_feed_only(RED)
 
 
+def test_a_tier_people_were_told_asks_nothing_is_announced_again_once_it_asks_to_act() -> None:
+    """A red that says "no need to stop selling" at minute 60 of a 120-minute show does not page.
+    When a later minute's evidence says its stock no longer lasts, people hear red again, once, and
+    this time it pages (the SKU's first red that asks to act); not within 10 minutes of the calm
+    word (two opposite words minutes apart read as noise), not while paused or not selling, nor
+    while only hysteresis holds the tier. A calm orange in the closing minutes reached the feed
+    alone: people hear it the minute it asks to act. A step down to an orange that asks nothing
+    is followed up the same way."""
+    ends = T0 + 120 * MIN
+    lasts = SkuFacts(sold_out=False, restocked=0, paused=False, stock_lasts=True, show_ends_ms=ends)
+    acting = replace(lasts, stock_lasts=False)
+    red = Sku()
+    assert red.change(RED, 60, lasts) == NoticeKind.ALERT and not red.sent[-1].first_of_tier
+    red.facts = acting
+    assert [red.tick(m) for m in range(61, 70)] == [None] * 9  # within 10 minutes of the calm red
+    for held in ({"paused": True}, {"selling": False}, {"confirmed": ORANGE}):
+        red.facts = replace(acting, **held)
+        assert red.tick(70) is None
+    red.facts = acting
+    assert red.tick(70) == NoticeKind.ALERT
+    assert (red.sent[-1].tier, red.sent[-1].previous, red.sent[-1].first_of_tier) == (RED, RED, True)
+    assert not red.sent[-1].feed_only
+    assert [red.tick(m) for m in range(71, 100)] == [None] * 29  # then repeats on the cooldown
+    assert red.tick(100) == NoticeKind.REPEAT
+    still = Sku()  # a calm red whose stock goes on lasting: nothing more
+    still.change(RED, 60, lasts)
+    assert [still.tick(m) for m in range(61, 110)] == [None] * 49
+    closing = Sku()
+    assert closing.change(ORANGE, 112, lasts) == NoticeKind.ALERT and closing.sent[-1].feed_only
+    closing.facts = acting
+    assert closing.tick(113) == NoticeKind.ALERT and not closing.sent[-1].feed_only
+    assert closing.sent[-1].tier == ORANGE and not closing.memory.reached_feed_only(ORANGE)
+    assert closing.tick(114) is None  # once
+    closing.facts = lasts
+    assert closing.tick(115) is None
+    closing.facts = acting
+    assert closing.tick(116) is None  # told it asks to act: no flapping back and forth
+    stepped = Sku()
+    stepped.change(RED, 20, acting)
+    stepped.change(ORANGE, 30)
+    stepped.facts = lasts
+    assert stepped.tick(35) == NoticeKind.RESOLVED  # red -> orange, "no need to slow the pitch"
+    stepped.facts = acting
+    assert stepped.tick(44) is None
+    assert stepped.tick(45) == NoticeKind.ALERT and stepped.sent[-1].tier == ORANGE
+    told = Sku()  # an orange that asked to act is not announced again
+    told.change(ORANGE, 20, acting)
+    assert [told.tick(m) for m in range(21, 60)] == [None] * 39
+
+
 def test_a_second_resolution_keeps_the_first_ones_quiet_window() -> None:
     """Red resolved to yellow, then yellow to none five minutes later: red and orange stay quiet
     for 15 minutes from their own resolution, not from the later one, nor not at all."""
@@ -259,7 +309,7 @@ def test_memory_round_trips_through_a_json_and_dynamodb_item() -> None:
     memory = AlertMemory(
         announced=ORANGE, last_yellow_ms=T0, last_orange_ms=T0 + 5, lower_since_ms=T0 + 9,
         resolved_yellow_ms=T0 + 4, resolved_orange_ms=T0 + 3, resolved_red_ms=T0 + 3, told="or",
-        feed_only="r", sold_out_restocked=12, sold_out_paused=True,
+        feed_only="r", calm_ms=T0 + 5, sold_out_restocked=12, sold_out_paused=True,
     )  # fmt: skip
     item = memory.to_item()
     assert AlertMemory.from_item(item) == memory
@@ -279,6 +329,7 @@ class Log:
     """What people received, judged independently of the memory."""
 
     messages: list[tuple[int, Decision]] = field(default_factory=list)
+    calm: list[bool] = field(default_factory=list)  # per message: it said the tier asks nothing
     reds: list[tuple[Decision, bool]] = field(default_factory=list)  # red alerts and sell-outs, stock_lasts
 
 
@@ -328,6 +379,11 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
             assert decision.tier is RED
             previous = [at for at, d in log.messages if d.tier >= RED and d.kind is not NoticeKind.RESOLVED]
             assert not previous or now - max(previous) >= POLICY.cooldown_ms
+        if kind is NoticeKind.ALERT and decision.previous == decision.tier:
+            # The same tier again: only from the evaluator, only once it asks to act, and only
+            # right after a message that said it asks nothing.
+            assert new is None and not facts.stock_lasts and log.calm and log.calm[-1]
+            assert log.messages[-1][1].tier == tier and log.messages[-1][1].kind is not NoticeKind.REPEAT
         if kind is NoticeKind.ALERT:
             # Never the same tier again within 15 minutes of its resolution.
             for at, d in log.messages:
@@ -336,6 +392,8 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
         # Every message claims the tier in force (a resolution: the tier now).
         assert decision.tier == tier
         log.messages.append((now, decision))
+        said_calm = kind in (NoticeKind.ALERT, NoticeKind.RESOLVED) and decision.tier >= ORANGE
+        log.calm.append(said_calm and facts.stock_lasts)
         if decision.tier is RED and kind in (NoticeKind.ALERT, NoticeKind.SOLD_OUT):
             log.reds.append((decision, facts.stock_lasts and kind is NoticeKind.ALERT))
         assert AlertMemory.from_item(memory.to_item()) == memory
