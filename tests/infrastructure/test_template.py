@@ -154,8 +154,10 @@ def test_outputs(cfn: dict[str, Any]) -> None:
         "StockSyncTopicArn",
         "DashboardApiUrl",
         "RejectedEventsQueueUrl",
+        "AlertFeedQueueUrl",  # subscribed to every alert: a consumer outside the stack must find it
     }
     assert cfn["Outputs"]["LedgerTableName"]["Value"] == {"Ref": "LedgerTable"}
+    assert cfn["Outputs"]["AlertFeedQueueUrl"]["Value"] == {"Ref": "AlertFeedQueue"}
     assert cfn["Outputs"]["RejectedEventsQueueUrl"]["Value"] == {"Ref": "RejectedEventsQueue"}
 
 
@@ -238,7 +240,8 @@ def test_order_stream_mapping(cfn: dict[str, Any]) -> None:
     assert esm["EventSourceArn"] == {"Fn::GetAtt": ["OrdersStream", "Arn"]}
     assert esm["BatchSize"] == 100
     assert esm["MaximumBatchingWindowInSeconds"] == 1
-    assert esm["StartingPosition"] == "LATEST"
+    # Events written before the mapping existed are applied (idempotently), never skipped.
+    assert esm["StartingPosition"] == "TRIM_HORIZON"
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert esm["BisectBatchOnFunctionError"] is True
     assert esm["MaximumRetryAttempts"] == 10
@@ -579,7 +582,9 @@ _TOPICS = ("AlertsTopic", "SupplyChainTopic", "StockSyncTopic")
 _PUBLISHES = {
     "OrderStreamFunction": set(_TOPICS),
     "ThresholdEvaluatorFunction": set(_TOPICS),
-    "ReservationExpiryFunction": {"AlertsTopic", "StockSyncTopic"},
+    # A release can be the first stock change to settle a red (its earlier settle failed): the
+    # restock request goes out with it.
+    "ReservationExpiryFunction": set(_TOPICS),
 }
 
 

@@ -178,8 +178,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "LedgerTable/stream": DDB_STREAM_READ,
         "LedgerTable": TABLE_READ | TABLE_WRITE,
         "LedgerTable/index/by_expiry": {"dynamodb:Query"},
-        "AlertsTopic": PUBLISH,
-        "StockSyncTopic": PUBLISH,
+        **{topic: PUBLISH for topic in TOPICS},
         "ExpiryStreamFailureQueue": SEND,
     },
     "ThresholdEvaluatorFunction": {
@@ -208,6 +207,8 @@ REQUIRED: dict[str, dict[str, set[str]]] = {
         "LedgerTable": TABLE_WRITE | {"dynamodb:GetItem"},
         "LedgerTable/index/by_expiry": {"dynamodb:Query"},
         "ExpiryStreamFailureQueue": {"sqs:SendMessage"},
+        # A release settling a red first (its earlier settle failed) sends the restock request.
+        "SupplyChainTopic": PUBLISH,
     },
     "ThresholdEvaluatorFunction": {
         "LedgerTable": TABLE_WRITE | {"dynamodb:Query", "dynamodb:BatchWriteItem"}
