@@ -384,6 +384,7 @@ class ThresholdEvaluator:
             facts = replace(
                 facts_of(item.levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms),
                 confirmed=confirmed,
+                red_near=view.red_near,
                 selling=view.recent_pace > 0,
             )
             decision, told = alert_policy.on_tick(current, facts, now, memory, policy)

@@ -25,8 +25,9 @@ this module only decides which changes and minutes produce a message (docs/produ
   lasted the show) that asks to act on a later minute's evidence is announced again, once, as an
   ALERT of the same tier: "no need to slow the pitch" must not be the last word when the pace
   picks up. Not sooner than `reannounce_after` after the calm message (two opposite words within
-  minutes read as noise), unless that message reached the feed alone; such a red is the SKU's
-  first red that asks to act, so it pages.
+  minutes read as noise), unless that message reached the feed alone; an orange only once it has
+  asked for two evaluations in a row and no red is near (`SkuFacts.red_near`: the red says it
+  alone); such a red is the SKU's first red that asks to act, so it pages.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class AlertPolicy:
     resolve_after_minutes: float = 5  # the tier must stay lower this long before "resolved"
     quiet_after_resolve_minutes: float = 15  # a resolved tier is not announced again this soon
     closing_minutes: float = 10  # an alert that asks nothing this close to the show's end: feed only
+    follow_up_after_minutes: float = 1  # a calm orange asking to act a minute later too: said again
 
     @property
     def cooldown_ms(self) -> int:
@@ -58,6 +60,10 @@ class AlertPolicy:
     @property
     def reannounce_after_ms(self) -> int:
         return round(self.reannounce_after_minutes * MINUTE_MS)
+
+    @property
+    def follow_up_after_ms(self) -> int:
+        return round(self.follow_up_after_minutes * MINUTE_MS)
 
     @property
     def resolve_after_ms(self) -> int:
@@ -89,6 +95,9 @@ class SkuFacts:
     # like it reaches the feed only; one that stops lasting is announced again (`on_tick`).
     stock_lasts: bool = False
     show_ends_ms: int | None = None
+    # The stock risk's projection sells out within the red's hold horizon: a red is likely to
+    # follow and say it alone, so a calm orange is not announced again the minute before it.
+    red_near: bool = False
     # Units were taken in the evaluator's recent minutes (stock_risk.RECENT_MINUTES): "stop
     # selling" is a reminder only for a sale that goes on. The hot path acts on a sale: True.
     selling: bool = True
@@ -115,7 +124,8 @@ class AlertMemory:
     red whose stock lasts the show is not one); `feed_only`: the tiers whose latest announcement
     reached the feed only (same letters); `calm_ms`: when people were told the tier `announced`
     asks nothing (an orange or red whose stock lasted the show), None once any other message
-    about it went out; `sold_out_restocked`:
+    about it went out; `asking_ms`: since when that calm tier has asked to act (`on_tick`);
+    `sold_out_restocked`:
     set while a SOLD_OUT stands (the restocked counter then), `sold_out_paused` whether the
     SKU was paused then.
     """
@@ -131,6 +141,7 @@ class AlertMemory:
     told: str = ""
     feed_only: str = ""
     calm_ms: int | None = None
+    asking_ms: int | None = None
     sold_out_restocked: int | None = None
     sold_out_paused: bool = False
 
@@ -171,7 +182,9 @@ class AlertMemory:
         """Memory after a message claiming `tier` at `now_ms`; `first`: it counts as the tier's
         first announcement (a red that pages), so none after it is; `feed_only`: it reached the
         feed alone; `calm`: it asked nothing (its stock lasted the show)."""
-        memory = replace(self, announced=tier, lower_since_ms=None, calm_ms=now_ms if calm else None)
+        memory = replace(
+            self, announced=tier, lower_since_ms=None, calm_ms=now_ms if calm else None, asking_ms=None
+        )
         if tier not in _LETTER:
             return memory
         letter = _LETTER[tier]
@@ -189,7 +202,8 @@ class AlertMemory:
         """JSON-able (and DynamoDB-able) dict; absent keys mean None / the default."""
         item: dict[str, int | str | bool] = {"announced": self.announced.value}
         for key in ("last_yellow_ms", "last_orange_ms", "last_red_ms", "lower_since_ms", "resolved_yellow_ms",
-                    "resolved_orange_ms", "resolved_red_ms", "calm_ms", "sold_out_restocked"):  # fmt: skip
+                    "resolved_orange_ms", "resolved_red_ms", "calm_ms", "asking_ms",
+                    "sold_out_restocked"):  # fmt: skip
             value = getattr(self, key)
             if value is not None:
                 item[key] = value
@@ -225,6 +239,7 @@ class AlertMemory:
             told=str(item.get("told", "")),
             feed_only=str(item.get("feed_only", "")),
             calm_ms=ms("calm_ms"),
+            asking_ms=ms("asking_ms"),
             sold_out_restocked=ms("sold_out_restocked"),
             sold_out_paused=bool(item.get("sold_out_paused", False)),
         )
@@ -275,21 +290,27 @@ def _alert(
     return decision, memory.said(tier, now_ms, first=first, feed_only=feed_only, calm=calm)
 
 
-def _asks_now(current: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
-    """People were told the standing `current` asks nothing, and this minute's evidence says it
-    asks to act: announce it again (not within `reannounce_after` of the calm message people
-    had)."""
+def _follow_up(
+    current: Tier, facts: SkuFacts, now_ms: int, memory: AlertMemory, policy: AlertPolicy
+) -> tuple[Decision | None, AlertMemory]:
+    """People were told the standing `current` asks nothing: announce it again once this minute's
+    evidence says it asks to act. A red at once; an orange once it has asked for two evaluations
+    in a row and no red is near (as the stock risk raises one: the pitch that makes it ask is often
+    the red's, which then says it alone). Not within `reannounce_after` of a calm message people
+    had. `asking_ms` remembers when it began to ask."""
     calm_ms = memory.calm_ms
-    return (
-        calm_ms is not None
-        and current is memory.announced
-        and current >= Tier.ORANGE
-        and not facts.stock_lasts
-        and facts.confirmed >= current
-        and facts.selling
-        and not facts.paused
-        and (memory.reached_feed_only(current) or not _recent(calm_ms, now_ms, policy.reannounce_after_ms))
-    )
+    if calm_ms is None or current is not memory.announced or current < Tier.ORANGE:
+        return None, memory
+    asks = not facts.stock_lasts and facts.confirmed >= current and facts.selling and not facts.paused
+    if not asks:
+        return None, replace(memory, asking_ms=None)
+    since = now_ms if memory.asking_ms is None else memory.asking_ms
+    memory = replace(memory, asking_ms=since)
+    held = current is Tier.RED or (now_ms - since >= policy.follow_up_after_ms and not facts.red_near)
+    soon = _recent(calm_ms, now_ms, policy.reannounce_after_ms) and not memory.reached_feed_only(current)
+    if not held or soon:
+        return None, memory
+    return _alert(current, current, facts, now_ms, memory, policy)
 
 
 def _quiet(tier: Tier, now_ms: int, memory: AlertMemory, policy: AlertPolicy) -> bool:
@@ -346,7 +367,8 @@ def on_tick(
         # A resolution goes where the alert went.
         decision = Decision(NoticeKind.RESOLVED, current, was, feed_only=memory.reached_feed_only(was))
         calm_ms = now_ms if facts.stock_lasts and current >= Tier.ORANGE else None  # "no need to ..."
-        told = replace(memory, announced=current, lower_since_ms=None, calm_ms=calm_ms).resolved(was, now_ms)
+        told = replace(memory, announced=current, lower_since_ms=None, calm_ms=calm_ms, asking_ms=None)
+        told = told.resolved(was, now_ms)
         return decision, told
     if memory.lower_since_ms is not None:
         memory = replace(memory, lower_since_ms=None)
@@ -354,8 +376,9 @@ def on_tick(
         if _quiet(current, now_ms, memory, policy) or current > facts.confirmed:
             return None, memory
         return _alert(current, memory.announced, facts, now_ms, memory, policy)
-    if _asks_now(current, facts, now_ms, memory, policy):
-        return _alert(current, current, facts, now_ms, memory, policy)
+    follow_up, memory = _follow_up(current, facts, now_ms, memory, policy)
+    if follow_up is not None:
+        return follow_up, memory
     if (
         current is Tier.RED
         and facts.confirmed is Tier.RED
@@ -365,6 +388,6 @@ def on_tick(
         and not _recent(memory.last_at_or_above(current), now_ms, policy.cooldown_ms)
     ):
         feed_only = memory.reached_feed_only(current)  # a repeat too
-        decision = Decision(NoticeKind.REPEAT, current, current, feed_only=feed_only)
-        return decision, memory.said(current, now_ms, first=False, feed_only=feed_only)
+        repeat = Decision(NoticeKind.REPEAT, current, current, feed_only=feed_only)
+        return repeat, memory.said(current, now_ms, first=False, feed_only=feed_only)
     return None, memory

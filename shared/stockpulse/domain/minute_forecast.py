@@ -97,6 +97,7 @@ class MinuteForecast:
     minutes_left: float
     risk: stock_risk.RiskState
     risk_signal: Tier  # what this minute's projection says by itself (no pending, no hold)
+    red_near: bool  # the projection sells out within the red's hold horizon (stock_risk.red_near)
     frozen_velocity: float | None  # the restock pace kept while sold out (nothing can sell then)
     sold_out_spans: list[tuple[int, int]]  # the sold-out stretches' first and last minutes
     slow_runs: int  # evaluations in a row under the band's lower edge (after SLOW_AFTER_MINUTES)
@@ -327,10 +328,11 @@ def compute_forecast(
         recent=recent,
         opening=stock_risk.opening_pace(increments),
     )
-    risk, risk_signal = stock_risk.RiskState(), Tier.NONE
+    risk, risk_signal, red_near = stock_risk.RiskState(), Tier.NONE, False
     if plan.dynamic and plan.stock_risk:
         risk = stock_risk.evaluate(before, projection)
         risk_signal = stock_risk.signal(projection)
+        red_near = stock_risk.red_near(projection)
     # Restock: a steadier pace than the risk's, once the show has given the risk's evidence (one
     # early order is no pace to plan the rest of the show on; a trickle after it is a slow pace),
     # frozen while sold out (nothing can sell then, so the measured pace falls; the demand did
@@ -386,6 +388,7 @@ def compute_forecast(
         minutes_left=left,
         risk=risk,
         risk_signal=risk_signal,
+        red_near=red_near,
         frozen_velocity=frozen,
         sold_out_spans=sold_out_spans,
         slow_runs=slow_runs,

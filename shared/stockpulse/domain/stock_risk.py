@@ -270,12 +270,16 @@ class RiskState:
         )
 
 
+def red_near(inputs: RiskInputs) -> bool:
+    """The projection already sells out within the red hold horizon: a red is likely to follow,
+    and "slow the pitch" a minute before "sell-out imminent" is two messages where the red alone
+    says it."""
+    return signal(inputs, red_horizon=RED_HOLD_HORIZON_MINUTES) is Tier.RED
+
+
 def _orange_after(inputs: RiskInputs) -> int:
-    """Evaluations in a row an orange needs. "Slow the pitch" a minute before "sell-out imminent"
-    is two messages where the red alone says it: NEAR_RED_WAIT_MINUTES more while the projection
-    already sells out within the red hold horizon."""
-    near_red = signal(inputs, red_horizon=RED_HOLD_HORIZON_MINUTES) is Tier.RED
-    return RAISE_AFTER_MINUTES + (NEAR_RED_WAIT_MINUTES if near_red else 0)
+    """Evaluations in a row an orange needs: NEAR_RED_WAIT_MINUTES more while a red is near."""
+    return RAISE_AFTER_MINUTES + (NEAR_RED_WAIT_MINUTES if red_near(inputs) else 0)
 
 
 def _standing(inputs: RiskInputs) -> Tier:

@@ -58,7 +58,8 @@ def test_defaults_are_the_documented_budget() -> None:
         POLICY.resolve_after_minutes,
         POLICY.quiet_after_resolve_minutes,
         POLICY.closing_minutes,
-    ) == (30, 10, 5, 15, 10)
+        POLICY.follow_up_after_minutes,
+    ) == (30, 10, 5, 15, 10, 1)
 
 
 def test_upward_change_alerts_once_and_a_jump_announces_the_highest() -> None:
@@ -241,8 +242,9 @@ def test_a_tier_people_were_told_asks_nothing_is_announced_again_once_it_asks_to
     this time it pages (the SKU's first red that asks to act); not within 10 minutes of the calm
     word (two opposite words minutes apart read as noise), not while paused or not selling, nor
     while only hysteresis holds the tier. A calm orange in the closing minutes reached the feed
-    alone: people hear it the minute it asks to act. A step down to an orange that asks nothing
-    is followed up the same way."""
+    alone: people hear it once it has asked to act for two evaluations in a row and no red is near
+    (a red that follows says it alone). A step down to an orange that asks nothing is followed up
+    the same way."""
     ends = T0 + 120 * MIN
     lasts = SkuFacts(sold_out=False, restocked=0, paused=False, stock_lasts=True, show_ends_ms=ends)
     acting = replace(lasts, stock_lasts=False)
@@ -263,15 +265,21 @@ def test_a_tier_people_were_told_asks_nothing_is_announced_again_once_it_asks_to
     still.change(RED, 60, lasts)
     assert [still.tick(m) for m in range(61, 110)] == [None] * 49
     closing = Sku()
-    assert closing.change(ORANGE, 112, lasts) == NoticeKind.ALERT and closing.sent[-1].feed_only
+    assert closing.change(ORANGE, 111, lasts) == NoticeKind.ALERT and closing.sent[-1].feed_only
     closing.facts = acting
-    assert closing.tick(113) == NoticeKind.ALERT and not closing.sent[-1].feed_only
-    assert closing.sent[-1].tier == ORANGE and not closing.memory.reached_feed_only(ORANGE)
-    assert closing.tick(114) is None  # once
+    assert closing.tick(112) is None  # an orange asks for two evaluations in a row, as the risk's
     closing.facts = lasts
-    assert closing.tick(115) is None
+    assert closing.tick(113) is None
+    closing.facts = replace(acting, red_near=True)
+    assert closing.tick(114) is None and closing.tick(115) is None  # the red says it alone
     closing.facts = acting
-    assert closing.tick(116) is None  # told it asks to act: no flapping back and forth
+    assert closing.tick(116) == NoticeKind.ALERT and not closing.sent[-1].feed_only
+    assert closing.sent[-1].tier == ORANGE and not closing.memory.reached_feed_only(ORANGE)
+    assert closing.tick(117) is None  # once
+    closing.facts = lasts
+    assert closing.tick(118) is None
+    closing.facts = acting
+    assert closing.tick(119) is None and closing.tick(120) is None  # no flapping back and forth
     stepped = Sku()
     stepped.change(RED, 20, acting)
     stepped.change(ORANGE, 30)
@@ -309,7 +317,7 @@ def test_memory_round_trips_through_a_json_and_dynamodb_item() -> None:
     memory = AlertMemory(
         announced=ORANGE, last_yellow_ms=T0, last_orange_ms=T0 + 5, lower_since_ms=T0 + 9,
         resolved_yellow_ms=T0 + 4, resolved_orange_ms=T0 + 3, resolved_red_ms=T0 + 3, told="or",
-        feed_only="r", calm_ms=T0 + 5, sold_out_restocked=12, sold_out_paused=True,
+        feed_only="r", calm_ms=T0 + 5, asking_ms=T0 + 6, sold_out_restocked=12, sold_out_paused=True,
     )  # fmt: skip
     item = memory.to_item()
     assert AlertMemory.from_item(item) == memory
