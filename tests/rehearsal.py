@@ -150,6 +150,10 @@ class Rehearsal:
         for name, value in self.robots.parameters().items():
             ssm.put_parameter(Name=f"{PARAMETER_PATH}/{name}", Value=json.dumps(value), Type="SecureString")
         self.stack = Stack.create(backend)
+        # The template's delivery records table (created with the ledger): the router keeps them.
+        tables = backend.dynamodb.list_tables()["TableNames"]
+        [self.delivery_table] = [name for name in tables if name.endswith("RobotDeliveryTable")]
+        self.monkeypatch.setenv("ROBOT_DELIVERY_TABLE", self.delivery_table)
         self.replay = Replay(self.scenario, self.stack)
         return self
 

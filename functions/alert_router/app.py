@@ -16,10 +16,11 @@ Cached for 5 minutes per warm container. A robot URL must be https to a public h
 Delivery semantics (at-least-once): if any robot still fails after the adapter's own retries (or a
 robot parameter is unusable), the handler raises. SNS invokes this function asynchronously, so
 Lambda retries the whole event (twice) and then puts it in AlertRouterDeadLetterQueue: nothing is
-lost silently. Deliveries are keyed by (alert_id, robot); a retried invocation landing in the same
-warm container skips the robots that already took the alert (`_delivered`), but one landing in a
-fresh container re-posts to them, so a group may see the same alert twice. We accept that: a
-duplicate alert is cheaper than a missed one, and the robot platforms offer no idempotency key.
+lost silently. Deliveries are keyed by (alert_id, robot) in ROBOT_DELIVERY_TABLE (Powertools
+Idempotency, `stockpulse.adapters.robot_deliveries`): a retried invocation, in any container, and
+an alert published again skip the robots that already took it. Should that table fail, the robot
+is posted anyway: a duplicate alert is cheaper than a missed one (the robot platforms offer no
+idempotency key of their own).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parser import envelopes, event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from stockpulse import wiring
 from stockpulse.adapters import webhooks
 from stockpulse.domain.alerts import AlertNotice
 from stockpulse.settings import Settings
@@ -48,8 +50,7 @@ logging.getLogger("botocore").setLevel(logging.INFO)
 PARAMETER_MAX_AGE_S = 300
 # Attempts per robot and invocation (5xx, 429, timeouts and throttling codes are retried with backoff).
 RETRY_POLICY = webhooks.RetryPolicy(max_attempts=Settings.from_environment().robot_max_attempts)
-# Robots that took an alert, remembered while this container stays warm (see the module docstring).
-_delivered = webhooks.DeliveredLog()
+
 # Plain http to the loopback (local fake robots): tests set this attribute on the loaded module.
 # Deliberately not an environment variable or a parameter: nothing in a deployment can turn it on.
 ALLOW_LOOPBACK_HTTP = False
@@ -99,6 +100,9 @@ def handler(event: list[AlertNotice], context: LambdaContext) -> dict[str, Any]:
     post = (
         webhooks.make_urllib_post(allow_loopback_http=True) if ALLOW_LOOPBACK_HTTP else webhooks.urllib_post
     )
+    record = wiring.robot_deliveries()
+    if record is not None:
+        record.register(context)
     failures: list[str] = [f"parameter {name!r} unusable" for name in invalid]
     delivered: Counter[str] = Counter()
     failed: Counter[str] = Counter()
@@ -113,7 +117,7 @@ def handler(event: list[AlertNotice], context: LambdaContext) -> dict[str, Any]:
         results = webhooks.deliver_all(
             robots,
             notice,
-            delivered=_delivered,
+            once=None if record is None else record.once,
             post=post,
             policy=RETRY_POLICY,
             time_left_ms=context.get_remaining_time_in_millis,

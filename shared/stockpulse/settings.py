@@ -41,6 +41,8 @@ class Settings(BaseModel):
     # The alert router's robots: one SSM parameter each below this path.
     webhook_parameter_path: str = Field("/stockpulse/webhooks", alias="WEBHOOK_PARAMETER_PATH", min_length=1)
     robot_max_attempts: int = Field(4, alias="ROBOT_MAX_ATTEMPTS", ge=1, le=10)
+    # Which robot took which alert (adapters/robot_deliveries.py); unset: no record (local runs).
+    robot_delivery_table: Optional = Field(None, alias="ROBOT_DELIVERY_TABLE")
     # The dashboard API's CORS origin; empty: same origin only.
     dashboard_allowed_origin: str = Field("", alias="DASHBOARD_ALLOWED_ORIGIN")
 

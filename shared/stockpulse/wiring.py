@@ -17,6 +17,7 @@ from botocore.config import Config
 from stockpulse.adapters.clock import SystemClock
 from stockpulse.adapters.dynamodb_forecast import DynamoForecastStore
 from stockpulse.adapters.dynamodb_ledger import DynamoLedgerStore
+from stockpulse.adapters.robot_deliveries import RobotDeliveries
 from stockpulse.adapters.sns import SnsAlertPublisher, SnsStockSyncPublisher
 from stockpulse.adapters.sqs import SqsDeadLetters
 from stockpulse.domain.alert_policy import AlertPolicy
@@ -128,6 +129,20 @@ def stock_sync_feed() -> StockSyncFeed | None:
     if topic not in _stock_sync_feeds:
         _stock_sync_feeds[topic] = StockSyncFeed(SnsStockSyncPublisher(aws_client("sns"), topic))
     return _stock_sync_feeds[topic]
+
+
+_robot_deliveries: dict[str, RobotDeliveries] = {}  # per container
+
+
+def robot_deliveries() -> RobotDeliveries | None:
+    """Which IM robot took which alert (the alert router), when the stack has its table
+    (ROBOT_DELIVERY_TABLE); None without one (local runs post without a record)."""
+    table = Settings.from_environment().robot_delivery_table
+    if not table:
+        return None
+    if table not in _robot_deliveries:
+        _robot_deliveries[table] = RobotDeliveries.on_table(table, aws_client("dynamodb"))
+    return _robot_deliveries[table]
 
 
 def dependencies() -> Dependencies:

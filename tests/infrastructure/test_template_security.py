@@ -159,6 +159,8 @@ DDB_STREAM_READ = {
     "dynamodb:ListStreams",
 }
 PUBLISH = {"sns:Publish"}
+# Powertools Idempotency's records: read, claimed, completed, and deleted when a delivery fails.
+DELIVERY_RECORDS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 SEND = {"sqs:SendMessage", "sqs:SendMessage*"}
 SSM_READ = {"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"}
 
@@ -189,6 +191,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "ssm:/stockpulse/webhooks": SSM_READ,
         "ssm:/stockpulse/webhooks/*": SSM_READ,
         "AlertRouterDeadLetterQueue": SEND,
+        "RobotDeliveryTable": DELIVERY_RECORDS,
     },
     "DashboardApiFunction": {
         "LedgerTable": TABLE_READ,  # read-only
@@ -216,6 +219,7 @@ REQUIRED: dict[str, dict[str, set[str]]] = {
     "AlertRouterFunction": {
         "ssm:/stockpulse/webhooks": {"ssm:GetParametersByPath"},
         "AlertRouterDeadLetterQueue": {"sqs:SendMessage"},
+        "RobotDeliveryTable": DELIVERY_RECORDS,
     },
     "DashboardApiFunction": {"LedgerTable": {"dynamodb:GetItem", "dynamodb:Query"}},
 }
@@ -621,6 +625,7 @@ def test_every_call_the_handlers_make_is_granted(
             rehearsal.dashboard()
         names = {
             rehearsal.stack.store.table_name: "LedgerTable",
+            rehearsal.delivery_table: "RobotDeliveryTable",
             rehearsal.stack.alerts_topic_arn: "AlertsTopic",
             rehearsal.stack.supply_topic_arn: "SupplyChainTopic",
             stock_sync: "StockSyncTopic",
@@ -638,4 +643,5 @@ def test_every_call_the_handlers_make_is_granted(
     assert ("dynamodb:Query", "LedgerTable/index/by_expiry") in by_function["ReservationExpiryFunction"]
     assert ("sqs:SendMessage", "RejectedEventsQueue") in by_function["OrderStreamFunction"]
     assert ("ssm:GetParametersByPath", "ssm:/stockpulse/webhooks") in by_function["AlertRouterFunction"]
+    assert ("dynamodb:PutItem", "RobotDeliveryTable") in by_function["AlertRouterFunction"]
     assert any(a == "sns:Publish" for a, _ in by_function["OrderStreamFunction"])

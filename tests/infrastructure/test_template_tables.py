@@ -64,7 +64,11 @@ def test_find_template(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_specs_mirror_the_template() -> None:
     specs = table_specs(TEMPLATE)
-    assert list(specs) == ["LedgerTable"]
+    assert list(specs) == ["LedgerTable", "RobotDeliveryTable"]
+    # Powertools Idempotency's defaults: key `id`, TTL `expiration`.
+    deliveries = specs["RobotDeliveryTable"]
+    assert deliveries.create_kwargs["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert deliveries.ttl_attribute == "expiration"
     spec = specs["LedgerTable"]
     props = _template_table()
     kwargs = spec.create_kwargs
@@ -136,7 +140,7 @@ def test_table_names_are_validated(prefix: str) -> None:
 
 def test_create_tables_matches_the_template(dynamodb: Any) -> None:
     names = create_tables(dynamodb, "sp-test-")
-    assert names == {"LedgerTable": "sp-test-LedgerTable"}
+    assert names == {"LedgerTable": "sp-test-LedgerTable", "RobotDeliveryTable": "sp-test-RobotDeliveryTable"}
     table = dynamodb.describe_table(TableName=names["LedgerTable"])["Table"]
     props = _template_table()
     assert table["TableStatus"] == "ACTIVE"
@@ -170,7 +174,8 @@ def test_create_tables_is_idempotent(dynamodb: Any) -> None:
     assert create_tables(dynamodb, "again-") == first
     assert dynamodb.scan(TableName=first["LedgerTable"])["Count"] == 1
     assert [n for n in dynamodb.list_tables()["TableNames"] if n.startswith("again-")] == [
-        "again-LedgerTable"
+        "again-LedgerTable",
+        "again-RobotDeliveryTable",
     ]
 
 

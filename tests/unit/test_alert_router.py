@@ -31,6 +31,7 @@ from stockpulse.adapters.sns import SnsAlertPublisher, alert_message, message_at
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.messages import email_subject
 from stockpulse.domain.tiers import Tier
+from stockpulse_local.template_tables import create_tables
 
 APP_PATH = Path(__file__).resolve().parents[2] / "functions" / "alert_router" / "app.py"
 PARAMETER_PATH = "/stockpulse/webhooks"
@@ -141,7 +142,23 @@ def production_app(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> ModuleType:
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> ModuleType:
+def delivery_table(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> str:
+    """The template's RobotDeliveryTable on moto, named in ROBOT_DELIVERY_TABLE as deployed."""
+    tables = create_tables(boto3.client("dynamodb", region_name="us-east-1"), "router-")
+    monkeypatch.setenv("ROBOT_DELIVERY_TABLE", tables["RobotDeliveryTable"])
+    return tables["RobotDeliveryTable"]
+
+
+def loopback_app(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh container of the router that may reach the fake robots on 127.0.0.1."""
+    module = load_app(monkeypatch)
+    monkeypatch.setattr(module, "ALLOW_LOOPBACK_HTTP", True)
+    monkeypatch.setattr(module, "RETRY_POLICY", webhooks.RetryPolicy(max_attempts=3, base_delay_s=0.001))
+    return module
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch, ssm: Any, delivery_table: str) -> ModuleType:
     module = load_app(monkeypatch)
     assert module.ALLOW_LOOPBACK_HTTP is False  # the deployed default
     # The fake robots are http://127.0.0.1: the test-only switch (a module attribute, which no
@@ -231,7 +248,7 @@ def test_500_then_200_is_retried_and_delivered_once(app: ModuleType, robots: Fak
 
 
 def test_permanent_failure_raises_and_the_retry_reposts_only_the_failed_robot(
-    app: ModuleType, robots: FakeRobots, capsys: pytest.CaptureFixture[str]
+    app: ModuleType, robots: FakeRobots, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     event = sns_event(make_notice(tier=Tier.RED, alert_id="demo-cakes/cake-osmanthus/red/1"))
     robots.script("wecom", Reply(500, b"down"))
@@ -243,10 +260,14 @@ def test_permanent_failure_raises_and_the_retry_reposts_only_the_failed_robot(
     assert counts[("RobotDeliveryFailed", "wecom")] == 1 and counts[("RobotDelivered", "dingtalk")] == 1
 
     robots.script("wecom", Reply(200, OK_BODY["wecom"]))  # the platform recovers; Lambda retries
-    summary = app.handler(event, FakeContext())
+    retry = loopback_app(monkeypatch)  # in another container: the record is in the table
+    summary = retry.handler(event, FakeContext())
     assert summary == summary | {"delivered": 1, "skipped": 2, "failed": 0}
     assert len(robots.to("wecom")) == 4
     assert len(robots.to("dingtalk")) == 1 and len(robots.to("feishu")) == 1  # not re-posted
+    # The same alert published again (a publish that failed half-way): no robot hears it twice.
+    assert loopback_app(monkeypatch).handler(event, FakeContext())["skipped"] == 3
+    assert len(robots.requests) == 6
 
 
 def test_4xx_fails_at_once_and_raises(app: ModuleType, robots: FakeRobots) -> None:

@@ -17,15 +17,19 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 from robots import OK_BODY, Credentials, FakeRobots, Reply
 from support import make_notice
 
 from stockpulse.adapters import webhooks
+from stockpulse.adapters.robot_deliveries import RobotDeliveries
 from stockpulse.adapters.webhooks import DeliveryFailed, RetryPolicy, RobotConfig
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.messages import for_markup, render
 from stockpulse.domain.tiers import Tier
+from stockpulse_local.template_tables import create_tables
 
 NOW_MS = 1_764_103_233_123  # 2025-11-25T20:40:33.123Z
 DING_TOKEN, DING_SECRET = "ding-access-token-0001", "SECding-secret-0001"
@@ -387,35 +391,64 @@ def test_tiers_admit_notices() -> None:
 
 
 # -------------------------------------------------------------------------------- deliver_all
-def test_deliver_all_in_parallel_and_skips_already_delivered(robots: FakeRobots, sleeps: Sleeps) -> None:
+@pytest.fixture
+def deliveries() -> Iterator[RobotDeliveries]:
+    """Delivery records on a moto table shaped as the template's RobotDeliveryTable."""
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(db, "wh-")
+        yield RobotDeliveries.on_table("wh-RobotDeliveryTable", client=db)
+
+
+def test_deliver_all_in_parallel_and_skips_robots_that_took_the_alert(
+    robots: FakeRobots, sleeps: Sleeps, deliveries: RobotDeliveries
+) -> None:
+    """A retry (any container: the record is in the table) posts only to the robot that failed;
+    a later, separate record of the same table knows the same."""
     robots.script("feishu", Reply(500))
     fleet = [robots.dingtalk(), robots.wecom(tiers=frozenset({"red"})), robots.feishu(), robots.slack()]
-    delivered = webhooks.DeliveredLog()
     kw: dict[str, Any] = {
         "clock_ms": lambda: NOW_MS,
         "sleep": sleeps,
         "rand": lambda: 0.5,
         "post": LOCAL_POST,
     }
-    results = webhooks.deliver_all(fleet, make_notice(), delivered=delivered, **kw)
+    results = webhooks.deliver_all(fleet, make_notice(), once=deliveries.once, **kw)
     by_name = {r.robot.name: r for r in results}
     assert set(by_name) == {"shop/ding", "shop/feishu", "shop/slack"}  # wecom only takes red
     assert by_name["shop/ding"].ok and by_name["shop/slack"].ok
     assert by_name["shop/feishu"].error is not None and by_name["shop/feishu"].error.status == 500
-    # the retry (same warm container): only the robot that failed is posted again
     robots.script("feishu", Reply(200, OK_BODY["feishu"]))
     before = len(robots.requests)
-    again = webhooks.deliver_all(fleet, make_notice(), delivered=delivered, **kw)
+    fresh = RobotDeliveries(deliveries.persistence)  # another container: nothing in memory
+    again = webhooks.deliver_all(fleet, make_notice(), once=fresh.once, **kw)
     assert [r.robot.name for r in again if r.skipped] == ["shop/ding", "shop/slack"]
     assert all(r.ok for r in again)
     assert [r.path.split("/")[1] for r in robots.requests[before:]] == ["feishu"]
+    other = make_notice(alert_id="another-alert")
+    assert not any(r.skipped for r in webhooks.deliver_all(fleet, other, once=fresh.once, **kw))
 
 
-def test_delivered_log_is_bounded() -> None:
-    log = webhooks.DeliveredLog(max_entries=2)
-    for key in (("a", "r"), ("b", "r"), ("c", "r")):
-        log.add(key)
-    assert ("a", "r") not in log and ("b", "r") in log and ("c", "r") in log
+def test_a_delivery_in_flight_elsewhere_fails_here_and_a_broken_record_store_still_posts(
+    deliveries: RobotDeliveries,
+) -> None:
+    robot = RobotConfig(
+        name="shop/ding", platform="dingtalk", url="https://oapi.dingtalk.com/robot/send?access_token=t"
+    )
+    posts: list[int] = []
+
+    def post() -> int:
+        posts.append(1)
+        if len(posts) == 1:  # while the first delivery is in flight, a second invocation tries
+            with pytest.raises(DeliveryFailed, match="another invocation"):
+                deliveries.once("a1", robot, post)
+        return 2
+
+    assert deliveries.once("a1", robot, post) == (2, False) and len(posts) == 1
+    assert deliveries.once("a1", robot, post) == (2, True) and len(posts) == 1
+    with mock_aws():  # a table that does not exist: the record cannot be kept; the robot is posted
+        broken = RobotDeliveries.on_table("missing", client=boto3.client("dynamodb", region_name="us-east-1"))
+        assert broken.once("a1", robot, lambda: 3) == (3, False)
 
 
 # ------------------------------------------------------------------ destinations (issue 11, item 9)

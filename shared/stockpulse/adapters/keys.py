@@ -1,4 +1,4 @@
-"""Every key of the ledger table, built in one place (docs/architecture.md, "One table").
+"""Every key of the ledger table, built in one place (docs/architecture.md, "The ledger").
 
 Keys join id components with `#` (`ORDER#{session_id}#{order_id}`), and the contract allows any
 1-128-character id, `#` included: sessions `live` / `live#2` with orders `2#o1` / `o1` would

@@ -47,13 +47,11 @@ import logging
 import random
 import socket
 import ssl
-import threading
 import time
 import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -667,43 +665,23 @@ class DeliveryResult:
     robot: RobotConfig
     error: DeliveryFailed | None = None
     attempts: int = 0
-    skipped: bool = False  # already delivered earlier (same alert_id, same warm container)
+    skipped: bool = False  # this robot took this alert in an earlier invocation
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-class DeliveredLog:
-    """Bounded, thread-safe memory of (alert_id, robot name) pairs already delivered.
-
-    Lives as long as a warm Lambda container: when Lambda retries a failed invocation in the same
-    container, robots that already took the alert are not posted again. Best effort only; a retry
-    in a fresh container re-posts (delivery is at-least-once).
-    """
-
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._max = max_entries
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, key: tuple[str, str]) -> bool:
-        with self._lock:
-            return key in self._seen
-
-    def add(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._seen[key] = None
-            self._seen.move_to_end(key)
-            while len(self._seen) > self._max:
-                self._seen.popitem(last=False)
+# Posts `post` to a robot at most once per alert: (alert_id, robot, post) -> (attempts, skipped).
+# `robot_deliveries.RobotDeliveries.once` keeps that record across invocations.
+Once = Callable[[str, RobotConfig, Callable[[], int]], tuple[int, bool]]
 
 
 def deliver_all(
     robots: Iterable[RobotConfig],
     notice: AlertNotice,
     *,
-    delivered: DeliveredLog | None = None,
+    once: Once | None = None,
     max_workers: int = 8,
     post: Post = urllib_post,
     clock_ms: Callable[[], int] = wall_clock_ms,
@@ -712,19 +690,13 @@ def deliver_all(
     rand: Callable[[], float] = random.random,
     time_left_ms: Callable[[], int] | None = None,
 ) -> list[DeliveryResult]:
-    """Deliver to every robot that admits the notice, in parallel (one slow robot must not delay the rest)."""
+    """Deliver to every robot that admits the notice, in parallel (one slow robot must not delay the
+    rest); with `once`, a robot that already took this alert (an earlier invocation) is skipped."""
     targets: Sequence[RobotConfig] = [r for r in robots if admits(r, notice)]
 
     def one(robot: RobotConfig) -> DeliveryResult:
-        key = (notice.alert_id, robot.name)
-        if delivered is not None and key in delivered:
-            logger.info(
-                "robot already delivered; skipped",
-                extra={"robot": robot.name, "platform": robot.platform, "alert_id": notice.alert_id},
-            )
-            return DeliveryResult(robot, skipped=True)
-        try:
-            attempts = deliver(
+        def post_it() -> int:
+            return deliver(
                 robot,
                 notice,
                 post=post,
@@ -734,11 +706,17 @@ def deliver_all(
                 rand=rand,
                 time_left_ms=time_left_ms,
             )
+
+        try:
+            attempts, skipped = (post_it(), False) if once is None else once(notice.alert_id, robot, post_it)
         except DeliveryFailed as exc:
             return DeliveryResult(robot, error=exc, attempts=exc.attempts)
-        if delivered is not None:
-            delivered.add(key)
-        return DeliveryResult(robot, attempts=attempts)
+        if skipped:
+            logger.info(
+                "robot already delivered; skipped",
+                extra={"robot": robot.name, "platform": robot.platform, "alert_id": notice.alert_id},
+            )
+        return DeliveryResult(robot, attempts=attempts, skipped=skipped)
 
     if len(targets) <= 1:
         return [one(r) for r in targets]
