@@ -126,17 +126,53 @@ def ucs2_units(text: str) -> int:
     return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
+_ZWJ = "\u200d"
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF  # a flag is two of these
+
+
+def _extends(char: str) -> bool:
+    """`char` belongs to the character before it: a combining mark (an accent, an emoji's
+    variation selector), a skin tone, or the joiner of an emoji sequence."""
+    return char == _ZWJ or unicodedata.category(char).startswith("M") or 0x1F3FB <= ord(char) <= 0x1F3FF
+
+
+def _cut(text: str, keep: int) -> int:
+    """`keep` characters of `text`, fewer where the cut would split what a reader sees as one
+    (an accented letter, an emoji sequence, a flag)."""
+    while 0 < keep < len(text) and (_extends(text[keep]) or text[keep - 1] == _ZWJ):
+        keep -= 1
+    if 0 < keep < len(text) and _regional(text[keep]):
+        run = 0
+        while run < keep and _regional(text[keep - 1 - run]):
+            run += 1
+        keep -= run % 2  # never half a flag
+    return keep
+
+
 def _truncate(text: str, limit: int) -> str:
-    """At most `limit` UCS-2 units, ending with an ellipsis when shortened."""
+    """At most `limit` UCS-2 units, ending with an ellipsis when shortened, never inside a
+    character as a reader sees it."""
     if ucs2_units(text) <= limit:
         return text
-    out, used = "", 1  # room for the ellipsis
+    keep, used = 0, 1  # room for the ellipsis
     for char in text:
         used += ucs2_units(char)
         if used > limit:
             break
-        out += char
-    return out + "…" if limit > 0 else ""
+        keep += 1
+    return text[: _cut(text, keep)] + "…" if limit > 0 else ""
+
+
+def _joins_emoji(before: list[str], after: str) -> bool:
+    """A zero-width joiner between two emoji (👩‍👧, 🏳️‍🌈) is part of the picture, not a hidden
+    character: kept. Any other format character goes, and so does a joiner anywhere else."""
+    if not before or not after:
+        return False
+    last = before[-1] if before[-1] != "\ufe0f" or len(before) < 2 else before[-2]
+    return unicodedata.category(last) == "So" and unicodedata.category(after) == "So"
 
 
 def clean_text(text: str, limit: int | None = None) -> str:
@@ -145,11 +181,11 @@ def clean_text(text: str, limit: int | None = None) -> str:
     collapses, URLs are defanged (`://` and a domain's dots in full-width, so nothing autolinks),
     and the result is at most `limit` UCS-2 units."""
     chars: list[str] = []
-    for char in text:
+    for i, char in enumerate(text):
         category = unicodedata.category(char)
         if category in _SPACE_CATEGORIES or char.isspace():
             chars.append(" ")
-        elif category not in _DROP_CATEGORIES:
+        elif category not in _DROP_CATEGORIES or (char == _ZWJ and _joins_emoji(chars, text[i + 1 : i + 2])):
             chars.append(char)
     line = " ".join("".join(chars).split())
     line = _URL_SCHEME.sub(_FULLWIDTH_COLON + "//", line)

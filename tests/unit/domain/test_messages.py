@@ -400,6 +400,21 @@ def test_clean_text_makes_one_safe_line() -> None:
     assert clean_text("蛋糕" * 100, 10) == "蛋糕蛋糕蛋糕蛋糕蛋…" and ucs2_units(clean_text("🎂" * 9, 9)) <= 9
 
 
+def test_what_a_reader_sees_as_one_character_stays_whole() -> None:
+    """An emoji sequence keeps its joiner (a family, a rainbow flag), which goes anywhere else;
+    a cut never ends inside a flag, an accented letter or an emoji sequence."""
+    assert clean_text("👩\u200d👧亲子装 🏳️\u200d🌈伞") == "👩\u200d👧亲子装 🏳️\u200d🌈伞"
+    assert clean_text("a\u200db 🎂\u200d蛋糕 \u200d👩") == "ab 🎂蛋糕 👩"
+    flags = "日本" + "🇯🇵" * 5
+    for limit in range(3, 14):
+        cut = clean_text(flags, limit)
+        assert ucs2_units(cut) <= limit and cut.endswith("…") and len(cut.rstrip("…")) % 2 == 0
+    assert clean_text("Poke\u0301mon", 6) == "Poke\u0301…"  # not "Poke…" with a loose accent after it
+    assert clean_text("Pokem\u0301on", 6) == "Poke…"
+    assert clean_text("👩\u200d👧\u200d👦abc", 6) == "…"  # the family whole or not at all
+    assert clean_text("ab👩\u200d👧\u200d👦c", 7) == "ab…"
+
+
 def test_markup_safe_keeps_words_and_drops_syntax() -> None:
     assert markup_safe("[x](http://evil) # h @all <@u1> **b** `c` ~s~ &lt; | ! \\") == (
         "\uff3bx\uff3d（http：//evil） \uff03 h \uff20all \uff1c\uff20u1\uff1e "
