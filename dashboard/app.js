@@ -392,10 +392,12 @@
       li.dataset.tier = a.tier;
       li.dataset.kind = a.kind;
       var tiers = t("tiers");
+      // A tier said again (a repeat, a calm tier that now asks to act) is one tier, not "red → red".
+      var move = a.previous_tier === a.tier ? tiers[a.tier] : tiers[a.previous_tier] + " → " + tiers[a.tier];
       li.innerHTML =
         '<span class="when">' + escapeHtml(clockText(a.at_ms, true)) + "</span>" +
         '<span class="what">' + escapeHtml(a.sku_name) + "</span>" +
-        '<span class="move">' + escapeHtml(tiers[a.previous_tier] + " → " + tiers[a.tier] + (t("kinds")[a.kind] || "")) + "</span>" +
+        '<span class="move">' + escapeHtml(move + (t("kinds")[a.kind] || "")) + "</span>" +
         '<span class="todo">' + escapeHtml(state.lang === "zh" ? a.action_zh : a.action_en) + "</span>";
       list.appendChild(li);
       seen.add(a.alert_id);

@@ -140,6 +140,11 @@ def test_big_screen_follows_a_live_rehearsal(browser: Any, artifacts: Path, live
             kinds = {alerts.nth(i).get_attribute("data-kind") for i in range(alerts.count())}
             # It sold out within minutes of its evidence: red (sell-out imminent), then one sold-out.
             assert "red" in tiers and "sold_out" in kinds
+            # The sell-out after the red reads "红色预警（已售罄）": one tier said again is not "red → red".
+            moves = page.eval_on_selector_all("#alerts .alert .move", "ms => ms.map(m => m.textContent)")
+            assert "红色预警（已售罄）" in moves, moves
+            sides = [m.split(" → ") for m in moves if "→" in m]
+            assert not any(was == now.split("（")[0] for was, now in sides), moves
             # Times are the studio's (20:00-20:20 at +08:00), wherever the browser is (New York here).
             whens = page.eval_on_selector_all("#alerts .alert .when", "ws => ws.map(w => w.textContent)")
             assert whens and all(w.startswith("20:") for w in whens), whens
