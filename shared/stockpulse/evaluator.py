@@ -368,16 +368,20 @@ class ThresholdEvaluator:
             # reads 0 (too little evidence, or the show's first minutes), as the slow tip always
             # does: "no sales right now" beside units sold minutes ago misleads.
             quoted = view.recent_pace if view.velocity == 0 and view.recent_pace > 0 else None
-            # Whether the tier asks nothing urgent: a tier held back to now is judged as the hot
-            # path judges one it announces; a standing orange or red's decides its repeats, and
-            # whether people told it asks nothing must hear it again; a step down's, its words.
+            # Whether the tier asks nothing urgent, judged only where the budget reads it: a tier
+            # held back to now, as the hot path judges one it announces; a standing red (its
+            # repeats), or a standing orange people were told asks nothing (whether it must be said
+            # again); a step down to orange (its words).
             paused = item.levels.paused
+            standing = current is memory.announced
             if current > memory.announced:
                 lasts = asks_nothing(
                     item, item.levels, now, paused, memory.announced, current, memory, quoted
                 )
-            elif current >= Tier.ORANGE:
-                kind = NoticeKind.ALERT if current is memory.announced else NoticeKind.RESOLVED
+            elif current is Tier.RED or (
+                current is Tier.ORANGE and (memory.calm_ms is not None or not standing)
+            ):
+                kind = NoticeKind.ALERT if standing else NoticeKind.RESOLVED
                 lasts = stock_lasts(item, item.levels, now, paused, quoted, (kind, current))
             else:
                 lasts = False

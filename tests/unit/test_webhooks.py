@@ -392,16 +392,21 @@ def test_tiers_admit_notices() -> None:
 
 # -------------------------------------------------------------------------------- deliver_all
 @pytest.fixture
-def deliveries() -> Iterator[RobotDeliveries]:
-    """Delivery records on a moto table shaped as the template's RobotDeliveryTable."""
+def delivery_table() -> Iterator[Any]:
+    """A moto table shaped as the template's RobotDeliveryTable ("wh-RobotDeliveryTable")."""
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(db, "wh-")
-        yield RobotDeliveries.on_table("wh-RobotDeliveryTable", client=db)
+        yield db
+
+
+@pytest.fixture
+def deliveries(delivery_table: Any) -> RobotDeliveries:
+    return RobotDeliveries.on_table("wh-RobotDeliveryTable", client=delivery_table)
 
 
 def test_deliver_all_in_parallel_and_skips_robots_that_took_the_alert(
-    robots: FakeRobots, sleeps: Sleeps, deliveries: RobotDeliveries
+    robots: FakeRobots, sleeps: Sleeps, deliveries: RobotDeliveries, delivery_table: Any
 ) -> None:
     """A retry (any container: the record is in the table) posts only to the robot that failed;
     a later, separate record of the same table knows the same."""
@@ -420,7 +425,7 @@ def test_deliver_all_in_parallel_and_skips_robots_that_took_the_alert(
     assert by_name["shop/feishu"].error is not None and by_name["shop/feishu"].error.status == 500
     robots.script("feishu", Reply(200, OK_BODY["feishu"]))
     before = len(robots.requests)
-    fresh = RobotDeliveries(deliveries.persistence)  # another container: nothing in memory
+    fresh = RobotDeliveries.on_table("wh-RobotDeliveryTable", client=delivery_table)  # another container
     again = webhooks.deliver_all(fleet, make_notice(), once=fresh.once, **kw)
     assert [r.robot.name for r in again if r.skipped] == ["shop/ding", "shop/slack"]
     assert all(r.ok for r in again)

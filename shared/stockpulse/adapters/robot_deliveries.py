@@ -56,7 +56,6 @@ class RobotDeliveries:
     def __init__(
         self, persistence: BasePersistenceLayer, *, expires_after_s: int = DELIVERY_MEMORY_S
     ) -> None:
-        self.persistence = persistence
         self.config = IdempotencyConfig(expires_after_seconds=expires_after_s, response_hook=_replayed)
         self._once = idempotent_function(
             _posted, data_keyword_argument="delivery", persistence_store=persistence, config=self.config
