@@ -32,7 +32,7 @@ class Quiet:
     def __init__(self) -> None:
         self.notices: list[AlertNotice] = []
 
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         self.notices.append(notice)
 
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:

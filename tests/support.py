@@ -71,7 +71,7 @@ class RecordingPublisher:
         self.notices: list[AlertNotice] = []
         self._lock = threading.Lock()
 
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         with self._lock:
             self.notices.append(notice)
 

@@ -48,7 +48,7 @@ from stockpulse.domain.ledger import OrderStatus, Outcome, Result
 from stockpulse.domain.session import SessionPlan
 from stockpulse.domain.tiers import Tier
 from stockpulse.guard import InventoryGuard
-from stockpulse.ports import AlertPublisher
+from stockpulse.ports import ALERTS_TOPIC, AlertPublisher, PublishFailed
 from stockpulse.pre_show import announce_pre_show
 from stockpulse.records import StockItem
 from stockpulse.tier_settling import notice_for, tier_inputs
@@ -299,9 +299,17 @@ class _JournaledPublisher:
     publisher: AlertPublisher
     journal: MessageJournal
 
-    def publish(self, notice: AlertNotice) -> None:
-        self.publisher.publish(notice)
-        self.journal.append(notice)
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
+        """Journal what reached the alerts topic, once: not a republish that sends only the
+        restock request, and a notice the topic took before the restock request failed."""
+        try:
+            self.publisher.publish(notice, skip)
+        except PublishFailed as err:
+            if ALERTS_TOPIC in err.taken - skip:
+                self.journal.append(notice)
+            raise
+        if ALERTS_TOPIC not in skip:
+            self.journal.append(notice)
 
 
 class Replay:

@@ -54,7 +54,21 @@ class WriteIncomplete(Exception):
 
 class PublishFailed(Exception):
     """A topic or queue did not take a message (an alert, a stock sync update, a rejected event):
-    a network error, or an error the SDK's own retries did not absorb. Its message is the SDK's."""
+    a network error, or an error the SDK's own retries did not absorb. Its message is the SDK's.
+
+    `taken`: the alert destinations that took the notice before one refused it (a red's notice on
+    the alerts topic when its restock request failed), so that a retry sends the rest only.
+    """
+
+    def __init__(self, *args: object, taken: frozenset[str] = frozenset()) -> None:
+        super().__init__(*args)
+        self.taken = taken
+
+
+# Where an alert goes: the alerts topic (people, IM robots, the big screen) and, at red, the supply
+# chain's restock request.
+ALERTS_TOPIC = "alerts"
+SUPPLY_CHAIN = "supply_chain"
 
 
 # -- ports ---------------------------------------------------------------------------------------
@@ -67,7 +81,9 @@ class Clock(Protocol):
 
 
 class AlertPublisher(Protocol):
-    def publish(self, notice: AlertNotice) -> None: ...
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
+        """Send `notice` to each of its destinations but those in `skip` (they took it before)."""
+        ...
 
 
 class OutcomeSink(Protocol):
@@ -164,6 +180,10 @@ class LedgerStore(Protocol):
     ) -> bool: ...
 
     def clear_pending_alert(self, session_id: str, sku_id: str, alert_id: str) -> None: ...
+
+    def note_published(self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str]) -> None:
+        """Mark the pending announcement `alert_id` as taken by the destinations `taken` (`published_to`)."""
+        ...
 
     def record_alert(self, session_id: str, sku_id: str, alert: Mapping[str, Any], key_ms: int) -> bool: ...
 

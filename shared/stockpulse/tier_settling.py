@@ -17,7 +17,7 @@ from stockpulse.domain.events import MINUTE_MS, from_epoch_ms
 from stockpulse.domain.ledger import StockLevels
 from stockpulse.domain.session import SkuConfig
 from stockpulse.domain.tiers import Tier, TierInputs, consumption_tier, exact, tier_of
-from stockpulse.ports import AlertPublisher, LedgerHistory, LedgerStore
+from stockpulse.ports import AlertPublisher, LedgerHistory, LedgerStore, PublishFailed
 from stockpulse.records import StockItem
 from stockpulse.session_catalog import SessionCatalog
 
@@ -138,10 +138,19 @@ class TierSettler:
         return base if cooldown is None else replace(base, cooldown_minutes=cooldown)
 
     def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
-        """Publish `alert` with the ledger it was decided on (default: the item's own)."""
-        sku = self.catalog.sku(item.session_id, item.sku_id)
-        self.publisher.publish(notice_for(item, levels or item.levels, alert, sku))
-        self.store.clear_pending_alert(item.session_id, item.sku_id, str(alert["alert_id"]))
+        """Publish `alert` with the ledger it was decided on (default: the item's own), to the
+        destinations that have not taken it yet; those that took it before another failed are kept
+        on the pending announcement, so its republish pages nobody twice."""
+        sid, kid, alert_id = item.session_id, item.sku_id, str(alert["alert_id"])
+        notice = notice_for(item, levels or item.levels, alert, self.catalog.sku(sid, kid))
+        sent = frozenset(alert.get("published_to", ()))
+        try:
+            self.publisher.publish(notice, sent)
+        except PublishFailed as err:
+            if err.taken - sent:
+                self.store.note_published(sid, kid, alert_id, sorted(err.taken))
+            raise
+        self.store.clear_pending_alert(sid, kid, alert_id)
 
 
 def tier_inputs(item: StockItem, levels: StockLevels) -> TierInputs:

@@ -107,7 +107,7 @@ def _forecast_item(stack: Stack, sku_id: str, consumption: list[int], values: di
 class _Told:
     """The publisher: the pre-show tips are recorded for the feed once told."""
 
-    def publish(self, notice: Any) -> None:
+    def publish(self, notice: Any, skip: frozenset[str] = frozenset()) -> None:
         pass
 
 

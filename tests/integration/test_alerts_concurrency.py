@@ -36,7 +36,7 @@ class Recording:
         self._lock = threading.Lock()
         self.notices: list[AlertNotice] = []
 
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         with self._lock:
             self.notices.append(notice)
 

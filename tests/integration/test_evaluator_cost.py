@@ -30,7 +30,7 @@ QUOTAS = {"douyin": 400_000, "kuaishou": 400_000, "taobao": 400_000}
 
 
 class Quiet:
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         pass
 
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:

@@ -13,12 +13,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import T0 as SUPPORT_T0
 from support import event as support_event
+from support import make_notice
 
+from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import OrderEvent, epoch_ms, parse_instant
 from stockpulse.domain.ledger import OrderStatus, Outcome, Reason
-from stockpulse_local.replay import OutcomeCounter, replay
+from stockpulse.domain.tiers import Tier
+from stockpulse.ports import ALERTS_TOPIC, PublishFailed
+from stockpulse_local.replay import MessageJournal, OutcomeCounter, _JournaledPublisher, replay
 from stockpulse_local.scenario import load_scenario, parse_scenario
 
 # The contract lives beside the repository: ../shared/contract.
@@ -405,3 +410,28 @@ def test_a_remembered_event_never_counted_is_counted_with_its_first_outcome() ->
     refused = created("e2", "o2", 9)
     counter.record(refused, Outcome.duplicate(Outcome.rejected(Reason.INSUFFICIENT_STOCK)))
     assert (counter.processed, counter.duplicate, dict(counter.rejected)) == (1, 1, {"insufficient_stock": 1})
+
+
+class _RefusesTheRestockRequestOnce:
+    """The alerts topic takes the red; the supply chain refuses its first restock request."""
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
+        if not self.refused:
+            self.refused = True
+            raise PublishFailed("supply chain topic: throttled", taken=skip | {ALERTS_TOPIC})
+
+
+def test_the_journal_keeps_a_notice_the_alerts_topic_took_once(tmp_path: Path) -> None:
+    """A red the alerts topic took before its restock request failed reached people: journaled
+    then, and not again when the retry sends the restock request alone."""
+    journal = MessageJournal(tmp_path / "replay.messages.jsonl", "digest")
+    assert journal.open() == []
+    publisher = _JournaledPublisher(_RefusesTheRestockRequestOnce(), journal)
+    red = make_notice(tier=Tier.RED, previous_tier=Tier.ORANGE)
+    with pytest.raises(PublishFailed) as refused:
+        publisher.publish(red)
+    publisher.publish(red, refused.value.taken)
+    assert journal.open() == [red]

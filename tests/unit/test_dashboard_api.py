@@ -75,7 +75,7 @@ class _Recorder:
     notices: list[AlertNotice] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         self.notices.append(notice)
 
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:

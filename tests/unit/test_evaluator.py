@@ -28,7 +28,7 @@ from stockpulse.domain.session import SessionConfig, SessionPlan, SkuConfig
 from stockpulse.domain.tiers import Tier, exact
 from stockpulse.evaluator import RunSummary
 from stockpulse.guard import InventoryGuard
-from stockpulse.ports import StoreUnavailable
+from stockpulse.ports import ALERTS_TOPIC, SUPPLY_CHAIN, PublishFailed, StoreUnavailable
 from stockpulse.records import stock_attributes
 from stockpulse.stock_sync import StockSyncFeed, StockSyncUpdate
 from stockpulse_local import moto_speedups
@@ -48,7 +48,7 @@ class Recorder:
         self.notices: list[AlertNotice] = []
         self.outcomes: list[Outcome] = []
 
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         self.notices.append(notice)
 
     def record(self, event: OrderEvent | None, outcome: Outcome) -> None:
@@ -64,19 +64,40 @@ class ProcessDied(BaseException):
 
 
 class Crashing(Recorder):
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         raise ProcessDied("the process died before publishing")
 
 
+class RestockRefusedOnce(Recorder):
+    """The alerts topic takes every notice (`notices`); the supply chain refuses the first restock
+    request, as SnsAlertPublisher reports it, and takes the rest (`requests`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[AlertNotice] = []
+        self.refused = False
+
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
+        if ALERTS_TOPIC not in skip:
+            self.notices.append(notice)
+        if notice.tier is Tier.RED and SUPPLY_CHAIN not in skip:
+            if not self.refused:
+                self.refused = True
+                raise PublishFailed("supply chain topic: throttled", taken=skip | {ALERTS_TOPIC})
+            self.requests.append(notice)
+
+
 class World:
-    def __init__(self, client: Any, table: str, start: datetime, session: str = "s1") -> None:
+    def __init__(
+        self, client: Any, table: str, start: datetime, session: str = "s1", recorder: Recorder | None = None
+    ) -> None:
         self.session = session
         self.start = start
         self.t0 = epoch_ms(start)
         self.client = client
         self.table = table
         self.clock = VirtualClock(self.t0)
-        self.recorder = Recorder()
+        self.recorder = recorder or Recorder()
         self.store = DynamoLedgerStore(client, table, expiry_shards=2)
         self.guard = InventoryGuard(
             store=self.store, clock=self.clock, publisher=self.recorder, sink=self.recorder
@@ -1003,6 +1024,29 @@ def test_stale_pending_alert_is_published_again_once(world: World) -> None:
     world.tick(4)
     assert len(world.recorder.notices) == 1
     assert [a["kind"] for a in world.alert_items("a")] == ["alert"]
+
+
+def test_a_red_whose_restock_request_failed_pages_nobody_again_when_the_request_is_retried(
+    backend: tuple[Any, str],
+) -> None:
+    """The alerts topic took the red (SMS, IM, e-mail); the restock request was refused. The
+    pending announcement keeps what took it, so the evaluator's retry sends the request alone."""
+    publisher = RestockRefusedOnce()
+    world = World(*backend, START + timedelta(days=next(_days)), "refused", recorder=publisher)
+    world.load(sku("a", forecast=100, on_hand=250, dynamic=False))
+    world.tick(0)
+    world.reserve("a", 125, 0.5)  # red on the hot path; the guard logs the failed publish
+    assert publisher.kinds() == [("alert", "red")] and publisher.requests == []
+    assert world.stock("a")["pending_alert"]["published_to"] == [ALERTS_TOPIC]
+    world.tick(1)  # 30 s old: its writer may still be publishing
+    world.tick(2)
+    assert publisher.kinds() == [("alert", "red")]
+    assert [(n.kind, n.tier, n.alert_id) for n in publisher.requests] == [
+        (NoticeKind.ALERT, Tier.RED, publisher.notices[0].alert_id)
+    ]
+    assert "pending_alert" not in world.stock("a")
+    world.tick(3)
+    assert len(publisher.notices) == 1 and len(publisher.requests) == 1
 
 
 def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:

@@ -72,6 +72,7 @@ LEDGER_CALLS: dict[str, Callable[[DynamoLedgerStore], object]] = {
     ),
     "record_alert": lambda s: s.record_alert("s", "k", ALERT, 0),
     "clear_pending_alert": lambda s: s.clear_pending_alert("s", "k", "a1"),
+    "note_published": lambda s: s.note_published("s", "k", "a1", ["alerts"]),
     "update_stock_fields": lambda s: s.update_stock_fields("s", "k", {"velocity": 1}),
 }
 FORECAST_CALLS: dict[str, Callable[[DynamoForecastStore], object]] = {
@@ -129,6 +130,7 @@ def test_a_failed_condition_is_still_an_answer() -> None:
     store, forecasts = DynamoLedgerStore(refused, "t"), DynamoForecastStore(refused, "t")
     assert LEDGER_CALLS["record_alert"](store) is False
     assert LEDGER_CALLS["clear_pending_alert"](store) is None
+    assert LEDGER_CALLS["note_published"](store) is None
     assert LEDGER_CALLS["write_one"](store) == TxResult(ok=False, failed=frozenset({"stock"}))
     assert FORECAST_CALLS["move_quota"](forecasts) is None
     with pytest.raises(StockItemExists):

@@ -210,7 +210,7 @@ class Exploding:
         self.error = error
         self.calls = 0
 
-    def publish(self, notice: Any) -> None:
+    def publish(self, notice: Any, skip: frozenset[str] = frozenset()) -> None:
         self.calls += 1
         raise self.error
 

@@ -18,6 +18,7 @@ from moto import mock_aws
 from stockpulse.adapters.sns import SnsAlertPublisher
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.tiers import Tier
+from stockpulse.ports import ALERTS_TOPIC, PublishFailed
 from stockpulse_local.channels import PolicyError, Routing
 
 REGION = "us-east-1"
@@ -173,6 +174,27 @@ def test_each_channel_receives_exactly_what_the_report_says(aws: tuple[Any, Any]
     assert "sms" not in routing.channels(notice(NoticeKind.ALERT, Tier.RED, "normal"))
     assert "sms" not in routing.channels(notice(NoticeKind.ALERT, Tier.RED, "core", first=False))
     assert routing.channels(notice(NoticeKind.SLOW, Tier.NONE, "core")) == ["feed"]
+
+
+def test_a_refused_restock_request_is_sent_again_alone(aws: tuple[Any, Any]) -> None:
+    """The alerts topic took a red, the supply-chain topic refused its restock request: the
+    failure says the alerts topic has it, and the retry that skips it reaches the supply chain
+    only, so nobody subscribed to the alerts is paged twice."""
+    sns, sqs = aws
+    alerts = sns.create_topic(Name="alerts")["TopicArn"]
+    people = queue_on(sns, sqs, alerts, "people", None)
+    supply_arn = alerts.replace(":alerts", ":supply-chain")  # not created yet: the publish is refused
+    publisher = SnsAlertPublisher(sns, alerts, supply_arn)
+    red = notice(NoticeKind.ALERT, Tier.RED, "core")
+    with pytest.raises(PublishFailed) as refused:
+        publisher.publish(red)
+    assert refused.value.taken == {ALERTS_TOPIC}
+    assert drain(sqs, people) == [red.alert_id]
+    assert sns.create_topic(Name="supply-chain")["TopicArn"] == supply_arn
+    requests = queue_on(sns, sqs, supply_arn, "requests", None)
+    publisher.publish(red, refused.value.taken)
+    assert drain(sqs, people) == []
+    assert drain(sqs, requests) == [red.alert_id]
 
 
 def test_message_is_the_notice_with_a_body_per_protocol(aws: tuple[Any, Any]) -> None:

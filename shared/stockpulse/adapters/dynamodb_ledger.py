@@ -715,6 +715,24 @@ class DynamoLedgerStore:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
 
+    def note_published(self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str]) -> None:
+        self.request_log.append("UpdateItem")
+        with as_port_error(StoreUnavailable):
+            try:
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key=stock_key(session_id, sku_id),
+                    UpdateExpression="SET pending_alert.published_to = :to",
+                    ConditionExpression="pending_alert.alert_id = :id",
+                    ExpressionAttributeValues={
+                        ":id": {"S": alert_id},
+                        ":to": {"L": [{"S": name} for name in taken]},
+                    },
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
     def alerts(self, session_id: str, sku_id: str) -> list[dict[str, Any]]:
         self.request_log.append("Query")
         items: list[dict[str, Any]] = []

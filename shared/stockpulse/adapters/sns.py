@@ -11,7 +11,9 @@ characters or more, and a refused publish would lose the alert. Message attribut
 `routing_attributes` (the subscription filter policies read them); `channels` is a String.Array.
 
 At red (`to_supply_chain`), the supply-chain topic gets a restock request: JSON by default, the
-same readable e-mail and SMS for people subscribed to it.
+same readable e-mail and SMS for people subscribed to it. When the alerts topic took the notice
+and the restock request failed, `PublishFailed.taken` says so: the retry sends the request alone,
+and nobody is paged twice.
 
 The platforms' stock sync feed (`stockpulse.stock_sync`) goes to its own topic, ten updates per
 PublishBatch (`SnsStockSyncPublisher`).
@@ -26,7 +28,7 @@ from typing import Any
 from stockpulse.adapters.aws_errors import as_port_error
 from stockpulse.domain.alerts import AlertNotice, routing_attributes, to_supply_chain
 from stockpulse.domain.messages import email_body, email_subject, render, restock_request, restock_subject
-from stockpulse.ports import PublishFailed
+from stockpulse.ports import ALERTS_TOPIC, SUPPLY_CHAIN, PublishFailed
 from stockpulse.stock_sync import StockSyncFailed, StockSyncUpdate
 
 SNS_BATCH = 10  # PublishBatch takes at most 10 entries
@@ -73,25 +75,29 @@ class SnsAlertPublisher:
         self._alerts = alerts_topic_arn
         self._supply = supply_topic_arn
 
-    def publish(self, notice: AlertNotice) -> None:
+    def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         attributes = message_attributes(notice)
-        with as_port_error(PublishFailed):
-            self._sns.publish(
-                TopicArn=self._alerts,
-                Subject=email_subject(notice),
-                Message=alert_message(notice),
-                MessageStructure="json",
-                MessageAttributes=attributes,
-            )
-        if self._supply and to_supply_chain(notice):
+        if ALERTS_TOPIC not in skip:
             with as_port_error(PublishFailed):
                 self._sns.publish(
-                    TopicArn=self._supply,
-                    Subject=restock_subject(notice),
-                    Message=restock_message(notice),
+                    TopicArn=self._alerts,
+                    Subject=email_subject(notice),
+                    Message=alert_message(notice),
                     MessageStructure="json",
                     MessageAttributes=attributes,
                 )
+        if self._supply and to_supply_chain(notice) and SUPPLY_CHAIN not in skip:
+            try:
+                with as_port_error(PublishFailed):
+                    self._sns.publish(
+                        TopicArn=self._supply,
+                        Subject=restock_subject(notice),
+                        Message=restock_message(notice),
+                        MessageStructure="json",
+                        MessageAttributes=attributes,
+                    )
+            except PublishFailed as err:  # people have the alert: a retry must not page them again
+                raise PublishFailed(str(err), taken=skip | {ALERTS_TOPIC}) from err
 
 
 class SnsStockSyncPublisher:
