@@ -179,7 +179,12 @@ class LedgerStore(Protocol):
         alert: Mapping[str, Any] | None,
     ) -> bool: ...
 
-    def clear_pending_alert(self, session_id: str, sku_id: str, alert_id: str) -> None: ...
+    def clear_pending_alert(
+        self, session_id: str, sku_id: str, alert_id: str, named_restock: tuple[int, int, int]
+    ) -> None:
+        """The announcement `alert_id` went out: clear it, and keep the restock it named, the
+        restocked counter then and its instant (`named_restock`)."""
+        ...
 
     def note_published(self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str]) -> None:
         """Mark the pending announcement `alert_id` as taken by the destinations `taken` (`published_to`)."""

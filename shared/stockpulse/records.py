@@ -39,6 +39,9 @@ class TierState:
     version: int = 0  # `tier_version`: the ledger version the tier was judged at
     memory: AlertMemory = field(default_factory=AlertMemory)  # `alert_memory` (domain/alert_policy.py)
     pending_alert: Mapping[str, Any] | None = None  # an announcement stored, not yet published
+    # `named_restock`: the restock the last published announcement named (0: none), the restocked
+    # counter then, and its instant (docs/product.md, "Restock quantity").
+    named_restock: tuple[int, int, int] | None = None
 
     @property
     def hard(self) -> Tier:
@@ -128,6 +131,7 @@ def parse_stock(raw: Mapping[str, Any]) -> StockItem:
             version=int(raw.get("tier_version", 0)),
             memory=AlertMemory.from_item(raw.get("alert_memory") or {}),
             pending_alert=raw.get("pending_alert"),
+            named_restock=_maybe(raw, "named_restock", lambda v: (int(v[0]), int(v[1]), int(v[2]))),
         ),
         thresholds=Thresholds(
             forecast_eff=_maybe(raw, "forecast_eff", _decimal),
@@ -165,8 +169,8 @@ def parse_stock(raw: Mapping[str, Any]) -> StockItem:
 def stock_attributes(item: StockItem) -> dict[str, Any]:
     """The stored attributes of a stock item: `parse_stock`'s inverse (what is None is absent).
 
-    Writers of a few attributes take theirs from here (`EVALUATOR_FIELDS`), so an attribute has
-    one stored form."""
+    Writers of a few attributes take theirs from here (the evaluator its thresholds and pace), so
+    an attribute has one stored form."""
     lv, tier, th, pace, plan = item.levels, item.tier, item.thresholds, item.pace, item.plan
     values: dict[str, Any] = {
         "session_id": item.session_id,
@@ -190,6 +194,7 @@ def stock_attributes(item: StockItem) -> dict[str, Any]:
         # Nothing told yet is stored as an empty map (what a new item has always had).
         "alert_memory": {} if tier.memory == AlertMemory() else tier.memory.to_item(),
         "pending_alert": None if tier.pending_alert is None else dict(tier.pending_alert),
+        "named_restock": None if tier.named_restock is None else list(tier.named_restock),
         "forecast_eff": th.forecast_eff,
         "ratios": None if th.ratios is None else {k: getattr(th.ratios, k) for k in _RATIOS},
         "dynamic": th.dynamic,

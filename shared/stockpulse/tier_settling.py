@@ -24,6 +24,8 @@ from stockpulse.session_catalog import SessionCatalog
 logger = Logger(child=True)
 
 ATTEMPTS = 6  # re-evaluations after a concurrent change of the stock item
+# The notices that name at least the restock the SKU's last announcement named (docs/product.md).
+KEEPS_THE_NUMBER = (NoticeKind.ALERT, NoticeKind.REPEAT, NoticeKind.SOLD_OUT)
 
 
 @dataclass
@@ -150,7 +152,8 @@ class TierSettler:
             if err.taken - sent:
                 self.store.note_published(sid, kid, alert_id, sorted(err.taken))
             raise
-        self.store.clear_pending_alert(sid, kid, alert_id)
+        named = (notice.restock_quantity, (levels or item.levels).restocked, int(alert["at_ms"]))
+        self.store.clear_pending_alert(sid, kid, alert_id, named)
 
 
 def tier_inputs(item: StockItem, levels: StockLevels) -> TierInputs:
@@ -314,9 +317,22 @@ def _notice(
         restock = stock_risk.restock_named(
             restock, projection, eta=eta, warned=False, kept_share=levels.kept_share, pack_size=pack_size
         )
+    kind = NoticeKind(alert["kind"])
+    named = item.tier.named_restock
+    if (
+        named is not None
+        and named[1] == levels.restocked
+        and at_ms - named[2] <= stock_risk.RECENT_MINUTES * MINUTE_MS
+        and kind in KEEPS_THE_NUMBER
+        and tier >= Tier.ORANGE
+        and not alert.get("stock_lasts")
+    ):
+        # Within the pace's evidence window a lower number is the estimate's noise, not news: an
+        # orange that asked for 29 is not followed two minutes later by a red asking for 1.
+        restock = max(restock, named[0])
     return AlertNotice(
         alert_id=str(alert["alert_id"]),
-        kind=NoticeKind(alert["kind"]),
+        kind=kind,
         session_id=item.session_id,
         sku_id=item.sku_id,
         sku_name=item.plan.name or item.sku_id,

@@ -892,7 +892,10 @@ def test_a_slow_session_does_not_hold_up_the_others(world: World) -> None:
     release = threading.Event()
     world.evaluator.forecasts = failing_forecasts(world, release)
     # The other session's repeat is published while the slow one is still waiting for its read.
-    world.recorder.publish = lambda notice: (Recorder.publish(world.recorder, notice), release.set())  # type: ignore[method-assign]
+    world.recorder.publish = lambda notice, skip=frozenset(): (
+        Recorder.publish(world.recorder, notice),
+        release.set(),
+    )  # type: ignore[method-assign]
     world.clock.set(world.t0 + round(30.5 * MIN))
     told = len(world.recorder.notices)
     summary = world.evaluator.run()
@@ -1047,6 +1050,41 @@ def test_a_red_whose_restock_request_failed_pages_nobody_again_when_the_request_
     assert "pending_alert" not in world.stock("a")
     world.tick(3)
     assert len(publisher.notices) == 1 and len(publisher.requests) == 1
+
+
+def test_a_red_soon_after_an_orange_names_no_fewer_units_until_stock_arrives(world: World) -> None:
+    """Three SKUs sell 10 a minute, go orange at minute 9.5 asking for the same restock, stop
+    selling, then a burst takes each past the red line. Within the pace's 10-minute evidence
+    window the red asks for no fewer units than the orange did (the estimate fell with the lull:
+    its drop is noise, not news); 12 minutes later, or after a restock, it names its own."""
+    world.load(
+        *(sku(k, forecast=100, on_hand=200, dynamic=False) for k in ("soon", "late", "restocked")),
+        minutes=120,
+    )
+    world.tick(0)
+    for minute in range(10):
+        for k in ("soon", "late", "restocked"):
+            world.reserve(k, 10, minute + 0.5)
+        world.tick(minute + 1)
+    oranges = {n.sku_id: n for n in world.recorder.notices if n.tier is Tier.ORANGE}
+    asked = oranges["soon"].restock_quantity
+    assert asked > 0 and {n.restock_quantity for n in oranges.values()} == {asked}
+    assert oranges["soon"].at == world.start + timedelta(minutes=9.5)
+    for minute in range(11, 23):
+        if minute == 13:
+            world.restock("restocked", 6, 12.5)
+        if minute == 17:
+            assert world.stock("soon")["restock_units"] < asked  # the evaluator's own, after the lull
+            world.reserve("soon", 25, 16.5)
+            world.reserve("restocked", 30, 16.5)
+        if minute == 22:
+            world.reserve("late", 25, 21.5)
+        world.tick(minute)
+    reds = {n.sku_id: n for n in world.recorder.notices if n.tier is Tier.RED}
+    assert reds["soon"].restock_quantity == asked and f"补货{asked}件" in reds["soon"].text_zh
+    assert reds["soon"].at == world.start + timedelta(minutes=16.5)
+    assert reds["late"].restock_quantity < asked and reds["restocked"].restock_quantity < asked
+    assert world.stock("soon")["named_restock"] == [asked, 0, world.t0 + 16.5 * MIN]
 
 
 def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:

@@ -71,7 +71,7 @@ LEDGER_CALLS: dict[str, Callable[[DynamoLedgerStore], object]] = {
         session_id="s", sku_id="k", move=Move(on_hand=1), memory=EventMemory("e1", "ok", False), at_ms=0
     ),
     "record_alert": lambda s: s.record_alert("s", "k", ALERT, 0),
-    "clear_pending_alert": lambda s: s.clear_pending_alert("s", "k", "a1"),
+    "clear_pending_alert": lambda s: s.clear_pending_alert("s", "k", "a1", (0, 0, 0)),
     "note_published": lambda s: s.note_published("s", "k", "a1", ["alerts"]),
     "update_stock_fields": lambda s: s.update_stock_fields("s", "k", {"velocity": 1}),
 }

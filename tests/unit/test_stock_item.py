@@ -52,7 +52,7 @@ items = st.builds(
     session_id=ids, sku_id=ids, levels=levels, version=counts, hold_minutes=st.integers(1, 1440),
     tier=st.builds(
         TierState, tier=tiers, hard_tier=st.none() | tiers, version=counts, memory=memories,
-        pending_alert=st.none() | alerts,
+        pending_alert=st.none() | alerts, named_restock=st.none() | st.tuples(counts, counts, ms),
     ),
     thresholds=st.builds(
         Thresholds, forecast_eff=st.none() | decimals, ratios=st.none() | ratios,

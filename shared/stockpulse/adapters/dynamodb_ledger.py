@@ -700,16 +700,21 @@ class DynamoLedgerStore:
             alert_key(session_id, sku_id, key_ms, *_kind_tier(alert)), alert, "attribute_not_exists(pk)"
         )
 
-    def clear_pending_alert(self, session_id: str, sku_id: str, alert_id: str) -> None:
+    def clear_pending_alert(
+        self, session_id: str, sku_id: str, alert_id: str, named_restock: tuple[int, int, int]
+    ) -> None:
         self.request_log.append("UpdateItem")
         with as_port_error(StoreUnavailable):
             try:
                 self._db.update_item(
                     TableName=self.table_name,
                     Key=stock_key(session_id, sku_id),
-                    UpdateExpression="REMOVE pending_alert",
+                    UpdateExpression="SET named_restock = :named REMOVE pending_alert",
                     ConditionExpression="pending_alert.alert_id = :id",
-                    ExpressionAttributeValues={":id": {"S": alert_id}},
+                    ExpressionAttributeValues={
+                        ":id": {"S": alert_id},
+                        ":named": {"L": [{"N": str(n)} for n in named_restock]},
+                    },
                 )
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
