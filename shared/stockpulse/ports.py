@@ -186,8 +186,11 @@ class LedgerStore(Protocol):
         restocked counter then and its instant (`named_restock`)."""
         ...
 
-    def note_published(self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str]) -> None:
-        """Mark the pending announcement `alert_id` as taken by the destinations `taken` (`published_to`)."""
+    def note_published(
+        self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str], notice: AlertNotice
+    ) -> None:
+        """Mark the pending announcement `alert_id` as taken by the destinations `taken`
+        (`published_to`), keeping the `notice` they took (`published_notice`) for the rest."""
         ...
 
     def record_alert(self, session_id: str, sku_id: str, alert: Mapping[str, Any], key_ms: int) -> bool: ...

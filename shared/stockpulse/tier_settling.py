@@ -141,16 +141,22 @@ class TierSettler:
 
     def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
         """Publish `alert` with the ledger it was decided on (default: the item's own), to the
-        destinations that have not taken it yet; those that took it before another failed are kept
-        on the pending announcement, so its republish pages nobody twice."""
+        destinations that have not taken it yet. Those that took it before another failed are kept
+        on the pending announcement with the notice they took: its republish sends that very
+        notice to the rest (the supply chain's request asks for the units people read) and pages
+        nobody twice."""
         sid, kid, alert_id = item.session_id, item.sku_id, str(alert["alert_id"])
-        notice = notice_for(item, levels or item.levels, alert, self.catalog.sku(sid, kid))
         sent = frozenset(alert.get("published_to", ()))
+        told = alert.get("published_notice")
+        if told is not None:
+            notice = AlertNotice.model_validate_json(str(told))
+        else:
+            notice = notice_for(item, levels or item.levels, alert, self.catalog.sku(sid, kid))
         try:
             self.publisher.publish(notice, sent)
         except PublishFailed as err:
             if err.taken - sent:
-                self.store.note_published(sid, kid, alert_id, sorted(err.taken))
+                self.store.note_published(sid, kid, alert_id, sorted(err.taken), notice)
             raise
         named = (notice.restock_quantity, (levels or item.levels).restocked, int(alert["at_ms"]))
         self.store.clear_pending_alert(sid, kid, alert_id, named)
@@ -322,7 +328,7 @@ def _notice(
     if (
         named is not None
         and named[1] == levels.restocked
-        and at_ms - named[2] <= stock_risk.RECENT_MINUTES * MINUTE_MS
+        and abs(at_ms - named[2]) <= stock_risk.RECENT_MINUTES * MINUTE_MS  # hot path: event time
         and kind in KEEPS_THE_NUMBER
         and tier >= Tier.ORANGE
         and not alert.get("stock_lasts")

@@ -1041,12 +1041,14 @@ def test_a_red_whose_restock_request_failed_pages_nobody_again_when_the_request_
     world.reserve("a", 125, 0.5)  # red on the hot path; the guard logs the failed publish
     assert publisher.kinds() == [("alert", "red")] and publisher.requests == []
     assert world.stock("a")["pending_alert"]["published_to"] == [ALERTS_TOPIC]
+    world.reserve("a", 20, 0.75)  # the stock moves on before the retry
     world.tick(1)  # 30 s old: its writer may still be publishing
     world.tick(2)
     assert publisher.kinds() == [("alert", "red")]
-    assert [(n.kind, n.tier, n.alert_id) for n in publisher.requests] == [
-        (NoticeKind.ALERT, Tier.RED, publisher.notices[0].alert_id)
-    ]
+    red = publisher.notices[0]
+    assert publisher.requests == [red]  # the units, stock and words people read, not the stock now
+    assert red.available == 125 and world.stock("a")["available"] == 105
+    assert world.stock("a")["named_restock"] == [red.restock_quantity, 0, world.t0 + MIN // 2]
     assert "pending_alert" not in world.stock("a")
     world.tick(3)
     assert len(publisher.notices) == 1 and len(publisher.requests) == 1

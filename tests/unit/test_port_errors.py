@@ -72,7 +72,7 @@ LEDGER_CALLS: dict[str, Callable[[DynamoLedgerStore], object]] = {
     ),
     "record_alert": lambda s: s.record_alert("s", "k", ALERT, 0),
     "clear_pending_alert": lambda s: s.clear_pending_alert("s", "k", "a1", (0, 0, 0)),
-    "note_published": lambda s: s.note_published("s", "k", "a1", ["alerts"]),
+    "note_published": lambda s: s.note_published("s", "k", "a1", ["alerts"], make_notice()),
     "update_stock_fields": lambda s: s.update_stock_fields("s", "k", {"velocity": 1}),
 }
 FORECAST_CALLS: dict[str, Callable[[DynamoForecastStore], object]] = {

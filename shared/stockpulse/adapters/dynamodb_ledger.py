@@ -40,6 +40,7 @@ from stockpulse.adapters.keys import (
     sku_pk,
     stock_key,
 )
+from stockpulse.domain.alerts import AlertNotice
 from stockpulse.domain.events import MINUTE_MS
 from stockpulse.domain.ledger import Move, OrderRecord, OrderStatus, StockLevels
 from stockpulse.domain.session import SessionPlan, SkuConfig
@@ -720,18 +721,23 @@ class DynamoLedgerStore:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
 
-    def note_published(self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str]) -> None:
+    def note_published(
+        self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str], notice: AlertNotice
+    ) -> None:
         self.request_log.append("UpdateItem")
         with as_port_error(StoreUnavailable):
             try:
                 self._db.update_item(
                     TableName=self.table_name,
                     Key=stock_key(session_id, sku_id),
-                    UpdateExpression="SET pending_alert.published_to = :to",
+                    UpdateExpression=(
+                        "SET pending_alert.published_to = :to, pending_alert.published_notice = :notice"
+                    ),
                     ConditionExpression="pending_alert.alert_id = :id",
                     ExpressionAttributeValues={
                         ":id": {"S": alert_id},
                         ":to": {"L": [{"S": name} for name in taken]},
+                        ":notice": {"S": notice.model_dump_json()},
                     },
                 )
             except ClientError as err:

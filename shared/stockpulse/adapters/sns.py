@@ -12,8 +12,7 @@ characters or more, and a refused publish would lose the alert. Message attribut
 
 At red (`to_supply_chain`), the supply-chain topic gets a restock request: JSON by default, the
 same readable e-mail and SMS for people subscribed to it. When the alerts topic took the notice
-and the restock request failed, `PublishFailed.taken` says so: the retry sends the request alone,
-and nobody is paged twice.
+and the restock request failed, `PublishFailed.taken` says so: the retry sends the request alone.
 
 The platforms' stock sync feed (`stockpulse.stock_sync`) goes to its own topic, ten updates per
 PublishBatch (`SnsStockSyncPublisher`).
