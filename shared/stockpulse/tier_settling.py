@@ -115,7 +115,8 @@ class TierSettler:
             after = replace(levels, paused=True) if pause else levels
             self._remember_state(item, after, tier, at_ms)
             if alert is not None:
-                self.announce(item, alert, after)
+                named = self.announce(item, alert, after)
+                item = replace(item, tier=replace(item.tier, named_restock=named))  # the next one's floor
             current, hard_now, memory = tier, hard, told
             changes += 1
         return changes
@@ -139,12 +140,14 @@ class TierSettler:
         cooldown = sku.alerts.cooldown_minutes if sku else None
         return base if cooldown is None else replace(base, cooldown_minutes=cooldown)
 
-    def announce(self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None) -> None:
+    def announce(
+        self, item: StockItem, alert: dict[str, Any], levels: StockLevels | None = None
+    ) -> tuple[int, int, int]:
         """Publish `alert` with the ledger it was decided on (default: the item's own), to the
         destinations that have not taken it yet. Those that took it before another failed are kept
         on the pending announcement with the notice they took: its republish sends that very
         notice to the rest (the supply chain's request asks for the units people read) and pages
-        nobody twice."""
+        nobody twice. Returns what it named (`TierState.named_restock`)."""
         sid, kid, alert_id = item.session_id, item.sku_id, str(alert["alert_id"])
         sent = frozenset(alert.get("published_to", ()))
         told = alert.get("published_notice")
@@ -160,6 +163,7 @@ class TierSettler:
             raise
         named = (notice.restock_quantity, (levels or item.levels).restocked, int(alert["at_ms"]))
         self.store.clear_pending_alert(sid, kid, alert_id, named)
+        return named
 
 
 def tier_inputs(item: StockItem, levels: StockLevels) -> TierInputs:
