@@ -704,41 +704,34 @@ class DynamoLedgerStore:
     def clear_pending_alert(
         self, session_id: str, sku_id: str, alert_id: str, named_restock: tuple[int, int, int]
     ) -> None:
-        self.request_log.append("UpdateItem")
-        with as_port_error(StoreUnavailable):
-            try:
-                self._db.update_item(
-                    TableName=self.table_name,
-                    Key=stock_key(session_id, sku_id),
-                    UpdateExpression="SET named_restock = :named REMOVE pending_alert",
-                    ConditionExpression="pending_alert.alert_id = :id",
-                    ExpressionAttributeValues={
-                        ":id": {"S": alert_id},
-                        ":named": {"L": [{"N": str(n)} for n in named_restock]},
-                    },
-                )
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+        self._on_pending(
+            session_id, sku_id, alert_id, "SET named_restock = :named REMOVE pending_alert",
+            {":named": {"L": [{"N": str(n)} for n in named_restock]}},
+        )  # fmt: skip
 
     def note_published(
         self, session_id: str, sku_id: str, alert_id: str, taken: Sequence[str], notice: AlertNotice
     ) -> None:
+        self._on_pending(
+            session_id, sku_id, alert_id,
+            "SET pending_alert.published_to = :to, pending_alert.published_notice = :notice",
+            {":to": {"L": [{"S": name} for name in taken]}, ":notice": {"S": notice.model_dump_json()}},
+        )  # fmt: skip
+
+    def _on_pending(
+        self, session_id: str, sku_id: str, alert_id: str, expression: str, values: dict[str, Any]
+    ) -> None:
+        """Update the stock item while its pending announcement is still `alert_id` (else: it
+        went out or a newer one replaced it, and there is nothing to do)."""
         self.request_log.append("UpdateItem")
         with as_port_error(StoreUnavailable):
             try:
                 self._db.update_item(
                     TableName=self.table_name,
                     Key=stock_key(session_id, sku_id),
-                    UpdateExpression=(
-                        "SET pending_alert.published_to = :to, pending_alert.published_notice = :notice"
-                    ),
+                    UpdateExpression=expression,
                     ConditionExpression="pending_alert.alert_id = :id",
-                    ExpressionAttributeValues={
-                        ":id": {"S": alert_id},
-                        ":to": {"L": [{"S": name} for name in taken]},
-                        ":notice": {"S": notice.model_dump_json()},
-                    },
+                    ExpressionAttributeValues={":id": {"S": alert_id}, **values},
                 )
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":

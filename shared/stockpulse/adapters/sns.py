@@ -77,26 +77,22 @@ class SnsAlertPublisher:
     def publish(self, notice: AlertNotice, skip: frozenset[str] = frozenset()) -> None:
         attributes = message_attributes(notice)
         if ALERTS_TOPIC not in skip:
-            with as_port_error(PublishFailed):
-                self._sns.publish(
-                    TopicArn=self._alerts,
-                    Subject=email_subject(notice),
-                    Message=alert_message(notice),
-                    MessageStructure="json",
-                    MessageAttributes=attributes,
-                )
+            self._publish(self._alerts, email_subject(notice), alert_message(notice), attributes)
         if self._supply and to_supply_chain(notice) and SUPPLY_CHAIN not in skip:
             try:
-                with as_port_error(PublishFailed):
-                    self._sns.publish(
-                        TopicArn=self._supply,
-                        Subject=restock_subject(notice),
-                        Message=restock_message(notice),
-                        MessageStructure="json",
-                        MessageAttributes=attributes,
-                    )
+                self._publish(self._supply, restock_subject(notice), restock_message(notice), attributes)
             except PublishFailed as err:  # people have the alert: a retry must not page them again
                 raise PublishFailed(str(err), taken=skip | {ALERTS_TOPIC}) from err
+
+    def _publish(self, topic: str, subject: str, message: str, attributes: dict[str, Any]) -> None:
+        with as_port_error(PublishFailed):
+            self._sns.publish(
+                TopicArn=topic,
+                Subject=subject,
+                Message=message,
+                MessageStructure="json",
+                MessageAttributes=attributes,
+            )
 
 
 class SnsStockSyncPublisher:
