@@ -97,7 +97,9 @@ class TierSettler:
             # Only an orange or red raised past what people were told needs to know whether it
             # asks anything urgent (no probe notice per order).
             lasts = asks_nothing(item, levels, at_ms, paused, current, tier, memory)
-            facts = facts_of(levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms)
+            facts = facts_of(
+                levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms, paused_now=pause
+            )
             decision, told = alert_policy.on_change(current, tier, facts, at_ms, memory, policy)
             if tier is current and hard is hard_now and told == memory and decision is None:
                 self._remember_state(item, levels, tier, at_ms)
@@ -195,7 +197,11 @@ def tier_now(item: StockItem, at_ms: int) -> Tier:
 
 
 def facts_of(
-    levels: StockLevels, *, stock_lasts: bool = False, show_ends_ms: int | None = None
+    levels: StockLevels,
+    *,
+    stock_lasts: bool = False,
+    show_ends_ms: int | None = None,
+    paused_now: bool = False,
 ) -> alert_policy.SkuFacts:
     return alert_policy.SkuFacts(
         sold_out=levels.sold_out,
@@ -203,6 +209,7 @@ def facts_of(
         paused=levels.paused,
         stock_lasts=stock_lasts,
         show_ends_ms=show_ends_ms,
+        paused_now=paused_now,
     )
 
 

@@ -1089,6 +1089,33 @@ def test_a_red_soon_after_an_orange_names_no_fewer_units_until_stock_arrives(wor
     assert world.stock("soon")["named_restock"] == [asked, 0, world.t0 + 16.5 * MIN]
 
 
+def test_an_auto_pause_under_the_stock_risks_red_tells_people_selling_stopped(world: World) -> None:
+    """The rehearsal instant-peak seed 3's cake: red on the stock risk ("sells out in 8 min"),
+    then the contract's red (120% of the forecast) paused it with stock left, and nobody heard
+    until the show's last second. Now the pause is its own red message to the IM group and
+    e-mail (the first red paged the phone already), and the report's tier changes leave it out."""
+    world.load(sku("a", forecast=100, on_hand=250, dynamic=True, auto_pause_on_red=True), minutes=120)
+    world.tick(0)
+    minute = 0
+    while not world.stock("a").get("paused"):
+        for order in range(4):
+            world.event("order.created", "a", minute + 0.2 + order * 0.2, quantity=3)  # 12 a minute
+        minute += 1
+        world.tick(minute)
+        assert minute < 30
+    reds = [n for n in world.recorder.notices if n.tier is Tier.RED]
+    assert [(n.kind, n.previous_tier, n.paused, n.stock_risk) for n in reds] == [
+        (NoticeKind.ALERT, Tier.ORANGE, False, True),
+        (NoticeKind.ALERT, Tier.RED, True, False),
+    ]
+    paused = reds[1]
+    assert paused.available > 0 and paused.at < world.start + timedelta(minutes=minute)
+    assert paused.text_zh.startswith("【红色预警】") and "已暂停售卖" in paused.text_zh
+    assert "暂停售卖中" in paused.sms_zh
+    assert Routing.from_template().channels(paused) == ["feed", "im", "email", "supply_chain"]
+    assert [announces_upward(a) for a in world.alert_items("a")][-2:] == [True, False]
+
+
 def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:
     world.load(sku("a", forecast=100, on_hand=130, dynamic=False))
     world.tick(0)

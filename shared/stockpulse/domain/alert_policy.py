@@ -101,6 +101,9 @@ class SkuFacts:
     # Units were taken in the evaluator's recent minutes (stock_risk.RECENT_MINUTES): "stop
     # selling" is a reminder only for a sale that goes on. The hot path acts on a sale: True.
     selling: bool = True
+    # Auto-pause stopped the SKU at this change (the contract's red arrived): however the tier
+    # stood, people hear that selling stopped.
+    paused_now: bool = False
 
 
 @dataclass(frozen=True)
@@ -335,6 +338,10 @@ def on_change(
         return _sold_out(previous, facts, now_ms, memory)
     if memory.sold_out:
         return None, memory  # one sold-out message, then silence until a restock
+    if facts.paused_now:
+        # Selling stopped: said even under a red people had from the stock risk ("已暂停售卖"),
+        # where no tier moves, and never held back for later.
+        return _alert(current, previous, facts, now_ms, memory, policy)
     if raises(previous, current, memory):
         if _quiet(current, now_ms, memory, policy):
             return None, memory  # the evaluator announces it later if it still stands

@@ -123,6 +123,26 @@ def test_sold_out_is_one_message_then_silence_until_a_restock() -> None:
     assert sku.sent[-1].first_of_tier is False  # red was told before: no second page
 
 
+def test_an_auto_pause_under_a_red_already_said_is_told() -> None:
+    """The stock risk's red went out; then the contract's red arrives and auto-pause stops the
+    SKU. No tier moves, but selling stopped: people hear it, even within the quiet window of a
+    red just resolved, and a pause at the sell-out is the sold-out message alone."""
+    pausing = SkuFacts(sold_out=False, restocked=0, paused=False, paused_now=True)
+    sku = Sku()
+    assert sku.change(RED, 0) == NoticeKind.ALERT
+    assert sku.change(RED, 5, pausing) == NoticeKind.ALERT
+    assert sku.sent[-1] == Decision(NoticeKind.ALERT, RED, RED)  # the first red paged already
+    stepped = Sku()
+    stepped.change(RED, 0)
+    stepped.change(ORANGE, 1)
+    assert stepped.tick(7) == NoticeKind.RESOLVED
+    assert stepped.change(RED, 8, pausing) == NoticeKind.ALERT  # 1 minute after the resolution
+    at_sell_out = Sku()
+    at_sell_out.change(RED, 0)
+    assert at_sell_out.change(RED, 5, replace(sold_out(), paused_now=True)) == NoticeKind.SOLD_OUT
+    assert len(at_sell_out.sent) == 2
+
+
 def test_a_sold_out_sku_paused_then_resumed_is_reopened() -> None:
     sku = Sku()
     assert sku.change(RED, 0, sold_out(paused=True)) == NoticeKind.SOLD_OUT
@@ -345,7 +365,7 @@ steps = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=7 * MIN),  # time advance
         st.one_of(st.none(), st.sampled_from(list(Tier))),  # None = tick, else a tier change
-        st.sampled_from(("selling", "sold_out", "restock", "stock_lasts")),
+        st.sampled_from(("selling", "sold_out", "restock", "stock_lasts", "auto_pause")),
     ),
     max_size=80,
 )
@@ -362,15 +382,19 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
         if what == "restock":
             restocked += 10
         facts = SkuFacts(
-            sold_out=what == "sold_out", restocked=restocked, paused=False, stock_lasts=what == "stock_lasts"
-        )
-        if facts.sold_out:
-            new = RED  # nothing available is the contract's red
+            sold_out=what == "sold_out", restocked=restocked, paused=False, stock_lasts=what == "stock_lasts",
+            paused_now=what == "auto_pause",
+        )  # fmt: skip
+        if facts.sold_out or facts.paused_now:
+            new = RED  # nothing available, or the contract's red that auto-pause follows
         if new is not None:
             decision, memory = on_change(tier, new, facts, now, memory, POLICY)
             if decision is not None:
                 assert decision.kind in (NoticeKind.ALERT, NoticeKind.SOLD_OUT)
-                assert new > tier or decision.kind is NoticeKind.SOLD_OUT  # only upward moves speak
+                # Only upward moves speak, and a pause (selling stopped).
+                assert new > tier or decision.kind is NoticeKind.SOLD_OUT or facts.paused_now
+            elif facts.paused_now:  # a pause is always told, but in the sold-out silence
+                assert latched_at_restock == restocked
             tier = new
         else:
             decision, memory = on_tick(tier, facts, now, memory, POLICY)
@@ -387,12 +411,12 @@ def test_the_budget_holds_for_any_history(steps: list[tuple[int, Tier | None, st
             assert decision.tier is RED
             previous = [at for at, d in log.messages if d.tier >= RED and d.kind is not NoticeKind.RESOLVED]
             assert not previous or now - max(previous) >= POLICY.cooldown_ms
-        if kind is NoticeKind.ALERT and decision.previous == decision.tier:
+        if kind is NoticeKind.ALERT and decision.previous == decision.tier and not facts.paused_now:
             # The same tier again: only from the evaluator, only once it asks to act, and only
             # right after a message that said it asks nothing.
             assert new is None and not facts.stock_lasts and log.calm and log.calm[-1]
             assert log.messages[-1][1].tier == tier and log.messages[-1][1].kind is not NoticeKind.REPEAT
-        if kind is NoticeKind.ALERT:
+        if kind is NoticeKind.ALERT and not facts.paused_now:
             # Never the same tier again within 15 minutes of its resolution.
             for at, d in log.messages:
                 if d.kind is NoticeKind.RESOLVED and d.tier < decision.tier <= d.previous:
