@@ -185,7 +185,7 @@ SMS = {
     ),
     "resolved_orange": "【预警解除】桂花糕 6枚(cake-osmanthus) 橙色→正常 可售12 暂无需操作，留意库存。",
     "resolved_to_orange_stock_lasts": (
-        "【预警解除】桂花糕 6枚(cake-osmanthus) 红色→橙色 可售28 无需放缓节奏，关注库存。"
+        "【预警降级】桂花糕 6枚(cake-osmanthus) 红色→橙色 可售28 无需放缓节奏，关注库存。"
     ),
     "sold_out": "【已售罄】桂花糕 6枚(cake-osmanthus) 补货95件后恢复或下架链接。",
     "pre_show": "【开播前库存不足】桂花糕 6枚(cake-osmanthus) 可售40 预警线51 开播前补货11件。",
@@ -209,7 +209,9 @@ SUBJECTS = {
     "yellow_no_number_yet": "【黄色预警】桂花糕 6枚（cake-osmanthus） | YELLOW alert",
     "repeat_orange": "【橙色持续】桂花糕 6枚（cake-osmanthus） | Still ORANGE",
     "resolved_orange": "【预警解除】桂花糕 6枚（cake-osmanthus） | Resolved: ORANGE -> normal",
-    "resolved_to_orange_stock_lasts": "【预警解除】桂花糕 6枚（cake-osmanthus） | Resolved: RED -> ORANGE",
+    "resolved_to_orange_stock_lasts": (
+        "【预警降级】桂花糕 6枚（cake-osmanthus） | Stepped down: RED -> ORANGE"
+    ),
     "sold_out": "【已售罄】桂花糕 6枚（cake-osmanthus） | SOLD OUT",
     "pre_show": "【开播前库存不足】桂花糕 6枚（cake-osmanthus） | Pre-show: stock under the warning line",
     "slow": "【互动提示】桂花糕 6枚（cake-osmanthus） | Selling slowly: add interaction",
@@ -234,13 +236,14 @@ EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
     ),
     "resolved_to_orange_stock_lasts": (
         {
-            "级别": "红色→橙色（解除）",
+            "级别": "红色→橙色（降级）",
             "操作": "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。",
             "速度": "0.4件/分钟",
             "预计售罄": "本场结束后",
             "建议补货": None,
         },
         {
+            "Tier": "RED -> ORANGE (stepped down)",
             "Action": "At this pace the stock lasts the show: the host need not slow the pitch; "
             "ops: keep watching the stock.",
             "Sell-out ETA": "after the show",
@@ -450,9 +453,9 @@ IM_WORDS: dict[str, tuple[list[str], list[str]]] = {
         ["Resolved: ", "now normal (was ORANGE)", "keep an eye on the stock", "sells out in ~30 min"],
     ),
     "resolved_to_orange_stock_lasts": (
-        ["【预警解除】", "红色→橙色", "主播无需放缓节奏，运营关注库存。", "速度0.4件/分钟，本场内不会售罄"],
+        ["【预警降级】", "红色→橙色", "主播无需放缓节奏，运营关注库存。", "速度0.4件/分钟，本场内不会售罄"],
         [
-            "Resolved: ",
+            "Stepped down: ",
             "now ORANGE (was RED)",
             "the host need not slow the pitch",
             "lasts to the end of the show",

@@ -567,12 +567,19 @@ def _head_zh(notice: AlertNotice) -> str:
     if kind is NoticeKind.REPEAT:
         return f"【{TIER_ZH[tier]}持续】"
     if kind is NoticeKind.RESOLVED:
-        return "【预警解除】"
+        return f"【预警{_resolution(notice)[1]}】"
     if kind is NoticeKind.SOLD_OUT:
         return "【已售罄】"
     if kind is NoticeKind.PRE_SHOW:
         return "【开播前库存不足】"
     return "【互动提示】"
+
+
+def _resolution(notice: AlertNotice) -> tuple[str, str]:
+    """What a resolution is called (English, Chinese): "resolved" / "解除" only back to normal; a
+    step down that still asks something (red to orange: slow the pitch) is "stepped down" / "降级",
+    so nobody skimming the title reads "warning lifted" and relaxes."""
+    return ("Resolved", "解除") if notice.tier is Tier.NONE else ("Stepped down", "降级")
 
 
 def _titles(notice: AlertNotice) -> tuple[str, str]:
@@ -581,7 +588,7 @@ def _titles(notice: AlertNotice) -> tuple[str, str]:
     head = _head_zh(notice)
     if kind is NoticeKind.RESOLVED:
         return (
-            f"Resolved: {label_en} now {TIER_EN[tier]} (was {TIER_EN[was]})",
+            f"{_resolution(notice)[0]}: {label_en} now {TIER_EN[tier]} (was {TIER_EN[was]})",
             f"{head}{label_zh}：{TIER_ZH[was]}→{TIER_ZH[tier]}",
         )
     en = {
@@ -604,7 +611,7 @@ def _tag_en(notice: AlertNotice) -> str:
     if kind is NoticeKind.REPEAT:
         return f"Still {TIER_EN[tier]}"
     if kind is NoticeKind.RESOLVED:
-        return f"Resolved: {TIER_EN[notice.previous_tier]} -> {TIER_EN[tier]}"
+        return f"{_resolution(notice)[0]}: {TIER_EN[notice.previous_tier]} -> {TIER_EN[tier]}"
     if kind is NoticeKind.SOLD_OUT:
         return "SOLD OUT"
     if kind is NoticeKind.PRE_SHOW:
@@ -700,9 +707,9 @@ def fact_lines(notice: AlertNotice, lang: Lang) -> list[tuple[str, str]]:
     if kind is NoticeKind.RESOLVED:
         was = notice.previous_tier
         lines.append(
-            ("级别", f"{TIER_ZH[was]}→{TIER_ZH[tier]}（解除）")
+            ("级别", f"{TIER_ZH[was]}→{TIER_ZH[tier]}（{_resolution(notice)[1]}）")
             if zh
-            else ("Tier", f"{TIER_EN[was]} -> {TIER_EN[tier]} (resolved)")
+            else ("Tier", f"{TIER_EN[was]} -> {TIER_EN[tier]} ({_resolution(notice)[0].lower()})")
         )
     elif kind in (NoticeKind.ALERT, NoticeKind.REPEAT) or tier is not Tier.NONE:
         basis_zh = "（按售罄预测）" if notice.stock_risk else ""

@@ -199,7 +199,7 @@ def test_an_orange_stepped_down_to_on_a_trickle_does_not_ask_the_host_to_slow_do
     r = render(said)
     assert stock_lasts(said)
     assert r.text_zh.startswith(
-        "【预警解除】草莓蛋糕（cake-01）：红色→橙色。按当前速度库存够卖到本场结束：主播无需放缓节奏"
+        "【预警降级】草莓蛋糕（cake-01）：红色→橙色。按当前速度库存够卖到本场结束：主播无需放缓节奏"
     )
     assert "本场内不会售罄" in r.text_zh and "放缓节奏，运营确认" not in r.text_zh
     assert "the host need not slow the pitch" in r.text_en
@@ -237,9 +237,11 @@ def test_repeat_says_the_tier_still_stands() -> None:
 
 
 def test_resolved_says_which_tier_was_resolved() -> None:
+    """Back to normal is "resolved"; a step down that still asks something is "stepped down": a
+    title reading "warning lifted" over "prepare a restock" has people relax too soon."""
     resolved = render(notice(kind=NoticeKind.RESOLVED, tier=Tier.YELLOW, previous_tier=Tier.RED))
-    assert resolved.title_en == "Resolved: 草莓蛋糕 (cake-01) now YELLOW (was RED)"
-    assert resolved.title_zh == "【预警解除】草莓蛋糕（cake-01）：红色→黄色"
+    assert resolved.title_en == "Stepped down: 草莓蛋糕 (cake-01) now YELLOW (was RED)"
+    assert resolved.title_zh == "【预警降级】草莓蛋糕（cake-01）：红色→黄色"
     assert resolved.action_zh == "密切关注，准备补货250件。"  # the lower tier's action still applies
     assert "红色→黄色" in resolved.sms_zh and "补货250" in resolved.sms_zh
 
