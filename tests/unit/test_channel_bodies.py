@@ -170,9 +170,9 @@ SMS = {
         "【红色预警】桂花糕 6枚(cake-osmanthus) 可售12 约4分钟售罄 补货95 立即联系供应链，准备下架。"
     ),
     "red_stock_lasts": (
-        "【红色预警】桂花糕 6枚(cake-osmanthus) 消耗120% 可售34 本场内不会售罄 不必停售，联系供应商补货备用。"
+        "【红色预警】桂花糕 6枚(cake-osmanthus) 消耗120% 可售34 本场内不会售罄 不必停售，联系供应链补货备用。"
     ),
-    "red_paused": "【红色预警】桂花糕 6枚(cake-osmanthus) 消耗120% 可售34 暂停售卖中 补货40 立即联系供应商。",
+    "red_paused": "【红色预警】桂花糕 6枚(cake-osmanthus) 消耗120% 可售34 暂停售卖中 补货40 立即联系供应链。",
     "yellow_nothing_to_restock": (
         "【黄色预警】桂花糕 6枚(cake-osmanthus) 消耗80% 可售26 本场内不会售罄 密切关注。"
     ),
@@ -222,7 +222,7 @@ EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
     "red_stock_lasts": (
         {
             "级别": "红色",
-            "操作": "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
+            "操作": "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应链补货备用。",
             "预计售罄": "本场结束后",
             "已消耗": "96件（预测80件的120%）",
             "建议补货": None,
@@ -250,7 +250,7 @@ EMAIL_LINES: dict[str, tuple[dict[str, str | None], dict[str, str | None]]] = {
         },
     ),
     "red_paused": (
-        {"操作": "已暂停售卖：立即联系供应商补货40件。", "预计售罄": "暂停售卖中", "建议补货": "40件"},
+        {"操作": "已暂停售卖：立即联系供应链补货40件。", "预计售罄": "暂停售卖中", "建议补货": "40件"},
         {"Action": "Selling is paused: call the supplier now to restock 40 units.", "Sell-out ETA": "paused"},
     ),
     "red_stock_risk": (
@@ -415,11 +415,11 @@ def read(platform: Platform, body: dict[str, Any]) -> str:
 # (words in Chinese, words in English) the group must read, per kind
 IM_WORDS: dict[str, tuple[list[str], list[str]]] = {
     "red_stock_lasts": (
-        ["【红色预警】", "不必停售，联系供应商补货备用。", "达预测80件的120%", "本场内不会售罄"],
+        ["【红色预警】", "不必停售，联系供应链补货备用。", "达预测80件的120%", "本场内不会售罄"],
         ["RED: ", "no need to stop selling", "lasts to the end of the show"],
     ),
     "red_paused": (
-        ["【红色预警】", "已暂停售卖：立即联系供应商补货40件。", "暂停售卖中"],
+        ["【红色预警】", "已暂停售卖：立即联系供应链补货40件。", "暂停售卖中"],
         ["RED: ", "Selling is paused: call the supplier now to restock 40 units.", "selling is paused"],
     ),
     "red_stock_risk": (

@@ -420,7 +420,7 @@ def test_template_guards_the_api_with_jwt_and_one_cors_origin() -> None:
     ("kind", "tier", "previous", "action_zh", "stock_lasts"),
     [
         ("alert", "yellow", "none", "密切关注，准备补货。", False),
-        ("repeat", "red", "red", "停止售卖，立即联系供应商。", False),
+        ("repeat", "red", "red", "停止售卖，立即联系供应链。", False),
         # The IM card said "红色→黄色。密切关注，准备补货15件": the feed has no number, so it
         # says the tier's action, never "暂不需补货" from the number it lacks.
         ("resolved", "yellow", "red", "密切关注，准备补货。", False),
@@ -431,7 +431,7 @@ def test_template_guards_the_api_with_jwt_and_one_cors_origin() -> None:
             "alert",
             "red",
             "orange",
-            "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
+            "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应链补货备用。",
             True,
         ),
         ("alert", "orange", "yellow", "按当前速度库存够卖到本场结束：主播无需放缓节奏，运营关注库存。", True),
@@ -450,7 +450,7 @@ def test_the_feed_says_the_action_of_the_tier_that_stands(
 @pytest.mark.parametrize(
     ("kind", "tier", "previous", "action_zh"),
     [
-        ("alert", "red", "orange", "已暂停售卖：立即联系供应商。"),  # auto-pause stopped it already
+        ("alert", "red", "orange", "已暂停售卖：立即联系供应链。"),  # auto-pause stopped it already
         ("resolved", "yellow", "red", "仍在暂停售卖：确认库存后恢复售卖。"),  # restocked, not resumed
         ("resolved", "none", "red", "仍在暂停售卖：确认库存后恢复售卖。"),
     ],

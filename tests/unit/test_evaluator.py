@@ -367,7 +367,7 @@ def test_a_red_raised_between_evaluations_names_the_restock_its_projection_asks(
     # Two a minute fading over the 16.5 minutes left before the end's grace: 25.4 units, 2 more
     # than the 24 available, in a pack of 5.
     assert red.restock_quantity == 5
-    assert "停止售卖，立即联系供应商补货5件" in red.text_zh and "补货5" in red.sms_zh
+    assert "停止售卖，立即联系供应链补货5件" in red.text_zh and "补货5" in red.sms_zh
 
 
 def test_an_opening_rush_red_asks_for_the_plans_remaining_demand_not_the_rush_on_top(world: World) -> None:
@@ -462,14 +462,14 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
     reds = {n.sku_id: n for n in world.recorder.notices if n.tier.value == "red" and n.kind.value == "alert"}
     assert world.stock("paused")["paused"] is True and world.stock("lasts")["paused"] is False
     paused, lasts, short = reds["paused"], reds["lasts"], reds["short"]
-    assert paused.paused and "已暂停售卖：立即联系供应商" in paused.text_zh
+    assert paused.paused and "已暂停售卖：立即联系供应链" in paused.text_zh
     assert "暂停售卖中" in paused.text_zh and "售罄" not in paused.text_zh  # nothing sells while paused
     assert "Selling is paused" in paused.text_en and "停止售卖" not in paused.sms_zh
     # 339 available at the pace of the last minutes: far past the show's last 24.5 minutes.
     assert not lasts.paused and "不必停售" in lasts.text_zh and "本场内不会售罄" in lasts.text_zh
     assert "no need to stop selling" in lasts.text_en and "不必停售" in lasts.sms_zh
     # 9 available: it sells out within the show; stopping and calling the supplier is the job.
-    assert "停止售卖，立即联系供应商" in short.text_zh and "停止售卖" in short.sms_zh
+    assert "停止售卖，立即联系供应链" in short.text_zh and "停止售卖" in short.sms_zh
     # All three are core products: the on-call phone rings for the two that ask to act now.
     routing = Routing.from_template()
     assert ["sms" in routing.channels(n) for n in (paused, lasts, short)] == [True, False, True]
@@ -479,7 +479,7 @@ def test_a_consumption_red_says_stop_selling_only_when_that_is_left_to_do(world:
     assert items["lasts"]["stock_lasts"] is True and items["short"]["stock_lasts"] is False
     feed = {k: dashboard._alert_view(sku(k), item) for k, item in items.items()}
     assert (
-        feed["lasts"].action_zh == "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。"
+        feed["lasts"].action_zh == "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应链补货备用。"
     )
     assert feed["short"].action_zh.startswith("停止售卖")
     # Its sell-out, if it comes, is the red that pages.

@@ -52,8 +52,8 @@ NO_ACTION_ZH = "恢复正常，无需操作。"
 RED_STOCK_LASTS = (
     "Well past the forecast, but at this pace the stock lasts the show: no need to stop selling; "
     "call the supplier to restock for later.",
-    "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货备用。",
-    "不必停售，联系供应商补货备用。",
+    "已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应链补货备用。",
+    "不必停售，联系供应链补货备用。",
 )
 # An orange that stands (raised, repeated, or a red stepped down to it) on a SKU whose stock lasts
 # the show at this pace: "slow the pitch" would only lose sales.
@@ -83,8 +83,8 @@ def _calm_action(tier: Tier, restock: int) -> tuple[str, str, str]:
     return (
         "Well past the forecast, but at this pace the stock lasts the show: no need to stop selling; "
         f"call the supplier to restock {restock} units for later.",
-        f"已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应商补货{restock}件备用。",
-        "不必停售，联系供应商补货备用。",
+        f"已超预测，但按当前速度库存够卖到本场结束：不必停售，联系供应链补货{restock}件备用。",
+        "不必停售，联系供应链补货备用。",
     )
 
 
@@ -360,13 +360,13 @@ def _tier_action(
         if restock > 0:
             return (
                 f"Selling is paused: call the supplier now to restock {restock} units.",
-                f"已暂停售卖：立即联系供应商补货{restock}件。",
-                "立即联系供应商。",
+                f"已暂停售卖：立即联系供应链补货{restock}件。",
+                "立即联系供应链。",
             )
         return (
             "Selling is paused: call the supplier now.",
-            "已暂停售卖：立即联系供应商。",
-            "立即联系供应商。",
+            "已暂停售卖：立即联系供应链。",
+            "立即联系供应链。",
         )
     if tier is Tier.RED and stock_risk:
         if restock > 0:
@@ -387,8 +387,8 @@ def _tier_action(
         if restock > 0:
             return (
                 f"Stop selling and call the supplier now: restock {restock} units.",
-                f"停止售卖，立即联系供应商补货{restock}件。",
-                "停止售卖，立即联系供应商。",
+                f"停止售卖，立即联系供应链补货{restock}件。",
+                "停止售卖，立即联系供应链。",
             )
         return (TIER_ACTIONS_EN[Tier.RED], TIER_ACTIONS_ZH[Tier.RED], TIER_ACTIONS_ZH[Tier.RED])
     if paused:  # below red while paused (a restock came before the resume): selling is the step left

@@ -54,7 +54,7 @@ TIER_ACTIONS_EN = {
 TIER_ACTIONS_ZH = {
     Tier.YELLOW: "密切关注，准备补货。",
     Tier.ORANGE: "主播放缓节奏，运营确认补货。",
-    Tier.RED: "停止售卖，立即联系供应商。",
+    Tier.RED: "停止售卖，立即联系供应链。",
 }
 
 

@@ -78,7 +78,7 @@ def test_consumption_alert_says_what_to_do_and_compares_with_the_forecast() -> N
     r = render(notice())
     assert r.title_en == "RED: 草莓蛋糕 (cake-01)" and r.title_zh == "【红色预警】草莓蛋糕（cake-01）"
     assert r.text_zh == (
-        "【红色预警】草莓蛋糕（cake-01）：停止售卖，立即联系供应商补货250件。"
+        "【红色预警】草莓蛋糕（cake-01）：停止售卖，立即联系供应链补货250件。"
         "已消耗252件，达预测210件的120%；可售38件，速度3.2件/分钟，约12分钟售罄。"
         "平台：douyin 40 / kuaishou 12。"
     )
@@ -89,7 +89,7 @@ def test_consumption_alert_says_what_to_do_and_compares_with_the_forecast() -> N
     )
     assert (
         r.sms_zh
-        == "【红色预警】草莓蛋糕(cake-01) 消耗120% 可售38 约12分钟售罄 补货250 停止售卖，立即联系供应商。"
+        == "【红色预警】草莓蛋糕(cake-01) 消耗120% 可售38 约12分钟售罄 补货250 停止售卖，立即联系供应链。"
     )
 
 
@@ -219,7 +219,7 @@ def test_a_tier_whose_stock_lasts_names_its_restock_without_asking_to_slow_down_
     assert "无需放缓节奏，确认补货。" in r.sms_zh and len(r.sms_zh) <= 70
     assert "确认补货8件" in email_body(said)
     red = render(notice(show_minutes_left=5.0))  # 38 at 3.2 a minute outlast 5 minutes
-    assert "不必停售，联系供应商补货250件备用。" in red.text_zh and "停止售卖" not in red.text_zh
+    assert "不必停售，联系供应链补货250件备用。" in red.text_zh and "停止售卖" not in red.text_zh
     assert "restock 250 units for later" in red.text_en
 
 
@@ -377,14 +377,14 @@ def test_long_name_is_truncated_never_the_numbers_or_the_action() -> None:
     r = render(notice(sku_name="超级无敌好吃的草莓奶油生日蛋糕六寸装限量版" * 5, restock_quantity=123456))
     assert ucs2_units(r.sms_zh) <= SMS_MAX_UCS2
     assert "…(cake-01)" in r.sms_zh
-    assert r.sms_zh.endswith("可售38 约12分钟售罄 补货123456 停止售卖，立即联系供应商。")
+    assert r.sms_zh.endswith("可售38 约12分钟售罄 补货123456 停止售卖，立即联系供应链。")
     assert "超级无敌" in r.sms_zh  # the name's start survives
 
 
 def test_very_long_id_gives_way_too() -> None:
     r = render(notice(sku_id="sku-" + "x" * 124, sku_name="蛋糕🎂" * 30))
     assert ucs2_units(r.sms_zh) <= SMS_MAX_UCS2
-    assert r.sms_zh.endswith("补货250 停止售卖，立即联系供应商。")
+    assert r.sms_zh.endswith("补货250 停止售卖，立即联系供应链。")
 
 
 # ------------------------------------------------------------------------ untrusted text
