@@ -22,7 +22,7 @@
       live: "直播中", ended: "已结束", unauthorized: "访问令牌缺失或错误：请打开 stockpulse serve 打印的地址。",
       notFound: "未找到直播场次", error: "连接中断，正在重试…", updated: "更新于",
       tiers: { none: "正常", yellow: "黄色预警", orange: "橙色预警", red: "红色预警" },
-      kinds: { alert: "", repeat: "（重复）", resolved: "（已回落）", sold_out: "（已售罄）", pre_show: "（开播前检查）", slow: "（互动提示）" },
+      kinds: { alert: "", repeat: "（重复）", resolved: "（已解除）", stepped_down: "（已降级）", sold_out: "（已售罄）", pre_show: "（开播前检查）", slow: "（互动提示）" },
       platforms: { douyin: "抖音", kuaishou: "快手", taobao: "淘宝", jd: "京东", pdd: "拼多多", wechat: "视频号", xiaohongshu: "小红书" },
       langButton: "EN"
     },
@@ -35,7 +35,7 @@
       live: "Live", ended: "Ended", unauthorized: "Access token missing or wrong: open the address stockpulse serve printed.",
       notFound: "Session not found", error: "Connection lost, retrying…", updated: "Updated",
       tiers: { none: "OK", yellow: "Yellow", orange: "Orange", red: "Red" },
-      kinds: { alert: "", repeat: " (repeat)", resolved: " (resolved)", sold_out: " (sold out)", pre_show: " (pre-show check)", slow: " (selling slowly)" },
+      kinds: { alert: "", repeat: " (repeat)", resolved: " (resolved)", stepped_down: " (stepped down)", sold_out: " (sold out)", pre_show: " (pre-show check)", slow: " (selling slowly)" },
       platforms: {},
       langButton: "中文"
     }
@@ -394,10 +394,12 @@
       var tiers = t("tiers");
       // A tier said again (a repeat, a calm tier that now asks to act) is one tier, not "red → red".
       var move = a.previous_tier === a.tier ? tiers[a.tier] : tiers[a.previous_tier] + " → " + tiers[a.tier];
+      // Back to normal is resolved; a step down to a tier that still asks something is not.
+      var kind = a.kind === "resolved" && a.tier !== "none" ? "stepped_down" : a.kind;
       li.innerHTML =
         '<span class="when">' + escapeHtml(clockText(a.at_ms, true)) + "</span>" +
         '<span class="what">' + escapeHtml(a.sku_name) + "</span>" +
-        '<span class="move">' + escapeHtml(move + (t("kinds")[a.kind] || "")) + "</span>" +
+        '<span class="move">' + escapeHtml(move + (t("kinds")[kind] || "")) + "</span>" +
         '<span class="todo">' + escapeHtml(state.lang === "zh" ? a.action_zh : a.action_en) + "</span>";
       list.appendChild(li);
       seen.add(a.alert_id);

@@ -98,7 +98,10 @@ class TierSettler:
             # asks anything urgent (no probe notice per order).
             lasts = asks_nothing(item, levels, at_ms, paused, current, tier, memory)
             facts = facts_of(
-                levels, stock_lasts=lasts, show_ends_ms=item.plan.session_ends_ms, paused_now=pause
+                levels,
+                stock_lasts=lasts,
+                show_ends_ms=item.plan.session_ends_ms,
+                paused_now=pause and not levels.paused,
             )
             decision, told = alert_policy.on_change(current, tier, facts, at_ms, memory, policy)
             if tier is current and hard is hard_now and told == memory and decision is None:

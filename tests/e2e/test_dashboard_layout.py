@@ -130,6 +130,12 @@ def frozen_show() -> Iterator[LocalServer]:
              "previous_tier": "none", "at_ms": T0 + 40 * MINUTE},
             T0 + 40 * MINUTE,
         )  # fmt: skip
+        stack.store.record_alert(
+            SESSION, "cake-gift-box-12",
+            {"alert_id": f"{SESSION}#cake-gift-box-12#resolved", "kind": "resolved", "tier": "orange",
+             "previous_tier": "red", "at_ms": T0 + 45 * MINUTE},
+            T0 + 45 * MINUTE,
+        )  # fmt: skip
         with start_server(stack.store, session_id=SESSION, clock=VirtualClock(NOW)) as server:
             yield server
 
@@ -214,12 +220,19 @@ def test_nothing_overflows_or_is_cut(page: Any, artifacts: Path, viewport: str) 
     assert not problems, "English:\n" + "\n".join(problems)
 
 
-def test_pre_show_and_slow_tips_in_the_feed(page: Any) -> None:
+def test_pre_show_and_slow_tips_and_a_step_down_in_the_feed(page: Any) -> None:
     alerts = page.locator("#alerts .alert")
     kinds = [alerts.nth(i).get_attribute("data-kind") for i in range(alerts.count())]
-    assert kinds == ["slow", "pre_show"]  # newest first
-    assert "互动提示" in alerts.nth(0).inner_text() and "明前龙井" in alerts.nth(0).inner_text()
-    assert "开播前检查" in alerts.nth(1).inner_text() and "丝绒口红" in alerts.nth(1).inner_text()
+    assert kinds == ["resolved", "slow", "pre_show"]  # newest first
+    # Red to orange still asks the host to slow the pitch: stepped down, not "resolved".
+    assert alerts.nth(0).locator(".move").inner_text() == "红色预警 → 橙色预警（已降级）"
+    assert "互动提示" in alerts.nth(1).inner_text() and "明前龙井" in alerts.nth(1).inner_text()
+    assert "开播前检查" in alerts.nth(2).inner_text() and "丝绒口红" in alerts.nth(2).inner_text()
+    page.click("#lang-toggle")
+    page.wait_for_function(
+        "() => document.querySelector('#alerts .alert .move').textContent.includes('stepped')"
+    )
+    assert alerts.nth(0).locator(".move").inner_text().endswith("(stepped down)")
 
 
 def test_the_curve_stays_readable_under_a_far_stop_line(page: Any, artifacts: Path) -> None:

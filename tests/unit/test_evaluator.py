@@ -1116,6 +1116,45 @@ def test_an_auto_pause_under_the_stock_risks_red_tells_people_selling_stopped(wo
     assert [announces_upward(a) for a in world.alert_items("a")][-2:] == [True, False]
 
 
+def _stock_risk_red(world: World, minute: int) -> None:
+    """The evaluator's stock risk says red at `minute` (its projection, as stored on the item)."""
+    at = world.t0 + minute * MIN
+    world.clock.set(at)
+    item = world.store.update_stock_fields(world.session, "a", {"risk": "red", "risk_restocked": 0})
+    world.evaluator.tiers.settle(world.session, "a", at, item=item)
+
+
+def test_a_pause_at_the_instant_of_the_stock_risks_red_keeps_both_messages(world: World) -> None:
+    """The evaluator says red at minute 2:00.000 and an order stamped 2:00.000 takes the SKU past
+    120%: two reds at one instant, the raise and the pause. Both alert items stay (one key per
+    kind and tier at an instant had the pause overwrite the raise: the report lost the red)."""
+    world.load(sku("a", forecast=100, on_hand=250, dynamic=True, auto_pause_on_red=True), minutes=120)
+    world.tick(0)
+    world.reserve("a", 100, 1)  # orange
+    _stock_risk_red(world, 2)
+    world.reserve("a", 20, 2)  # 120% at the same instant: auto-pause
+    said = [(a["previous_tier"], a["tier"], a["paused"]) for a in world.alert_items("a")]
+    assert said == [("none", "orange", False), ("orange", "red", False), ("red", "red", True)]
+    assert [announces_upward(a) for a in world.alert_items("a")] == [True, True, False]
+
+
+def test_a_sku_a_person_paused_is_not_told_it_was_paused(world: World) -> None:
+    """A person paused the SKU under the stock risk's red; then the effective forecast falls and
+    consumption passes 120% while it is still paused: nothing new happened to the sale."""
+    world.load(sku("a", forecast=100, on_hand=250, dynamic=True, auto_pause_on_red=True), minutes=120)
+    world.tick(0)
+    world.reserve("a", 100, 1)
+    _stock_risk_red(world, 2)
+    assert world.event("sku.paused", "a", 3).result is Result.PROCESSED
+    told = len(world.recorder.notices)
+    at = world.t0 + 5 * MIN
+    world.clock.set(at)
+    item = world.store.update_stock_fields(world.session, "a", {"forecast_eff": Decimal(80)})
+    world.evaluator.tiers.settle(world.session, "a", at, item=item)
+    assert world.stock("a")["hard_tier"] == "red" and world.stock("a")["paused"] is True
+    assert len(world.recorder.notices) == told
+
+
 def test_two_runs_in_the_same_minute_send_one_repeat(world: World) -> None:
     world.load(sku("a", forecast=100, on_hand=130, dynamic=False))
     world.tick(0)

@@ -32,6 +32,7 @@ from stockpulse.adapters.keys import (
     FORECAST_SK,
     STOCK_SK,
     alert_key,
+    alert_labels,
     forecast_key,
     session_index_key,
     sku_pk,
@@ -315,7 +316,7 @@ class DynamoForecastStore:
                     "Put": {
                         "TableName": self.table_name,
                         "Item": {
-                            **alert_key(session_id, sku_id, minute, str(alert["kind"]), str(alert["tier"])),
+                            **alert_key(session_id, sku_id, minute, *alert_labels(alert)),
                             **to_item(alert),
                         },
                         "ConditionExpression": "attribute_not_exists(pk)",

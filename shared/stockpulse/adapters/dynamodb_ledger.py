@@ -30,6 +30,7 @@ from stockpulse.adapters.keys import (
     ORDER_SK,
     SESSIONS_PK,
     alert_key,
+    alert_labels,
     forecast_key,
     marker_key,
     order_ids_of,
@@ -686,7 +687,7 @@ class DynamoLedgerStore:
                         "_kind": "Put",
                         "TableName": self.table_name,
                         "Item": {
-                            **alert_key(session_id, sku_id, int(alert["at_ms"]), *_kind_tier(alert)),
+                            **alert_key(session_id, sku_id, int(alert["at_ms"]), *alert_labels(alert)),
                             **to_item(alert),
                         },
                     },
@@ -698,7 +699,7 @@ class DynamoLedgerStore:
         """Write a message's alert item (keyed at `key_ms`) unless it exists; False when it was
         recorded before."""
         return self._put(
-            alert_key(session_id, sku_id, key_ms, *_kind_tier(alert)), alert, "attribute_not_exists(pk)"
+            alert_key(session_id, sku_id, key_ms, *alert_labels(alert)), alert, "attribute_not_exists(pk)"
         )
 
     def clear_pending_alert(
@@ -768,11 +769,6 @@ class DynamoLedgerStore:
                 ReturnValues="ALL_NEW",
             )
         return parse_stock(from_item(response["Attributes"]))
-
-
-def _kind_tier(alert: Mapping[str, Any]) -> tuple[str, str]:
-    """The labels of a message's alert item key: one item per kind and tier at an instant."""
-    return str(alert["kind"]), str(alert["tier"])
 
 
 def opening_stock(plan: SessionPlan, sku: SkuConfig) -> dict[str, Any]:

@@ -11,6 +11,7 @@ always had (items written before escaping existed are still found).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 _ESCAPED = re.compile(r"%(25|23)")
@@ -54,6 +55,15 @@ def alert_key(session_id: str, sku_id: str, at_ms: int, *labels: str) -> dict[st
     """An alert item under the SKU: `ALERT#{at_ms:015d}#{label}#...` (e.g. the tier, or kind and tier)."""
     suffix = "".join(f"#{part(label)}" for label in labels)
     return {"pk": {"S": sku_pk(session_id, sku_id)}, "sk": {"S": f"{ALERT_PREFIX}{at_ms:015d}{suffix}"}}
+
+
+def alert_labels(alert: Mapping[str, Any]) -> tuple[str, ...]:
+    """The labels of a message's alert item key: one item per kind and tier at an instant, and a
+    tier said again (an auto-pause, or a calm tier that now asks to act) apart from the message
+    that raised it, which the same instant can hold (an evaluator's minute and an order at it)."""
+    kind, tier = str(alert["kind"]), str(alert["tier"])
+    again = kind == "alert" and str(alert.get("previous_tier")) == tier
+    return (kind, tier, "again") if again else (kind, tier)
 
 
 def order_key(session_id: str, order_id: str) -> dict[str, Any]:

@@ -340,8 +340,8 @@ def on_change(
         return None, memory  # one sold-out message, then silence until a restock
     if facts.paused_now:
         # Selling stopped: said even under a red people had from the stock risk ("已暂停售卖"),
-        # where no tier moves, and never held back for later.
-        return _alert(current, previous, facts, now_ms, memory, policy)
+        # where no tier moves, and never held back for later; from the tier people last heard.
+        return _alert(current, min(previous, memory.announced), facts, now_ms, memory, policy)
     if raises(previous, current, memory):
         if _quiet(current, now_ms, memory, policy):
             return None, memory  # the evaluator announces it later if it still stands

@@ -137,6 +137,13 @@ def test_an_auto_pause_under_a_red_already_said_is_told() -> None:
     stepped.change(ORANGE, 1)
     assert stepped.tick(7) == NoticeKind.RESOLVED
     assert stepped.change(RED, 8, pausing) == NoticeKind.ALERT  # 1 minute after the resolution
+    held = Sku()
+    held.change(RED, 0)
+    held.change(ORANGE, 1)
+    held.tick(7)  # resolved to orange
+    assert held.change(RED, 8) is None  # the stock risk's red again, held back by the quiet window
+    assert held.change(RED, 9, pausing) == NoticeKind.ALERT
+    assert held.sent[-1].previous is ORANGE  # from what people last heard: a tier change they read
     at_sell_out = Sku()
     at_sell_out.change(RED, 0)
     assert at_sell_out.change(RED, 5, replace(sold_out(), paused_now=True)) == NoticeKind.SOLD_OUT
