@@ -18,6 +18,7 @@ from typing import TextIO
 
 from stockpulse.domain.alerts import AlertNotice, NoticeKind
 from stockpulse.domain.events import epoch_ms, from_epoch_ms
+from stockpulse.domain.tiers import Tier
 from stockpulse_local.channels import Routing
 
 TIER_COLOURS = {"yellow": "33", "orange": "38;5;208", "red": "31;1", "resolved": "32", "none": "32"}
@@ -163,7 +164,8 @@ class MessagePrinter:
         kind, tier = notice.kind.value, notice.tier.value
         label = f"{tier.upper()} {kind}" if kind in ("alert", "repeat", "sold_out") else kind
         if notice.kind is NoticeKind.RESOLVED:
-            label = f"resolved {notice.previous_tier.value}->{tier}"
+            said = "resolved" if notice.tier is Tier.NONE else "stepped down"
+            label = f"{said} {notice.previous_tier.value}->{tier}"
         head = paint(label, "resolved" if notice.kind is NoticeKind.RESOLVED else tier, colour)
         at = clock_text(epoch_ms(notice.at), self.tz)
         channels = self.routing.channels(notice)

@@ -326,6 +326,12 @@ def test_the_console_prints_each_message_once_with_who_got_it_and_the_sms() -> N
     assert "RED alert  s1  (available 1, reserved 4, sold 0)" in text
     assert "-> big screen · IM · SMS · e-mail · supply chain" in text
     assert "【红色预警】Cake" in text and "SMS: 【红色预警】Cake 可售1" in text
+    step = sent["a"].model_copy(
+        update={"kind": NoticeKind.RESOLVED, "tier": Tier.ORANGE, "previous_tier": Tier.RED}
+    )
+    assert "stepped down red->orange  s1" in printer.describe(step)
+    back = step.model_copy(update={"tier": Tier.NONE})
+    assert "resolved red->none  s1" in printer.describe(back)
 
 
 def test_the_lines_follow_the_effective_forecast() -> None:
