@@ -371,8 +371,12 @@ def on_tick(
         if now_ms - since < policy.resolve_after_ms:
             return None, memory
         was = memory.announced
-        # A resolution goes where the alert went.
-        decision = Decision(NoticeKind.RESOLVED, current, was, feed_only=memory.reached_feed_only(was))
+        # A resolution goes where the alert went; once the show is over, to the big screen alone:
+        # "resume selling when ready" as the show ends asks nobody to do anything.
+        over = facts.show_ends_ms is not None and now_ms >= facts.show_ends_ms
+        decision = Decision(
+            NoticeKind.RESOLVED, current, was, feed_only=memory.reached_feed_only(was) or over
+        )
         calm_ms = now_ms if facts.stock_lasts and current >= Tier.ORANGE else None  # "no need to ..."
         told = replace(memory, announced=current, lower_since_ms=None, calm_ms=calm_ms, asking_ms=None)
         told = told.resolved(was, now_ms)

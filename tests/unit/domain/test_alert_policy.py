@@ -176,6 +176,16 @@ def test_drop_is_silent_then_resolved_once() -> None:
     assert [sku.tick(m) for m in range(8, 60)] == [None] * 52  # once; yellow is never repeated
 
 
+def test_a_resolution_once_the_show_is_over_reaches_the_big_screen_only() -> None:
+    sku = Sku()
+    sku.facts = SkuFacts(sold_out=False, restocked=0, paused=True, show_ends_ms=T0 + 90 * MIN)
+    sku.change(RED, 80)
+    sku.change(ORANGE, 85)
+    assert sku.tick(89) is None
+    assert sku.tick(90) == NoticeKind.RESOLVED
+    assert sku.sent[-1] == Decision(NoticeKind.RESOLVED, ORANGE, RED, feed_only=True)
+
+
 def test_a_resolved_tier_is_not_announced_again_within_the_quiet_window() -> None:
     sku = Sku()
     sku.change(RED, 0)
