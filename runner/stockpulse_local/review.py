@@ -185,8 +185,8 @@ class SkuReview:
         if self.sold < self.yellow_ratio * self.forecast and self.sold_out_at is None:
             return [
                 Advice(
-                    f"sold {share}% of its forecast: lower it or pitch it more",
-                    f"只卖出预测的{share}%：下场调低预测或加强讲解",
+                    f"sold {share}% of its forecast of {self.forecast}: lower it or pitch it more",
+                    f"只卖出预测{self.forecast}件的{share}%：下场调低预测或加强讲解",
                 )
             ]
         return [

@@ -87,7 +87,7 @@ def check_numbers(review: Review, report: Report, scenario: Scenario) -> None:
         "sold out at 20:40 with demand left (10 units refused): stock more",
     ]
     assert [a.en for a in review.next_show()["tea-longjing"]] == [
-        "sold 0% of its forecast: lower it or pitch it more"
+        "sold 0% of its forecast of 30: lower it or pitch it more"
     ]
 
 
@@ -187,14 +187,14 @@ def test_a_sell_out_with_buyers_turned_away_says_stock_more() -> None:
 
 def test_a_flop_says_lower_the_forecast_or_pitch_it_more() -> None:
     en, zh = next_show(*crafted(forecast=100, sold=40))
-    assert en == "sold 40% of its forecast: lower it or pitch it more"
-    assert zh == "只卖出预测的40%：下场调低预测或加强讲解"
+    assert en == "sold 40% of its forecast of 100: lower it or pitch it more"
+    assert zh == "只卖出预测100件的40%：下场调低预测或加强讲解"  # the plan's, not the live effective one
 
 
 def test_a_sale_under_its_yellow_line_says_lower_it() -> None:
     """Sold 59% with nothing refused: a plan 40% too high is no plan to keep."""
     en, _ = next_show(*crafted(forecast=225, sold=132))
-    assert en == "sold 59% of its forecast: lower it or pitch it more"
+    assert en == "sold 59% of its forecast of 225: lower it or pitch it more"
 
 
 def test_a_sale_on_plan_keeps_the_plan() -> None:
