@@ -397,6 +397,7 @@ def on_tick(
         and not facts.stock_lasts
         and facts.selling
         and not _recent(memory.last_at_or_above(current), now_ms, policy.cooldown_ms)
+        and not policy.closing(facts.show_ends_ms, now_ms)  # no supplier call lands before the end
     ):
         feed_only = memory.reached_feed_only(current)  # a repeat too
         repeat = Decision(NoticeKind.REPEAT, current, current, feed_only=feed_only)

@@ -88,6 +88,20 @@ def test_only_red_is_repeated_every_cooldown() -> None:
     assert sku.tick(150) == NoticeKind.REPEAT
 
 
+def test_no_repeat_in_the_shows_closing_minutes() -> None:
+    """ "Still red: call the supply chain for 7" four minutes before the end asks for a call whose
+    goods cannot arrive in time (rehearsal multi-platform, seed 9): not repeated then."""
+    sku = Sku()
+    sku.facts = SkuFacts(sold_out=False, restocked=0, paused=False, show_ends_ms=T0 + 90 * MIN)
+    sku.change(RED, 40)
+    assert sku.tick(70) == NoticeKind.REPEAT  # 20 minutes before the end
+    assert [sku.tick(m) for m in range(71, 91)] == [None] * 20  # due at 100: after the end anyway
+    early = Sku()
+    early.facts = SkuFacts(sold_out=False, restocked=0, paused=False, show_ends_ms=T0 + 90 * MIN)
+    early.change(RED, 50)
+    assert [early.tick(m) for m in range(51, 91)] == [None] * 40  # due at 80, within the last 10
+
+
 def test_no_repeat_while_paused() -> None:
     sku = Sku()
     sku.change(RED, 0, SkuFacts(sold_out=False, restocked=0, paused=True))
