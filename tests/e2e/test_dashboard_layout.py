@@ -124,18 +124,19 @@ def frozen_show() -> Iterator[LocalServer]:
               used=used, headroom={p: 400 - used[p] for p in PLATFORMS})  # fmt: skip
         _forecast_item(stack, "cake-gift-box-12", [40, 95, 150, 200, 250, 288], {"velocity": 4.8})
         _sold(stack, "tea-longjing", 90, 0, 4, 1)
-        stack.store.record_alert(
-            SESSION, "tea-longjing",
-            {"alert_id": f"{SESSION}#tea-longjing#slow", "kind": "slow", "tier": "none",
-             "previous_tier": "none", "at_ms": T0 + 40 * MINUTE},
-            T0 + 40 * MINUTE,
-        )  # fmt: skip
-        stack.store.record_alert(
-            SESSION, "cake-gift-box-12",
-            {"alert_id": f"{SESSION}#cake-gift-box-12#resolved", "kind": "resolved", "tier": "orange",
-             "previous_tier": "red", "at_ms": T0 + 45 * MINUTE},
-            T0 + 45 * MINUTE,
-        )  # fmt: skip
+        # In the feed: a slow tip for the tea, then the cake's red stepped down to orange.
+        for sku_id, kind, tier, was, minute in (
+            ("tea-longjing", "slow", "none", "none", 40),
+            ("cake-gift-box-12", "resolved", "orange", "red", 45),
+        ):
+            at_ms = T0 + minute * MINUTE
+            said = {
+                "alert_id": f"{SESSION}#{sku_id}#{kind}",
+                "kind": kind,
+                "tier": tier,
+                "previous_tier": was,
+            }
+            stack.store.record_alert(SESSION, sku_id, {**said, "at_ms": at_ms}, at_ms)
         with start_server(stack.store, session_id=SESSION, clock=VirtualClock(NOW)) as server:
             yield server
 
