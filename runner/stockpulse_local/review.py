@@ -28,7 +28,7 @@ from stockpulse.domain.messages import TIER_ZH
 from stockpulse.domain.tiers import Tier
 from stockpulse_local.channels import ORDER as CHANNELS
 from stockpulse_local.progress import CHANNEL_NAMES, clock_text, utc_offset
-from stockpulse_local.report import Report, ShowReport
+from stockpulse_local.report import Message, Report, ShowReport
 from stockpulse_local.scenario import Scenario
 from stockpulse_local.timeline import OutcomeLog, Timeline
 
@@ -131,7 +131,7 @@ class SkuReview:
     minutes_paused: int | None
     alerts: list[tuple[str, int]]  # the report's upward tiers and their instants
     messages: dict[str, int]  # per channel, in CHANNELS order
-    restock_suggested: int | None  # the largest restock in the SKU's messages
+    restock_suggested: int | None  # the restock its messages asked for in all (`_restock_asked`)
     restocked: int  # on_hand at the end - on_hand at the start
 
     @property
@@ -214,7 +214,7 @@ def build_review(
         messages = [m for m in report.messages if m.sku_id == sku.sku_id]
         per_channel = Counter(c for m in messages for c in m.channels)
         sold_out = [epoch_ms(parse_instant(m.at)) for m in messages if m.kind == "sold_out"]
-        restocks = [m.restock_units for m in messages if m.restock_units]
+        asked = _restock_asked(messages, _restock_times(scenario, sku.sku_id))
         rows = curves.get(sku.sku_id) if curves is not None else None
         by_reason = None
         if outcomes is not None:
@@ -236,13 +236,35 @@ def build_review(
                 minutes_paused=None if rows is None else sum(m.paused for m in rows),
                 alerts=final.alert_times(),
                 messages={c: per_channel[c] for c in CHANNELS},
-                restock_suggested=(
-                    None if source and "restock_suggested" in source.unknown else max(restocks, default=None)
-                ),
+                restock_suggested=None if source and "restock_suggested" in source.unknown else asked,
                 restocked=final.on_hand - sku.on_hand,
             )
         )
     return Review(scenario, skus, curves, source)
+
+
+def _restock_times(scenario: Scenario, sku_id: str) -> list[int]:
+    """When stock was restocked for `sku_id`, in order."""
+    session_id = scenario.plan.session.session_id
+    return sorted(
+        epoch_ms(p.occurred_at)
+        for e in scenario.events
+        if (p := e.parsed) and p.type is EventType.STOCK_RESTOCKED and p.session_id == session_id
+        and p.sku_id == sku_id
+    )  # fmt: skip
+
+
+def _restock_asked(messages: Sequence[Message], restocked_at: Sequence[int]) -> int | None:
+    """The units a SKU's messages asked for in all: each message restates what the SKU needs beyond
+    its stock then, so between two restocks the largest number counts, and a restock begins a new
+    stretch whose asks come on top (49 before a restock of 52 and 42 after it asked for 91, not 49).
+    None: no message named a number."""
+    largest: dict[int, int] = {}
+    for m in messages:
+        if m.restock_units:
+            stretch = sum(t <= epoch_ms(parse_instant(m.at)) for t in restocked_at)
+            largest[stretch] = max(largest.get(stretch, 0), m.restock_units)
+    return sum(largest.values()) if largest else None
 
 
 def _refused_units(report: Report | ShowReport, scenario: Scenario) -> Counter[str]:

@@ -292,3 +292,32 @@ def test_review_refuses_a_report_of_another_scenario(tmp_path: Path) -> None:
     code, _, err = run_cli("review", str(report), "--scenario", str(scenario))
     assert code == 1 and "has no SKU s1" in err
     assert not (tmp_path / "review.md").exists()
+
+
+def test_the_restock_asked_counts_each_stretch_between_restocks_once() -> None:
+    """Each message restates what the SKU lacks beyond its stock then: before a restock the
+    largest ask counts once (49, not 20 + 49); after it, the asks are for more (late-surge, seed
+    14: 49 suggested and 52 restocked read as covered, but the bot then asked for 20 and 42)."""
+    raw = {
+        "session": SESSION,
+        "skus": [{"sku_id": "k", "name": "Mooncake", "on_hand": 500, "forecast": 100}],
+        "events": [
+            {"event_id": "r1", "type": "stock.restocked", "occurred_at": "2026-11-25T20:50:00Z",
+             "session_id": "s", "sku_id": "k", "quantity": 52}
+        ],
+    }  # fmt: skip
+    scenario = parse_scenario(raw)
+
+    def said(minute: int, units: int | None) -> dict[str, object]:
+        return {"at": f"2026-11-25T{20 + minute // 60}:{minute % 60:02d}:00Z", "sku_id": "k", "kind": "alert",
+                "tier": "red", "channels": ["feed", "im"], "restock_units": units,
+                "sellout_eta_minutes": None, "text": "红色预警"}  # fmt: skip
+
+    final = {"on_hand": 552, "held": 0, "reserved": 0, "sold": 552, "available": 0, "tier": "red",
+             "paused": False, "alerts": []}  # fmt: skip
+    asks = [said(30, 20), said(40, 49), said(45, None), said(60, 20), said(70, 42)]  # restocked at 50
+    report = ShowReport.model_validate({"skus": {"k": final}, "orders": {}, "messages": asks})
+    (sku,) = build_review(report, scenario).skus
+    assert (sku.restock_suggested, sku.restocked) == (49 + 42, 52)
+    none_named = ShowReport.model_validate({"skus": {"k": final}, "orders": {}, "messages": [asks[2]]})
+    assert build_review(none_named, scenario).skus[0].restock_suggested is None
